@@ -1,0 +1,34 @@
+"""muxscope's sans-I/O codec for the WezTerm mux protocol (codec versions 42, 44, 45).
+
+Bytes in, frames and typed PDUs out, and the reverse; no sockets, no asyncio,
+no logging configuration. Layers, bottom up:
+
+* :mod:`codec.leb128`, :mod:`codec.framing`: varints and frames (``FrameDecoder``).
+* :mod:`codec.compression`: zstd as WezTerm uses it, with a decompression ceiling.
+* :mod:`codec.varbincode`: the schema DSL and its interpreter.
+* :mod:`codec.schema`: one declarative schema per Rust type, per codec version.
+* :mod:`codec.pdu`: frames <-> PDUs, and ``PduStream`` for a connection direction.
+* :mod:`codec.lines`: line text, content fingerprints and the fast scan used by the analysis.
+"""
+
+from .errors import CodecError, DecompressionError, EncodeError, FrameError, LimitExceeded, PayloadError
+from .framing import Frame, FrameDecoder, encode_frame
+from .pdu import Pdu, PduStream, StreamError, decode_frame, encode_payload, encode_pdu
+
+__all__ = [
+    "CodecError",
+    "DecompressionError",
+    "EncodeError",
+    "Frame",
+    "FrameDecoder",
+    "FrameError",
+    "LimitExceeded",
+    "PayloadError",
+    "Pdu",
+    "PduStream",
+    "StreamError",
+    "decode_frame",
+    "encode_frame",
+    "encode_payload",
+    "encode_pdu",
+]

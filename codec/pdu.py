@@ -1,0 +1,243 @@
+"""Typed PDUs: frames in, PDUs out, and the reverse.
+
+:func:`decode_frame` turns one :class:`~codec.framing.Frame` into a
+:class:`Pdu` for a given codec version; :func:`encode_pdu` builds the frame
+bytes for a PDU exactly as WezTerm's ``Pdu::encode`` would (same compression
+decision). :class:`PduStream` is the sans-I/O pipeline for one direction of a
+connection: bytes in, PDUs out, codec version picked up from the
+``GetCodecVersionResponse`` it sees (or forced by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
+from .errors import CodecError, PayloadError
+from .framing import DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, encode_frame
+from .schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, get_version
+from .varbincode import Custom, Schema, Struct, to_json
+
+UNKNOWN = "Unknown"
+#: PDUs whose body carries termwiz lines, and the field that holds the SerializedLines.
+LINE_FIELDS = {"GetLinesResponse": "lines", "GetPaneRenderChangesResponse": "bonus_lines"}
+
+
+@dataclass(slots=True)
+class LinesSummary:
+    """What the analysis needs of a SerializedLines, without building a cell.
+
+    Produced instead of the full value when decoding with ``summary=True``:
+    per line ``(row, fingerprint, byte_length, seqno)`` (see
+    :func:`codec.lines.scan_serialized_lines`), and the field's byte size.
+    """
+
+    lines: list[Any]
+    nbytes: int
+
+
+def _lines_summary_decode(buf: bytes, pos: int) -> tuple[LinesSummary, int]:
+    from .lines import scan_serialized_lines
+
+    lines, end = scan_serialized_lines(buf, pos)
+    return LinesSummary(lines, end - pos), end
+
+
+def _no_encode(value: Any, out: bytearray) -> None:
+    raise TypeError("a LinesSummary cannot be encoded; decode without summary=True")
+
+
+LINES_SUMMARY = Custom("SerializedLines(summary)", _lines_summary_decode, _no_encode, 3)
+_summary_cache: dict[int, dict[int, Schema]] = {}
+
+
+def summary_table(version: CodecVersion) -> dict[int, Schema]:
+    """``version.table`` with every SerializedLines field replaced by the fast scan."""
+    table = _summary_cache.get(version.number)
+    if table is None:
+        table = dict(version.table)
+        for ident, schema in version.table.items():
+            fld = LINE_FIELDS.get(schema.name)
+            if fld is not None and isinstance(schema, Struct):
+                table[ident] = schema.replace(retype={fld: LINES_SUMMARY})
+        _summary_cache[version.number] = table
+    return table
+
+
+@dataclass(slots=True)
+class Pdu:
+    """One decoded PDU.
+
+    ``body`` has the serde_json shape of the Rust value (see codec.varbincode);
+    for an unknown ident it is None and ``payload`` keeps the bytes.
+    """
+
+    name: str
+    ident: int
+    serial: int
+    body: Any
+    #: the uncompressed varbincode payload
+    payload: bytes
+    compressed: bool = False
+    wire_len: int = 0
+    offset: int = 0
+    #: bytes left after the value (WezTerm ignores them too)
+    trailing: int = 0
+
+    @property
+    def known(self) -> bool:
+        return self.name != UNKNOWN
+
+    def to_json(self) -> Any:
+        return to_json(self.body)
+
+
+def payload_of(frame: Frame, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
+    """The uncompressed payload of a frame."""
+    return decompress(frame.payload, max_decompressed) if frame.compressed else frame.payload
+
+
+def decode_frame(
+    frame: Frame,
+    version: CodecVersion | int = DEFAULT_VERSION,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+    summary: bool = False,
+) -> Pdu:
+    """Decode one frame's payload against the schema of its ident.
+
+    With ``summary=True`` line-bearing PDUs carry a :class:`LinesSummary`
+    instead of full lines (the analysis's fast path). Raises a
+    :class:`~codec.errors.CodecError` (with payload offset and value path)
+    when the payload does not fit its schema.
+    """
+    if isinstance(version, int):
+        version = get_version(version)
+    payload = payload_of(frame, max_decompressed)
+    table = summary_table(version) if summary else version.table
+    schema = table.get(frame.ident)
+    if schema is None:
+        return Pdu(UNKNOWN, frame.ident, frame.serial, None, payload, frame.compressed,
+                   frame.wire_len, frame.offset)
+    try:
+        body, end = schema.decode(payload, 0)
+    except PayloadError as exc:
+        raise exc.prefixed(schema.name) from None
+    except CodecError:
+        raise
+    except (IndexError, ValueError, UnicodeDecodeError, OverflowError) as exc:
+        raise PayloadError(f"undecodable payload: {exc}", None, schema.name) from None
+    return Pdu(schema.name, frame.ident, frame.serial, body, payload, frame.compressed,
+               frame.wire_len, frame.offset, len(payload) - end)
+
+
+def encode_payload(name: str, body: Any, version: CodecVersion | int = DEFAULT_VERSION) -> bytes:
+    """The uncompressed varbincode payload of PDU ``name`` with value ``body``."""
+    if isinstance(version, int):
+        version = get_version(version)
+    return version.schema(name).dumps(body)
+
+
+def encode_pdu(
+    name: str, body: Any, serial: int, version: CodecVersion | int = DEFAULT_VERSION
+) -> bytes:
+    """Frame bytes for a PDU, compressed exactly when WezTerm would compress it."""
+    if isinstance(version, int):
+        version = get_version(version)
+    payload = version.schema(name).dumps(body)
+    data, compressed = compress_like_wezterm(payload, version.number)
+    return encode_frame(version.ident_by_name[name], serial, data, compressed)
+
+
+@dataclass(slots=True)
+class StreamError:
+    """A problem on a stream that the decoder stepped over."""
+
+    offset: int
+    reason: str
+    #: "frame" when the framing broke (bytes were skipped), "payload" when one
+    #: frame's payload did not decode (the frame is still reported)
+    kind: str
+    frame: Frame | None = None
+
+
+class PduStream:
+    """Decode one direction of a connection: bytes in, PDUs and errors out.
+
+    Frames that do not frame are skipped (resynchronising on the next
+    plausible header) and payloads that do not decode are reported; either way
+    the stream goes on. The codec version switches when a
+    ``GetCodecVersionResponse`` passes (through :meth:`observe_codec_version`,
+    or by itself on the server-to-client stream) unless it was forced.
+    """
+
+    def __init__(
+        self,
+        version: int | None = None,
+        *,
+        max_frame_len: int = DEFAULT_MAX_FRAME_LEN,
+        max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+        summary_lines: bool = False,
+    ) -> None:
+        self.summary_lines = summary_lines
+        self.forced = version is not None
+        self.version = get_version(version if version is not None else DEFAULT_VERSION)
+        self.peer_version: int | None = None
+        self.max_decompressed = max_decompressed
+        self.frames = FrameDecoder(max_frame_len, known_idents=KNOWN_IDENTS)
+
+    def observe_codec_version(self, number: int) -> None:
+        self.peer_version = number
+        if not self.forced:
+            self.version = get_version(number)
+
+    def feed(self, data: bytes) -> Iterator[Pdu | StreamError]:
+        """Feed bytes; yields each PDU (or StreamError) completed by them."""
+        self.frames.feed(data)
+        yield from self._drain()
+
+    def _drain(self) -> Iterator[Pdu | StreamError]:
+        decoder = self.frames
+        while True:
+            try:
+                frame = decoder.next_frame()
+            except CodecError as exc:
+                yield StreamError(decoder.offset, str(exc), "frame")
+                decoder.resync()
+                continue
+            if frame is None:
+                return
+            try:
+                pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines)
+            except CodecError as exc:
+                yield StreamError(frame.offset, str(exc), "payload", frame)
+                continue
+            if pdu.name == "GetCodecVersionResponse":
+                self.observe_codec_version(pdu.body["codec_vers"])
+            yield pdu
+
+
+def pdu_lines(pdu: Pdu) -> list[dict[str, Any]]:
+    """``{row, text, seqno, fingerprint}`` for each line a PDU carries (empty for other PDUs).
+
+    ``text`` is what termwiz's ``Line::as_str()`` gives; ``fingerprint`` (hex)
+    ignores the seqno, so equal content on two fetches compares equal. For a
+    PDU decoded with ``summary=True`` the text is not available (None).
+    """
+    from .lines import line_text, serialized_lines_fingerprints
+
+    fld = LINE_FIELDS.get(pdu.name)
+    if fld is None or not isinstance(pdu.body, dict):
+        return []
+    value = pdu.body[fld]
+    if isinstance(value, LinesSummary):
+        return [
+            {"row": ln.row, "text": None, "seqno": ln.seqno, "fingerprint": ln.fingerprint.hex()}
+            for ln in value.lines
+        ]
+    fingerprints = serialized_lines_fingerprints(value)
+    return [
+        {"row": row, "text": line_text(line), "seqno": line["seqno"], "fingerprint": fp.hex()}
+        for (row, line), fp in zip(value["lines"], fingerprints, strict=True)
+    ]

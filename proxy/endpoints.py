@@ -1,0 +1,159 @@
+"""Addresses the proxy listens on and connects to, parsed once and validated early.
+
+Listen:   ``unix:PATH``, ``tcp:HOST:PORT``, ``stdio``, ``ssh:HOST:PORT``
+Upstream: ``unix:PATH``, ``tcp:HOST:PORT``, ``exec:COMMAND``, ``ssh://[USER@]HOST[:PORT]``
+
+Every parse error is a :class:`AddressError` whose message names the problem
+and the fix, because these strings come straight from a user's command line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from dataclasses import dataclass
+
+
+class AddressError(ValueError):
+    """A listen or upstream address that cannot be used, with the fix in the message."""
+
+
+@dataclass(frozen=True)
+class UnixAddress:
+    path: str
+
+    def __str__(self) -> str:
+        return f"unix:{self.path}"
+
+
+@dataclass(frozen=True)
+class TcpAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tcp:{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+@dataclass(frozen=True)
+class StdioAddress:
+    def __str__(self) -> str:
+        return "stdio"
+
+
+@dataclass(frozen=True)
+class ExecAddress:
+    argv: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "exec:" + shlex.join(self.argv)
+
+
+@dataclass(frozen=True)
+class SshAddress:
+    host: str
+    port: int | None = None
+    user: str | None = None
+
+    def __str__(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"ssh://{user}{self.host}{port}"
+
+
+ListenAddress = UnixAddress | TcpAddress | StdioAddress | SshAddress
+UpstreamAddress = UnixAddress | TcpAddress | ExecAddress | SshAddress
+
+LISTEN_FORMS = "unix:PATH, tcp:HOST:PORT, stdio or ssh:HOST:PORT"
+UPSTREAM_FORMS = "unix:PATH, tcp:HOST:PORT, exec:COMMAND or ssh://[USER@]HOST[:PORT]"
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_port(spec: str, what: str) -> tuple[str, int]:
+    if spec.startswith("["):
+        host, sep, rest = spec[1:].partition("]")
+        if not sep or not rest.startswith(":"):
+            raise AddressError(f"{what}: expected [IPV6]:PORT, got {spec!r}")
+        port_s = rest[1:]
+    else:
+        host, sep, port_s = spec.rpartition(":")
+        if not sep or not host:
+            raise AddressError(f"{what}: expected HOST:PORT (for example 127.0.0.1:7000), got {spec!r}")
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise AddressError(f"{what}: port {port_s!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise AddressError(f"{what}: port {port} is out of range 0-65535")
+    return host, port
+
+
+def parse_listen(spec: str, allow_remote: bool = False) -> ListenAddress:
+    """Parse ``--listen``. Non-loopback TCP/SSH needs ``allow_remote``: the mux
+    protocol has no authentication of its own, and this proxy would expose a
+    user's terminals to the network."""
+    if spec == "stdio":
+        return StdioAddress()
+    kind, sep, rest = spec.partition(":")
+    if not sep:
+        raise AddressError(f"--listen {spec!r}: expected {LISTEN_FORMS}")
+    if kind == "unix":
+        if not rest:
+            raise AddressError("--listen unix:PATH needs a path, e.g. unix:/tmp/muxscope.sock")
+        return UnixAddress(rest)
+    if kind in ("tcp", "ssh"):
+        host, port = _host_port(rest, f"--listen {spec!r}")
+        if not allow_remote and not is_loopback_host(host):
+            raise AddressError(
+                f"--listen {spec!r} is not a loopback address; the mux protocol is unauthenticated. "
+                "Use 127.0.0.1, or add --allow-remote if you really mean it"
+            )
+        return TcpAddress(host, port) if kind == "tcp" else SshAddress(host, port)
+    raise AddressError(f"--listen {spec!r}: unknown kind {kind!r}; expected {LISTEN_FORMS}")
+
+
+def parse_upstream(spec: str) -> UpstreamAddress:
+    if spec.startswith("ssh://"):
+        rest = spec[len("ssh://") :]
+        user = None
+        if "@" in rest:
+            user, _, rest = rest.rpartition("@")
+        if not rest:
+            raise AddressError(f"--upstream {spec!r}: expected ssh://[USER@]HOST[:PORT]")
+        if rest.startswith("[") or rest.count(":") == 1:
+            host, port = _host_port(rest, f"--upstream {spec!r}")
+            return SshAddress(host, port, user or None)
+        return SshAddress(rest, None, user or None)
+    kind, sep, rest = spec.partition(":")
+    if not sep:
+        raise AddressError(f"--upstream {spec!r}: expected {UPSTREAM_FORMS}")
+    if kind == "unix":
+        if not rest:
+            raise AddressError("--upstream unix:PATH needs the mux server's socket path")
+        return UnixAddress(rest)
+    if kind == "tcp":
+        return TcpAddress(*_host_port(rest, f"--upstream {spec!r}"))
+    if kind == "exec":
+        try:
+            argv = tuple(shlex.split(rest))
+        except ValueError as exc:
+            raise AddressError(f"--upstream {spec!r}: cannot split the command: {exc}") from None
+        if not argv:
+            raise AddressError(
+                "--upstream exec:COMMAND needs a command, e.g. exec:ssh host wezterm cli proxy"
+            )
+        return ExecAddress(argv)
+    raise AddressError(f"--upstream {spec!r}: unknown kind {kind!r}; expected {UPSTREAM_FORMS}")

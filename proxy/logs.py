@@ -1,0 +1,88 @@
+"""structlog configuration: one event per line, console or JSON, to stderr or a file.
+
+Log events are the proxy's primary output for humans and scripts alike, so
+they are key/value structured and stable in name. Terminal content (line text,
+keystrokes, pastes, clipboard, titles) is never logged unless ``--log-content``
+is given; callers check :func:`content_allowed` before adding any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+from typing import IO, Any
+
+import structlog
+
+_state: dict[str, Any] = {"content": False, "file": None}
+
+
+class _LockedFile:
+    """A text file shared by the event loop and the analysis thread: one line at a time."""
+
+    def __init__(self, f: IO[str]) -> None:
+        self._f = f
+        self._lock = threading.Lock()
+
+    def write(self, s: str) -> None:
+        with self._lock:
+            self._f.write(s)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._f.flush()
+
+
+def configure(
+    fmt: str = "console",
+    level: str = "info",
+    file: str | None = None,
+    log_content: bool = False,
+    stream: IO[str] | None = None,
+) -> None:
+    """Set up structlog for the whole process (CLI entry points call this once)."""
+    _state["content"] = log_content
+    if _state["file"] is not None:
+        with contextlib.suppress(Exception):
+            _state["file"].close()
+        _state["file"] = None
+    if file:
+        f: IO[str] = open(file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives for the process
+        _state["file"] = f
+    else:
+        f = stream or sys.stderr
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=file is None and f.isatty(), sort_keys=False)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(_LockedFile(f)),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
+    )
+
+
+def content_allowed() -> bool:
+    return bool(_state["content"])
+
+
+def get_logger(**bind: Any) -> Any:
+    return structlog.get_logger("muxscope").bind(**bind)
+
+
+def flush() -> None:
+    f = _state["file"]
+    if f is not None:
+        f.flush()
+    else:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()

@@ -1,0 +1,152 @@
+"""Prometheus metrics: names, units and labels in one place.
+
+Conventions (prometheus-client's and Prometheus's own): prefix ``muxscope_``,
+base units (seconds, bytes), ``_total`` on counters, and only bounded label
+values: PDU names from WezTerm's table (or ``Unknown``), the two directions,
+fixed reason/outcome/cause vocabularies. Never pane titles, text or ids.
+
+Each proxy (and each test) owns a :class:`Metrics` with its own registry, so
+several can live in one process. Relay byte counts are read from plain ints at
+scrape time by a custom collector, keeping even a counter increment off the
+relay's hot path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
+
+DIRECTIONS = (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
+#: 0.5 ms to 30 s, roughly x2 per step: loopback pings to a 30 s resize storm.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
+)
+DECODE_ERROR_REASONS = ("frame", "payload", "decompress", "limit", "gap")
+
+
+class RelayTotals:
+    """Bytes relayed per direction; written only by the event loop thread."""
+
+    def __init__(self) -> None:
+        self.bytes = dict.fromkeys(DIRECTIONS, 0)
+        self.connections_opened = 0
+        self.connections_active = 0
+        self.upstream_connect_failures = 0
+
+    def add(self, direction: str, n: int) -> None:
+        self.bytes[direction] += n
+
+
+class _RelayCollector(Collector):
+    def __init__(self, totals: RelayTotals, tap_stats: object | None = None) -> None:
+        self.totals = totals
+        self.tap = tap_stats
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        c = CounterMetricFamily(
+            "muxscope_relay_bytes", "Bytes relayed unchanged, by direction.", labels=["direction"]
+        )
+        for d in DIRECTIONS:
+            c.add_metric([d], self.totals.bytes[d])
+        yield c
+        yield CounterMetricFamily(
+            "muxscope_connections_opened", "Client connections accepted.",
+            value=self.totals.connections_opened,
+        )
+        yield GaugeMetricFamily(
+            "muxscope_connections_active", "Client connections currently relayed.",
+            value=self.totals.connections_active,
+        )
+        yield CounterMetricFamily(
+            "muxscope_upstream_connect_failures",
+            "Upstream connections that could not be made (the client was closed).",
+            value=self.totals.upstream_connect_failures,
+        )
+        tap = self.tap
+        if tap is not None:
+            yield CounterMetricFamily(
+                "muxscope_analysis_dropped_chunks",
+                "Relayed chunks the analysis skipped because it was behind (the bytes were still relayed).",
+                value=getattr(tap, "dropped_chunks", 0),
+            )
+            yield CounterMetricFamily(
+                "muxscope_analysis_dropped_bytes",
+                "Relayed bytes the analysis skipped because it was behind.",
+                value=getattr(tap, "dropped_bytes", 0),
+            )
+            yield GaugeMetricFamily(
+                "muxscope_analysis_queue_chunks", "Chunks waiting for the analysis.",
+                value=getattr(tap, "queued", 0),
+            )
+            yield CounterMetricFamily(
+                "muxscope_analysis_errors",
+                "Exceptions raised inside analysis consumers (logged; the relay was unaffected).",
+                value=getattr(tap, "consumer_errors", 0),
+            )
+
+
+class Metrics:
+    """All of muxscope's metrics, registered on one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.relay = RelayTotals()
+        self._relay_collector = _RelayCollector(self.relay)
+        r.register(self._relay_collector)
+        self.pdus = Counter(
+            "muxscope_pdus", "PDUs decoded, by direction and PDU name.", ["direction", "pdu"], registry=r
+        )
+        self.pdu_wire_bytes = Counter(
+            "muxscope_pdu_wire_bytes",
+            "Bytes PDUs took on the wire (frame header + payload as sent).",
+            ["direction", "pdu"], registry=r,
+        )
+        self.pdu_decompressed_bytes = Counter(
+            "muxscope_pdu_decompressed_bytes",
+            "Payload bytes after zstd decompression (equal to the wire payload when uncompressed).",
+            ["direction", "pdu"], registry=r,
+        )
+        self.rpc_latency = Histogram(
+            "muxscope_rpc_latency_seconds",
+            "Request's last byte from the client to response's last byte from the server, by request PDU.",
+            ["pdu"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.getlines_rows_requested = Counter(
+            "muxscope_getlines_rows_requested", "Rows asked for by GetLines requests.", registry=r
+        )
+        self.getlines_rows_returned = Counter(
+            "muxscope_getlines_rows_returned", "Rows returned by GetLinesResponse.", registry=r
+        )
+        self.decode_errors = Counter(
+            "muxscope_decode_errors",
+            "Stream positions the decoder could not make sense of (bytes still relayed).",
+            ["reason"], registry=r,
+        )
+        self.analysis_lag = Gauge(
+            "muxscope_analysis_lag_seconds",
+            "How long the last chunk waited between being relayed and being analysed.",
+            registry=r,
+        )
+        self.unsolicited = Counter(
+            "muxscope_server_pushes",
+            "Unsolicited server PDUs (serial 0), by PDU name.", ["pdu"], registry=r,
+        )
+        for reason in DECODE_ERROR_REASONS:
+            self.decode_errors.labels(reason)
+
+    def attach_tap(self, tap: object) -> None:
+        self._relay_collector.tap = tap
+
+
+def serve(metrics: Metrics, host: str, port: int) -> tuple[WSGIServer, threading.Thread, int]:
+    """Serve ``/metrics`` in a background thread; returns (server, thread, bound port)."""
+    server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    return server, thread, server.server_port
