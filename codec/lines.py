@@ -273,10 +273,7 @@ def serialized_lines_fingerprints(value: Mapping[str, Any]) -> list[bytes]:
     by_row: dict[int, list[Any]] = {}
     for img in value["images"]:
         by_row.setdefault(img["line_idx"], []).append(img)
-    return [
-        line_fingerprint(line, per_line[i], by_row.get(row, ()))
-        for i, (row, line) in enumerate(lines)
-    ]
+    return [line_fingerprint(line, per_line[i], by_row.get(row, ())) for i, (row, line) in enumerate(lines)]
 
 
 # ---------------------------------------------------------------------------
@@ -294,9 +291,11 @@ class LineSummary(NamedTuple):
 
 def _cells_pattern() -> bytes:
     # str: a one-byte LEB128 length n (< 128) then n bytes, one branch per length
-    text = b"(?:" + b"|".join(
-        re.escape(bytes([n])) + (b"." * n if n < 4 else b".{%d}" % n) for n in range(1, 128)
-    ) + b")"
+    text = (
+        b"(?:"
+        + b"|".join(re.escape(bytes([n])) + (b"." * n if n < 4 else b".{%d}" % n) for n in range(1, 128))
+        + b")"
+    )
     attrs = rb"[\x80-\xff]{0,4}[\x00-\x7f]"  # u32 LEB128
     small = rb"(?:\x00|\x01.)"  # SmallColor
     color = rb"(?:\x03|\x02.|\x01.{16}|\x00.{17})"  # ColorAttribute

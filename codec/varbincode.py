@@ -852,3 +852,74 @@ def _json_key(key: Any) -> str:
     if isinstance(key, int):
         return str(key)
     raise TypeError(f"serde_json cannot use {type(key).__name__} as a map key")
+
+
+# ---------------------------------------------------------------------------
+# versioning
+
+
+def substitute(schema: Schema, replacements: Mapping[Schema, Schema], _memo: dict[int, Schema] | None = None) -> Schema:
+    """``schema`` with every occurrence of a key of ``replacements`` replaced, at any depth.
+
+    This is how a codec version is described: "v42 is v44 with ``ClientId``
+    replaced by ``ClientId`` without ``ssh_auth_sock``", and every PDU that
+    embeds a ``ClientId`` (directly or inside ``ClientInfo``) follows. Schemas
+    that contain nothing replaced are returned as they are (same object).
+    """
+    memo: dict[int, Schema] = {} if _memo is None else _memo
+    key = id(schema)
+    if key in memo:
+        return memo[key]
+    if schema in replacements:
+        memo[key] = replacements[schema]
+        return memo[key]
+
+    # Provisional entry: a recursive type (PaneNode -> Ref -> PaneNode) meets
+    # itself again while being rebuilt and must stop there. (So a replacement
+    # *inside* a recursive cycle is not supported; none of WezTerm's needs it.)
+    memo[key] = schema
+
+    def sub(s: Schema) -> Schema:
+        return substitute(s, replacements, memo)
+
+    out: Schema = schema
+    if isinstance(schema, Struct):
+        fields = [(n, sub(f)) for n, f in schema.fields]
+        if any(a[1] is not b[1] for a, b in zip(fields, schema.fields, strict=True)):
+            out = Struct(schema.name, fields)
+    elif isinstance(schema, Enum):
+        payloads = [sub(v.payload) if v.payload is not None else None for v in schema.variants]
+        if any(p is not v.payload for p, v in zip(payloads, schema.variants, strict=True)):
+            out = Enum(schema.name, [Variant(v.name, p) for v, p in zip(schema.variants, payloads, strict=True)])
+    elif isinstance(schema, Tuple):
+        items = [sub(i) for i in schema.items]
+        if any(a is not b for a, b in zip(items, schema.items, strict=True)):
+            out = Tuple(*items, name=schema.name)
+    elif isinstance(schema, Seq):
+        item = sub(schema.item)
+        if item is not schema.item:
+            out = Seq(item, name=schema.name)
+    elif isinstance(schema, Map):
+        k, v = sub(schema.key), sub(schema.value)
+        if k is not schema.key or v is not schema.value:
+            out = Map(k, v, name=schema.name)
+    elif isinstance(schema, Option):
+        inner = sub(schema.inner)
+        if inner is not schema.inner:
+            out = Option(inner)
+    elif isinstance(schema, Array):
+        item = sub(schema.item)
+        if item is not schema.item:
+            out = Array(item, schema.length)
+    elif isinstance(schema, Newtype):
+        inner = sub(schema.inner)
+        if inner is not schema.inner:
+            out = Newtype(schema.name, inner)
+    elif isinstance(schema, Ref) and schema.target is not None:
+        target = sub(schema.target)
+        if target is not schema.target:
+            ref = Ref(schema.name)
+            ref.resolve(target)
+            out = ref
+    memo[key] = out
+    return out

@@ -139,6 +139,11 @@ class Metrics:
             "muxscope_server_pushes",
             "Unsolicited server PDUs (serial 0), by PDU name.", ["pdu"], registry=r,
         )
+        self.capture_errors = Counter(
+            "muxscope_capture_errors",
+            "Captures that stopped because they could not be written (the relay was unaffected).",
+            registry=r,
+        )
         for reason in DECODE_ERROR_REASONS:
             self.decode_errors.labels(reason)
 

@@ -45,8 +45,126 @@ class Consumer(Protocol):
     def flush(self) -> None: ...
 
 
+class Lane:
+    """One consumer with its own bounded queue and worker thread.
+
+    Separate lanes keep a slow consumer (decoding) from making a fast one
+    (the capture writer) drop data: each falls behind, drops and counts on
+    its own.
+    """
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        name: str,
+        max_chunks: int,
+        on_drop: Callable[[TapEvent], None] | None,
+        on_error: Callable[[Consumer, BaseException], None] | None,
+        on_lag: Callable[[float], None] | None,
+    ) -> None:
+        self.consumer = consumer
+        self.name = name
+        self.queue: queue.Queue[TapEvent | None] = queue.Queue(maxsize=max_chunks)
+        self.dropped_chunks = 0
+        self.dropped_bytes = 0
+        self.errors = 0
+        self.on_drop = on_drop
+        self.on_error = on_error
+        self.on_lag = on_lag
+        self.thread: threading.Thread | None = None
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def put(self, event: TapEvent, control: bool) -> None:
+        try:
+            self.queue.put_nowait(event)
+            self.idle.clear()
+            return
+        except queue.Full:
+            pass
+        if control:
+            # open/close are tiny and consumers need them to stay consistent;
+            # wait briefly for room rather than lose them.
+            try:
+                self.queue.put(event, timeout=0.05)
+                self.idle.clear()
+                return
+            except queue.Full:
+                pass
+        self.dropped_chunks += 1
+        self.dropped_bytes += len(event.data)
+        if self.on_drop is not None:
+            with contextlib.suppress(Exception):
+                self.on_drop(event)
+
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name=f"muxscope-{self.name}", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        q = self.queue
+        last_flush = time.monotonic()
+        while True:
+            try:
+                event = q.get(timeout=0.25)
+            except queue.Empty:
+                self._flush()
+                last_flush = time.monotonic()
+                if q.empty():
+                    self.idle.set()
+                continue
+            if event is None:
+                self._flush()
+                self.idle.set()
+                return
+            if self.on_lag is not None and event.kind == "data":
+                with contextlib.suppress(Exception):
+                    self.on_lag((time.monotonic_ns() - event.t_ns) / 1e9)
+            try:
+                self.consumer.handle(event)
+            except Exception as exc:  # noqa: BLE001 - a consumer bug must not stop the lane
+                self._error(exc)
+            now = time.monotonic()
+            if now - last_flush > 1.0 or q.empty():
+                self._flush()
+                last_flush = now
+            if q.empty():
+                self.idle.set()
+
+    def _flush(self) -> None:
+        try:
+            self.consumer.flush()
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+
+    def _error(self, exc: BaseException) -> None:
+        self.errors += 1
+        if self.on_error is not None:
+            with contextlib.suppress(Exception):
+                self.on_error(self.consumer, exc)
+
+    def wait_idle(self, deadline: float) -> bool:
+        while time.monotonic() < deadline:
+            if self.queue.empty() and self.idle.wait(timeout=0.02) and self.queue.empty():
+                return True
+        return False
+
+    def stop(self, timeout: float) -> None:
+        if self.thread is None:
+            return
+        with contextlib.suppress(queue.Full):
+            self.queue.put(None, timeout=timeout)
+        self.thread.join(timeout)
+        self.thread = None
+
+
 class Tap:
-    """Bounded, drop-don't-block hand-off from the relay to analysis consumers."""
+    """Bounded, drop-don't-block hand-off from the relay to analysis consumers.
+
+    The first consumer is "the analysis" for the drop/lag metrics; every
+    consumer runs in its own :class:`Lane`.
+    """
 
     def __init__(
         self,
@@ -56,122 +174,67 @@ class Tap:
         on_error: Callable[[Consumer, BaseException], None] | None = None,
         on_lag: Callable[[float], None] | None = None,
     ) -> None:
-        self.consumers: list[Consumer] = list(consumers or [])
-        self._queue: queue.Queue[TapEvent | None] = queue.Queue(maxsize=max_chunks)
+        self.lanes = [
+            Lane(c, _lane_name(c, i), max_chunks, on_drop, on_error, on_lag if i == 0 else None)
+            for i, c in enumerate(consumers or [])
+        ]
         self._seq: dict[tuple[int, str], int] = {}
-        self.dropped_chunks = 0
-        self.dropped_bytes = 0
-        self.consumer_errors = 0
-        self.on_drop = on_drop
-        self.on_error = on_error
-        self.on_lag = on_lag
-        self._thread: threading.Thread | None = None
-        self._idle = threading.Event()
-        self._idle.set()
 
     # -- producer side (event loop thread) -----------------------------------
     def submit(self, conn_id: int, direction: str, t_ns: int, data: bytes) -> None:
         key = (conn_id, direction)
         seq = self._seq.get(key, 0)
         self._seq[key] = seq + 1
-        self._put(TapEvent("data", conn_id, t_ns, direction, data, seq))
+        event = TapEvent("data", conn_id, t_ns, direction, data, seq)
+        for lane in self.lanes:
+            lane.put(event, False)
 
     def open(self, conn_id: int, info: dict[str, Any]) -> None:
-        self._put(TapEvent("open", conn_id, time.monotonic_ns(), info=info), control=True)
+        self._control(TapEvent("open", conn_id, time.monotonic_ns(), info=info))
 
     def close(self, conn_id: int, info: dict[str, Any]) -> None:
         self._seq.pop((conn_id, "client_to_server"), None)
         self._seq.pop((conn_id, "server_to_client"), None)
-        self._put(TapEvent("close", conn_id, time.monotonic_ns(), info=info), control=True)
+        self._control(TapEvent("close", conn_id, time.monotonic_ns(), info=info))
 
     def note(self, conn_id: int, info: dict[str, Any]) -> None:
-        self._put(TapEvent("note", conn_id, time.monotonic_ns(), info=info), control=True)
+        self._control(TapEvent("note", conn_id, time.monotonic_ns(), info=info))
 
-    def _put(self, event: TapEvent, control: bool = False) -> None:
-        try:
-            self._queue.put_nowait(event)
-            self._idle.clear()
-        except queue.Full:
-            if control:
-                # open/close are tiny and the analysis needs them to stay
-                # consistent; wait briefly for room rather than lose them.
-                with contextlib.suppress(queue.Full):
-                    self._queue.put(event, timeout=0.05)
-                    self._idle.clear()
-                    return
-            self.dropped_chunks += 1
-            self.dropped_bytes += len(event.data)
-            if self.on_drop is not None:
-                with contextlib.suppress(Exception):
-                    self.on_drop(event)
+    def _control(self, event: TapEvent) -> None:
+        for lane in self.lanes:
+            lane.put(event, True)
 
-    # -- consumer side (worker thread) ------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="muxscope-analysis", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        q = self._queue
-        last_flush = time.monotonic()
-        while True:
-            try:
-                event = q.get(timeout=0.25)
-            except queue.Empty:
-                self._flush_all()
-                last_flush = time.monotonic()
-                if q.empty():
-                    self._idle.set()
-                continue
-            if event is None:
-                self._flush_all()
-                self._idle.set()
-                return
-            if self.on_lag is not None and event.kind == "data":
-                with contextlib.suppress(Exception):
-                    self.on_lag((time.monotonic_ns() - event.t_ns) / 1e9)
-            for consumer in self.consumers:
-                try:
-                    consumer.handle(event)
-                except Exception as exc:
-                    self.consumer_errors += 1
-                    if self.on_error is not None:
-                        with contextlib.suppress(Exception):
-                            self.on_error(consumer, exc)
-            if time.monotonic() - last_flush > 1.0:
-                self._flush_all()
-                last_flush = time.monotonic()
-            if q.empty():
-                self._flush_all()
-                last_flush = time.monotonic()
-                self._idle.set()
-
-    def _flush_all(self) -> None:
-        for consumer in self.consumers:
-            try:
-                consumer.flush()
-            except Exception as exc:
-                self.consumer_errors += 1
-                if self.on_error is not None:
-                    with contextlib.suppress(Exception):
-                        self.on_error(consumer, exc)
+        for lane in self.lanes:
+            lane.start()
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
-        """Block until the worker has handled everything submitted so far (tests, shutdown)."""
+        """Block until every lane has handled everything submitted so far (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._queue.empty() and self._idle.wait(timeout=0.02) and self._queue.empty():
-                return True
-        return False
+        return all(lane.wait_idle(deadline) for lane in self.lanes)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._thread is None:
-            return
-        with contextlib.suppress(queue.Full):
-            self._queue.put(None, timeout=timeout)
-        self._thread.join(timeout)
-        self._thread = None
+        for lane in self.lanes:
+            lane.stop(timeout)
+
+    # -- figures for metrics (the analysis lane) ----------------------------------
+    @property
+    def dropped_chunks(self) -> int:
+        return self.lanes[0].dropped_chunks if self.lanes else 0
+
+    @property
+    def dropped_bytes(self) -> int:
+        return self.lanes[0].dropped_bytes if self.lanes else 0
+
+    @property
+    def consumer_errors(self) -> int:
+        return sum(lane.errors for lane in self.lanes)
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        return self.lanes[0].queue.qsize() if self.lanes else 0
+
+
+def _lane_name(consumer: Consumer, index: int) -> str:
+    return getattr(consumer, "lane_name", None) or f"{type(consumer).__name__.lower()}-{index}"

@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 
-from codec import lines as L
-from codec.schema import termwiz as T
+from codec import lines as lines_mod
+from codec.schema import termwiz as tw
 from codec.varbincode import U64, USIZE, Option, to_json
 
 GOLDEN = Path(
-    os.environ.get("MUXSCOPE_GOLDEN_DIR")
-    or Path(__file__).resolve().parents[1].parent / "shared" / "golden"
+    os.environ.get("MUXSCOPE_GOLDEN_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "golden"
 )
 VERSIONS = ("v44", "v42")
 PDUS = ("GetLinesResponse", "GetPaneRenderChangesResponse", "SendKeyDown", "GetImageCellResponse")
@@ -83,7 +82,7 @@ def _bonus_lines_offset(buf: bytes, entry: dict[str, Any]) -> int:
             _, pos = schema.decode(buf, pos)
     if entry["expected"] is None:
         pytest.skip("cannot locate bonus_lines without pdus.py or an expected value")
-    encoded = T.SERIALIZED_LINES.dumps(entry["expected"]["bonus_lines"])
+    encoded = tw.SERIALIZED_LINES.dumps(entry["expected"]["bonus_lines"])
     pos = buf.find(encoded)
     assert pos >= 0, "bonus_lines bytes not found in the payload"
     return pos
@@ -111,7 +110,7 @@ def _expected_lines(entry: dict[str, Any]) -> Any:
 def test_serialized_lines(version: str, entry: dict[str, Any]) -> None:
     buf = _payload(version, entry)
     start = _lines_offset(buf, entry)
-    value, end = T.SERIALIZED_LINES.decode(buf, start)
+    value, end = tw.SERIALIZED_LINES.decode(buf, start)
     if entry["pdu"] == "GetLinesResponse":
         assert end == len(buf)
 
@@ -121,15 +120,16 @@ def test_serialized_lines(version: str, entry: dict[str, Any]) -> None:
         assert _same(to_json(value), expected)
 
     # byte-exact re-encoding
-    assert T.SERIALIZED_LINES.dumps(value) == buf[start:end]
+    assert tw.SERIALIZED_LINES.dumps(value) == buf[start:end]
 
     # line facts: row, Line::as_str(), seqno, Line::len(), storage, visible cells
-    facts = entry["facts"]["lines"]
+    facts = entry["facts"].get("lines", [])
+    assert len(value["lines"]) == entry["facts"].get("n_lines", len(facts))
     assert len(facts) == len(value["lines"])
     for (row, line), fact in zip(value["lines"], facts, strict=True):
         assert row == fact["stable_row"]
-        assert L.line_text(line) == fact["text"]
-        got = L.line_facts(line)
+        assert lines_mod.line_text(line) == fact["text"]
+        got = lines_mod.line_facts(line)
         assert (got["text"], got["seqno"], got["len_cells"], got["storage"]) == (
             fact["text"],
             fact["seqno"],
@@ -137,64 +137,71 @@ def test_serialized_lines(version: str, entry: dict[str, Any]) -> None:
             fact["storage"],
         )
         if fact["storage"] == "V" and "visible_cells" in fact:
-            assert L.visible_cells(line) == [(c["idx"], c["text"], c["width"]) for c in fact["visible_cells"]]
+            assert lines_mod.visible_cells(line) == [
+                (c["idx"], c["text"], c["width"]) for c in fact["visible_cells"]
+            ]
 
     # the fast path agrees with the full decode
-    summaries, scan_end = L.scan_serialized_lines(buf, start)
+    summaries, scan_end = lines_mod.scan_serialized_lines(buf, start)
     assert scan_end == end
-    fingerprints = L.serialized_lines_fingerprints(value)
+    fingerprints = lines_mod.serialized_lines_fingerprints(value)
     assert [s.row for s in summaries] == [row for row, _ in value["lines"]]
     assert [s.seqno for s in summaries] == [line["seqno"] for _, line in value["lines"]]
     assert [s.fingerprint for s in summaries] == fingerprints
-    assert [s.byte_length for s in summaries] == [len(T.LINE.dumps(line)) for _, line in value["lines"]]
-    assert all(len(fp) == L.FINGERPRINT_SIZE for fp in fingerprints)
+    assert [s.byte_length for s in summaries] == [len(tw.LINE.dumps(line)) for _, line in value["lines"]]
+    assert all(len(fp) == lines_mod.FINGERPRINT_SIZE for fp in fingerprints)
 
 
 def _hyperlinks_value(version: str = "v44") -> dict[str, Any]:
     entry = next(e for e in _manifest(version)["files"] if e["file"] == "GetLinesResponse__hyperlinks.bin")
     buf = _payload(version, entry)
-    return T.SERIALIZED_LINES.decode(buf, _lines_offset(buf, entry))[0]
+    return tw.SERIALIZED_LINES.decode(buf, _lines_offset(buf, entry))[0]
 
 
 def test_fingerprint_semantics() -> None:
     value = _hyperlinks_value()
-    base = L.serialized_lines_fingerprints(value)
+    base = lines_mod.serialized_lines_fingerprints(value)
     assert len(set(base)) == len(base)
 
     # seqno, zones and the row do not matter
-    (row, line) = value["lines"][1]
-    other = dict(line, seqno=line["seqno"] + 1000, zones=[{"semantic_type": "Prompt", "range": {"start": 0, "end": 2}}])
-    assert L.line_fingerprint(other) == L.line_fingerprint(line) == base[1]
+    (_row, line) = value["lines"][1]
+    other = dict(
+        line, seqno=line["seqno"] + 1000, zones=[{"semantic_type": "Prompt", "range": {"start": 0, "end": 2}}]
+    )
+    assert lines_mod.line_fingerprint(other) == lines_mod.line_fingerprint(line) == base[1]
 
     # links: a streak split in two equal-valued pieces fingerprints like the whole streak
     link_entry = value["hyperlinks"][0]
     cols = link_entry["coords"][0]["cols"]
-    whole = L.line_fingerprint(value["lines"][0][1], [(cols, link_entry["link"])])
+    whole = lines_mod.line_fingerprint(value["lines"][0][1], [(cols, link_entry["link"])])
     mid = (cols["start"] + cols["end"]) // 2
-    split = L.line_fingerprint(
+    split = lines_mod.line_fingerprint(
         value["lines"][0][1],
-        [({"start": mid, "end": cols["end"]}, dict(link_entry["link"])), ({"start": cols["start"], "end": mid}, link_entry["link"])],
+        [
+            ({"start": mid, "end": cols["end"]}, dict(link_entry["link"])),
+            ({"start": cols["start"], "end": mid}, link_entry["link"]),
+        ],
     )
     assert whole == split
 
     # ...and the links do matter
-    assert L.line_fingerprint(value["lines"][0][1]) != base[0]
+    assert lines_mod.line_fingerprint(value["lines"][0][1]) != base[0]
 
     # attributes matter
-    (row2, line2) = value["lines"][1]
+    (_row2, line2) = value["lines"][1]
     cells = [dict(c) for c in line2["cells"]["V"]["cells"]]
     cells[0] = dict(cells[0], attrs=dict(cells[0]["attrs"], attributes=cells[0]["attrs"]["attributes"] ^ 1))
     changed = dict(line2, cells={"V": {"cells": cells}})
-    assert L.line_fingerprint(changed) != base[1]
+    assert lines_mod.line_fingerprint(changed) != base[1]
 
     # wrap bits matter
-    assert L.line_fingerprint(dict(line2, bits=1)) != base[1]
+    assert lines_mod.line_fingerprint(dict(line2, bits=1)) != base[1]
 
 
 def test_fast_path_fallbacks_agree() -> None:
     """Cells the regex does not cover (long text, hyperlink/image inside a cell, zones, C storage)."""
     value = _hyperlinks_value()
-    (row, line) = value["lines"][1]
+    (_row, line) = value["lines"][1]
     cells = [dict(c) for c in line["cells"]["V"]["cells"]]
     cells[0] = dict(cells[0], text="e" + "\u0301" * 70)  # > 127 bytes of text
     fat = {
@@ -207,15 +214,18 @@ def test_fast_path_fallbacks_agree() -> None:
     cells[1] = dict(cells[1], attrs=dict(cells[1]["attrs"], fat=fat))
     lines = [
         (-5, dict(line, cells={"V": {"cells": cells}})),
-        (70000, dict(line, zones=[{"semantic_type": "Input", "range": {"start": 1, "end": 3}}], seqno=1 << 40)),
+        (
+            70000,
+            dict(line, zones=[{"semantic_type": "Input", "range": {"start": 1, "end": 3}}], seqno=1 << 40),
+        ),
         (3, {"cells": {"V": {"cells": []}}, "zones": [], "seqno": 0, "bits": 0}),
     ]
     sl = {"lines": lines, "hyperlinks": value["hyperlinks"], "images": []}
-    buf = b"\x99" + T.SERIALIZED_LINES.dumps(sl) + b"\x42"
-    summaries, end = L.scan_serialized_lines(buf, 1)
+    buf = b"\x99" + tw.SERIALIZED_LINES.dumps(sl) + b"\x42"
+    summaries, end = lines_mod.scan_serialized_lines(buf, 1)
     assert end == len(buf) - 1
-    decoded = T.SERIALIZED_LINES.decode(buf, 1)[0]
-    assert [s.fingerprint for s in summaries] == L.serialized_lines_fingerprints(decoded)
+    decoded = tw.SERIALIZED_LINES.decode(buf, 1)[0]
+    assert [s.fingerprint for s in summaries] == lines_mod.serialized_lines_fingerprints(decoded)
     assert [s.row for s in summaries] == [-5, 70000, 3]
     assert [s.seqno for s in summaries] == [line["seqno"], 1 << 40, 0]
 
@@ -224,21 +234,21 @@ def test_fast_path_rejects_truncation() -> None:
     from codec.errors import PayloadError
 
     value = _hyperlinks_value()
-    buf = T.SERIALIZED_LINES.dumps(value)
+    buf = tw.SERIALIZED_LINES.dumps(value)
     for cut in (1, 5, len(buf) // 2, len(buf) - 1):
         with pytest.raises(PayloadError):
-            L.scan_serialized_lines(buf[:cut], 0)
+            lines_mod.scan_serialized_lines(buf[:cut], 0)
 
 
 def test_cell_width() -> None:
-    assert L.cell_width("a") == 1
-    assert L.cell_width("字") == 2
-    assert L.cell_width("🎉") == 2
-    assert L.cell_width("e\u0301") == 1
-    assert L.cell_width("\u2764\ufe0f") == 2  # VS16: emoji presentation
-    assert L.cell_width("\u231a\ufe0e") == 1  # VS15: text presentation
-    assert L.cell_width("") == 1  # rewritten to " "
-    assert L.cell_width("\x07") == 1
+    assert lines_mod.cell_width("a") == 1
+    assert lines_mod.cell_width("字") == 2
+    assert lines_mod.cell_width("🎉") == 2
+    assert lines_mod.cell_width("e\u0301") == 1
+    assert lines_mod.cell_width("\u2764\ufe0f") == 2  # VS16: emoji presentation
+    assert lines_mod.cell_width("\u231a\ufe0e") == 1  # VS15: text presentation
+    assert lines_mod.cell_width("") == 1  # rewritten to " "
+    assert lines_mod.cell_width("\x07") == 1
 
 
 # ---------------------------------------------------------------------------
@@ -249,20 +259,20 @@ def test_cell_width() -> None:
 def test_send_key_down(version: str, entry: dict[str, Any]) -> None:
     buf = _payload(version, entry)
     pane_id, pos = USIZE.decode(buf, 0)
-    event, pos = T.KEY_EVENT.decode(buf, pos)
+    event, pos = tw.KEY_EVENT.decode(buf, pos)
     serial, pos = U64.decode(buf, pos)
     assert pos == len(buf)
     exp = entry["expected"]
     assert pane_id == exp["pane_id"] and serial == exp["input_serial"]
     assert _same(to_json(event), exp["event"])
-    out = USIZE.dumps(pane_id) + T.KEY_EVENT.dumps(event) + U64.dumps(serial)
+    out = USIZE.dumps(pane_id) + tw.KEY_EVENT.dumps(event) + U64.dumps(serial)
     assert out == buf
 
 
 @pytest.mark.parametrize(("version", "entry"), _cases("GetImageCellResponse"))
 def test_get_image_cell_response(version: str, entry: dict[str, Any]) -> None:
     buf = _payload(version, entry)
-    schema = Option(T.IMAGE_DATA)
+    schema = Option(tw.IMAGE_DATA)
     pane_id, pos = USIZE.decode(buf, 0)
     data, pos = schema.decode(buf, pos)
     assert pos == len(buf)
@@ -273,14 +283,14 @@ def test_get_image_cell_response(version: str, entry: dict[str, Any]) -> None:
 
 
 def test_key_code_table() -> None:
-    names = [v.name for v in T.KEY_CODE.variants]
+    names = [v.name for v in tw.KEY_CODE.variants]
     assert names.index("Char") == 0
     assert names.index("Function") == 59
-    assert names[-1] == "InternalPasteEnd" and len(names) == 89
-    assert T.KEY_EVENT.dumps({"key": {"Function": 5}, "modifiers": {"bits": 4}}) == bytes([59, 5, 4])
+    assert names[-1] == "InternalPasteEnd" and len(names) == 90
+    assert tw.KEY_EVENT.dumps({"key": {"Function": 5}, "modifiers": {"bits": 4}}) == bytes([59, 5, 4])
 
 
 def test_line_bits_render() -> None:
-    v = T.LINE_BITS.loads(bytes([0x83, 0x01]))  # 0x83 = BIDI_ENABLED | HAS_HYPERLINK | RTL
+    v = tw.LINE_BITS.loads(bytes([0x83, 0x01]))  # 0x83 = BIDI_ENABLED | HAS_HYPERLINK | RTL
     assert to_json(v) == "HAS_HYPERLINK | BIDI_ENABLED | RTL"
-    assert to_json(T.LINE_BITS.loads(b"\x00")) == ""
+    assert to_json(tw.LINE_BITS.loads(b"\x00")) == ""

@@ -7,9 +7,13 @@ naming only their differences, checked against WezTerm's source:
   no ``Progress`` variant; ``ClientId`` has no ``ssh_auth_sock`` (so neither do
   ``ClientInfo`` and ``GetClientListResponse``); ``SetClientId`` has no
   ``is_proxy``.
-* **45** (upstream main, 2025-2026): the same PDU table and structs as 44; the
-  sender compresses with a reused one-shot compressor at zstd level 1, so its
-  frames may declare their content size. That changes encoding only.
+* **45** (upstream 7aadebfe4, 2025-03-08): ``ClusteredLine.len`` widened from
+  u16 to u32 (same LEB128 bytes below 65536; a 44 decoder rejects more). The
+  PDU table and structs are otherwise those of 44. One stored upstream version
+  also moves the sender to a reused one-shot compressor at zstd level 1, whose
+  frames declare their content size; main as of 2025-11 still streams at the
+  default level. Decoding handles both; our v45 encoder follows the former
+  (see ``compression``), the choice only changes compressed bytes.
 
 Unknown idents are never an error: they decode as ``Unknown`` with the payload
 kept, exactly as WezTerm's ``Pdu::Invalid`` (codec 46 is already in review).
@@ -20,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..varbincode import Schema, Seq, Struct
-from . import mux, pdus
+from ..varbincode import U32, Schema, substitute
+from . import mux, pdus, termwiz
 
 
 @dataclass(frozen=True)
@@ -41,18 +45,27 @@ class CodecVersion:
         return self.table[self.ident_by_name[name]]
 
 
+def _derive(table: Mapping[int, Schema], replacements: Mapping[Schema, Schema]) -> dict[int, Schema]:
+    memo: dict[int, Schema] = {}
+    return {ident: substitute(schema, replacements, memo) for ident, schema in table.items()}
+
+
 def _v42_table() -> dict[int, Schema]:
-    table = dict(pdus.PDU_TABLE_V44)
-    client_info_v42 = mux.CLIENT_INFO.replace(retype={"client_id": mux.CLIENT_ID_V42})
-    table[40] = pdus.SET_CLIENT_ID.replace(drop=["is_proxy"], retype={"client_id": mux.CLIENT_ID_V42})
-    table[39] = pdus.NOTIFY_ALERT.replace(retype={"alert": mux.ALERT_V42})
-    table[42] = Struct("GetClientListResponse", [("clients", Seq(client_info_v42))])
+    table = _derive(pdus.PDU_TABLE_V44, {mux.CLIENT_ID: mux.CLIENT_ID_V42, mux.ALERT: mux.ALERT_V42})
+    table[40] = table[40].replace(drop=["is_proxy"])  # type: ignore[attr-defined]
     return table
 
 
+CLUSTERED_LINE_V45 = termwiz.CLUSTERED_LINE.replace(retype={"len": U32})
+
 V44 = CodecVersion(44, pdus.PDU_TABLE_V44, "streaming-level-3", "main 4ff581a8a (Feb 2025)")
 V42 = CodecVersion(42, _v42_table(), "streaming-level-3", "release 20240203-110809-5046fc22")
-V45 = CodecVersion(45, pdus.PDU_TABLE_V44, "oneshot-level-1", "upstream main 2025-2026")
+V45 = CodecVersion(
+    45,
+    _derive(pdus.PDU_TABLE_V44, {termwiz.CLUSTERED_LINE: CLUSTERED_LINE_V45}),
+    "oneshot-level-1",
+    "upstream 7aadebfe4 (Mar 2025) and later",
+)
 
 VERSIONS: dict[int, CodecVersion] = {v.number: v for v in (V42, V44, V45)}
 SUPPORTED = tuple(sorted(VERSIONS))

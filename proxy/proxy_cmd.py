@@ -1,0 +1,83 @@
+"""``muxscope proxy``: run the proxy until SIGINT/SIGTERM.
+
+First signal: stop accepting, give open connections ``--grace`` seconds, flush
+logs and captures, exit 0. Second signal: exit at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+from . import logs
+from .endpoints import AddressError, StdioAddress, parse_listen, parse_upstream
+from .runtime import ProxyRuntime, RuntimeOptions
+from .server import ProxyError
+
+
+def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
+    listen = parse_listen(args.listen, args.allow_remote)
+    upstream = parse_upstream(args.upstream)
+    wrap = None
+    if getattr(args, "shape", None):
+        from .shaping import LinkShape, shaper_for
+
+        wrap = shaper_for(LinkShape.parse(args.shape))
+    return RuntimeOptions(
+        listen=listen,
+        upstream=upstream,
+        metrics_addr=args.metrics,
+        allow_remote=args.allow_remote,
+        codec_version=args.codec_version,
+        queue_chunks=args.queue_chunks,
+        capture=args.capture,
+        capture_max_bytes=args.capture_max_bytes,
+        capture_max_seconds=args.capture_max_seconds,
+        burst_gap_s=args.burst_gap,
+        wrap_side=wrap,
+    )
+
+
+async def _main(opts: RuntimeOptions, grace: float) -> int:
+    rt = ProxyRuntime(opts)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals_seen = 0
+
+    def on_signal(signum: int) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            logs.flush()
+            os._exit(128 + signum)
+        rt.log.info("shutting_down", signal=signal.Signals(signum).name, grace_s=grace)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    await rt.start()
+    if isinstance(opts.listen, StdioAddress):
+        serve = asyncio.create_task(rt.server.serve_stdio())
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait({serve, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+    else:
+        await stop.wait()
+    await rt.stop(grace)
+    rt.log.info("stopped")
+    logs.flush()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    # (logs go to stderr or --log-file, never stdout: with --listen stdio it carries the protocol)
+    logs.configure(args.log_format, args.log_level, args.log_file, args.log_content)
+    try:
+        opts = options_from_args(args)
+        return asyncio.run(_main(opts, args.grace))
+    except (AddressError, ProxyError, ValueError) as exc:
+        print(f"muxscope proxy: {exc}", file=sys.stderr)
+        return 2

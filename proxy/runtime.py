@@ -1,0 +1,127 @@
+"""Assemble a running proxy: server + tap + analysis + metrics (+ capture, shaping).
+
+Shared by ``muxscope proxy`` and ``muxscope demo`` so the demo measures exactly
+what a user's proxy would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import logs
+from .analysis.analyzer import Addon, Analyzer
+from .endpoints import AddressError, ListenAddress, UpstreamAddress, is_loopback_host
+from .metrics import Metrics, serve
+from .server import ProxyServer, SideWrapper
+from .tap import Consumer, Tap
+
+
+@dataclass
+class RuntimeOptions:
+    listen: ListenAddress
+    upstream: UpstreamAddress
+    metrics_addr: str | None = None
+    allow_remote: bool = False
+    codec_version: int | None = None
+    queue_chunks: int = 4096
+    capture: str | None = None
+    capture_max_bytes: int | None = None
+    capture_max_seconds: float | None = None
+    capture_meta: dict[str, Any] = field(default_factory=dict)
+    burst_gap_s: float = 0.25
+    wrap_side: SideWrapper | None = None
+    addons: list[Addon] = field(default_factory=list)
+    open_upstream: Any = None
+
+
+def parse_metrics_addr(spec: str, allow_remote: bool) -> tuple[str, int]:
+    host, sep, port_s = spec.rpartition(":")
+    if not sep or not host:
+        raise AddressError(f"--metrics {spec!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
+    host = host.strip("[]")
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise AddressError(f"--metrics {spec!r}: port {port_s!r} is not a number") from None
+    if not allow_remote and not is_loopback_host(host):
+        raise AddressError(f"--metrics {spec!r} is not loopback; add --allow-remote to expose it")
+    return host, port
+
+
+class ProxyRuntime:
+    """Everything one proxy instance owns, started and stopped together."""
+
+    def __init__(self, opts: RuntimeOptions) -> None:
+        self.opts = opts
+        self.metrics = Metrics()
+        self.log = logs.get_logger()
+        consumers: list[Consumer] = []
+        self.capture_writer = None
+        if opts.capture:
+            from .capture import CaptureConsumer
+
+            self.capture_writer = CaptureConsumer(
+                opts.capture,
+                meta={"listen": str(opts.listen), "upstream": str(opts.upstream), **opts.capture_meta},
+                max_bytes=opts.capture_max_bytes,
+                max_seconds=opts.capture_max_seconds,
+                metrics=self.metrics,
+            )
+        addons = list(opts.addons)
+        self.attribution = None
+        try:
+            from .analysis.attribution import AttributionAddon
+        except ModuleNotFoundError:
+            AttributionAddon = None  # noqa: N806
+        if AttributionAddon is not None:
+            self.attribution = AttributionAddon(metrics=self.metrics, burst_gap_s=opts.burst_gap_s)
+            addons.append(self.attribution)
+        self.analyzer = Analyzer(self.metrics, addons, opts.codec_version)
+        consumers.append(self.analyzer)  # lane 0: the analysis (drop/lag metrics refer to it)
+        if self.capture_writer is not None:
+            consumers.append(self.capture_writer)
+        self.tap = Tap(
+            consumers,
+            max_chunks=opts.queue_chunks,
+            on_error=lambda c, exc: self.log.error(
+                "analysis_error", consumer=type(c).__name__, error=f"{type(exc).__name__}: {exc}"
+            ),
+            on_lag=self.metrics.analysis_lag.set,
+        )
+        self.metrics.attach_tap(self.tap)
+        self.server = ProxyServer(
+            opts.listen, opts.upstream, tap=self.tap, metrics=self.metrics, wrap_side=opts.wrap_side,
+            open_upstream=opts.open_upstream,
+        )
+        self.metrics_server: Any = None
+        self.metrics_url: str | None = None
+
+    async def start(self) -> None:
+        if self.opts.metrics_addr:
+            host, port = parse_metrics_addr(self.opts.metrics_addr, self.opts.allow_remote)
+            try:
+                self.metrics_server, _, bound = serve(self.metrics, host, port)
+            except OSError as exc:
+                raise AddressError(f"--metrics {self.opts.metrics_addr}: cannot listen: {exc.strerror}") from None
+            self.metrics_url = f"http://{host}:{bound}/metrics"
+            self.log.info("metrics_listening", url=self.metrics_url)
+        if self.capture_writer is not None:
+            self.capture_writer.open()
+        self.tap.start()
+        await self.server.start()
+
+    async def stop(self, grace: float = 2.0) -> None:
+        await self.server.stop(grace)
+        # let the analysis catch up, then stop it
+        await asyncio.get_running_loop().run_in_executor(None, self.tap.wait_idle, 10.0)
+        self.tap.stop()
+        if self.capture_writer is not None:
+            self.capture_writer.close()
+        if self.metrics_server is not None:
+            with contextlib.suppress(Exception):
+                self.metrics_server.shutdown()
+                self.metrics_server.server_close()
+        logs.flush()
