@@ -139,6 +139,54 @@ class Metrics:
             "muxscope_server_pushes",
             "Unsolicited server PDUs (serial 0), by PDU name.", ["pdu"], registry=r,
         )
+        # -- over-fetch attribution (proxy/analysis/attribution.py) --
+        self.rows_delivered = Counter(
+            "muxscope_rows_delivered",
+            "Rows the server sent the client, by source (getlines, bonus) and outcome "
+            "(redundant, superseded, changed, new).",
+            ["source", "outcome"], registry=r,
+        )
+        self.rows_fetched = Counter(
+            "muxscope_rows_fetched",
+            "Rows requested by GetLines, by cause (dirty, resize, zoom, palette, tab_resized, "
+            "first_view, unexplained).",
+            ["cause"], registry=r,
+        )
+        self.fetch_wait = Counter(
+            "muxscope_fetch_wait_seconds",
+            "GetLines latency apportioned to the rows it returned (by serialized size), by row outcome.",
+            ["outcome"], registry=r,
+        )
+        self.overfetch_bytes = Counter(
+            "muxscope_overfetch_bytes",
+            "GetLinesResponse bytes apportioned to redundant and superseded rows, by layer "
+            "(wire, decompressed).",
+            ["layer"], registry=r,
+        )
+        self.resize_bursts = Counter(
+            "muxscope_resize_bursts", "Resize bursts (Resize PDUs less than --burst-gap apart).", registry=r
+        )
+        self.burst_settle = Histogram(
+            "muxscope_resize_burst_settle_seconds",
+            "From a burst's first Resize to the last response to a GetLines it caused.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0), registry=r,
+        )
+        self.burst_rows = Histogram(
+            "muxscope_resize_burst_rows",
+            "Rows requested by the GetLines a resize burst caused.",
+            buckets=(10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000), registry=r,
+        )
+        from .analysis.linemodel import CAUSES, OUTCOMES
+
+        for o in OUTCOMES:
+            self.fetch_wait.labels(o)
+            for src in ("getlines", "bonus"):
+                if src == "getlines" or o != "superseded":
+                    self.rows_delivered.labels(src, o)
+        for c in CAUSES:
+            self.rows_fetched.labels(c)
+        for layer in ("wire", "decompressed"):
+            self.overfetch_bytes.labels(layer)
         self.capture_errors = Counter(
             "muxscope_capture_errors",
             "Captures that stopped because they could not be written (the relay was unaffected).",

@@ -132,7 +132,7 @@ def test_getlines_latency_log_and_metrics(tmp_path):
             await rt.stop()
             await mux.stop()
 
-    got, expected_resp, text, rt = asyncio.run(main())
+    got, expected_resp, text, _rt = asyncio.run(main())
     assert got.endswith(expected_resp)
     (ev,) = logs.events("getlines")
     assert ev["pane"] == 3 and ev["serial"] == 2
@@ -204,7 +204,7 @@ def test_close_mid_frame_both_ways(tmp_path):
             got = await asyncio.wait_for(reader.read(), 5)
             writer.close()
             # second connection: client sends half a frame and vanishes
-            reader2, writer2 = await asyncio.open_unix_connection(str(tmp_path / "p.sock"))
+            _reader2, writer2 = await asyncio.open_unix_connection(str(tmp_path / "p.sock"))
             writer2.write(b"\x10\x01")
             await writer2.drain()
             writer2.close()

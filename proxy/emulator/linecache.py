@@ -1,0 +1,232 @@
+"""The emulated client's per-pane line cache: WezTerm's ``LineEntry`` LRU, row by row.
+
+Reproduces ``wezterm-client/src/pane/renderable.rs``: the ``LineEntry`` enum
+(``Line``, ``Fetching``, ``LineAndFetching``, ``Stale``), the
+``LruCache<StableRowIndex, LineEntry>`` sized ``max(scrollback_lines, 128)``,
+and the cache-only helpers ``make_all_stale`` / ``make_stale``. The fetch
+decisions that also touch the connection live in :mod:`.clientpane`.
+
+A fetch's ``Instant`` is modelled by an integer *token*, unique per fetch batch:
+WezTerm compares Instants for equality in ``put_line``; two batches never share
+one in practice, and a counter makes that explicit.
+
+Each entry also carries a ``cause`` (why it is stale or being fetched): it is
+bookkeeping for the ground truth and changes no behaviour.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from codec.lines import cell_width, line_len, line_text, serialized_lines_fingerprints
+
+#: ``CellAttributes`` bit 11 is ``wrapped`` (termwiz ``cell.rs``).
+WRAPPED_BIT = 1 << 11
+#: the smallest cache WezTerm builds (``RenderableInner::new``: ``scrollback_lines.max(128)``).
+MIN_CAPACITY = 128
+
+_tokens = itertools.count(1)
+
+
+def next_token() -> int:
+    """A fresh stand-in for the ``Instant::now()`` a fetch batch is tagged with."""
+    return next(_tokens)
+
+
+@dataclass(slots=True)
+class CachedLine:
+    """A termwiz ``Line`` as the client holds it, with the facts the emulator needs.
+
+    ``seqno`` is mutable: ``put_line`` raises it to the pane's seqno when a
+    fetched line is stored (``line.update_last_change_seqno(self.seqno)``).
+    """
+
+    value: Mapping[str, Any]
+    fingerprint: bytes
+    seqno: int
+    text: str
+    wrapped: bool
+    #: ``Line::len()``: stored cells (vector storage) or the clustered ``len``
+    length: int
+    #: columns up to the last non-blank cell: what ``Line::wrap`` keeps
+    content_width: int
+
+    def changed_since(self, seqno: int) -> bool:
+        """termwiz ``Line::changed_since``: SEQ_ZERO lines always count as changed."""
+        return self.seqno == 0 or self.seqno > seqno
+
+    @classmethod
+    def from_value(cls, value: Mapping[str, Any], fingerprint: bytes) -> CachedLine:
+        wrapped, width = _wrap_facts(value)
+        return cls(value, fingerprint, value["seqno"], line_text(value), wrapped, line_len(value), width)
+
+
+def _wrap_facts(value: Mapping[str, Any]) -> tuple[bool, int]:
+    """``(last_cell_was_wrapped(), content width)`` of a decoded Line (termwiz ``line.rs``)."""
+    ((kind, storage),) = value["cells"].items()
+    if kind == "C":
+        clusters = storage["clusters"]
+        wrapped = bool(clusters) and bool(clusters[-1]["attrs"]["attributes"] & WRAPPED_BIT)
+        return wrapped, len(storage["text"].rstrip(" "))
+    cells = storage["cells"]
+    last_attrs = None
+    width = col = 0
+    i = 0
+    while i < len(cells):  # visible cells: a wide cell hides the next w-1 cells
+        cell = cells[i]
+        w = max(cell_width(cell["text"]), 1)
+        last_attrs = cell["attrs"]
+        if cell["text"] not in (" ", ""):
+            width = col + w
+        col += w
+        i += w
+    wrapped = last_attrs is not None and bool(last_attrs["attributes"] & WRAPPED_BIT)
+    return wrapped, width
+
+
+def lines_from_serialized(value: Mapping[str, Any]) -> list[tuple[int, CachedLine]]:
+    """``(stable_row, CachedLine)`` for each line of a decoded ``SerializedLines``.
+
+    Fingerprints come from :func:`codec.lines.serialized_lines_fingerprints`
+    (content only, seqno ignored), the comparison the ground truth is built on.
+    """
+    fps = serialized_lines_fingerprints(value)
+    pairs = zip(value["lines"], fps, strict=True)
+    return [(row, CachedLine.from_value(line, fp)) for (row, line), fp in pairs]
+
+
+class State(enum.Enum):
+    """``renderable.rs: enum LineEntry``."""
+
+    LINE = "Line"
+    FETCHING = "Fetching"
+    LINE_AND_FETCHING = "LineAndFetching"
+    STALE = "Stale"
+
+
+@dataclass(slots=True)
+class Entry:
+    state: State
+    line: CachedLine | None = None
+    #: the fetch batch (WezTerm: the ``Instant``) a *Fetching entry waits for
+    token: int | None = None
+    #: why the row is stale or being fetched (ground truth only)
+    cause: str = "first_view"
+
+    @property
+    def fetching(self) -> bool:
+        return self.state in (State.FETCHING, State.LINE_AND_FETCHING)
+
+
+class LineCache:
+    """``lru::LruCache<StableRowIndex, LineEntry>`` with WezTerm's usage.
+
+    ``pop`` + ``put`` moves a row to most-recently-used, as in
+    ``RenderableState::get_lines``; ``get`` promotes too (``get_changed_since``);
+    ``peek`` does not (used by the emulator's own inspection only).
+    """
+
+    def __init__(self, scrollback_lines: int = 3500) -> None:
+        self.capacity: int | None = max(scrollback_lines, MIN_CAPACITY)
+        self._lru: OrderedDict[int, Entry] = OrderedDict()
+        self.evictions = 0
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+    def __contains__(self, row: int) -> bool:
+        return row in self._lru
+
+    def items(self) -> Iterator[tuple[int, Entry]]:
+        return iter(list(self._lru.items()))
+
+    def pop(self, row: int) -> Entry | None:
+        return self._lru.pop(row, None)
+
+    def put(self, row: int, entry: Entry) -> None:
+        lru = self._lru
+        lru[row] = entry
+        lru.move_to_end(row)
+        if self.capacity is not None:
+            while len(lru) > self.capacity:
+                lru.popitem(last=False)
+                self.evictions += 1
+
+    def get(self, row: int) -> Entry | None:
+        entry = self._lru.get(row)
+        if entry is not None:
+            self._lru.move_to_end(row)
+        return entry
+
+    def peek(self, row: int) -> Entry | None:
+        return self._lru.get(row)
+
+    def make_all_stale(self, cause: str) -> None:
+        """``RenderableInner::make_all_stale``: every Line/Stale entry becomes Stale.
+
+        *Fetching entries are left alone. Quirk kept: WezTerm rebuilds the cache
+        as ``LruCache::unbounded()``, so from the first call on it never evicts.
+        """
+        for entry in self._lru.values():
+            if entry.state in (State.LINE, State.STALE):
+                entry.state = State.STALE
+                entry.cause = cause
+        self.capacity = None
+
+    def make_stale(self, row: int, cause: str) -> None:
+        """``RenderableInner::make_stale``: Line/Stale/LineAndFetching -> Stale; Fetching/None unchanged."""
+        entry = self.pop(row)
+        if entry is None:
+            return
+        if entry.state is not State.FETCHING:
+            entry = Entry(State.STALE, entry.line, None, cause)
+        self.put(row, entry)
+
+    def make_rewrap_stale(self, new_cols: int, cause: str) -> int:
+        """The ``selective`` policy (not WezTerm): stale only rows a rewrap to ``new_cols`` can alter.
+
+        ``term/src/screen.rs: Screen::rewrap_lines`` rebuilds a logical line
+        (physical rows joined by the wrap bit) when one of its rows was wrapped
+        or its ``len()`` exceeds the new width; if the rebuilt line takes a
+        different number of rows, every later stable row shifts. So: rows of
+        such logical lines become Stale, and once a row count may change,
+        every held row below does too. Rows the client does not hold are
+        unknown; a gap keeps the current "shifted" verdict. Like
+        ``make_all_stale`` the cache becomes unbounded and *Fetching entries are
+        untouched. Returns the number of rows made stale.
+        """
+        self.capacity = None
+        held = sorted(row for row, e in self._lru.items() if e.line is not None)
+        shifted = False
+        staled = 0
+        i = 0
+        while i < len(held):
+            group = [held[i]]
+            while (
+                self._lru[group[-1]].line.wrapped  # type: ignore[union-attr]
+                and i + 1 < len(held)
+                and held[i + 1] == group[-1] + 1
+            ):
+                i += 1
+                group.append(held[i])
+            i += 1
+            lines = [self._lru[r].line for r in group]
+            alters = any(ln.wrapped or ln.length > new_cols for ln in lines)  # type: ignore[union-attr]
+            if alters:
+                total = sum(ln.length for ln in lines[:-1]) + lines[-1].content_width  # type: ignore[union-attr]
+                new_rows = max(1, -(-total // max(new_cols, 1)))
+                if new_rows != len(group) or lines[-1].wrapped:  # type: ignore[union-attr]
+                    shifted = True
+            if alters or shifted:
+                for row in group:
+                    entry = self._lru[row]
+                    if entry.state in (State.LINE, State.STALE):
+                        entry.state = State.STALE
+                        entry.cause = cause
+                        staled += 1
+        return staled

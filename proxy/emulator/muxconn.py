@@ -1,0 +1,156 @@
+"""The emulated client's side of the mux connection: serials, response matching, pushes, latency.
+
+Reproduces ``wezterm-client/src/client.rs: client_thread_async``: requests are
+numbered from 1, every response is matched to its request by serial (replies
+may come back out of order), serial 0 is a push handed to
+``process_unilateral``, a serial beyond ``next_serial`` or one nobody waits for
+is a corrupt stream that fails every pending request and drops the connection.
+The ``rpc!`` macro's rule is kept too: any reply of an unexpected type
+(ErrorResponse included) is an error for the caller.
+
+Latency per RPC is measured as the client sees it: from the moment the
+request's last byte was handed to the socket (after ``drain``) to the moment
+the read that completed the response returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from codec import Pdu, PduStream, StreamError, encode_pdu
+from codec.schema.versions import get_version
+from proxy.endpoints import TcpAddress, UnixAddress
+
+READ_SIZE = 256 * 1024
+
+
+class RpcError(Exception):
+    """A request that got an unexpected reply (``rpc!``: "unexpected response ...")."""
+
+
+class ConnectionLost(Exception):
+    """The connection closed or the stream was corrupt; pending requests fail with it."""
+
+
+@dataclass(slots=True)
+class Reply:
+    pdu: Pdu
+    serial: int
+    latency_ms: float
+
+
+class MuxConnection:
+    """Request/response over one stream, with pushes delivered to ``on_push``."""
+
+    def __init__(self, version: int, on_push: Callable[[Pdu], None]) -> None:
+        self.version = get_version(version)
+        self.on_push = on_push
+        self.next_serial = 1
+        self.pending: dict[int, tuple[asyncio.Future[Reply], int, str]] = {}
+        self.sent: Counter[str] = Counter()
+        self.stream = PduStream()
+        self.decode_errors = 0
+        self.closed: BaseException | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self, addr: UnixAddress | TcpAddress) -> None:
+        """``Reconnectable::connect``: nothing is sent on connect."""
+        if isinstance(addr, UnixAddress):
+            self._reader, self._writer = await asyncio.open_unix_connection(addr.path, limit=READ_SIZE)
+        elif isinstance(addr, TcpAddress):
+            self._reader, self._writer = await asyncio.open_connection(addr.host, addr.port, limit=READ_SIZE)
+        else:
+            raise ValueError(f"the emulated client connects to unix: or tcp: addresses, not {addr}")
+        self._task = asyncio.create_task(self._read_loop(), name="muxconn-reader")
+
+    def use_version(self, number: int) -> None:
+        self.version = get_version(number)
+        self.stream.observe_codec_version(number)
+
+    @property
+    def in_flight(self) -> Counter[str]:
+        return Counter(name for _, _, name in self.pending.values())
+
+    async def request(self, name: str, body: Any, expect: str | tuple[str, ...]) -> Reply:
+        """Send one request and wait for its reply; raise :class:`RpcError` on a wrong reply type."""
+        if self.closed is not None or self._writer is None:
+            raise ConnectionLost(f"connection is closed: {self.closed}")
+        serial = self.next_serial
+        self.next_serial += 1
+        frame = encode_pdu(name, body, serial, self.version)
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self.pending[serial] = (fut, 0, name)
+        self.sent[name] += 1
+        self._writer.write(frame)
+        try:
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            self._fail(ConnectionLost(str(exc)))
+        if serial in self.pending:
+            self.pending[serial] = (fut, time.perf_counter_ns(), name)
+        reply = await fut
+        expected = (expect,) if isinstance(expect, str) else expect
+        if reply.pdu.name not in expected:
+            detail = reply.pdu.body.get("reason") if isinstance(reply.pdu.body, dict) else None
+            suffix = f": {detail}" if detail else ""
+            raise RpcError(f"{name}: unexpected response {reply.pdu.name}{suffix}")
+        return reply
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        try:
+            while True:
+                data = await self._reader.read(READ_SIZE)
+                t_ns = time.perf_counter_ns()
+                if not data:
+                    raise ConnectionLost("server closed the connection")
+                for item in self.stream.feed(data):
+                    if isinstance(item, StreamError):
+                        self.decode_errors += 1
+                        continue
+                    self._dispatch(item, t_ns)
+        except asyncio.CancelledError:
+            self._fail(ConnectionLost("client closed"))
+            raise
+        except Exception as exc:  # every failure ends the connection
+            self._fail(exc if isinstance(exc, ConnectionLost) else ConnectionLost(repr(exc)))
+
+    def _dispatch(self, pdu: Pdu, t_ns: int) -> None:
+        if pdu.serial == 0:
+            self.on_push(pdu)
+            return
+        if pdu.serial > self.next_serial:
+            raise ConnectionLost(f"CorruptResponse: serial {pdu.serial} > next serial {self.next_serial}")
+        entry = self.pending.pop(pdu.serial, None)
+        if entry is None:
+            raise ConnectionLost(f"reply with serial {pdu.serial} matches no request")
+        fut, t_sent, _ = entry
+        latency_ms = (t_ns - t_sent) / 1e6 if t_sent else 0.0
+        if not fut.done():
+            fut.set_result(Reply(pdu, pdu.serial, max(latency_ms, 0.0)))
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.closed is None:
+            self.closed = exc
+        pending, self.pending = self.pending, {}
+        for fut, _, _ in pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionLost(str(exc)))
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._writer.wait_closed()

@@ -1,0 +1,775 @@
+"""A pane's terminal as wezterm-term keeps it: termwiz lines, stable rows, seqnos, rewrap.
+
+This is the ground truth the emulated mux server serves and muxscope's
+analysis is checked against, so the parts that decide *which lines a client
+fetches* follow WezTerm's source closely (``term/src/screen.rs``,
+``term/src/terminalstate/{mod,performer}.rs``,
+``termwiz/src/surface/line/line.rs``; spec sections C and D of
+/work/research/emulator.md):
+
+* a line is a list of *column* cells, exactly what ``to_cell_vec`` of a
+  clustered line gives (a wide cell is followed by blank spacer cells that
+  carry its attributes), so :meth:`Line.value` is byte-for-byte the ``Line``
+  a real server puts on the wire (``CellStorage::V``);
+* every change stamps the touched line with the terminal's seqno, which goes
+  up by one per output batch (``perform_actions``) and per resize;
+* ``stable_row = phys_index + offset``; the offset only moves when scrollback
+  overflows, never on resize;
+* :meth:`Terminal.resize` is ``TerminalState::resize`` + ``Screen::resize`` +
+  ``Screen::rewrap_lines`` + ``Line::wrap``, quirks included.
+
+The VT parser is deliberately small (printable text, CR, LF, BS, TAB, SGR
+palette colours, OSC 0/2 titles and OSC 8 hyperlinks): enough for shell-like
+output, with autowrap setting the wrap bit exactly where WezTerm sets it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+from codec.lines import cell_width, line_text, serialized_lines_fingerprints
+
+#: ``CellAttributes`` bit 11 (``wrapped``): the line continues on the next row.
+WRAPPED = 1 << 11
+#: ``LineBits::HAS_HYPERLINK``.
+HAS_HYPERLINK = 1 << 1
+_BOLD, _HALF, _ITALIC, _UNDERLINE, _REVERSE = 1, 2, 1 << 7, 1 << 2, 1 << 8
+
+
+class Cell(NamedTuple):
+    """One column cell. ``fg``/``bg`` are ``SmallColor``: None (Default) or a palette index.
+
+    ``link`` is a ``Hyperlink`` value; like WezTerm's ``Arc<Hyperlink>`` its
+    *identity* delimits a hyperlink streak when lines are serialized.
+    """
+
+    text: str
+    width: int = 1
+    attrs: int = 0
+    fg: int | None = None
+    bg: int | None = None
+    link: dict[str, Any] | None = None
+
+
+BLANK = Cell(" ")
+
+
+def _is_blank_pen(pen: Cell) -> bool:
+    return pen.attrs == 0 and pen.fg is None and pen.bg is None and pen.link is None
+
+
+def _spacer(cell: Cell) -> Cell:
+    """``Cell::blank_with_attrs(wide.attrs())``: what follows a wide cell."""
+    return Cell(" ", 1, cell.attrs, cell.fg, cell.bg, cell.link)
+
+
+class Line:
+    """``termwiz::surface::line::Line`` reduced to what reaches the wire."""
+
+    __slots__ = ("bits", "cells", "seqno")
+
+    def __init__(self, seqno: int, cells: list[Cell] | None = None, bits: int = 0) -> None:
+        self.cells: list[Cell] = cells if cells is not None else []
+        self.seqno = seqno
+        self.bits = bits
+
+    def __len__(self) -> int:
+        """``Line::len()``: cells, wide ones counting their width."""
+        return len(self.cells)
+
+    def __repr__(self) -> str:
+        return f"Line({self.text()!r}, seqno={self.seqno}, wrapped={self.last_cell_was_wrapped()})"
+
+    def visible(self) -> Iterator[tuple[int, Cell]]:
+        """``Line::visible_cells()``: ``(cell_index, cell)``, spacers of wide cells skipped."""
+        skip = 0
+        for idx, cell in enumerate(self.cells):
+            if skip:
+                skip -= 1
+                continue
+            yield idx, cell
+            if cell.width > 1:
+                skip = cell.width - 1
+
+    def text(self) -> str:
+        return "".join(c.text for _, c in self.visible())
+
+    def update_seqno(self, seqno: int) -> None:
+        """``Line::update_last_change_seqno``: monotonic."""
+        if seqno > self.seqno:
+            self.seqno = seqno
+
+    def changed_since(self, seqno: int) -> bool:
+        """``Line::changed_since``: SEQ_ZERO lines are always changed."""
+        return self.seqno == 0 or self.seqno > seqno
+
+    def is_whitespace(self) -> bool:
+        return all(c.text == " " for _, c in self.visible())
+
+    def _last_visible(self) -> int | None:
+        last = None
+        for idx, _ in self.visible():
+            last = idx
+        return last
+
+    def last_cell_was_wrapped(self) -> bool:
+        idx = self._last_visible()
+        return idx is not None and bool(self.cells[idx].attrs & WRAPPED)
+
+    def set_last_cell_was_wrapped(self, wrapped: bool, seqno: int) -> None:
+        """``Line::set_last_cell_was_wrapped`` (clustered storage: an empty line gets a blank first)."""
+        self.update_seqno(seqno)
+        if not self.cells:
+            self.cells.append(BLANK)
+        idx = self._last_visible()
+        assert idx is not None
+        cell = self.cells[idx]
+        attrs = cell.attrs | WRAPPED if wrapped else cell.attrs & ~WRAPPED
+        for j in range(idx, min(idx + max(cell.width, 1), len(self.cells))):
+            self.cells[j] = self.cells[j]._replace(attrs=attrs)
+
+    def set_cell_grapheme(self, idx: int, text: str, width: int, pen: Cell, seqno: int) -> None:
+        """``Line::set_cell_grapheme``: appends like clustered storage, overwrites like vec storage."""
+        if pen.link is not None:
+            self.bits |= HAS_HYPERLINK
+        cells = self.cells
+        cell = Cell(text, width, pen.attrs, pen.fg, pen.bg, pen.link)
+        n = len(cells)
+        if idx >= n:
+            if idx > n and text == " " and _is_blank_pen(pen):
+                return  # appending a blank beyond the end: already implicitly blank
+            cells.extend([BLANK] * (idx - n))
+            cells.append(cell)
+            cells.extend([_spacer(cell)] * (width - 1))
+            self.update_seqno(seqno)
+            return
+        self.update_seqno(seqno)
+        w = max(width, 1)
+        if idx + w > n:
+            cells.extend([BLANK] * (idx + w - n))
+        if idx > 0 and cells[idx - 1].width > 1:  # invalidate_grapheme_at_or_before
+            prior = cells[idx - 1]
+            for nerf in range(idx - 1, min(idx - 1 + prior.width, len(cells))):
+                cells[nerf] = _spacer(prior)
+        for i in range(1, w):
+            cells[idx + i] = _spacer(cell)
+        cells[idx] = cell
+
+    def append_line(self, other: Line, seqno: int) -> None:
+        """``Line::append_line``: the other line's visible cells (wide ones with spacers)."""
+        self.cells.extend(other.cells)
+        self.update_seqno(seqno)
+
+    def wrap(self, width: int, seqno: int) -> list[Line]:
+        """``Line::wrap``: trailing blanks trimmed, a wide cell that does not fit moves whole.
+
+        An all-blank line comes back unchanged (possibly wider than ``width``);
+        pieces are fresh lines, so line bits other than HAS_HYPERLINK are lost.
+        """
+        cells = list(self.visible())
+        end = None
+        for i in range(len(cells) - 1, -1, -1):
+            if cells[i][1].text != " ":
+                end = i
+                break
+        if end is None:
+            return [self]
+        out: list[Line] = []
+        delta = 0
+        for idx, cell in cells[: end + 1]:
+            if not out or len(out[-1]) + cell.width > width:
+                if out:
+                    out[-1].set_last_cell_was_wrapped(True, seqno)
+                out.append(Line(seqno))
+                delta = idx
+            out[-1].set_cell_grapheme(idx - delta, cell.text, cell.width, cell, seqno)
+        return out
+
+    # -- the wire form ---------------------------------------------------
+    def value(self) -> dict[str, Any]:
+        """The ``Line`` value (codec LINE schema shape), hyperlinks still on the cells
+        removed: :func:`serialize_lines` lifts them out as ``SerializedLines::from`` does."""
+        return {
+            "cells": {"V": {"cells": [_cell_value(c) for c in self.cells]}},
+            "zones": [],
+            "seqno": self.seqno,
+            "bits": self.bits,
+        }
+
+
+_attr_cache: dict[tuple[int, int | None, int | None], dict[str, Any]] = {}
+
+
+def _color(c: int | None) -> Any:
+    return "Default" if c is None else {"PaletteIndex": c}
+
+
+def _cell_value(cell: Cell) -> dict[str, Any]:
+    key = (cell.attrs, cell.fg, cell.bg)
+    attrs = _attr_cache.get(key)
+    if attrs is None:
+        # hyperlink lifted out, no images, palette colours only: no FatAttributes
+        attrs = {
+            "attributes": cell.attrs,
+            "foreground": _color(cell.fg),
+            "background": _color(cell.bg),
+            "fat": None,
+        }
+        _attr_cache[key] = attrs
+    return {"text": cell.text, "attrs": attrs}
+
+
+def serialize_lines(lines: Iterable[tuple[int, Line]]) -> dict[str, Any]:
+    """``impl From<Vec<(StableRowIndex, Line)>> for SerializedLines`` (codec/src/lib.rs).
+
+    Per line, consecutive cells holding the *same* hyperlink object form one
+    streak ``LineHyperlink{link, coords: [{line_idx, cols}]}``; a different
+    link object (even an equal one) starts a new streak, as ``Arc::ptr_eq`` does.
+    """
+    out_lines = []
+    hyperlinks = []
+    for line_idx, (row, line) in enumerate(lines):
+        out_lines.append((row, line.value()))
+        current: dict[str, Any] | None = None
+        start = end = 0
+        for x, cell in enumerate(line.cells):
+            link = cell.link
+            if link is not None:
+                if current is link:
+                    end = x + 1
+                    continue
+                if current is not None:
+                    hyperlinks.append(_streak(current, line_idx, start, end))
+                current, start, end = link, x, x + 1
+            elif current is not None:
+                hyperlinks.append(_streak(current, line_idx, start, end))
+                current = None
+        if current is not None:
+            hyperlinks.append(_streak(current, line_idx, start, end))
+    return {"lines": out_lines, "hyperlinks": hyperlinks, "images": []}
+
+
+def _streak(link: dict[str, Any], line_idx: int, start: int, end: int) -> dict[str, Any]:
+    return {"link": link, "coords": [{"line_idx": line_idx, "cols": {"start": start, "end": end}}]}
+
+
+def make_hyperlink(uri: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A ``termwiz::hyperlink::Hyperlink`` value (explicit, i.e. from OSC 8)."""
+    return {"params": dict(params or {}), "uri": uri, "implicit": False}
+
+
+# ---------------------------------------------------------------------------
+
+
+class Terminal:
+    """wezterm-term's primary screen plus the terminal state that drives it (no alt screen)."""
+
+    def __init__(
+        self,
+        rows: int = 24,
+        cols: int = 80,
+        scrollback: int = 2000,
+        *,
+        pixel_width: int = 0,
+        pixel_height: int = 0,
+        dpi: int = 0,
+    ) -> None:
+        self.seqno = 1  # TerminalState::new
+        self.rows = max(rows, 1)
+        self.cols = max(cols, 1)
+        self.scrollback = scrollback
+        self.pixel_width, self.pixel_height, self.dpi = pixel_width, pixel_height, dpi
+        self.lines: list[Line] = [Line(self.seqno) for _ in range(self.rows)]
+        self.offset = 0  # stable_row_index_offset
+        self.cursor_x = 0
+        self.cursor_y = 0  # VisibleRowIndex
+        self.wrap_next = False
+        self.pen = BLANK
+        self.title = "wezterm"
+        self.reverse_video = False
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._state = "ground"
+        self._buf: list[str] = []
+        self._print: list[str] = []
+
+    # -- addressing (screen.rs) --------------------------------------------
+    @property
+    def physical_top(self) -> int:
+        return self.offset + len(self.lines) - self.rows
+
+    def phys_row(self, vis: int) -> int:
+        return len(self.lines) - self.rows + max(0, min(vis, self.rows))
+
+    def stable_to_phys(self, row: int) -> int | None:
+        p = row - self.offset
+        return p if 0 <= p < len(self.lines) else None
+
+    def stable_range(self, start: int, end: int) -> range:
+        """``Screen::stable_range``, bottom-anchored n+1-row quirk included."""
+        n = max(end - start, 0)
+        first = self.stable_to_phys(start)
+        if first is None:
+            return range(0, min(n, len(self.lines)))
+        last = self.stable_to_phys(end - 1)
+        if last is None:
+            last = len(self.lines) - 1
+            return range(max(last - n, 0), last + 1)
+        return range(first, last + 1)
+
+    def get_lines(self, start: int, end: int) -> list[tuple[int, Line]]:
+        """``terminal_get_lines``: the rows ``stable_range`` picks, with their actual stable index."""
+        return [(p + self.offset, self.lines[p]) for p in self.stable_range(start, end)]
+
+    def get_changed_since(self, start: int, end: int, seqno: int) -> list[int]:
+        """``Screen::get_changed_stable_rows``."""
+        return [p + self.offset for p in self.stable_range(start, end) if self.lines[p].changed_since(seqno)]
+
+    def dirty_rows_since(self, seqno: int) -> list[int]:
+        """Every stable row (scrollback and screen) changed after ``seqno``."""
+        return self.get_changed_since(0, self.physical_top + self.rows, seqno)
+
+    def dimensions(self) -> dict[str, Any]:
+        """``terminal_get_dimensions`` (mux/src/renderable.rs)."""
+        return {
+            "cols": self.cols,
+            "viewport_rows": self.rows,
+            "scrollback_rows": len(self.lines),
+            "physical_top": self.physical_top,
+            "scrollback_top": self.offset,
+            "dpi": self.dpi,
+            "pixel_width": self.pixel_width,
+            "pixel_height": self.pixel_height,
+            "reverse_video": self.reverse_video,
+        }
+
+    def cursor_position(self) -> dict[str, Any]:
+        """``terminal_get_cursor_position``: StableCursorPosition."""
+        return {
+            "x": self.cursor_x,
+            "y": self.physical_top + self.cursor_y,
+            "shape": "Default",
+            "visibility": "Visible",
+        }
+
+    # -- ground truth -------------------------------------------------------
+    def _rows(self, rows: Iterable[int] | None) -> list[tuple[int, Line]]:
+        if rows is None:
+            return [(p + self.offset, line) for p, line in enumerate(self.lines)]
+        out = []
+        for row in rows:
+            p = self.stable_to_phys(row)
+            if p is not None:
+                out.append((row, self.lines[p]))
+        return out
+
+    def serialize_lines(self, rows: Iterable[int] | None = None) -> dict[str, Any]:
+        """The SerializedLines value a server would send for ``rows`` (all rows if None)."""
+        return serialize_lines(self._rows(rows))
+
+    def snapshot(self, rows: Iterable[int] | None = None) -> dict[int, bytes]:
+        """``{stable_row: fingerprint}`` computed with codec.lines on the values we would send."""
+        value = self.serialize_lines(rows)
+        fps = serialized_lines_fingerprints(value)
+        return {row: fp for (row, _), fp in zip(value["lines"], fps, strict=True)}
+
+    def text_rows(self, rows: Iterable[int] | None = None) -> dict[int, str]:
+        """``{stable_row: Line::as_str()}`` of the values we would send."""
+        return {row: line_text(v) for row, v in self.serialize_lines(rows)["lines"]}
+
+    def viewport_text(self) -> list[str]:
+        """The visible rows' text, top to bottom, trailing blanks stripped (assert_visible_contents)."""
+        return [line.text().rstrip() for line in self.lines[len(self.lines) - self.rows :]]
+
+    # -- output (performer.rs) ----------------------------------------------
+    def write(self, data: bytes | str) -> None:
+        """Apply one batch of pty output (``Terminal::perform_actions``: seqno + 1 first)."""
+        self.seqno += 1
+        text = data if isinstance(data, str) else self._decoder.decode(data)
+        for ch in text:
+            self._feed(ch)
+        self._flush_print()
+
+    def _feed(self, ch: str) -> None:
+        state = self._state
+        if state == "ground":
+            if ch >= " " and ch != "\x7f":
+                self._print.append(ch)
+                return
+            self._flush_print()
+            if ch == "\x1b":
+                self._state = "esc"
+            else:
+                self._control(ch)
+        elif state == "esc":
+            if ch == "[":
+                self._state, self._buf = "csi", []
+            elif ch == "]":
+                self._state, self._buf = "osc", []
+            else:
+                self._state = "ground"
+        elif state == "csi":
+            if "@" <= ch <= "~":
+                self._csi("".join(self._buf), ch)
+                self._state = "ground"
+            else:
+                self._buf.append(ch)
+        elif state in ("osc", "osc_esc"):
+            if ch == "\x07" or (state == "osc_esc" and ch == "\\"):
+                self._osc("".join(self._buf))
+                self._state = "ground"
+            elif ch == "\x1b":
+                self._state = "osc_esc"
+            else:
+                self._buf.append(ch)
+                self._state = "osc"
+
+    def _control(self, ch: str) -> None:
+        if ch == "\r":
+            self._set_cursor(0, self.cursor_y)
+        elif ch in "\n\x0b\x0c":
+            self._new_line(False)
+        elif ch == "\x08":
+            self._set_cursor(max(min(self.cursor_x - 1, self.cols - 1), 0), self.cursor_y)
+        elif ch == "\t":
+            self._set_cursor(min((self.cursor_x // 8 + 1) * 8, self.cols - 1), self.cursor_y)
+
+    def _csi(self, params: str, final: str) -> None:
+        if final != "m" or params.startswith("?"):
+            return
+        nums = [int(p) if p.isdigit() else 0 for p in params.split(";")] if params else [0]
+        attrs, fg, bg = self.pen.attrs, self.pen.fg, self.pen.bg
+        i = 0
+        while i < len(nums):
+            n = nums[i]
+            if n == 0:
+                attrs, fg, bg = 0, None, None
+            elif n == 1:
+                attrs = (attrs & ~3) | _BOLD
+            elif n == 2:
+                attrs = (attrs & ~3) | _HALF
+            elif n == 22:
+                attrs &= ~3
+            elif n == 3:
+                attrs |= _ITALIC
+            elif n == 23:
+                attrs &= ~_ITALIC
+            elif n == 4:
+                attrs = (attrs & ~(7 << 2)) | _UNDERLINE
+            elif n == 24:
+                attrs &= ~(7 << 2)
+            elif n == 7:
+                attrs |= _REVERSE
+            elif n == 27:
+                attrs &= ~_REVERSE
+            elif 30 <= n <= 37:
+                fg = n - 30
+            elif 90 <= n <= 97:
+                fg = n - 90 + 8
+            elif n == 39:
+                fg = None
+            elif 40 <= n <= 47:
+                bg = n - 40
+            elif 100 <= n <= 107:
+                bg = n - 100 + 8
+            elif n == 49:
+                bg = None
+            elif n in (38, 48) and i + 2 < len(nums) and nums[i + 1] == 5:
+                if n == 38:
+                    fg = nums[i + 2] & 0xFF
+                else:
+                    bg = nums[i + 2] & 0xFF
+                i += 2
+            i += 1
+        self.pen = self.pen._replace(attrs=attrs, fg=fg, bg=bg)
+
+    def _osc(self, body: str) -> None:
+        code, _, rest = body.partition(";")
+        if code in ("0", "2"):
+            self.title = rest
+        elif code == "8":
+            params, _, uri = rest.partition(";")
+            if not uri:
+                self.pen = self.pen._replace(link=None)
+                return
+            kv = dict(p.partition("=")[::2] for p in params.split(":") if p)
+            self.pen = self.pen._replace(link=make_hyperlink(uri, kv))
+
+    def _graphemes(self) -> Iterator[tuple[str, int]]:
+        """Simplified segmentation: zero-width code points join the preceding grapheme."""
+        cur = ""
+        for ch in self._print:
+            if cur and cell_width(ch) == 0:
+                cur += ch
+                continue
+            if cur:
+                yield cur, cell_width(cur)
+            cur = ch
+        if cur:
+            yield cur, cell_width(cur)
+
+    def _flush_print(self) -> None:
+        """``Performer::flush_print``: autowrap marks the wrap bit where WezTerm does."""
+        if not self._print:
+            return
+        seqno = self.seqno
+        for g, width in self._graphemes():
+            if width == 0:
+                continue  # zero-width graphemes are elided
+            if self.wrap_next:
+                self.lines[self.phys_row(self.cursor_y)].set_last_cell_was_wrapped(True, seqno)
+                self._new_line(True)
+            x = self.cursor_x
+            wrappable = x + width >= self.cols
+            self.lines[self.phys_row(self.cursor_y)].set_cell_grapheme(x, g, width, self.pen, seqno)
+            if not wrappable:
+                self.cursor_x += width
+                self.wrap_next = False
+            else:
+                self.wrap_next = True  # DECAWM on
+        self._print.clear()
+
+    def _set_cursor(self, x: int, y: int) -> None:
+        """``TerminalState::set_cursor_pos`` with Absolute positions: x may reach ``cols``."""
+        self.cursor_x = max(0, min(x, self.cols))
+        self.cursor_y = max(0, min(y, self.rows - 1))
+        self.wrap_next = False
+
+    def _new_line(self, move_to_first_column: bool) -> None:
+        x = 0 if move_to_first_column else self.cursor_x
+        y = self.cursor_y
+        if y == self.rows - 1:
+            self._scroll_up()
+        else:
+            y += 1
+        self._set_cursor(x, y)
+
+    def _scroll_up(self) -> None:
+        """``Screen::scroll_up`` of one row over the full screen (scrollback allowed)."""
+        max_allowed = self.rows + self.scrollback
+        removed = len(self.lines) + 1 - max_allowed if len(self.lines) + 1 >= max_allowed else 0
+        if removed:
+            del self.lines[:removed]
+            self.offset += removed
+        self.lines.append(Line(self.seqno))
+
+    # -- resize (terminalstate/mod.rs, screen.rs) -------------------------------
+    def resize(self, rows: int, cols: int, pixel_width: int = 0, pixel_height: int = 0, dpi: int = 0) -> None:
+        """``TerminalState::resize``: seqno + 1, ``Screen::resize``, then clamp the cursor."""
+        self.seqno += 1
+        x, y = self._screen_resize(rows, cols, dpi, self.seqno)
+        self.pixel_width, self.pixel_height = pixel_width, pixel_height
+        self._set_cursor(x, y)
+
+    def _screen_resize(self, rows: int, cols: int, dpi: int, seqno: int) -> tuple[int, int]:
+        """``Screen::resize`` (not conpty); returns the new (x, VisibleRowIndex) before clamping."""
+        rows, cols = max(rows, 1), max(cols, 1)
+        if rows == self.rows and cols == self.cols and dpi == self.dpi:
+            return self.cursor_x, self.cursor_y
+        self.dpi = dpi
+        cursor_phys = self.phys_row(self.cursor_y)
+        for _ in range(cursor_phys + 1, len(self.lines)):  # pre-prune blank lines below the cursor
+            if self.lines and self.lines[-1].is_whitespace():
+                self.lines.pop()
+        if cols != self.cols:
+            cx, cy = self._rewrap_lines(cols, rows, self.cursor_x, cursor_phys, seqno)
+        else:
+            cx, cy = self.cursor_x, cursor_phys
+        while len(self.lines) < rows:
+            self.lines.append(Line(seqno))
+        new_y = cy - (len(self.lines) - rows)
+        self.rows, self.cols = rows, cols
+        return cx, new_y
+
+    def _rewrap_lines(
+        self, cols: int, rows: int, cursor_x: int, cursor_y: int, seqno: int
+    ) -> tuple[int, int]:
+        """``Screen::rewrap_lines``: join by the wrap bit, re-split at ``cols``, stamp every line.
+
+        Quirks kept: the column-zero cursor special case fires for any
+        non-first row; a trailing logical line still pending (last line wrapped)
+        is dropped; trailing blank lines beyond capacity are pruned.
+        """
+        rewrapped: list[Line] = []
+        logical: Line | None = None
+        logical_cursor_x: int | None = None
+        adjusted = (cursor_x, cursor_y)
+        for phys_idx, line in enumerate(self.lines):
+            line.update_seqno(seqno)
+            was_wrapped = line.last_cell_was_wrapped()
+            if was_wrapped:
+                line.set_last_cell_was_wrapped(False, seqno)
+            if logical is None:
+                if phys_idx == cursor_y:
+                    logical_cursor_x = cursor_x
+                cur = line
+            else:
+                if phys_idx == cursor_y:
+                    logical_cursor_x = cursor_x + len(logical)
+                logical.append_line(line, seqno)
+                cur, logical = logical, None
+            if was_wrapped:
+                logical = cur
+                continue
+            if logical_cursor_x is not None:
+                x, logical_cursor_x = logical_cursor_x, None
+                n = x // cols
+                ax, ay = x - n * cols, len(rewrapped) + n
+                if ax == 0 and ay > 0:
+                    ax = cursor_x if cols < self.cols else cols
+                    ay -= 1
+                adjusted = (ax, ay)
+            if len(cur) <= cols:
+                rewrapped.append(cur)
+            else:
+                rewrapped.extend(cur.wrap(cols, seqno))
+        self.lines = rewrapped
+        capacity = rows + self.scrollback
+        while len(self.lines) > capacity and self.lines[-1].is_whitespace():
+            self.lines.pop()
+        return adjusted
+
+
+# ---------------------------------------------------------------------------
+# deterministic content shaped like real terminal output
+
+_DIRS = ["bin", "lib", "share", "include", "libexec", "local", "src", "sbin", "games"]
+_SUB = [
+    "python3.11",
+    "x86_64-linux-gnu",
+    "doc",
+    "man",
+    "locale",
+    "perl5",
+    "gcc",
+    "icons",
+    "zoneinfo",
+    "site-packages",
+    "systemd",
+    "terminfo",
+    "fonts",
+    "git-core",
+    "pkgconfig",
+]
+_LEAF = [
+    "README",
+    "changelog.Debian.gz",
+    "copyright",
+    "__init__.py",
+    "libz.so.1",
+    "index.theme",
+    "ls.1.gz",
+    "LC_MESSAGES",
+    "wezterm.terminfo",
+    "config.h",
+    "Makefile",
+    "setup.cfg",
+]
+_WORDS = [
+    "request",
+    "served",
+    "cache",
+    "miss",
+    "fetch",
+    "lines",
+    "stable",
+    "row",
+    "resize",
+    "pane",
+    "seqno",
+    "render",
+    "push",
+    "client",
+    "server",
+    "latency",
+    "ms",
+    "ok",
+    "retry",
+    "tab",
+]
+_CJK = ["文件", "测试", "构建", "完成", "日本語", "表示", "設定", "한국어", "모듈"]
+_EMOJI = ["🚀", "✅", "📦", "🔥", "✨", "🎉", "⚡"]
+_LS_COLORS = {"dir": "1;34", "exe": "1;32", "link": "1;36", "arch": "1;31", "img": "1;35"}
+
+
+class ContentGenerator:
+    """Seeded, deterministic output lines (bytes ending in ``\\r\\n``) like a busy shell's.
+
+    Mixes ``find /usr`` paths, coloured ``ls -l`` listings (SGR palette
+    colours, bold), long log lines that wrap, CJK and emoji (wide cells) and
+    OSC 8 hyperlinks, so every line-transport feature shows up on the wire.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+        self.n = 0
+
+    def _path(self) -> str:
+        r = self.rng
+        parts = ["/usr", r.choice(_DIRS)] + [r.choice(_SUB) for _ in range(r.randint(0, 3))]
+        return "/".join([*parts, r.choice(_LEAF)])
+
+    def find_line(self) -> str:
+        return self._path()
+
+    def ls_line(self) -> str:
+        r = self.rng
+        kind = r.choice(["dir", "file", "file", "exe", "link", "arch", "img"])
+        name = r.choice(_LEAF + _SUB).replace("/", "_")
+        perms = {"dir": "drwxr-xr-x", "exe": "-rwxr-xr-x", "link": "lrwxrwxrwx"}.get(kind, "-rw-r--r--")
+        size = r.randint(0, 99999)
+        day, minute = r.randint(1, 28), r.randint(0, 59)
+        head = f"{perms} {r.randint(1, 9):>2} root root {size:>6} Jan {day:>2} 12:{minute:02d} "
+        color = _LS_COLORS.get(kind)
+        shown = f"\x1b[{color}m{name}\x1b[0m" if color else name
+        if kind == "link":
+            shown += f" -> {self._path()}"
+        return head + shown
+
+    def long_line(self) -> str:
+        r = self.rng
+        words = [r.choice(_WORDS) for _ in range(r.randint(20, 45))]
+        level = r.choice(["\x1b[32mINFO\x1b[0m", "\x1b[33mWARN\x1b[0m", "\x1b[31;1mERROR\x1b[0m"])
+        return f"2025-02-13T12:{r.randint(0, 59):02d}:{r.randint(0, 59):02d}Z {level} " + " ".join(words)
+
+    def wide_line(self) -> str:
+        r = self.rng
+        return (
+            f"{r.choice(_EMOJI)} {r.choice(_CJK)}_{r.randint(1, 999)}: {r.choice(_CJK)}{r.choice(_CJK)} "
+            f"{r.choice(_EMOJI)} {r.randint(1, 500)} files"
+        )
+
+    def link_line(self) -> str:
+        r = self.rng
+        page = f"docs/{r.choice(_WORDS)}/{r.randint(1, 99)}"
+        return (
+            f"see \x1b]8;id={r.randint(1, 9999)};https://example.com/{page}\x1b\\{page}"
+            f"\x1b]8;;\x1b\\ for {r.choice(_WORDS)} details"
+        )
+
+    def prompt(self) -> str:
+        return "\x1b[1;32muser@emulator\x1b[0m:\x1b[1;34m~/src\x1b[0m$ "
+
+    def line(self) -> str:
+        self.n += 1
+        kind = self.rng.choices(
+            ["find", "ls", "long", "wide", "link", "cmd"], weights=[30, 30, 12, 10, 8, 5]
+        )[0]
+        if kind == "cmd":
+            return self.prompt() + self.rng.choice(["ls -l /usr/lib", "find /usr -name '*.py'", "make -j8"])
+        return getattr(self, f"{kind}_line")()
+
+    def lines(self, n: int) -> bytes:
+        return "".join(self.line() + "\r\n" for _ in range(n)).encode()
+
+
+def prefill(term: Terminal, gen: ContentGenerator, n_lines: int, batch: int = 16) -> None:
+    """Write ``n_lines`` generated lines in batches (each batch one seqno), then a prompt."""
+    done = 0
+    while done < n_lines:
+        k = min(batch, n_lines - done)
+        term.write(gen.lines(k))
+        done += k
+    term.write(gen.prompt().encode())

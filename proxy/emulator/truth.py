@@ -1,0 +1,54 @@
+"""Ground truth the wire alone does not show, in the JSON shape ``muxscope report --json`` emits.
+
+Per fetched row: was it ``superseded`` (discarded by ``put_line``), ``redundant``
+(identical content already held), ``new`` or ``changed``; per requested row:
+why it was requested; per RPC: the latency the client measured (its last
+request byte written to the response's last byte read).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+OUTCOMES = ("redundant", "superseded", "changed", "new")
+
+
+def _rows() -> dict[str, int]:
+    return dict.fromkeys(OUTCOMES, 0)
+
+
+@dataclass
+class Truth:
+    rows: dict[str, int] = field(default_factory=_rows)
+    panes: dict[int, dict[str, int]] = field(default_factory=dict)
+    causes: Counter[str] = field(default_factory=Counter)
+    rpcs: list[dict[str, Any]] = field(default_factory=list)
+
+    def request(self, causes: list[str]) -> None:
+        """One GetLines went out asking for rows with these causes."""
+        self.causes.update(causes)
+
+    def outcome(self, pane_id: int, outcome: str) -> None:
+        self.rows[outcome] += 1
+        pane = self.panes.get(pane_id)
+        if pane is None:
+            pane = self.panes[pane_id] = _rows()
+        pane[outcome] += 1
+
+    def rpc(self, serial: int, pdu: str, latency_ms: float, rows: int = 0) -> None:
+        self.rpcs.append({"serial": serial, "pdu": pdu, "latency_ms": round(latency_ms, 3), "rows": rows})
+
+    @property
+    def rows_fetched(self) -> int:
+        return sum(self.rows.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"rows", "panes", "causes", "rpcs"}``: the shape shared with ``muxscope report --json``."""
+        return {
+            "rows": dict(self.rows),
+            "panes": {str(pid): {"rows": dict(rows)} for pid, rows in sorted(self.panes.items())},
+            "causes": dict(sorted(self.causes.items())),
+            "rpcs": sorted(self.rpcs, key=lambda r: r["serial"]),
+        }

@@ -1,0 +1,229 @@
+"""Over-fetch attribution on hand-built PDU sequences: every outcome and cause, ordering, bursts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from codec import encode_pdu
+from proxy.analysis.analyzer import Analyzer
+from proxy.analysis.attribution import AttributionAddon
+from proxy.metrics import Metrics
+from proxy.tap import TapEvent
+from tests.support import LogCapture, get_lines_response, serialized_lines
+
+C2S, S2C = "client_to_server", "server_to_client"
+MS = 1_000_000
+
+
+def size(rows=24, cols=80):
+    return {"rows": rows, "cols": cols, "pixel_width": 0, "pixel_height": 0, "dpi": 0}
+
+
+def changes(pane: int, dirty: list[tuple[int, int]] = (), bonus: dict[int, str] | None = None,
+            cursor_y: int = 0, physical_top: int = 0) -> dict[str, Any]:
+    return {
+        "pane_id": pane, "mouse_grabbed": False,
+        "cursor_position": {"x": 0, "y": cursor_y, "shape": "Default", "visibility": "Visible"},
+        "dimensions": {"cols": 80, "viewport_rows": 24, "scrollback_rows": 100, "physical_top": physical_top,
+                       "scrollback_top": 0, "dpi": 0, "pixel_width": 0, "pixel_height": 0,
+                       "reverse_video": False},
+        "dirty_lines": [{"start": a, "end": b} for a, b in dirty],
+        "title": "t", "working_dir": None,
+        "bonus_lines": serialized_lines(bonus or {}),
+        "input_serial": None, "seqno": 1,
+    }
+
+
+class Wire:
+    """Feeds hand-built PDUs through the real Analyzer + AttributionAddon, as the tap would."""
+
+    def __init__(self, burst_gap_s: float = 0.25) -> None:
+        self.metrics = Metrics()
+        self.addon = AttributionAddon(self.metrics, burst_gap_s=burst_gap_s, live=False)
+        self.analyzer = Analyzer(self.metrics, [self.addon])
+        self.seq: dict[tuple[int, str], int] = {}
+        self.t = 1_000 * MS
+        self.opened: set[int] = set()
+
+    def send(self, direction: str, name: str, body: Any, serial: int, conn: int = 1, dt_ms: float = 1.0) -> None:
+        if conn not in self.opened:
+            self.analyzer.handle(TapEvent("open", conn, self.t, info={}))
+            self.opened.add(conn)
+        self.t += int(dt_ms * MS)
+        key = (conn, direction)
+        seq = self.seq.get(key, 0)
+        self.seq[key] = seq + 1
+        self.analyzer.handle(TapEvent("data", conn, self.t, direction, encode_pdu(name, body, serial), seq))
+
+    def get_lines(self, serial: int, pane: int, start: int, end: int, conn: int = 1) -> None:
+        self.send(C2S, "GetLines", {"pane_id": pane, "lines": [{"start": start, "end": end}]}, serial, conn)
+
+    def lines(self, serial: int, pane: int, rows: dict[int, str], conn: int = 1, dt_ms: float = 1.0) -> None:
+        self.send(S2C, "GetLinesResponse", get_lines_response(pane, rows), serial, conn, dt_ms)
+
+    def close(self, conn: int = 1) -> None:
+        self.analyzer.handle(TapEvent("close", conn, self.t, info={}))
+        self.addon.finish()
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.addon.report()
+
+
+ROWS = {r: f"line {r} of the pane" for r in range(4)}
+
+
+def test_first_view_rows_are_new():
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    rep = w.report
+    assert rep["rows"] == {"redundant": 0, "superseded": 0, "changed": 0, "new": 4}
+    assert rep["causes"] == {"first_view": 4}
+    assert rep["panes"] == {"0": {"rows": {"redundant": 0, "superseded": 0, "changed": 0, "new": 4}}}
+
+
+def test_resize_refetch_of_unchanged_rows_is_redundant():
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
+    w.get_lines(3, 0, 0, 4)
+    w.lines(3, 0, {**ROWS, 3: "this row did change"})
+    rep = w.report
+    assert rep["rows"] == {"redundant": 3, "superseded": 0, "changed": 1, "new": 4}
+    assert rep["rows_by_cause"]["resize"] == {"redundant": 3, "changed": 1}
+    assert rep["overfetch_wait_s"] > 0
+
+
+def test_dirty_rows_and_bonus_lines():
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    # push: rows 1..3 dirty, row 2 delivered as a bonus line
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(1, 3)], {2: "bonus content"}), 0)
+    w.get_lines(2, 0, 1, 2)
+    w.lines(2, 0, {1: "new content for row one"})
+    rep = w.report
+    assert rep["causes"] == {"first_view": 4, "dirty": 1}
+    assert rep["rows"]["changed"] == 1
+    assert rep["bonus_rows"] == {"redundant": 0, "changed": 1, "new": 0}
+
+
+def test_row_resent_while_in_flight_is_superseded():
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(25, 80)}, 2)
+    w.get_lines(3, 0, 0, 4)
+    # before the response: the server pushes row 2 as a bonus line and says row 3 is dirty
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(3, 4)], {2: "fresh"}), 0)
+    w.lines(3, 0, ROWS)
+    rep = w.report
+    assert rep["rows"] == {"redundant": 2, "superseded": 2, "changed": 0, "new": 4}
+    # the superseded result was dropped: the client keeps the bonus content, so
+    # fetching row 2 again with the bonus content is redundant
+    w.get_lines(4, 0, 2, 3)
+    w.lines(4, 0, {2: "fresh"})
+    assert w.report["rows"]["redundant"] == 3
+
+
+def test_out_of_order_responses():
+    w = Wire()
+    w.get_lines(1, 0, 0, 2)
+    w.get_lines(2, 0, 2, 4)
+    w.lines(2, 0, {2: ROWS[2], 3: ROWS[3]})
+    w.lines(1, 0, {0: ROWS[0], 1: ROWS[1]})
+    w.send(C2S, "SetPaneZoomed", {"containing_tab_id": 0, "pane_id": 0, "zoomed": True}, 3)
+    w.get_lines(4, 0, 0, 4)
+    w.lines(4, 0, ROWS)
+    rep = w.report
+    assert rep["rows"] == {"redundant": 4, "superseded": 0, "changed": 0, "new": 4}
+    assert rep["rows_by_cause"]["zoom"] == {"redundant": 4}
+
+
+def test_palette_and_tab_resized_causes():
+    w = Wire()
+    w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size()}, 1)  # teaches pane 0 is in tab 7
+    w.get_lines(2, 0, 0, 2)
+    w.lines(2, 0, {0: ROWS[0], 1: ROWS[1]}, dt_ms=400)
+    w.send(S2C, "TabResized", {"tab_id": 7}, 0, dt_ms=400)
+    w.get_lines(3, 0, 0, 1)
+    w.lines(3, 0, {0: ROWS[0]})
+    from tests.golden import available, entries
+
+    if not available():
+        pytest.skip("SetPalette body comes from the golden vectors")
+    palette_entry = next(e for e in entries("v44") if e["pdu"] == "SetPalette")
+    body = dict(palette_entry["expected"])
+    body["pane_id"] = 0
+    w.send(S2C, "SetPalette", _f32_palette(body), 0)
+    w.get_lines(4, 0, 1, 2)
+    w.lines(4, 0, {1: ROWS[1]})
+    rep = w.report
+    assert rep["rows_by_cause"]["tab_resized"] == {"redundant": 1}
+    assert rep["rows_by_cause"]["palette"] == {"redundant": 1}
+
+
+def _f32_palette(body: dict[str, Any]) -> dict[str, Any]:
+    def conv(v):
+        if isinstance(v, list) and len(v) == 4 and all(isinstance(x, float) for x in v):
+            return tuple(v)
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+
+    return conv(body)
+
+
+def test_rows_above_physical_top_are_forgotten():
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(0, 2)], physical_top=2), 0)
+    w.get_lines(2, 0, 0, 1)
+    w.lines(2, 0, {0: ROWS[0]})
+    assert w.report["rows"]["new"] == 5  # the client dropped row 0: fetching it again is new
+
+
+def test_two_clients_have_separate_models():
+    w = Wire()
+    for conn in (1, 2):
+        w.get_lines(1, 0, 0, 4, conn=conn)
+        w.lines(1, 0, ROWS, conn=conn)
+    rep = w.report
+    assert rep["rows"]["new"] == 8 and rep["rows"]["redundant"] == 0
+
+
+def test_resize_bursts_and_settle_time():
+    logs = LogCapture()
+    w = Wire(burst_gap_s=0.25)
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    serial = 2
+    for i in range(5):  # a drag: 5 resizes 50 ms apart, each followed by a refetch
+        w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 80 + i)}, serial, dt_ms=50)
+        w.get_lines(serial + 1, 0, 0, 4)
+        w.lines(serial + 1, 0, ROWS, dt_ms=20)
+        serial += 2
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(30, 90)}, serial, dt_ms=1000)
+    w.get_lines(serial + 1, 0, 0, 4)
+    w.lines(serial + 1, 0, ROWS, dt_ms=30)
+    w.close()
+    bursts = w.report["bursts"]
+    assert [b["resizes"] for b in bursts] == [5, 1]
+    assert bursts[0]["getlines"] == 5 and bursts[0]["rows_requested"] == 20
+    assert bursts[0]["rows"]["redundant"] == 20
+    # first resize -> last response: 4 more resizes * (50 + 1 + 20 ms) + 1 + 20 ms
+    assert bursts[0]["settle_s"] == pytest.approx((4 * 71 + 21) / 1000, abs=1e-6)
+    assert bursts[1]["settle_s"] == pytest.approx(0.031, abs=1e-6)
+    events = logs.events("resize_burst")
+    assert [e["resizes"] for e in events] == [5, 1]
+    what_if = w.report["what_if"]
+    assert what_if["debounce"]["100ms"]["resizes_sent"] == 2  # one per burst
+    assert what_if["debounce"]["50ms"]["resizes_sent"] == 6  # 71 ms apart: nothing coalesced
+    assert what_if["selective"]["rows_saved"] == 24
