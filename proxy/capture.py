@@ -189,7 +189,7 @@ class CaptureConsumer:
         if self._cobj is None or self._f is None:
             return
         try:
-            out = self._cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FRAME)
+            out = self._cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
             self._cobj = self._cctx.compressobj()
             if out:
                 self._f.write(out)

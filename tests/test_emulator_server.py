@@ -8,6 +8,7 @@ against :class:`~proxy.emulator.terminal.Terminal`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,8 @@ class Client:
                     return p
             left = deadline - time.monotonic()
             assert left > 0, f"no {name} push; got {[p.name for p in self.pushes]}"
-            try:
+            with contextlib.suppress(TimeoutError):
                 await self._read_some(left)
-            except TimeoutError:
-                pass
 
     async def handshake(self) -> Pdu:
         r = await self.rpc("GetCodecVersion", {})

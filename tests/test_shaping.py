@@ -79,4 +79,6 @@ def test_bandwidth_limits_bulk_transfer(tmp_path):
     shape = LinkShape(one_way_delay_s=0.005, bandwidth_bps=10e6)
     base, bulk = asyncio.run(_through_shaped_proxy(tmp_path, shape, work))
     expected = len(frame) * 8 / 10e6  # ~0.21 s at 10 Mbit/s
-    assert bulk == pytest.approx(expected + base, rel=0.15), (base, bulk, expected)
+    # the limit is never beaten; on a loaded machine the transfer may only take longer
+    assert bulk >= expected * 0.97, (base, bulk, expected)
+    assert bulk <= expected * 1.5 + base + 0.1, (base, bulk, expected)

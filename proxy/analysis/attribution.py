@@ -33,6 +33,7 @@ from .rpc import Rpc
 
 DEBOUNCE_WHAT_IFS_MS = (50, 100, 250)
 MAX_BURSTS_KEPT = 10_000
+MAX_TIMELINE = 200_000
 
 
 @dataclass
@@ -53,6 +54,21 @@ class Burst:
     open_fetches: int = 0
     t_last_response_ns: int | None = None
     closed: bool = False
+    #: (request, response) times of the GetLines it caused, for the busy time
+    fetch_spans: list[tuple[int, int]] = field(default_factory=list)
+
+    def busy_s(self) -> float:
+        """Time during which at least one GetLines of this burst was in flight."""
+        total = 0
+        end = None
+        for a, b in sorted(self.fetch_spans):
+            if end is None or a > end:
+                total += b - a
+                end = b
+            elif b > end:
+                total += b - end
+                end = b
+        return total / 1e9
 
     def settle_s(self) -> float:
         end = self.t_last_response_ns if self.t_last_response_ns is not None else self.t_last_resize_ns
@@ -76,6 +92,7 @@ class Burst:
             "fetch_wait_s": round(self.wait_s, 6),
             "overfetch_wait_s": round(self.overfetch_wait_s, 6),
             "settle_s": round(self.settle_s(), 6),
+            "fetch_busy_s": round(self.busy_s(), 6),
             "t_first_s": self.t_first_ns / 1e9,
             "resize_offsets_s": [round((t - self.t_first_ns) / 1e9, 6) for t in self.resizes],
         }
@@ -148,6 +165,9 @@ class AttributionAddon(Addon):
         self.bursts: list[dict[str, Any]] = []
         self._burst_index = 0
         self._conns: dict[int, ConnAttribution] = {}
+        #: timeline for the HTML report: GetLines spans and Resize times (bounded)
+        self.fetches: list[tuple[int, int, int, dict[str, int], int | None]] = []
+        self.resize_times: list[int] = []
 
     # -- addon hooks ---------------------------------------------------------------
     def connection_opened(self, conn: ConnState) -> None:
@@ -240,6 +260,10 @@ class AttributionAddon(Addon):
             burst.decompressed_bytes += dec_total
             burst.wait_s += latency
             burst.overfetch_wait_s += over_wait
+            burst.fetch_spans.append((rpc.t_request_ns, rpc.t_response_ns))
+        if len(self.fetches) < MAX_TIMELINE:
+            self.fetches.append((rpc.t_request_ns, rpc.t_response_ns, pending.pane_id, counts,
+                                 burst.index if burst is not None else None))
         m = self.metrics
         if m is not None:
             for out, w in wait_by_out.items():
@@ -375,6 +399,8 @@ class AttributionAddon(Addon):
 
     # -- bursts ------------------------------------------------------------------
     def _resize(self, conn: ConnState, st: ConnAttribution, pane_id: int, t_ns: int) -> None:
+        if len(self.resize_times) < MAX_TIMELINE:
+            self.resize_times.append(t_ns)
         burst = st.burst
         if burst is not None and not burst.closed and t_ns - burst.t_last_resize_ns < self.burst_gap_ns:
             burst.t_last_resize_ns = t_ns

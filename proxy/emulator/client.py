@@ -239,8 +239,8 @@ class EmulatedClient:
         self.image_lru: OrderedDict[bytes, bool] = OrderedDict()
         self.errors: list[str] = []
         self.last_action = self.clock()
-        self.resize_acked: dict[int, float] = {}
-        self.last_push: dict[int, float] = {}
+        #: the size of each pane's last Resize: settled once a push shows it
+        self.last_sent_size: dict[int, dict[str, int]] = {}
         self.rows_fetched = 0
         self.rows_discarded = 0
         self.resizes_sent = 0
@@ -432,12 +432,12 @@ class EmulatedClient:
 
     def send_resize(self, pane: ClientPane, size: dict[str, int]) -> None:
         self.resizes_sent += 1
+        self.last_sent_size[pane.remote_pane_id] = size
         self._spawn(self._resize(pane, size))
 
     async def _resize(self, pane: ClientPane, size: dict[str, int]) -> None:
         body = {"containing_tab_id": pane.remote_tab_id, "pane_id": pane.remote_pane_id, "size": size}
         await self._rpc("Resize", body, "UnitResponse")
-        self.resize_acked[pane.remote_pane_id] = self.clock()
 
     def send_zoom(self, pane: ClientPane, zoomed: bool) -> None:
         body = {"containing_tab_id": pane.remote_tab_id, "pane_id": pane.remote_pane_id, "zoomed": zoomed}
@@ -486,7 +486,6 @@ class EmulatedClient:
             if bonus["images"]:
                 await self._hydrate(pane, bonus)
             pane.apply_changes(pdu.body, lines_from_serialized(bonus))
-            self.last_push[pane.remote_pane_id] = self.clock()
         elif pdu.name == "SetPalette":
             pane.on_set_palette(pdu.body["palette"])
         elif pdu.name == "PaneRemoved":
@@ -602,7 +601,7 @@ class EmulatedClient:
 
     def settled(self) -> bool:
         """No fetch or resize round trip in flight, every viewport row held and current,
-        and a push received since the server acknowledged each pane's last Resize."""
+        and the server's last push shows the size of each pane's last Resize."""
         assert self.conn is not None
         if self._debounce is not None:
             return False
@@ -612,8 +611,11 @@ class EmulatedClient:
         for pane in self.visible_panes():
             if pane.inflight or pane.unsettled_rows():
                 return False
-            acked = self.resize_acked.get(pane.remote_pane_id)
-            if acked is not None and self.last_push.get(pane.remote_pane_id, -1.0) < acked:
+            sent = self.last_sent_size.get(pane.remote_pane_id)
+            seen = pane.server_dims
+            if sent is not None and (
+                seen is None or (seen["cols"], seen["viewport_rows"]) != (sent["cols"], sent["rows"])
+            ):
                 return False
         return True
 

@@ -171,6 +171,8 @@ class ClientPane:
             "pixel_height": size.get("pixel_height", 0),
             "reverse_video": False,
         }
+        #: the dimensions of the last push (``dims`` also holds local resizes)
+        self.server_dims: dict[str, Any] | None = None
         self.cursor: dict[str, Any] = {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}
         self.seqno = 0
         self.cache = LineCache(scrollback_lines)
@@ -324,6 +326,7 @@ class ClientPane:
         if serial is None or serial >= self.input_serial:
             self.cursor = dict(cursor)
         self.dims = dict(delta["dimensions"])
+        self.server_dims = dict(self.dims)
         self.title = delta["title"]
         self.seqno = delta["seqno"]
         for row, line in bonus:
@@ -338,7 +341,8 @@ class ClientPane:
             if row < physical_top:
                 # not fetchable: make_stale() after the pop is a no-op, so the
                 # row is simply evicted (an in-flight reply for it is dropped)
-                self.evicted_cause[row] = "dirty"
+                if prior is not None:
+                    self.evicted_cause[row] = "dirty"
                 continue
             shared = self._coalesced_token(row)
             old = prior.line if prior is not None else None

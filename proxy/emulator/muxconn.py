@@ -120,7 +120,7 @@ class MuxConnection:
         except asyncio.CancelledError:
             self._fail(ConnectionLost("client closed"))
             raise
-        except Exception as exc:  # every failure ends the connection
+        except Exception as exc:  # noqa: BLE001 - every failure ends the connection
             self._fail(exc if isinstance(exc, ConnectionLost) else ConnectionLost(repr(exc)))
 
     def _dispatch(self, pdu: Pdu, t_ns: int) -> None:
