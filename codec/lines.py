@@ -51,6 +51,7 @@ always send ``V``: ``SerializedLines::from`` converts every line).
 
 from __future__ import annotations
 
+import os
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
@@ -67,6 +68,13 @@ from .schema.termwiz import (
     ZONE_RANGE,
 )
 from .varbincode import Seq
+
+try:  # the optional C accelerator (codec/_fastscan.c); same results, ~10x faster
+    if os.environ.get("MUXSCOPE_NO_ACCEL"):
+        raise ImportError("disabled by MUXSCOPE_NO_ACCEL")
+    from . import _fastscan  # type: ignore[attr-defined]
+except ImportError:
+    _fastscan = None
 
 FINGERPRINT_VERSION = 1
 FINGERPRINT_SIZE = 8
@@ -390,8 +398,34 @@ def scan_serialized_lines(buf: bytes, pos: int = 0) -> tuple[list[LineSummary], 
 
 
 def _scan(buf: bytes, pos: int) -> tuple[list[LineSummary], int]:
-    end_of_buf = len(buf)
+    fast = _fastscan.scan_lines(buf, pos) if _fastscan is not None else None
+    if fast is not None:
+        out, spans, pos = _summaries_from_spans(buf, *fast)
+    else:
+        out, spans, pos = _scan_lines_py(buf, pos)
+    return _scan_links_and_images(buf, pos, out, spans)
+
+
+def _summaries_from_spans(
+    buf: bytes, raw: list[tuple[int, int, int, int, int, int]], pos: int
+) -> tuple[list[LineSummary], list[tuple[int, int, int, int]], int]:
+    """Fingerprints over the spans the C walker found (same definition as the Python walk)."""
     mv = memoryview(buf)
+    size = FINGERPRINT_SIZE
+    new = tuple.__new__
+    out = []
+    spans = []
+    for row, line_start, cells_end, bits_start, line_end, seqno in raw:
+        h = blake2b(mv[line_start:cells_end], digest_size=size)
+        h.update(mv[bits_start:line_end])
+        out.append(new(LineSummary, (row, h.digest(), line_end - line_start, seqno)))
+        spans.append((line_start, cells_end, bits_start, line_end))
+    return out, spans, pos
+
+
+def _scan_lines_py(buf: bytes, pos: int) -> tuple[list[LineSummary], list[tuple[int, int, int, int]], int]:
+    """The pure-Python walk of ``lines`` (reference for the C accelerator)."""
+    end_of_buf = len(buf)
     # --- lines
     n = buf[pos]
     if n < 0x80:
@@ -464,6 +498,14 @@ def _scan(buf: bytes, pos: int) -> tuple[list[LineSummary], int]:
         )
     if pos > end_of_buf:
         raise PayloadError("unexpected end of payload", end_of_buf, "lines")
+    return out, spans, pos
+
+
+def _scan_links_and_images(
+    buf: bytes, pos: int, out: list[LineSummary], spans: list[tuple[int, int, int, int]]
+) -> tuple[list[LineSummary], int]:
+    end_of_buf = len(buf)
+    mv = memoryview(buf)
     # --- hyperlinks
     links: dict[int, list[tuple[int, int, bytes]]] = {}
     count, pos = decode_unsigned(buf, pos)

@@ -64,6 +64,26 @@ def _add_proxy(sub: argparse._SubParsersAction) -> None:
                    help="seconds open connections get to finish on SIGINT/SIGTERM (default 2)")
     p.add_argument("--shape", default=None, metavar="SPEC",
                    help="simulate a slow link on the upstream side, e.g. 'rtt=60ms,bandwidth=20mbit,jitter=2ms'")
+    _add_ssh_args(p)
+
+
+def _add_ssh_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("ssh (--listen ssh:HOST:PORT, --upstream ssh://[USER@]HOST[:PORT])")
+    g.add_argument("--host-key", metavar="FILE", default=None,
+                   help="SSH host key (created on first use; default $XDG_STATE_HOME/muxscope/ssh_host_ed25519_key)")
+    g.add_argument("--authorized-keys", metavar="FILE", default=None,
+                   help="public keys allowed to log in (default ~/.ssh/authorized_keys)")
+    g.add_argument("--allow-command", metavar="REGEX", action="append", default=None,
+                   help="also accept exec commands fully matching REGEX (default: only `wezterm cli ... proxy`)")
+    g.add_argument("--remote-command", metavar="CMD", default=None,
+                   help="run CMD on the ssh:// upstream (default: the SSH client's command, "
+                   "else 'wezterm cli --prefer-mux proxy')")
+    g.add_argument("--ssh-config", metavar="FILE", default=None,
+                   help="ssh_config for the upstream (default ~/.ssh/config)")
+    g.add_argument("--known-hosts", metavar="FILE", default=None,
+                   help="known_hosts for the upstream (default ~/.ssh/known_hosts)")
+    g.add_argument("--identity", metavar="FILE", default=None,
+                   help="private key for the upstream (default: ssh-agent and IdentityFile/default keys)")
 
 
 def add_observability_args(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ import signal
 import sys
 
 from . import logs
-from .endpoints import AddressError, StdioAddress, parse_listen, parse_upstream
+from .endpoints import AddressError, SshAddress, StdioAddress, parse_listen, parse_upstream
 from .runtime import ProxyRuntime, RuntimeOptions
 from .server import ProxyError
 
@@ -26,6 +26,15 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         from .shaping import LinkShape, shaper_for
 
         wrap = shaper_for(LinkShape.parse(args.shape))
+    ssh_listen = ssh_upstream = None
+    if isinstance(listen, SshAddress):
+        from .ssh_server import SshListenOptions
+
+        ssh_listen = SshListenOptions(args.host_key, args.authorized_keys, tuple(args.allow_command or ()))
+    if isinstance(upstream, SshAddress):
+        from .ssh_client import SshUpstreamOptions
+
+        ssh_upstream = SshUpstreamOptions(args.ssh_config, args.known_hosts, args.identity, args.remote_command)
     return RuntimeOptions(
         listen=listen,
         upstream=upstream,
@@ -38,6 +47,8 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         capture_max_seconds=args.capture_max_seconds,
         burst_gap_s=args.burst_gap,
         wrap_side=wrap,
+        ssh_listen=ssh_listen,
+        ssh_upstream=ssh_upstream,
     )
 
 

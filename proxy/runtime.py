@@ -35,6 +35,8 @@ class RuntimeOptions:
     wrap_side: SideWrapper | None = None
     addons: list[Addon] = field(default_factory=list)
     open_upstream: Any = None
+    ssh_listen: Any = None  # ssh_server.SshListenOptions, for --listen ssh:
+    ssh_upstream: Any = None  # ssh_client.SshUpstreamOptions, for --upstream ssh://
 
 
 def parse_metrics_addr(spec: str, allow_remote: bool) -> tuple[str, int]:
@@ -94,7 +96,7 @@ class ProxyRuntime:
         self.metrics.attach_tap(self.tap)
         self.server = ProxyServer(
             opts.listen, opts.upstream, tap=self.tap, metrics=self.metrics, wrap_side=opts.wrap_side,
-            open_upstream=opts.open_upstream,
+            open_upstream=opts.open_upstream, ssh_listen=opts.ssh_listen, ssh_upstream=opts.ssh_upstream,
         )
         self.metrics_server: Any = None
         self.metrics_url: str | None = None

@@ -64,6 +64,8 @@ class ProxyServer:
         wrap_side: SideWrapper | None = None,
         open_upstream: UpstreamOpener | None = None,
         connect_timeout: float = 15.0,
+        ssh_listen: Any = None,
+        ssh_upstream: Any = None,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
@@ -72,6 +74,8 @@ class ProxyServer:
         self.wrap_side = wrap_side
         self.connect_timeout = connect_timeout
         self._open_upstream_override = open_upstream
+        self.ssh_listen = ssh_listen  # ssh_server.SshListenOptions (None: defaults)
+        self.ssh_upstream = ssh_upstream  # ssh_client.SshUpstreamOptions (None: defaults)
         self.log = logs.get_logger()
         self._ids = itertools.count(1)
         self._server: asyncio.AbstractServer | None = None
@@ -106,6 +110,12 @@ class ProxyServer:
             self.bound = str(TcpAddress(sock[0], sock[1]))
         elif isinstance(addr, StdioAddress):
             self.bound = "stdio"
+        elif isinstance(addr, SshAddress):
+            from .ssh_server import start_listener
+
+            self._server = await start_listener(self, addr, self.ssh_listen)  # type: ignore[assignment]
+            sock = self._server.sockets[0].getsockname()
+            self.bound = "ssh:" + str(TcpAddress(sock[0], sock[1])).removeprefix("tcp:")
         else:
             raise ProxyError(f"listening on {addr} is not supported by this server class")
         self.log.info("listening", listen=self.bound, upstream=str(self.upstream))
@@ -210,7 +220,9 @@ class ProxyServer:
                 on_exit=lambda code: log.info("upstream_exited", status=code),
             )
         if isinstance(up, SshAddress):
-            raise ProxyError("ssh:// upstreams need the ssh support (muxscope proxy wires it in)")
+            from .ssh_client import open_ssh_upstream
+
+            return await open_ssh_upstream(up, self.ssh_upstream, self.log.bind(conn=conn_id))
         raise ProxyError(f"unsupported upstream {up}")
 
 

@@ -22,7 +22,7 @@ import pytest
 from codec import decode_frame
 from codec.framing import FrameDecoder
 from proxy.emulator import client_cli
-from proxy.emulator.client import ClientOptions, ClientReport, EmulatedClient, root_size
+from proxy.emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion, root_size
 from proxy.emulator.clientpane import BASE_POLL_INTERVAL, ClientPane, FetchBatch, Policy, to_ranges
 from proxy.emulator.linecache import CachedLine, Entry, LineCache, State, lines_from_serialized
 from proxy.emulator.muxconn import MuxConnection, RpcError
@@ -563,3 +563,10 @@ def test_cli_prints_and_writes_the_truth_file(capsys: pytest.CaptureFixture[str]
         finally:
             stop["loop"].call_soon_threadsafe(stop["event"].set)
             thread.join(5)
+
+
+def test_codec_42_attach_and_version_mismatch() -> None:
+    report, view = run_client({"codec_version": 42}, scenario="idle", idle_seconds=0.05, codec_version=42)
+    assert_screen_matches_server(report, view)
+    with pytest.raises(IncompatibleVersion):
+        run_client({"codec_version": 42}, scenario="idle", idle_seconds=0.05)
