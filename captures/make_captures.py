@@ -74,6 +74,7 @@ async def make(sample: Sample, out_dir: str = HERE) -> str:
         finally:
             await rt.stop()
             await server.stop()
+    os.chmod(path, 0o644)  # the writer makes captures private (0600); these samples are meant to be shared
     size = os.path.getsize(path)
     print(f"{path}: {size} bytes; client fetched {report.rows_fetched} rows, settled={report.settled}")
     if size > MAX_BYTES:

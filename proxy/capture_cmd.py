@@ -555,20 +555,34 @@ class _Scrub:
         skipped0 = d.stream.frames.skipped_bytes
         for item in d.stream.feed(rec.data):
             if isinstance(item, Pdu):
-                self._pdu(rec.conn_id, rec.direction, d, item)
-            elif item.kind == "payload":
-                self.stats["frames_dropped"]["undecodable"] += 1
-        self.stats["bytes_skipped"] += d.stream.frames.skipped_bytes - skipped0
+                self._pdu(rec, d, item)
+            elif item.kind == "payload" and item.frame is not None:
+                self._dropped(rec, "undecodable", ident=item.frame.ident, serial=item.frame.serial,
+                              wire_bytes=item.frame.wire_len)
+        skipped = d.stream.frames.skipped_bytes - skipped0
+        if skipped:
+            self.stats["bytes_skipped"] += skipped
+            self._note(rec, {"scrub_dropped_bytes": {"direction": rec.direction, "bytes": skipped,
+                                                     "why": "bytes that do not frame (may hold text)"}})
         while d.pending and d.pending[0].end <= d.stream.frames.offset:
             d.pending.pop(0).out.resolved = True
 
-    def _pdu(self, conn_id: int, direction: str, d: _Direction, pdu: Pdu) -> None:
+    def _note(self, rec: Record, info: dict[str, Any]) -> None:
+        self.queue.append(_Out(Record("note", rec.t_ns, rec.conn_id, "", json.dumps(info).encode()), resolved=True))
+
+    def _dropped(self, rec: Record, why: str, **frame: int) -> None:
+        """A frame left out of OUT, marked by a note record where it was (its text may be anything)."""
+        self.stats["frames_dropped"][why] += 1
+        self._note(rec, {"scrub_dropped_frame": {"direction": rec.direction, "why": why, **frame}})
+
+    def _pdu(self, rec: Record, d: _Direction, pdu: Pdu) -> None:
         version = d.stream.version
         if pdu.name == "GetCodecVersionResponse":
-            peer = self._direction(conn_id, C2S)
+            peer = self._direction(rec.conn_id, C2S)
             peer.stream.observe_codec_version(pdu.body["codec_vers"])
         if not pdu.known:
-            self.stats["frames_dropped"][f"unknown ident {pdu.ident}"] += 1
+            self._dropped(rec, f"unknown ident {pdu.ident}", ident=pdu.ident, serial=pdu.serial,
+                          wire_bytes=pdu.wire_len)
             return
         self.stats["decompressed_bytes_in"] += len(pdu.payload)
         body = self.bodies.scrub(pdu.name, version.schema(pdu.name), pdu.body)

@@ -434,7 +434,7 @@ class SshListener:
             lambda: _ClientConnection(self), addr.host, addr.port or 0,
             server_host_keys=[self.host_key], encoding=None,
             password_auth=False, kbdint_auth=False, gss_host=None,
-            allow_pty=False, agent_forwarding=False, x11_forwarding=False,
+            agent_forwarding=False, x11_forwarding=False,  # ptys: refused (and logged) in pty_requested
             reuse_address=True,
         )
         host, port = self.acceptor.sockets[0].getsockname()[:2]

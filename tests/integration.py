@@ -89,7 +89,7 @@ def ssh_argv(port: int, key: Path | None, known_hosts: Path, *command: str, opti
     argv = [require_binary("ssh"), "-F", "/dev/null", "-p", str(port),
             "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-            "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"]
+            "-o", "IdentitiesOnly=yes"]
     if key is not None:
         argv += ["-i", str(key)]
     return [*argv, *options, host, *command]

@@ -22,7 +22,7 @@ def size(rows=24, cols=80):
 
 
 def changes(pane: int, dirty: list[tuple[int, int]] = (), bonus: dict[int, str] | None = None,
-            cursor_y: int = 0, physical_top: int = 0) -> dict[str, Any]:
+            cursor_y: int = 0, physical_top: int = 0, seqno: int = 1000) -> dict[str, Any]:
     return {
         "pane_id": pane, "mouse_grabbed": False,
         "cursor_position": {"x": 0, "y": cursor_y, "shape": "Default", "visibility": "Visible"},
@@ -32,7 +32,7 @@ def changes(pane: int, dirty: list[tuple[int, int]] = (), bonus: dict[int, str] 
         "dirty_lines": [{"start": a, "end": b} for a, b in dirty],
         "title": "t", "working_dir": None,
         "bonus_lines": serialized_lines(bonus or {}),
-        "input_serial": None, "seqno": 1,
+        "input_serial": None, "seqno": seqno,
     }
 
 
@@ -118,16 +118,27 @@ def test_row_resent_while_in_flight_is_superseded():
     w.lines(1, 0, ROWS)
     w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(25, 80)}, 2)
     w.get_lines(3, 0, 0, 4)
-    # before the response: the server pushes row 2 as a bonus line and says row 3 is dirty
+    # before the response: the server pushes row 2 as a bonus line and says row 3 is dirty;
+    # the client prefetches row 3 at once (apply_changes_to_surface), restamping its entry
     w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(3, 4)], {2: "fresh"}), 0)
+    w.get_lines(4, 0, 3, 4)
     w.lines(3, 0, ROWS)
-    rep = w.report
-    assert rep["rows"] == {"redundant": 2, "superseded": 2, "changed": 0, "new": 4}
-    # the superseded result was dropped: the client keeps the bonus content, so
+    assert w.report["rows"] == {"redundant": 2, "superseded": 2, "changed": 0, "new": 4}
+    w.lines(4, 0, {3: ROWS[3]})
+    # the superseded result was dropped: the client kept the bonus content, so
     # fetching row 2 again with the bonus content is redundant
-    w.get_lines(4, 0, 2, 3)
-    w.lines(4, 0, {2: "fresh"})
-    assert w.report["rows"]["redundant"] == 3
+    w.get_lines(5, 0, 2, 3)
+    w.lines(5, 0, {2: "fresh"})
+    assert w.report["rows"] == {"redundant": 4, "superseded": 2, "changed": 0, "new": 4}
+
+
+def test_coalescing_client_keeps_its_fetch_in_flight():
+    """A push marks an in-flight row dirty but no request follows for it: the client kept its fetch."""
+    w = Wire()
+    w.get_lines(1, 0, 0, 2)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(1, 2)]), 0)
+    w.lines(1, 0, {0: ROWS[0], 1: ROWS[1]})
+    assert w.report["rows"] == {"redundant": 0, "superseded": 0, "changed": 0, "new": 2}
 
 
 def test_out_of_order_responses():
@@ -144,14 +155,29 @@ def test_out_of_order_responses():
     assert rep["rows_by_cause"]["zoom"] == {"redundant": 4}
 
 
+def list_panes(pane: int, tab: int, rows: int, cols: int) -> dict[str, Any]:
+    leaf = {
+        "window_id": 1, "tab_id": tab, "pane_id": pane, "title": "t", "size": size(rows, cols),
+        "working_dir": None, "is_active_pane": True, "is_zoomed_pane": False, "workspace": "default",
+        "cursor_pos": {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}, "physical_top": 0,
+        "top_row": 0, "left_col": 0, "tty_name": None,
+    }
+    return {"tabs": [{"Leaf": leaf}], "tab_titles": ["t"], "window_titles": {1: "w"}}
+
+
 def test_palette_and_tab_resized_causes():
     w = Wire()
-    w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size()}, 1)  # teaches pane 0 is in tab 7
+    w.send(C2S, "ListPanes", {}, 1)
+    w.send(S2C, "ListPanesResponse", list_panes(0, 7, 24, 80), 1)
     w.get_lines(2, 0, 0, 2)
     w.lines(2, 0, {0: ROWS[0], 1: ROWS[1]}, dt_ms=400)
+    # the server resized the tab: the client re-lists the panes and resizes to the listed size
     w.send(S2C, "TabResized", {"tab_id": 7}, 0, dt_ms=400)
-    w.get_lines(3, 0, 0, 1)
-    w.lines(3, 0, {0: ROWS[0]})
+    w.send(C2S, "ListPanes", {}, 3)
+    w.send(S2C, "ListPanesResponse", list_panes(0, 7, 20, 70), 3)
+    w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size(20, 70)}, 4)
+    w.get_lines(5, 0, 0, 1)
+    w.lines(5, 0, {0: ROWS[0]})
     from tests.golden import available, entries
 
     if not available():
@@ -160,11 +186,24 @@ def test_palette_and_tab_resized_causes():
     body = dict(palette_entry["expected"])
     body["pane_id"] = 0
     w.send(S2C, "SetPalette", _f32_palette(body), 0)
-    w.get_lines(4, 0, 1, 2)
-    w.lines(4, 0, {1: ROWS[1]})
+    w.get_lines(6, 0, 1, 2)
+    w.lines(6, 0, {1: ROWS[1]})
     rep = w.report
     assert rep["rows_by_cause"]["tab_resized"] == {"redundant": 1}
     assert rep["rows_by_cause"]["palette"] == {"redundant": 1}
+
+
+def test_changed_line_refetched_by_render_is_dropped():
+    """get_lines' quirk: a held Line newer than the pane's seqno goes Stale and the reply is dropped."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=5), 0)
+    w.get_lines(1, 0, 0, 1)
+    w.send(S2C, "GetLinesResponse", {"pane_id": 0, "lines": serialized_lines({0: "x"}, seqno=9)}, 1)
+    w.get_lines(2, 0, 0, 1)  # line seqno 9 > pane seqno 5: Stale, this reply will be dropped
+    w.lines(2, 0, {0: "x"})
+    w.get_lines(3, 0, 0, 1)  # Stale -> LineAndFetching: kept
+    w.lines(3, 0, {0: "x"})
+    assert w.report["rows"] == {"redundant": 1, "superseded": 1, "changed": 0, "new": 1}
 
 
 def _f32_palette(body: dict[str, Any]) -> dict[str, Any]:

@@ -137,6 +137,10 @@ class ConnAttribution:
     inflight: dict[tuple[int, int], int] = field(default_factory=dict)
     burst: Burst | None = None
     last_t_ns: int = 0
+    #: panes of tabs a TabResized named, until the client's ListPanes answer arrives
+    tab_resized_panes: set[int] = field(default_factory=set)
+    #: pane -> (rows, cols) the server listed after a TabResized: a Resize to it is a resync
+    resync: dict[int, tuple[int, int]] = field(default_factory=dict)
     tally: Tally = field(default_factory=Tally)
 
     def pane(self, pane_id: int) -> PaneLines:
@@ -154,7 +158,7 @@ class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
     def __init__(self, metrics: Any = None, burst_gap_s: float = 0.25, live: bool = True,
-                 logger: Any = None) -> None:
+                 logger: Any = None, record_rows: bool = False) -> None:
         from .. import logs
 
         self.metrics = metrics
@@ -162,6 +166,8 @@ class AttributionAddon(Addon):
         self.live = live
         self.log = logger if logger is not None else logs.get_logger()
         self.total = Tally()
+        #: (conn, serial, pane, row, outcome, cause) per fetched row, when record_rows (tests, truth checks)
+        self.row_log: list[tuple[int, int, int, int, str, str]] | None = [] if record_rows else None
         self.bursts: list[dict[str, Any]] = []
         self._burst_index = 0
         self._conns: dict[int, ConnAttribution] = {}
@@ -191,21 +197,39 @@ class AttributionAddon(Addon):
             if name == "GetLines":
                 self._request(conn, st, pdu.serial, body, ev.t_ns)
             elif name == "Resize":
-                st.pane(body["pane_id"]).invalidate("resize", st.next_seq())
-                self._resize(conn, st, body["pane_id"], ev.t_ns)
+                pane_id = body["pane_id"]
+                size = (body["size"]["rows"], body["size"]["cols"])
+                # After a TabResized the client re-lists the panes and resizes each
+                # to the size the server listed (clientpane.rs resync): those Resizes
+                # are the server's doing, not the user's.
+                kind = "tab_resized" if pane_id in st.resync and st.resync[pane_id] == size else "resize"
+                st.resync.pop(pane_id, None)
+                st.pane(pane_id).make_all_stale(kind, st.next_seq())
+                self._resize(conn, st, pane_id, ev.t_ns)
             elif name == "SetPaneZoomed":
-                st.pane(body["pane_id"]).invalidate("zoom", st.next_seq())
+                st.pane(body["pane_id"]).make_all_stale("zoom", st.next_seq())
+            elif name == "SendKeyDown":
+                st.pane(body["pane_id"]).input_serial = body["input_serial"]
             return
         if name == "GetPaneRenderChangesResponse":
             self._changes(st, body, ev.t_ns)
         elif name == "SetPalette":
-            st.pane(body["pane_id"]).invalidate("palette", st.next_seq())
+            st.pane(body["pane_id"]).make_all_stale("palette", st.next_seq())
         elif name == "TabResized":
             seq = st.next_seq()
             for pane_id in conn.panes.panes_of_tab(body["tab_id"]):
-                st.pane(pane_id).invalidate("tab_resized", seq)
+                st.pane(pane_id).invalidate_cause_only("tab_resized", seq)
+                st.tab_resized_panes.add(pane_id)
+        elif name == "ListPanesResponse":
+            for pane_id in list(st.tab_resized_panes):
+                info = conn.panes.panes.get(pane_id)
+                if info is not None and info.rows is not None:
+                    st.resync[pane_id] = (info.rows, info.cols)
+            st.tab_resized_panes.clear()
         elif name == "ErrorResponse" and pdu.serial in st.pending:
-            self._drop_pending(st, st.pending.pop(pdu.serial))
+            failed = st.pending.pop(pdu.serial)
+            st.pane(failed.pane_id).fetch_failed(pdu.serial, list(failed.held))
+            self._drop_pending(st, failed)
 
     def rpc(self, conn: ConnState, rpc: Rpc) -> dict[str, Any] | None:
         if rpc.request.name != "GetLines":
@@ -231,12 +255,14 @@ class AttributionAddon(Addon):
         burst = pending.burst
         for ln in summary.lines:
             share = ln.byte_length / total_bytes
-            superseded = ln.row in pending.superseded_rows
-            held = pending.held.get(ln.row, model.held(ln.row))
-            out = outcome(held, ln.fingerprint, superseded)
+            held = pending.held[ln.row] if ln.row in pending.held else model.held(ln.row)
+            kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq())
+            out = outcome(held, ln.fingerprint, kept)
             cause = pending.causes.get(ln.row, "unexplained")
             counts[out] += 1
             causes[cause] = causes.get(cause, 0) + 1
+            if self.row_log is not None:
+                self.row_log.append((conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause))
             wait, wire, dec = latency * share, wire_total * share, dec_total * share
             wait_by_out[out] += wait
             for tally in (st.tally, self.total):
@@ -245,8 +271,6 @@ class AttributionAddon(Addon):
                 over_wait += wait
                 over_wire += wire
                 over_dec += dec
-            if not superseded:
-                model.deliver(ln.row, ln.fingerprint, rpc.t_response_ns, st.next_seq())
             if self.metrics is not None:
                 self.metrics.rows_delivered.labels("getlines", out).inc()
         for tally in (st.tally, self.total):
@@ -309,21 +333,24 @@ class AttributionAddon(Addon):
         model = st.pane(pane_id)
         held: dict[int, bytes | None] = {}
         causes: dict[int, str] = {}
+        rows: list[int] = []
         for r in body["lines"]:
             for row in range(r["start"], r["end"]):
                 held[row] = model.held(row)
                 causes[row] = model.cause_of(row)
+                rows.append(row)
+        model.request(serial, rows)
         pending = PendingFetch(serial, pane_id, t_ns, st.next_seq(), held, causes)
         if serial in st.pending:  # a reused serial: the old one will never be answered
             self._drop_pending(st, st.pending.pop(serial))
+        duplicates = sum(1 for row in held if st.inflight.get((pane_id, row), 0))
+        if duplicates:
+            st.tally.inflight_duplicates += duplicates
+            self.total.inflight_duplicates += duplicates
         st.pending[serial] = pending
         for row in held:
             key = (pane_id, row)
-            n = st.inflight.get(key, 0)
-            if n:
-                st.tally.inflight_duplicates += 1
-                self.total.inflight_duplicates += 1
-            st.inflight[key] = n + 1
+            st.inflight[key] = st.inflight.get(key, 0) + 1
         for tally in (st.tally, self.total):
             tally.getlines += 1
             tally.rows_requested += len(held)
@@ -354,11 +381,9 @@ class AttributionAddon(Addon):
 
     def _changes(self, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
         """``apply_changes_to_surface`` as seen from the wire (renderable.rs)."""
-        pane_id = body["pane_id"]
-        model = st.pane(pane_id)
-        dims = body["dimensions"]
-        physical_top = dims["physical_top"]
-        model.physical_top = physical_top
+        model = st.pane(body["pane_id"])
+        model.physical_top = body["dimensions"]["physical_top"]
+        model.seqno = body["seqno"]
         dirty: set[int] = set()
         for r in body["dirty_lines"]:
             dirty.update(range(r["start"], r["end"]))
@@ -367,35 +392,22 @@ class AttributionAddon(Addon):
         if cursor != previous:
             dirty.add(previous["y"])
             dirty.add(cursor["y"])
-        model.cursor = cursor
+        serial = body.get("input_serial")
+        if serial is None or serial >= model.input_serial:
+            model.cursor = cursor
         seq = st.next_seq()
-        pending_for_pane = [p for p in st.pending.values() if p.pane_id == pane_id]
         summary = body.get("bonus_lines")
-        bonus_rows = []
         if summary is not None and hasattr(summary, "lines"):
             for ln in summary.lines:
-                held = model.held(ln.row)
-                out = outcome(held, ln.fingerprint, False)
+                out = outcome(model.held(ln.row), ln.fingerprint, True)
                 for tally in (st.tally, self.total):
                     tally.bonus_rows[out] += 1
                 if self.metrics is not None:
                     self.metrics.rows_delivered.labels("bonus", out).inc()
-                model.deliver(ln.row, ln.fingerprint, t_ns, seq)
+                model.bonus_line(ln.row, ln.fingerprint, ln.seqno, seq)
                 dirty.discard(ln.row)
-                bonus_rows.append(ln.row)
-        for p in pending_for_pane:
-            for row in bonus_rows:
-                if row in p.held:
-                    p.superseded_rows.add(row)
-        for row in dirty:
-            for p in pending_for_pane:
-                if row in p.held:
-                    p.superseded_rows.add(row)
-            if row < physical_top:
-                model.forget(row)
-                model.dirty.pop(row, None)
-            else:
-                model.dirty[row] = seq
+        for row in sorted(dirty):
+            model.dirty_row(row, seq)
 
     # -- bursts ------------------------------------------------------------------
     def _resize(self, conn: ConnState, st: ConnAttribution, pane_id: int, t_ns: int) -> None:

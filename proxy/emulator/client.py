@@ -246,6 +246,9 @@ class EmulatedClient:
         self.resizes_sent = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pushes: asyncio.Queue[Pdu] = asyncio.Queue()
+        self._push_busy = False
+        #: pane -> serial of the last Resize we sent (a ListPanes answered before it is stale)
+        self.last_resize_serial: dict[int, int] = {}
         self._debounce: asyncio.TimerHandle | None = None
 
     # -- plumbing -------------------------------------------------------------
@@ -299,7 +302,7 @@ class EmulatedClient:
         body = fit_to_schema(schema, {"client_id": client_id, "is_proxy": False})
         await self._rpc("SetClientId", body, "UnitResponse")
         reply = await self._rpc("ListPanes", {}, "ListPanesResponse")
-        self.process_pane_list(reply.pdu.body, "tab_resized")
+        self.process_pane_list(reply.pdu.body, "tab_resized", reply.serial)
         self._adopt_tabs()
 
     def _adopt_tabs(self) -> None:
@@ -316,9 +319,9 @@ class EmulatedClient:
     async def resync(self) -> None:
         """``ClientDomain::resync``: ListPanes + ``process_pane_list`` (TabResized, TabAddedToWindow)."""
         reply = await self._rpc("ListPanes", {}, "ListPanesResponse")
-        self.process_pane_list(reply.pdu.body, "tab_resized")
+        self.process_pane_list(reply.pdu.body, "tab_resized", reply.serial)
 
-    def process_pane_list(self, resp: Mapping[str, Any], cause: str) -> None:
+    def process_pane_list(self, resp: Mapping[str, Any], cause: str, listing_serial: int = 0) -> None:
         """``ClientDomain::process_pane_list`` + ``TabInner::sync_with_pane_tree``.
 
         Known panes are kept, new ones created (each advising the server of our
@@ -344,6 +347,12 @@ class EmulatedClient:
             for entry in zoomed or entries:
                 pane = self.panes[entry["pane_id"]]
                 pane.zoomed = entry["is_zoomed_pane"]
+                if listing_serial and listing_serial < self.last_resize_serial.get(pane.remote_pane_id, 0):
+                    # Deviation: the listing predates our own later Resize, so its
+                    # size is stale. WezTerm applies it anyway and can fight its own
+                    # newer Resize (TabResized -> ListPanes -> Resize ...); with
+                    # Resize written synchronously that loop never settles here.
+                    continue
                 pane.resize(entry["size"], cause)
         for pane_id in [p for p in self.panes if p not in seen]:
             self.panes.pop(pane_id).dead = True
@@ -358,7 +367,7 @@ class EmulatedClient:
         )  # fmt: skip
         self.panes[entry["pane_id"]] = pane
         body = {"pane_id": entry["pane_id"], "palette": default_palette()}
-        self._spawn(self._rpc("SetPalette", body, "UnitResponse"))
+        self._send_now("SetPalette", body, "UnitResponse")
         return pane
 
     def _tab_resize(self, tab_id: int, size: Mapping[str, int], cause: str) -> None:
@@ -375,23 +384,57 @@ class EmulatedClient:
 
     # -- PaneHooks ------------------------------------------------------------------
     def fetch_lines(self, pane: ClientPane, batch: FetchBatch) -> None:
-        self.truth.request([r.cause for r in batch.rows.values()])
-        self._spawn(self._get_lines(pane, batch))
+        """``schedule_fetch_lines``: the GetLines goes out in the same step that stamps the rows.
 
-    async def _get_lines(self, pane: ClientPane, batch: FetchBatch) -> None:
-        """``schedule_fetch_lines``' task: GetLines, ``hydrate_lines``, ``apply_lines``."""
+        (WezTerm sends it from the task it spawns, one main-thread turn later;
+        sending at once keeps the fetch start and the request's departure one
+        instant, which is what a wire observer can see.) The reply is applied
+        synchronously when it arrives, in arrival order with pushes, unless it
+        carries images to hydrate first.
+        """
+        assert self.conn is not None
+        self.truth.request([r.cause for r in batch.rows.values()])
         body = {"pane_id": pane.remote_pane_id, "lines": [{"start": a, "end": b} for a, b in batch.ranges]}
+        done: list[bool] = []
+
+        def on_reply(reply: Reply) -> bool:
+            body = reply.pdu.body
+            if reply.pdu.name != "GetLinesResponse" or body["lines"]["images"]:
+                return False
+            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(body["lines"]["lines"]))
+            self._apply_lines(pane, batch, reply)
+            done.append(True)
+            return True
+
         try:
-            reply = await self._rpc("GetLines", body, "GetLinesResponse")
-            serialized = reply.pdu.body["lines"]
-            await self._hydrate(pane, serialized)
+            fut = self.conn.start("GetLines", body, on_reply)
+        except ConnectionLost:
+            pane.fetch_failed(batch)
+            return
+        self._spawn(self._get_lines(pane, batch, fut, done))
+
+    async def _get_lines(self, pane: ClientPane, batch: FetchBatch, fut: asyncio.Future[Reply],
+                         done: list[bool]) -> None:
+        """``schedule_fetch_lines``' task: errors, and replies with images (``hydrate_lines`` first)."""
+        assert self.conn is not None
+        try:
+            reply = await self.conn.finish("GetLines", fut, "GetLinesResponse")
+            if done:
+                return
+            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(reply.pdu.body["lines"]["lines"]))
+            await self._hydrate(pane, reply.pdu.body["lines"])
         except (RpcError, ConnectionLost):
             pane.fetch_failed(batch)
             raise
-        lines = lines_from_serialized(serialized)
+        self._apply_lines(pane, batch, reply)
+
+    def _apply_lines(self, pane: ClientPane, batch: FetchBatch, reply: Reply) -> None:
+        """``RenderableInner::apply_lines`` (Ok), recording each row's ground-truth outcome."""
+        lines = lines_from_serialized(reply.pdu.body["lines"])
         self.rows_fetched += len(lines)
-        for _row, outcome in pane.apply_fetched(batch, lines):
+        for row, outcome in pane.apply_fetched(batch, lines):
             self.truth.outcome(pane.remote_pane_id, outcome)
+            self.truth.detail.append((reply.pdu.serial, pane.remote_pane_id, row, outcome))
             if outcome == "superseded":
                 self.rows_discarded += 1
 
@@ -416,13 +459,20 @@ class EmulatedClient:
                         self.image_lru.popitem(last=False)
 
     def poll(self, pane: ClientPane) -> None:
-        self._spawn(self._poll(pane))
-
-    async def _poll(self, pane: ClientPane) -> None:
-        """``RenderableInner::poll``'s task: GetPaneRenderChanges -> LivenessResponse."""
+        assert self.conn is not None
         try:
-            body = {"pane_id": pane.remote_pane_id}
-            reply = await self._rpc("GetPaneRenderChanges", body, "LivenessResponse")
+            fut = self.conn.start("GetPaneRenderChanges", {"pane_id": pane.remote_pane_id})
+        except ConnectionLost:
+            pane.poll_done(False)
+            return
+        self._spawn(self._poll(pane, fut))
+
+    async def _poll(self, pane: ClientPane, fut: asyncio.Future[Reply]) -> None:
+        """``RenderableInner::poll``'s task: GetPaneRenderChanges -> LivenessResponse."""
+        assert self.conn is not None
+        try:
+            reply = await self.conn.finish("GetPaneRenderChanges", fut, "LivenessResponse")
+            self.truth.rpc(reply.serial, "GetPaneRenderChanges", reply.latency_ms, 0)
             alive = bool(reply.pdu.body["is_alive"])
         except RpcError:
             alive = True  # client.is_reconnectable for a unix/tcp domain
@@ -431,30 +481,74 @@ class EmulatedClient:
         pane.poll_done(alive)
 
     def send_resize(self, pane: ClientPane, size: dict[str, int]) -> None:
+        """``ClientPane::resize``' Resize, written in the step that made the cache stale."""
         self.resizes_sent += 1
         self.last_sent_size[pane.remote_pane_id] = size
-        self._spawn(self._resize(pane, size))
-
-    async def _resize(self, pane: ClientPane, size: dict[str, int]) -> None:
         body = {"containing_tab_id": pane.remote_tab_id, "pane_id": pane.remote_pane_id, "size": size}
-        await self._rpc("Resize", body, "UnitResponse")
+        assert self.conn is not None
+        self.last_resize_serial[pane.remote_pane_id] = self.conn.next_serial
+        self._send_now("Resize", body, "UnitResponse")
 
     def send_zoom(self, pane: ClientPane, zoomed: bool) -> None:
         body = {"containing_tab_id": pane.remote_tab_id, "pane_id": pane.remote_pane_id, "zoomed": zoomed}
-        self._spawn(self._rpc("SetPaneZoomed", body, "UnitResponse"))
+        self._send_now("SetPaneZoomed", body, "UnitResponse")
+
+    def _send_now(self, name: str, body: Any, expect: str) -> None:
+        """Write a request in this very step (so the wire order is the client's order); await it in a task."""
+        assert self.conn is not None
+        try:
+            fut = self.conn.start(name, body)
+        except ConnectionLost as exc:
+            self.errors.append(f"{name}: {exc}")
+            return
+
+        async def finish() -> None:
+            assert self.conn is not None
+            reply = await self.conn.finish(name, fut, expect)
+            self.truth.rpc(reply.serial, name, reply.latency_ms, 0)
+
+        self._spawn(finish())
 
     # -- pushes ---------------------------------------------------------------------
     def _on_push(self, pdu: Pdu) -> None:
+        """Handle a push synchronously, in arrival order, when nothing is queued before it
+        and it needs no round trip (images to hydrate, an unknown pane); else queue it."""
+        if self._pushes.empty() and not self._push_busy and self._push_sync(pdu):
+            return
         self._pushes.put_nowait(pdu)
+
+    def _push_sync(self, pdu: Pdu) -> bool:
+        name, body = pdu.name, pdu.body
+        if name in ("TabResized", "TabAddedToWindow"):
+            self._spawn(self.resync())
+            return True
+        if name in ("WindowWorkspaceChanged", "WindowTitleChanged", "TabTitleChanged", "RenameWorkspace"):
+            return True
+        pane = self.panes.get(body.get("pane_id")) if isinstance(body, dict) else None
+        if pane is None:
+            return False
+        if name == "GetPaneRenderChangesResponse" and not body["bonus_lines"]["images"]:
+            pane.apply_changes(body, lines_from_serialized(body["bonus_lines"]))
+            return True
+        if name == "SetPalette":
+            pane.on_set_palette(body["palette"])
+            return True
+        if name == "PaneRemoved":
+            pane.dead = True
+            return True
+        return False
 
     async def _push_loop(self) -> None:
         """``client.rs: process_unilateral`` in arrival order."""
         while True:
             pdu = await self._pushes.get()
+            self._push_busy = True
             try:
                 await self._process_push(pdu)
             except (RpcError, ConnectionLost) as exc:
                 self.errors.append(f"push {pdu.name}: {exc}")
+            finally:
+                self._push_busy = False
 
     async def _process_push(self, pdu: Pdu) -> None:
         name, body = pdu.name, pdu.body
@@ -580,7 +674,7 @@ class EmulatedClient:
         self.mark_action()
         if self.options.typing_via == "write":
             body: dict[str, Any] = {"pane_id": pane.remote_pane_id, "data": ch.encode()}
-            self._spawn(self._rpc("WriteToPane", body, "UnitResponse"))
+            self._send_now("WriteToPane", body, "UnitResponse")
             return
         pane.input_serial = int(time.time() * 1000)
         body = {
@@ -588,7 +682,7 @@ class EmulatedClient:
             "event": {"key": {"Char": ch}, "modifiers": {"bits": 0}},
             "input_serial": pane.input_serial,
         }
-        self._spawn(self._rpc("SendKeyDown", body, "UnitResponse"))
+        self._send_now("SendKeyDown", body, "UnitResponse")
         pane.update_last_send()
 
     def scroll_to(self, pane: ClientPane, top: int | None) -> None:

@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--policy", type=_policy, default=Policy(), metavar="POLICY",
                    help=f"fetch behaviour: {', '.join(POLICIES)} (default wezterm)")
     p.add_argument("--truth-file", default=None, metavar="PATH", help="write the ground truth here as JSON")
+    p.add_argument("--truth-detail", action="store_true",
+                   help="with --truth-file: also list every fetched row (serial, pane, row, outcome)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to wait for the screen to settle (default 10)")
     p.add_argument("--rows", type=int, default=24, help="initial window rows (default 24)")
@@ -99,13 +101,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"muxscope emulate client: {exc}", file=sys.stderr)
         return 2
     try:
-        report = asyncio.run(EmulatedClient(options).run(addr))
+        client = EmulatedClient(options)
+        report = asyncio.run(client.run(addr))
     except (OSError, ConnectionLost, IncompatibleVersion) as exc:
         print(f"muxscope emulate client: cannot talk to {addr}: {exc}", file=sys.stderr)
         return 1
     if args.truth_file:
         with open(args.truth_file, "w", encoding="utf-8") as fh:
-            json.dump(report.truth, fh, indent=1)
+            truth = dict(report.truth)
+            if args.truth_detail:
+                truth["rows_detail"] = [list(d) for d in client.truth.detail]
+            json.dump(truth, fh, indent=1)
             fh.write("\n")
     out: Any = report.to_json() if args.json else format_report(report)
     print(json.dumps(out, indent=1) if args.json else out)

@@ -60,6 +60,8 @@ class MuxConnection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
+        #: serial -> called synchronously with the reply, in arrival order (see start())
+        self.handlers: dict[int, Callable[[Reply], bool]] = {}
 
     async def open(self, addr: UnixAddress | TcpAddress) -> None:
         """``Reconnectable::connect``: nothing is sent on connect."""
@@ -79,23 +81,33 @@ class MuxConnection:
     def in_flight(self) -> Counter[str]:
         return Counter(name for _, _, name in self.pending.values())
 
-    async def request(self, name: str, body: Any, expect: str | tuple[str, ...]) -> Reply:
-        """Send one request and wait for its reply; raise :class:`RpcError` on a wrong reply type."""
+    def start(self, name: str, body: Any, on_reply: Callable[[Reply], bool] | None = None) -> asyncio.Future[Reply]:
+        """Write one request now (synchronously) and return the future of its reply.
+
+        Writing in the same step that decides to fetch keeps the request's
+        departure and the client's fetch start at one instant, so what the
+        wire shows and what the client did cannot drift apart.
+        """
         if self.closed is not None or self._writer is None:
             raise ConnectionLost(f"connection is closed: {self.closed}")
         serial = self.next_serial
         self.next_serial += 1
         frame = encode_pdu(name, body, serial, self.version)
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self.pending[serial] = (fut, 0, name)
+        self.pending[serial] = (fut, time.perf_counter_ns(), name)
+        if on_reply is not None:
+            self.handlers[serial] = on_reply
         self.sent[name] += 1
         self._writer.write(frame)
+        return fut
+
+    async def finish(self, name: str, fut: asyncio.Future[Reply], expect: str | tuple[str, ...]) -> Reply:
+        """Wait for the reply of a request made with :meth:`start`; check its type."""
+        assert self._writer is not None
         try:
             await self._writer.drain()
         except (ConnectionError, OSError) as exc:
             self._fail(ConnectionLost(str(exc)))
-        if serial in self.pending:
-            self.pending[serial] = (fut, time.perf_counter_ns(), name)
         reply = await fut
         expected = (expect,) if isinstance(expect, str) else expect
         if reply.pdu.name not in expected:
@@ -103,6 +115,10 @@ class MuxConnection:
             suffix = f": {detail}" if detail else ""
             raise RpcError(f"{name}: unexpected response {reply.pdu.name}{suffix}")
         return reply
+
+    async def request(self, name: str, body: Any, expect: str | tuple[str, ...]) -> Reply:
+        """Send one request and wait for its reply; raise :class:`RpcError` on a wrong reply type."""
+        return await self.finish(name, self.start(name, body), expect)
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
@@ -116,6 +132,10 @@ class MuxConnection:
                     if isinstance(item, StreamError):
                         self.decode_errors += 1
                         continue
+                    # Handled synchronously, in arrival order, as wezterm-gui's
+                    # main-thread queue handles them (client.rs: promise results
+                    # and process_unilateral are queued in arrival order): the
+                    # client never decides a fetch with a PDU half-handled.
                     self._dispatch(item, t_ns)
         except asyncio.CancelledError:
             self._fail(ConnectionLost("client closed"))
@@ -134,8 +154,12 @@ class MuxConnection:
             raise ConnectionLost(f"reply with serial {pdu.serial} matches no request")
         fut, t_sent, _ = entry
         latency_ms = (t_ns - t_sent) / 1e6 if t_sent else 0.0
+        reply = Reply(pdu, pdu.serial, max(latency_ms, 0.0))
+        handler = self.handlers.pop(pdu.serial, None)
+        if handler is not None:
+            handler(reply)  # synchronous: before any later PDU is looked at
         if not fut.done():
-            fut.set_result(Reply(pdu, pdu.serial, max(latency_ms, 0.0)))
+            fut.set_result(reply)
 
     def _fail(self, exc: BaseException) -> None:
         if self.closed is None:

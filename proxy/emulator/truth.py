@@ -25,6 +25,8 @@ class Truth:
     panes: dict[int, dict[str, int]] = field(default_factory=dict)
     causes: Counter[str] = field(default_factory=Counter)
     rpcs: list[dict[str, Any]] = field(default_factory=list)
+    #: (serial, pane, row, outcome) per fetched row: for comparing row by row with muxscope's analysis
+    detail: list[tuple[int, int, int, str]] = field(default_factory=list)
 
     def request(self, causes: list[str]) -> None:
         """One GetLines went out asking for rows with these causes."""
@@ -44,11 +46,17 @@ class Truth:
     def rows_fetched(self) -> int:
         return sum(self.rows.values())
 
-    def to_json(self) -> dict[str, Any]:
-        """``{"rows", "panes", "causes", "rpcs"}``: the shape shared with ``muxscope report --json``."""
-        return {
+    def to_json(self, detail: bool = False) -> dict[str, Any]:
+        """``{"rows", "panes", "causes", "rpcs"}``: the shape shared with ``muxscope report --json``.
+
+        ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome]`` per fetched row.
+        """
+        out: dict[str, Any] = {
             "rows": dict(self.rows),
             "panes": {str(pid): {"rows": dict(rows)} for pid, rows in sorted(self.panes.items())},
             "causes": dict(sorted(self.causes.items())),
             "rpcs": sorted(self.rpcs, key=lambda r: r["serial"]),
         }
+        if detail:
+            out["rows_detail"] = [list(d) for d in self.detail]
+        return out

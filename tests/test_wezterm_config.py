@@ -1,0 +1,391 @@
+"""docs/wezterm-config.md: every snippet uses real WezTerm options and its endpoints work.
+
+The Lua snippets are parsed (a small reader for table constructors, enough for
+configuration files) and every domain key is checked against WezTerm's config
+structs, read from the WezTerm source mirror when there is one, else from the
+lists below. Then each way in is run as far as this machine allows: the
+``proxy_command`` argv and the ``remote_wezterm_path`` wrapper are spawned and
+spoken to over stdio, the ``socket_path`` proxy over its socket, the
+``override_proxy_command`` through ``sh -c`` as sshd would, and the SSH domain
+with the OpenSSH client standing in for wezterm's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codec import PduStream, encode_pdu
+from codec.pdu import Pdu
+from tests.integration import (
+    REPO,
+    clean_env,
+    emulated_server_argv,
+    free_port,
+    keygen,
+    require_binary,
+    ssh_argv,
+    stop_process,
+    wait_port,
+)
+from tests.support import ScriptedMux
+
+DOC = REPO / "docs" / "wezterm-config.md"
+MIRROR = Path("/work/.mirror/wezterm+wezterm/repo")
+TIMEOUT = 30.0
+
+# Fallback when the mirror is absent: the fields of `SshDomain` (config/src/ssh.rs) and `UnixDomain`
+# (config/src/unix.rs) in wezterm/wezterm at 4ff581a8aa3460d04f859fdadb50f29b3c507763.
+SSH_DOMAIN_FIELDS = {
+    "name", "remote_address", "no_agent_auth", "username", "connect_automatically", "timeout",
+    "local_echo_threshold_ms", "overlay_lag_indicator", "remote_wezterm_path", "override_proxy_command",
+    "ssh_backend", "multiplexing", "ssh_option", "default_prog", "assume_shell",
+}
+UNIX_DOMAIN_FIELDS = {
+    "name", "socket_path", "connect_automatically", "no_serve_automatically", "serve_command", "proxy_command",
+    "skip_permissions_check", "read_timeout", "write_timeout", "local_echo_threshold_ms", "overlay_lag_indicator",
+}
+SSH_MULTIPLEXING = {"WezTerm", "None"}  # enum SshMultiplexing, config/src/ssh.rs
+
+
+# -- reading the doc -------------------------------------------------------------------------------
+
+
+def blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+_TOKEN = re.compile(r"""\s+|--[^\n]*|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\[\[.*?\]\]|[A-Za-z_][\w.]*|-?\d+(?:\.\d+)?|==|[{}=,;()]""",
+                    re.S)
+
+
+def lua_tokens(src: str) -> list[str]:
+    out, pos = [], 0
+    while pos < len(src):
+        m = _TOKEN.match(src, pos)
+        if m is None:
+            raise ValueError(f"cannot read Lua at {src[pos:pos + 30]!r}")
+        pos = m.end()
+        tok = m.group()
+        if not tok.isspace() and not tok.startswith("--"):
+            out.append(tok)
+    return out
+
+
+def _value(toks: list[str], i: int) -> tuple[Any, int]:
+    tok = toks[i]
+    if tok == "{":
+        return _table(toks, i + 1)
+    if tok[0] in "'\"":
+        return bytes(tok[1:-1], "utf-8").decode("unicode_escape"), i + 1
+    if tok.startswith("[["):
+        return tok[2:-2], i + 1
+    if tok in ("true", "false"):
+        return tok == "true", i + 1
+    if re.fullmatch(r"-?\d+(\.\d+)?", tok):
+        return float(tok) if "." in tok else int(tok), i + 1
+    raise ValueError(f"unsupported Lua value {tok!r}")
+
+
+def _table(toks: list[str], i: int) -> tuple[Any, int]:
+    """A table constructor after its ``{``: a list, or a dict (mixing both is not needed in configs)."""
+    items: list[Any] = []
+    fields: dict[str, Any] = {}
+    while toks[i] != "}":
+        if re.fullmatch(r"[A-Za-z_]\w*", toks[i]) and toks[i + 1] == "=":
+            fields[toks[i]], i = _value(toks, i + 2)
+        else:
+            value, i = _value(toks, i)
+            items.append(value)
+        if toks[i] in (",", ";"):
+            i += 1
+    assert not (items and fields), "mixed tables are not used in these snippets"
+    return (fields if fields or not items else items), i + 1
+
+
+def config_assignments(src: str) -> dict[str, Any]:
+    """``config.X = <table>`` statements of a snippet, as Python values."""
+    toks = lua_tokens(src)
+    out: dict[str, Any] = {}
+    for i, tok in enumerate(toks):
+        if tok.startswith("config.") and toks[i + 1] == "=" and toks[i + 2] == "{":
+            out[tok.removeprefix("config.")], _ = _table(toks, i + 3)
+    return out
+
+
+def domains(kind: str) -> dict[str, dict[str, Any]]:
+    """Every ``kind`` domain of the doc by name (kind: ssh_domains or unix_domains)."""
+    found: dict[str, dict[str, Any]] = {}
+    for src in blocks("lua"):
+        for d in config_assignments(src).get(kind, []):
+            found[d["name"]] = d
+    return found
+
+
+def doc_commands() -> list[list[str]]:
+    import shlex
+
+    return [shlex.split(line) for b in blocks("sh") for line in b.splitlines() if line.startswith("muxscope ")]
+
+
+# -- WezTerm's config structs --------------------------------------------------------------------------
+
+
+def _rust_source(path: str) -> str | None:
+    if not MIRROR.exists():
+        return None
+    res = subprocess.run(["git", "-C", str(MIRROR), "show", f"HEAD:{path}"], capture_output=True, text=True,
+                         timeout=30)
+    return res.stdout if res.returncode == 0 else None
+
+
+def struct_fields(path: str, struct: str, fallback: set[str]) -> set[str]:
+    src = _rust_source(path)
+    if src is None:
+        return fallback
+    m = re.search(rf"pub struct {struct} \{{(.*?)\n\}}", src, flags=re.S)
+    assert m, f"struct {struct} not found in {path}"
+    return set(re.findall(r"^\s*pub (\w+):", m.group(1), flags=re.M))
+
+
+def test_the_doc_has_a_snippet_for_each_way_in() -> None:
+    ssh, unix = domains("ssh_domains"), domains("unix_domains")
+    assert any(d.get("remote_address") == "127.0.0.1:2222" for d in ssh.values())
+    assert any("proxy_command" in d for d in unix.values())
+    assert any("socket_path" in d for d in unix.values())
+    assert any("override_proxy_command" in d for d in ssh.values())
+    assert any("remote_wezterm_path" in d for d in ssh.values())
+
+
+def test_every_key_is_a_wezterm_option() -> None:
+    ssh_fields = struct_fields("config/src/ssh.rs", "SshDomain", SSH_DOMAIN_FIELDS)
+    unix_fields = struct_fields("config/src/unix.rs", "UnixDomain", UNIX_DOMAIN_FIELDS)
+    assert ssh_fields >= {"remote_address", "override_proxy_command", "remote_wezterm_path", "ssh_option"}
+    assert unix_fields >= {"socket_path", "proxy_command", "no_serve_automatically"}
+    config_src = _rust_source("config/src/config.rs")
+    if config_src is not None:
+        assert re.search(r"pub ssh_domains:", config_src) and re.search(r"pub unix_domains:", config_src)
+    for src in blocks("lua"):
+        assert "wezterm.config_builder()" in src and src.rstrip().endswith("return config")
+        for kind, entries in config_assignments(src).items():
+            allowed = {"ssh_domains": ssh_fields, "unix_domains": unix_fields}[kind]
+            for entry in entries:
+                assert set(entry) <= allowed, (kind, set(entry) - allowed)
+                assert entry.get("multiplexing", "WezTerm") in SSH_MULTIPLEXING
+                assert all(isinstance(v, str) for v in entry.get("proxy_command", []))
+                assert all(isinstance(k, str) and isinstance(v, str) for k, v in entry.get("ssh_option", {}).items())
+
+
+def test_doc_commands_match_the_snippets() -> None:
+    """The muxscope command lines shown listen where the Lua snippets connect, and parse as CLI args."""
+    from proxy.cli import build_parser
+
+    cmds = doc_commands()
+    for argv in cmds:
+        build_parser().parse_args(argv[1:])
+    listens = {argv[argv.index("--listen") + 1] for argv in cmds}
+    for d in domains("unix_domains").values():
+        if "socket_path" in d:
+            assert f"unix:{d['socket_path']}" in listens
+    for d in domains("ssh_domains").values():
+        if d["remote_address"].startswith("127.0.0.1:"):
+            assert f"ssh:{d['remote_address']}" in listens
+
+
+# -- running the endpoints -------------------------------------------------------------------------------
+
+
+def _shims(tmp: Path) -> dict[str, str]:
+    """A PATH where ``muxscope`` is this checkout and ``wezterm cli ... proxy`` the emulated mux server."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "muxscope").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m proxy.cli "$@"\n')
+    emu = " ".join(f"'{a}'" for a in emulated_server_argv())
+    (bin_dir / "wezterm").write_text(
+        '#!/bin/sh\ncase "$*" in\n'
+        f'  "cli --prefer-mux proxy"|"cli --prefer-mux --no-auto-start proxy") exec {emu} ;;\n'
+        '  *) echo "fake wezterm: unexpected args: $*" >&2; exit 3 ;;\nesac\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    return clean_env(PATH=f"{bin_dir}:{os.environ.get('PATH', '')}", PYTHONPATH=str(REPO))
+
+
+def _with(argv: list[str], option: str, value: str) -> list[str]:
+    out = list(argv)
+    out[out.index(option) + 1] = value
+    return out
+
+
+async def _over_stdio(argv: list[str], env: dict[str, str], requests: bytes, n: int) -> tuple[list[Pdu], int, str]:
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE, env=env, cwd=REPO)
+    assert proc.stdin and proc.stdout and proc.stderr
+    try:
+        proc.stdin.write(requests)
+        await proc.stdin.drain()
+        stream, pdus = PduStream(), []
+        while len(pdus) < n:
+            chunk = await asyncio.wait_for(proc.stdout.read(65536), TIMEOUT)
+            if not chunk:
+                break
+            pdus += [p for p in stream.feed(chunk) if isinstance(p, Pdu)]
+        proc.stdin.close()
+        await asyncio.wait_for(proc.stdout.read(), TIMEOUT)
+        err = (await asyncio.wait_for(proc.stderr.read(), TIMEOUT)).decode(errors="replace")
+        rc = await asyncio.wait_for(proc.wait(), TIMEOUT)
+        return pdus, rc, err
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def _ping_requests() -> tuple[bytes, int]:
+    return encode_pdu("GetCodecVersion", {}, 1) + encode_pdu("Ping", {}, 2), 2
+
+
+def test_proxy_command_snippet_runs(tmp_path: Path) -> None:
+    (entry,) = [d for d in domains("unix_domains").values() if "proxy_command" in d]
+    env = _shims(tmp_path)
+    argv = _with(_with(entry["proxy_command"], "--upstream", f"unix:{tmp_path / 'mux.sock'}"),
+                 "--log-file", str(tmp_path / "muxscope.log"))
+    requests, n = _ping_requests()
+
+    async def main() -> tuple[list[Pdu], int, str, ScriptedMux]:
+        mux = ScriptedMux()
+        await mux.start_unix(str(tmp_path / "mux.sock"))
+        try:
+            return (*await _over_stdio(argv, env, requests, n), mux)
+        finally:
+            await mux.stop()
+
+    pdus, rc, err, mux = asyncio.run(main())
+    assert [p.name for p in pdus] == ["GetCodecVersionResponse", "Pong"], err
+    assert rc == 0, err
+    assert hashlib.sha256(bytes(mux.received)).digest() == hashlib.sha256(requests).digest()
+    assert '"getlines"' not in err and "connection_closed" in (tmp_path / "muxscope.log").read_text()
+
+
+def test_socket_path_snippet_runs(tmp_path: Path) -> None:
+    (entry,) = [d for d in domains("unix_domains").values() if "socket_path" in d]
+    (cmd,) = [c for c in doc_commands() if c[c.index("--listen") + 1] == f"unix:{entry['socket_path']}"]
+    sock = tmp_path / "muxscope.sock"
+    argv = [sys.executable, "-m", "proxy.cli",
+            *_with(_with(_with(cmd[1:], "--listen", f"unix:{sock}"), "--upstream", f"unix:{tmp_path / 'mux.sock'}"),
+                   "--metrics", "127.0.0.1:0")]
+    requests, n = _ping_requests()
+
+    async def main() -> list[Pdu]:
+        mux = ScriptedMux()
+        await mux.start_unix(str(tmp_path / "mux.sock"))
+        proc = await asyncio.create_subprocess_exec(*argv, cwd=REPO, env=clean_env(), stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                if sock.exists():
+                    break
+                await asyncio.sleep(0.05)
+            reader, writer = await asyncio.open_unix_connection(str(sock))
+            writer.write(requests)
+            await writer.drain()
+            stream, pdus = PduStream(), []
+            while len(pdus) < n:
+                chunk = await asyncio.wait_for(reader.read(65536), TIMEOUT)
+                assert chunk
+                pdus += [p for p in stream.feed(chunk) if isinstance(p, Pdu)]
+            writer.close()
+            return pdus
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), TIMEOUT)
+            await mux.stop()
+
+    assert [p.name for p in asyncio.run(main())] == ["GetCodecVersionResponse", "Pong"]
+
+
+def test_override_proxy_command_snippet_runs(tmp_path: Path) -> None:
+    """As sshd runs it: ``$SHELL -c COMMAND`` on the remote host (here: muxscope -> fake wezterm -> emulator)."""
+    (entry,) = [d for d in domains("ssh_domains").values() if "override_proxy_command" in d]
+    command = entry["override_proxy_command"].replace("/tmp/muxscope.log", str(tmp_path / "muxscope.log"))
+    requests, n = _ping_requests()
+    pdus, rc, err = asyncio.run(_over_stdio(["/bin/sh", "-c", command], _shims(tmp_path), requests, n))
+    assert [p.name for p in pdus] == ["GetCodecVersionResponse", "Pong"], err
+    assert rc == 0, err
+    assert "upstream_exited" in (tmp_path / "muxscope.log").read_text()
+
+
+def test_remote_wezterm_path_wrapper_runs(tmp_path: Path) -> None:
+    (script,) = [b for b in blocks("sh") if b.startswith("#!/bin/sh")]
+    (entry,) = [d for d in domains("ssh_domains").values() if "remote_wezterm_path" in d]
+    assert Path(entry["remote_wezterm_path"]).name in script  # the wrapper the snippet points at
+    wrapper = tmp_path / "wezterm-muxscope"
+    wrapper.write_text(script)
+    wrapper.chmod(0o755)
+    env = _shims(tmp_path)
+    env["TMPDIR"] = str(tmp_path)
+    requests, n = _ping_requests()
+    for args in (["cli", "--prefer-mux", "proxy"], ["cli", "--prefer-mux", "--no-auto-start", "proxy"]):
+        pdus, rc, err = asyncio.run(_over_stdio([str(wrapper), *args], env, requests, n))
+        assert [p.name for p in pdus] == ["GetCodecVersionResponse", "Pong"], err
+        assert rc == 0, err
+    assert (tmp_path / "muxscope.log").read_text().count("connection_closed") == 2
+
+
+def test_ssh_domain_snippet_runs(tmp_path: Path) -> None:
+    """The SSH domain's connection, made by OpenSSH with the snippet's settings, to the doc's command."""
+    require_binary("ssh")
+    (entry,) = [d for d in domains("ssh_domains").values() if d["remote_address"] == "127.0.0.1:2222"]
+    (cmd,) = [c for c in doc_commands() if c[c.index("--listen") + 1] == f"ssh:{entry['remote_address']}"]
+    pub = keygen(tmp_path / "id_ed25519")
+    (tmp_path / "authorized_keys").write_text(pub + "\n")
+    port = free_port()
+    log = tmp_path / "muxscope.log"
+    argv = [sys.executable, "-m", "proxy.cli",
+            *_with(_with(_with(cmd[1:], "--listen", f"ssh:127.0.0.1:{port}"),
+                         "--upstream", f"unix:{tmp_path / 'mux.sock'}"), "--metrics", "127.0.0.1:0"),
+            "--host-key", str(tmp_path / "hk"), "--authorized-keys", str(tmp_path / "authorized_keys"),
+            "--log-format", "json", "--log-file", str(log)]
+    options: list[str] = ["-l", entry["username"]]
+    for key, value in entry.get("ssh_option", {}).items():
+        options += ["-o", f"{key}={tmp_path / 'id_ed25519' if key == 'identityfile' else value}"]
+    requests, n = _ping_requests()
+
+    async def main() -> tuple[list[Pdu], int, str]:
+        mux = ScriptedMux()
+        await mux.start_unix(str(tmp_path / "mux.sock"))
+        proc = subprocess.Popen(argv, cwd=REPO, env=clean_env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, wait_port, port, 15.0, proc)
+            import json
+
+            (hk,) = [json.loads(x) for x in log.read_text().splitlines() if '"ssh_host_key"' in x]
+            (tmp_path / "known_hosts").write_text(hk["known_hosts"] + "\n")
+            wezterm = entry.get("remote_wezterm_path", "wezterm")
+            ssh = ssh_argv(port, None, tmp_path / "known_hosts", wezterm, "cli", "--prefer-mux", "proxy",
+                           options=tuple(options))
+            return await _over_stdio(ssh, clean_env(), requests, n)
+        finally:
+            stop_process(proc)
+            await mux.stop()
+
+    pdus, rc, err = asyncio.run(main())
+    assert [p.name for p in pdus] == ["GetCodecVersionResponse", "Pong"], err
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize("src, expect", [
+    ("config.unix_domains = { { name = 'a', proxy_command = { 'x', \"y\" } } }",
+     {"unix_domains": [{"name": "a", "proxy_command": ["x", "y"]}]}),
+    ("config.ssh_domains = { -- c\n { name = 'b', ssh_option = { identityfile = '/k' }, timeout = 5 }, }",
+     {"ssh_domains": [{"name": "b", "ssh_option": {"identityfile": "/k"}, "timeout": 5}]}),
+])
+def test_lua_reader(src: str, expect: dict[str, Any]) -> None:
+    assert config_assignments(src) == expect
