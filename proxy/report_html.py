@@ -34,7 +34,7 @@ def _svg(rep: dict[str, Any], attribution: Any) -> str:
     # greedy row assignment so overlapping fetches stack
     ends: list[int] = []
     placed = []
-    for t_req, t_resp, pane, counts, burst in sorted(fetches, key=lambda f: f[0]):
+    for t_req, t_resp, _pane, counts, _burst, _serial in sorted(fetches, key=lambda f: f[0]):
         for i, end in enumerate(ends):
             if end <= t_req:
                 ends[i] = t_resp
@@ -80,7 +80,7 @@ def _svg(rep: dict[str, Any], attribution: Any) -> str:
     # rows per outcome per bin
     bins = 60
     hist = [dict.fromkeys(COLORS, 0) for _ in range(bins)]
-    for _, t_resp, _, counts, _ in fetches:
+    for _, t_resp, _, counts, _, _ in fetches:
         i = min(bins - 1, int((t_resp - t0) / span * bins))
         for k, v in counts.items():
             hist[i][k] += v

@@ -361,8 +361,12 @@ def test_the_drag_was_scraped(session: Session):
     assert session.drag.report is not None
     # the drag really over-fetched, as Prometheus saw it
     fetched = [line for line in session.metrics_text.splitlines() if line.startswith("muxscope_rows_fetched_total")]
-    r = _query(session, 'sum(muxscope_rows_fetched_total{cause="resize"})')
+    # rows a window resize makes the client fetch: attributed to its own Resize or to the server's TabResized,
+    # depending on which the attribution saw last (timing-dependent, so both count here)
+    r = _query(session, 'sum(muxscope_rows_fetched_total{cause=~"resize|tab_resized"})')
     assert r["status"] == "success" and _values(r)[0] > 0, (r, fetched)
+    r = _query(session, "sum(muxscope_resize_bursts_total)")
+    assert r["status"] == "success" and _values(r)[0] >= 1, r
     r = _query(session, 'count(muxscope_rpc_latency_seconds_count{pdu="GetLines"})')
     assert r["status"] == "success" and _values(r) == [1.0], r
 

@@ -98,6 +98,24 @@ class Burst:
         }
 
 
+class _Triple:
+    """(rows, wait seconds, wire bytes), added to with ``+= (n, w, b)``."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.wait_s = 0.0
+        self.wire_bytes = 0.0
+
+    def __iadd__(self, other: tuple[int, float, float]) -> _Triple:
+        self.rows += other[0]
+        self.wait_s += other[1]
+        self.wire_bytes += other[2]
+        return self
+
+
+_INVALIDATIONS = frozenset(EVENT_KINDS)
+
+
 class Tally:
     """Rows, wait and bytes added up per outcome and cause (one per connection, one overall)."""
 
@@ -116,6 +134,8 @@ class Tally:
         self.rows_requested = 0
         self.inflight_duplicates = 0
         self.fetch_wait_s = 0.0
+        #: rows fetched because of an invalidation whose content had not changed: (rows, wait, wire bytes)
+        self.unchanged_invalidated = _Triple()
 
     def add_row(self, pane: int, cause: str, out: str, wait: float, wire: float, dec: float) -> None:
         self.rows[out] += 1
@@ -172,7 +192,7 @@ class AttributionAddon(Addon):
         self._burst_index = 0
         self._conns: dict[int, ConnAttribution] = {}
         #: timeline for the HTML report: GetLines spans and Resize times (bounded)
-        self.fetches: list[tuple[int, int, int, dict[str, int], int | None]] = []
+        self.fetches: list[tuple[int, int, int, dict[str, int], int | None, int]] = []
         self.resize_times: list[int] = []
 
     # -- addon hooks ---------------------------------------------------------------
@@ -265,6 +285,11 @@ class AttributionAddon(Addon):
                 self.row_log.append((conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause))
             wait, wire, dec = latency * share, wire_total * share, dec_total * share
             wait_by_out[out] += wait
+            if cause in _INVALIDATIONS and held == ln.fingerprint:
+                # an invalidation made the client ask for a row whose content had not
+                # changed: what selective invalidation would not have fetched
+                for tally in (st.tally, self.total):
+                    tally.unchanged_invalidated += (1, wait, wire)
             for tally in (st.tally, self.total):
                 tally.add_row(pending.pane_id, cause, out, wait, wire, dec)
             if out in ("redundant", "superseded"):
@@ -287,7 +312,7 @@ class AttributionAddon(Addon):
             burst.fetch_spans.append((rpc.t_request_ns, rpc.t_response_ns))
         if len(self.fetches) < MAX_TIMELINE:
             self.fetches.append((rpc.t_request_ns, rpc.t_response_ns, pending.pane_id, counts,
-                                 burst.index if burst is not None else None))
+                                 burst.index if burst is not None else None, rpc.serial))
         m = self.metrics
         if m is not None:
             for out, w in wait_by_out.items():
@@ -472,13 +497,12 @@ class AttributionAddon(Addon):
 
     def what_if(self) -> dict[str, Any]:
         t = self.total
-        invalidations = set(EVENT_KINDS)
-        sel_rows = sum(n for (c, o), n in t.rows_by_cause_outcome.items() if o == "redundant" and c in invalidations)
-        sel_wait = sum(w for (c, o), w in t.wait_by_cause_outcome.items() if o == "redundant" and c in invalidations)
-        sel_bytes = sum(b for (c, o), b in t.bytes_by_cause_outcome.items() if o == "redundant" and c in invalidations)
-        coal_rows = t.rows["superseded"]
-        coal_wait = t.wait_s["superseded"]
-        coal_bytes = t.wire_bytes["superseded"]
+        sel = t.unchanged_invalidated
+        sel_rows, sel_wait, sel_bytes = sel.rows, sel.wait_s, sel.wire_bytes
+        coal_rows = t.inflight_duplicates
+        coal_share = coal_rows / t.rows_requested if t.rows_requested else 0.0
+        coal_wait = t.fetch_wait_s * coal_share
+        coal_bytes = sum(t.wire_bytes.values()) * coal_share
         debounce = {}
         for ms in DEBOUNCE_WHAT_IFS_MS:
             saved_rows = saved_wait = 0.0
@@ -503,11 +527,12 @@ class AttributionAddon(Addon):
         return {
             "model": (
                 "Rows a policy would not have fetched, with the wait and wire bytes those rows were "
-                "apportioned (by serialized size) in the recorded run. selective: redundant rows whose "
-                "cause was an invalidation (resize, zoom, palette, tab_resized). coalesce: superseded rows "
-                "(fetched, then dropped by the client). debounce: per burst, rows and fetch wait scale with "
-                "the number of Resize PDUs still sent (one per pause of at least the debounce interval, "
-                "plus the last)."
+                "apportioned (by serialized size) in the recorded run. selective: rows requested because of "
+                "an invalidation (resize, zoom, palette, tab_resized) whose content had not changed, whether "
+                "the client kept or dropped them. coalesce: rows requested while an earlier request for "
+                "them was still in flight (the wait and bytes are their share of all fetches). debounce: per "
+                "burst, rows and fetch wait scale with the number of Resize PDUs still sent (one per pause "
+                "of at least the debounce interval, plus the last)."
             ),
             "selective": {"rows_saved": sel_rows, "wait_saved_s": round(sel_wait, 6),
                           "wire_bytes_saved": round(sel_bytes)},

@@ -45,6 +45,31 @@ class Reply:
     latency_ms: float
 
 
+class _Protocol(asyncio.StreamReaderProtocol):
+    """Hands each chunk to the connection the moment the socket delivers it.
+
+    Handling replies and pushes in the I/O callback itself (not in a reader
+    task woken later) means that by the time a timer fires the render loop,
+    everything the socket had delivered is already applied, and latencies are
+    measured to the arrival, not to whenever a busy loop got round to it.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, conn: MuxConnection) -> None:
+        super().__init__(reader)
+        self._conn = conn
+
+    def data_received(self, data: bytes) -> None:
+        self._conn._on_data(data, time.perf_counter_ns())
+
+    def eof_received(self) -> bool:
+        self._conn._fail(ConnectionLost("server closed the connection"))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._conn._fail(ConnectionLost(f"connection lost: {exc}" if exc else "server closed the connection"))
+        super().connection_lost(exc)
+
+
 class MuxConnection:
     """Request/response over one stream, with pushes delivered to ``on_push``."""
 
@@ -59,19 +84,21 @@ class MuxConnection:
         self.closed: BaseException | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._task: asyncio.Task[None] | None = None
         #: serial -> called synchronously with the reply, in arrival order (see start())
         self.handlers: dict[int, Callable[[Reply], bool]] = {}
 
     async def open(self, addr: UnixAddress | TcpAddress) -> None:
         """``Reconnectable::connect``: nothing is sent on connect."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
+        protocol = _Protocol(reader, self)
         if isinstance(addr, UnixAddress):
-            self._reader, self._writer = await asyncio.open_unix_connection(addr.path, limit=READ_SIZE)
+            transport, _ = await loop.create_unix_connection(lambda: protocol, addr.path)
         elif isinstance(addr, TcpAddress):
-            self._reader, self._writer = await asyncio.open_connection(addr.host, addr.port, limit=READ_SIZE)
+            transport, _ = await loop.create_connection(lambda: protocol, addr.host, addr.port)
         else:
             raise ValueError(f"the emulated client connects to unix: or tcp: addresses, not {addr}")
-        self._task = asyncio.create_task(self._read_loop(), name="muxconn-reader")
+        self._reader, self._writer = reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
     def use_version(self, number: int) -> None:
         self.version = get_version(number)
@@ -120,28 +147,22 @@ class MuxConnection:
         """Send one request and wait for its reply; raise :class:`RpcError` on a wrong reply type."""
         return await self.finish(name, self.start(name, body), expect)
 
-    async def _read_loop(self) -> None:
-        assert self._reader is not None
+    def _on_data(self, data: bytes, t_ns: int) -> None:
+        """Every PDU the chunk completes, handled synchronously and in arrival order, as
+        wezterm-gui's main-thread queue handles them (client.rs: promise results and
+        process_unilateral are queued in arrival order)."""
+        if self.closed is not None:
+            return
         try:
-            while True:
-                data = await self._reader.read(READ_SIZE)
-                t_ns = time.perf_counter_ns()
-                if not data:
-                    raise ConnectionLost("server closed the connection")
-                for item in self.stream.feed(data):
-                    if isinstance(item, StreamError):
-                        self.decode_errors += 1
-                        continue
-                    # Handled synchronously, in arrival order, as wezterm-gui's
-                    # main-thread queue handles them (client.rs: promise results
-                    # and process_unilateral are queued in arrival order): the
-                    # client never decides a fetch with a PDU half-handled.
-                    self._dispatch(item, t_ns)
-        except asyncio.CancelledError:
-            self._fail(ConnectionLost("client closed"))
-            raise
+            for item in self.stream.feed(data):
+                if isinstance(item, StreamError):
+                    self.decode_errors += 1
+                    continue
+                self._dispatch(item, t_ns)
         except Exception as exc:  # noqa: BLE001 - every failure ends the connection
             self._fail(exc if isinstance(exc, ConnectionLost) else ConnectionLost(repr(exc)))
+            if self._writer is not None:
+                self._writer.close()
 
     def _dispatch(self, pdu: Pdu, t_ns: int) -> None:
         if pdu.serial == 0:
@@ -170,10 +191,7 @@ class MuxConnection:
                 fut.set_exception(ConnectionLost(str(exc)))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        self._fail(ConnectionLost("client closed"))
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(ConnectionError, OSError):
