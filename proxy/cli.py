@@ -11,7 +11,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, capture_cmd, demo, replay_cmd, report_cmd
+from .emulator import cli as emulate
 
 EPILOG = """\
 examples:
@@ -118,24 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_decode(sub)
     _add_proxy(sub)
-    for register in _optional_registrations():
-        register(sub)
+    for module in (demo, emulate, report_cmd, replay_cmd, capture_cmd):
+        module.register(sub)
     return parser
-
-
-def _optional_registrations() -> list:
-    """Sub-commands that live in their own modules (demo, emulate, report, replay, capture)."""
-    regs = []
-    for modname in ("proxy.demo", "proxy.emulator.cli", "proxy.report_cmd", "proxy.replay_cmd",
-                    "proxy.capture_cmd"):
-        try:
-            mod = __import__(modname, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name and modname.startswith(exc.name):
-                continue  # not built yet
-            raise
-        regs.append(mod.register)
-    return regs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -63,7 +63,8 @@ class SshAddress:
     def __str__(self) -> str:
         user = f"{self.user}@" if self.user else ""
         port = f":{self.port}" if self.port else ""
-        return f"ssh://{user}{self.host}{port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ssh://{user}{host}{port}"
 
 
 ListenAddress = UnixAddress | TcpAddress | StdioAddress | SshAddress

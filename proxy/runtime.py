@@ -48,6 +48,8 @@ def parse_metrics_addr(spec: str, allow_remote: bool) -> tuple[str, int]:
         port = int(port_s)
     except ValueError:
         raise AddressError(f"--metrics {spec!r}: port {port_s!r} is not a number") from None
+    if not 0 <= port <= 65535:
+        raise AddressError(f"--metrics {spec!r}: port {port} is out of range 0-65535")
     if not allow_remote and not is_loopback_host(host):
         raise AddressError(f"--metrics {spec!r} is not loopback; add --allow-remote to expose it")
     return host, port

@@ -146,6 +146,8 @@ def test_panel_ids_are_unique_and_every_panel_has_a_place(dash):
 def test_every_panel_has_datasource_targets_description_and_unit(dash):
     panels = data_panels(dash)
     assert len(panels) >= 12
+    titles = [p.get("title") for p in panels]
+    assert len(set(titles)) == len(titles), f"duplicate panel titles: {titles}"
     for p in panels:
         where = f"panel {p['id']} {p.get('title')!r}"
         assert p.get("title"), where
