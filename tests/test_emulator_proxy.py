@@ -56,7 +56,7 @@ def test_through_the_proxy_over_unix():
 
 def test_through_a_shaped_tcp_link():
     shape = LinkShape.parse("rtt=30ms,bandwidth=20mbit")
-    report, screen, rt = asyncio.run(_session("tcp", shape, scenario="resize-drag", resizes=6))
+    report, screen, _ = asyncio.run(_session("tcp", shape, scenario="resize-drag", resizes=6))
     assert report.settled
     assert report.screen[0] == [screen[r] for r in sorted(screen)]
     lat = [r["latency_ms"] for r in report.truth["rpcs"] if r["pdu"] == "GetLines"]
@@ -68,7 +68,7 @@ def test_storm_grows_and_selective_fetches_less(transport):
     few, _, _ = asyncio.run(_session(transport, None, scenario="resize-drag", resizes=3))
     many, _, _ = asyncio.run(_session(transport, None, scenario="resize-drag", resizes=12))
     tall, _, _ = asyncio.run(_session(transport, None, rows=40, scenario="resize-drag", resizes=3))
-    selective, _, rt = asyncio.run(_session(transport, None, scenario="resize-drag", resizes=12, policy="selective"))
+    selective, _, _ = asyncio.run(_session(transport, None, scenario="resize-drag", resizes=12, policy="selective"))
     assert many.rows_fetched_scenario > few.rows_fetched_scenario
     assert tall.rows_fetched_scenario > few.rows_fetched_scenario
     assert selective.rows_fetched_scenario < many.rows_fetched_scenario

@@ -8,6 +8,7 @@ must never raise at all: it reports and resynchronises.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 
@@ -60,10 +61,8 @@ def test_truncated_and_mutated_payloads(case):
         b = bytearray(payload)
         for _ in range(rnd.randint(1, 6)):
             b[rnd.randrange(len(b))] = rnd.randrange(256)
-        try:
+        with contextlib.suppress(CodecError):  # an error is fine; any other exception fails the test
             decode_frame(_uncompressed(frame, bytes(b)), schema_version)
-        except CodecError:
-            pass
     assert time.perf_counter() - t0 < 20.0
 
 

@@ -191,6 +191,9 @@ class MuxConnection:
                 fut.set_exception(ConnectionLost(str(exc)))
 
     async def close(self) -> None:
+        # our own close: whoever still waits for a reply is cancelled, not failed
+        for fut, _, _ in self.pending.values():
+            fut.cancel()
         self._fail(ConnectionLost("client closed"))
         if self._writer is not None:
             self._writer.close()
