@@ -16,7 +16,7 @@ buffers more than one frame plus one read, and refuses frames longer than
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 from .errors import FrameError, LimitExceeded
@@ -126,6 +126,22 @@ class FrameDecoder:
     # -- output ---------------------------------------------------------------
     def frames(self) -> Iterator[Frame]:
         while (frame := self.next_frame()) is not None:
+            yield frame
+
+    def frames_skipping_errors(self, on_error: Callable[[FrameError, int], None] | None = None) -> Iterator[Frame]:
+        """Like :meth:`frames`, but a malformed header is reported to ``on_error(error,
+        offset)`` and skipped by :meth:`resync` instead of raised: for readers that must
+        go on through garbage (the tap, ``decode``, replay)."""
+        while True:
+            try:
+                frame = self.next_frame()
+            except FrameError as exc:
+                if on_error is not None:
+                    on_error(exc, self.offset)
+                self.resync()
+                continue
+            if frame is None:
+                return
             yield frame
 
     def next_frame(self) -> Frame | None:

@@ -198,16 +198,14 @@ class PduStream:
         yield from self._drain()
 
     def _drain(self) -> Iterator[Pdu | StreamError]:
-        decoder = self.frames
-        while True:
-            try:
-                frame = decoder.next_frame()
-            except CodecError as exc:
-                yield StreamError(decoder.offset, str(exc), "frame")
-                decoder.resync()
-                continue
-            if frame is None:
-                return
+        errors: list[StreamError] = []
+
+        def frame_error(exc: CodecError, offset: int) -> None:
+            errors.append(StreamError(offset, str(exc), "frame"))
+
+        for frame in self.frames.frames_skipping_errors(frame_error):
+            yield from errors
+            errors.clear()
             try:
                 pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines)
             except CodecError as exc:
@@ -216,6 +214,7 @@ class PduStream:
             if pdu.name == "GetCodecVersionResponse":
                 self.observe_codec_version(pdu.body["codec_vers"])
             yield pdu
+        yield from errors
 
 
 def pdu_lines(pdu: Pdu) -> list[dict[str, Any]]:

@@ -154,14 +154,7 @@ class _Driver:
         while data := await reader.read(256 * 1024):
             now = time.perf_counter_ns()
             decoder.feed(data)
-            while True:
-                try:
-                    frame = decoder.next_frame()
-                except CodecError:
-                    decoder.resync()
-                    continue
-                if frame is None:
-                    break
+            for frame in decoder.frames_skipping_errors():
                 if frame.serial == 0:
                     self.report.pushes_now += 1
                     self.report.push_bytes_now += frame.wire_len

@@ -41,6 +41,7 @@ from codec.varbincode import to_json
 from . import logs
 from .capture_format import CaptureError, open_capture
 from .endpoints import AddressError, TcpAddress, UnixAddress, parse_listen
+from .server import close_listener
 
 C2S, S2C = "client_to_server", "server_to_client"
 #: Fields that change on every run of a client: never part of the match.
@@ -127,15 +128,7 @@ def _decoder(resync: bool = False) -> FrameDecoder:
 
 def _frames(decoder: FrameDecoder, data: bytes) -> Iterable[Frame]:
     decoder.feed(data)
-    while True:
-        try:
-            frame = decoder.next_frame()
-        except CodecError:
-            decoder.resync()
-            continue
-        if frame is None:
-            return
-        yield frame
+    return decoder.frames_skipping_errors()
 
 
 def pick(convs: dict[int, Conversation], conn: int | None, nth: int = 0) -> Conversation:
@@ -274,19 +267,8 @@ class ReplayServer:
         return self.address
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
-        if isinstance(self.address, UnixAddress):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.address.path)
+        await close_listener(self._server, self._tasks, self.address)
+        self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -226,6 +226,28 @@ class ProxyServer:
         raise ProxyError(f"unsupported upstream {up}")
 
 
+async def close_listener(
+    server: asyncio.AbstractServer | None, tasks: set[asyncio.Task[Any]] | list[asyncio.Task[Any]], address: Any
+) -> None:
+    """Stop an asyncio server, cancel its connection tasks, remove its unix socket file.
+
+    Shared by the servers that are not the relay (the emulated mux server, the
+    replay server): their connections end at once, no grace period.
+    """
+    if server is not None:
+        server.close()
+    for t in list(tasks):
+        t.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if server is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(server.wait_closed(), 2)
+    if isinstance(address, UnixAddress):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(address.path)
+
+
 def _describe_connect_error(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"

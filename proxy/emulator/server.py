@@ -32,6 +32,7 @@ from codec.pdu import Pdu
 from codec.schema.versions import SUPPORTED
 
 from ..endpoints import TcpAddress, UnixAddress
+from ..server import close_listener
 from .terminal import ContentGenerator, Line, Terminal, prefill, serialize_lines
 
 #: ``version_string`` per codec version (``config::wezterm_version()`` of a matching build).
@@ -791,22 +792,11 @@ class EmulatedMuxServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._background
             self._background = None
-        if self._server is not None:
-            self._server.close()
         for s in list(self.sessions):
             s.closed = True
             s.writer.close()
-        for t in list(self._tasks):
-            t.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
-        if isinstance(self.address, UnixAddress):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.address.path)
+        await close_listener(self._server, self._tasks, self.address)
+        self._server = None
 
     async def serve_stdio(self) -> None:
         """Serve one connection on stdin/stdout (a fake ``wezterm cli proxy`` over SSH)."""
