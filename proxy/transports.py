@@ -154,6 +154,12 @@ class _PipeReader(asyncio.Protocol):
     def __init__(self, owner: StdioSide) -> None:
         self.owner = owner
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Paused before the event loop first reads the pipe: nothing arrives (and
+        # nothing is lost) until the relay exists and resumes reading.
+        assert isinstance(transport, asyncio.ReadTransport)
+        transport.pause_reading()
+
     def data_received(self, data: bytes) -> None:
         if self.owner.relay is not None:
             self.owner.relay.data_received(self.owner, data)
@@ -201,7 +207,6 @@ class StdioSide(Side):
         wfile = os.fdopen(os.dup((stdout or sys.stdout).fileno()), "wb", buffering=0)
         side.reader, _ = await loop.connect_read_pipe(lambda: _PipeReader(side), rfile)
         side.writer, _ = await loop.connect_write_pipe(lambda: _PipeWriter(side), wfile)
-        side.reader.pause_reading()
         side._reading = False
         return side
 

@@ -103,9 +103,9 @@ def emulated_server_argv() -> list[str]:
         build_parser().parse_args(["emulate", "server", "--listen", "stdio"])
         return [sys.executable, "-m", "proxy.cli", "emulate", "server", "--listen", "stdio"]
     except SystemExit:  # the `emulate` sub-command is not registered (yet): run the server directly
-        code = ("import asyncio, sys; sys.path.insert(0, %r); "
+        code = (f"import asyncio, sys; sys.path.insert(0, {str(REPO)!r}); "
                 "from proxy.emulator.server import EmulatedMuxServer, ServerOptions; "
-                "asyncio.run(EmulatedMuxServer(ServerOptions()).serve_stdio())") % str(REPO)
+                "asyncio.run(EmulatedMuxServer(ServerOptions()).serve_stdio())")
         return [sys.executable, "-c", code]
 
 

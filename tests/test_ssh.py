@@ -459,7 +459,7 @@ def test_upstream_host_key_unknown_or_changed_fails_closed(tmp_path: Path, keys:
     assert f"host key for {name} is not in {up_kh}; connect once with ssh to add it" in unknown.stderr
     assert changed.rc == 255 and not changed.pdus
     assert f"host key for {name} has CHANGED" in changed.stderr and "ssh-keygen" in changed.stderr
-    assert good.rc == 0 and [p.name for p in good.pdus][0] == "GetCodecVersionResponse", good.stderr
+    assert good.rc == 0 and good.pdus[0].name == "GetCodecVersionResponse", good.stderr
     reasons = [e["reason"] for e in logs.events("upstream_connect_failed")]
     assert len(reasons) == 2 and "is not in" in reasons[0] and "CHANGED" in reasons[1]
     assert sshd.commands() == [" ".join(PROXY_COMMAND)]  # nothing ran on the host before the key was trusted
@@ -527,3 +527,27 @@ def test_missing_binary_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(integration, "REQUIRE", True)
     with pytest.raises(pytest.fail.Exception, match="MUXSCOPE_REQUIRE_INTEGRATION=1"):
         integration.require_binary("muxscope-no-such-binary")
+
+
+def test_authorized_keys_reread_and_upstream_failure_reaches_the_user(tmp_path: Path, keys: Keys) -> None:
+    """A key added to authorized_keys applies without a restart; an unreachable upstream is explained."""
+    require_binary("ssh")
+    logs = LogCapture()
+    ak = tmp_path / "late_authorized_keys"
+
+    async def main() -> list[tuple[int, bytes, str]]:
+        opts = RuntimeOptions(
+            listen=SshAddress("127.0.0.1", 0), upstream=UnixAddress(str(tmp_path / "nobody.sock")),
+            ssh_listen=SshListenOptions(host_key=str(tmp_path / "hk"), authorized_keys=str(ak)))
+        async with _proxy(opts) as rt:
+            kh = _listener_known_hosts(logs, tmp_path / "known_hosts")
+            argv = ssh_argv(rt.server.port, keys.user, kh, *PROXY_COMMAND)
+            first = await _run(argv)
+            ak.write_text(keys.user_pub + "\n")
+            return [first, await _run(argv)]
+
+    (rc1, _, err1), (rc2, _, err2) = asyncio.run(main())
+    assert rc1 == 255 and "Permission denied (publickey)" in err1
+    assert logs.events("ssh_authorized_keys_unreadable")
+    assert rc2 == 255 and "could not connect to the upstream mux server" in err2
+    assert "no such socket" in logs.events("upstream_connect_failed")[0]["reason"]
