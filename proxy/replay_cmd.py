@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from typing import Any
 
 from . import logs
@@ -37,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pace the replay: 1 = real time, 2 = twice as fast (default: as fast as possible; "
                    "--drive defaults to 1)")
     p.add_argument("--metrics", metavar="HOST:PORT", default=None, help="serve Prometheus metrics meanwhile")
+    p.add_argument("--start-after", type=float, default=0.0, metavar="SECONDS",
+                   help="with --metrics: serve metrics this long before the replay starts, so Prometheus has "
+                   "scraped the starting values (a scrape every 5 s needs about 10)")
     p.add_argument("--keep-running", action="store_true",
                    help="after the replay, keep serving metrics until Ctrl-C (for Grafana)")
     p.add_argument("--log-format", choices=("console", "json"), default="console")
@@ -80,6 +84,9 @@ def _run_analysis(args: argparse.Namespace) -> int:
         host, port = parse_metrics_addr(args.metrics, args.allow_remote)
         server, _, bound = serve(metrics, host, port)
         logs.get_logger().info("metrics_listening", url=f"http://{host}:{bound}/metrics")
+        if args.start_after > 0:
+            print(f"replay starts in {args.start_after:g} s (metrics already served)", file=sys.stderr)
+            time.sleep(args.start_after)
     result = analyze_capture(args.file, codec_version=args.codec_version, burst_gap_s=args.burst_gap,
                              metrics=metrics, speed=args.speed)
     if result.truncated:
