@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -25,7 +26,12 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
     if getattr(args, "shape", None):
         from .shaping import LinkShape, shaper_for
 
-        wrap = shaper_for(LinkShape.parse(args.shape))
+        try:
+            shape = LinkShape.parse(args.shape)
+        except ValueError as exc:
+            msg = str(exc)
+            raise ValueError(msg if msg.startswith("--shape") else f"--shape {args.shape!r}: {msg}") from None
+        wrap = shaper_for(shape)
     ssh_listen = ssh_upstream = None
     if isinstance(listen, SshAddress):
         from .ssh_server import SshListenOptions
@@ -69,7 +75,13 @@ async def _main(opts: RuntimeOptions, grace: float) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
-    await rt.start()
+    try:
+        await rt.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await rt.stop(0)  # a metrics server already listening, a capture already open...
+        raise
+    serve: asyncio.Task[None] | None = None
     if isinstance(opts.listen, StdioAddress):
         serve = asyncio.create_task(rt.server.serve_stdio())
         waiter = asyncio.create_task(stop.wait())
@@ -80,6 +92,8 @@ async def _main(opts: RuntimeOptions, grace: float) -> int:
     await rt.stop(grace)
     rt.log.info("stopped")
     logs.flush()
+    if serve is not None and serve.done() and not serve.cancelled():
+        serve.result()  # the one stdio connection failed (ProxyError): a failed run
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +110,11 @@ class ProxyRuntime:
             try:
                 self.metrics_server, _, bound = serve(self.metrics, host, port)
             except OSError as exc:
-                raise AddressError(f"--metrics {self.opts.metrics_addr}: cannot listen: {exc.strerror}") from None
+                in_use = exc.errno == errno.EADDRINUSE
+                hint = "; pick another port (or port 0 for any free one)" if in_use else ""
+                raise AddressError(
+                    f"--metrics {self.opts.metrics_addr}: cannot listen: {exc.strerror or exc}{hint}"
+                ) from None
             self.metrics_url = f"http://{host}:{bound}/metrics"
             self.log.info("metrics_listening", url=self.metrics_url)
         if self.capture_writer is not None:

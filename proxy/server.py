@@ -79,7 +79,7 @@ class ProxyServer:
         self.log = logs.get_logger()
         self._ids = itertools.count(1)
         self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.relays: dict[int, Relay] = {}
         self.bound: str | None = None
 
@@ -94,7 +94,8 @@ class ProxyServer:
             try:
                 self._server = await loop.create_unix_server(factory, addr.path)
             except OSError as exc:
-                raise ProxyError(f"cannot listen on {addr}: {exc.strerror or exc}") from None
+                hint = " (use a shorter path: at most 107 bytes)" if "too long" in str(exc) else ""
+                raise ProxyError(f"cannot listen on {addr}: {exc.strerror or exc}{hint}") from None
             finally:
                 os.umask(old_umask)
             os.chmod(addr.path, 0o600)
@@ -128,9 +129,29 @@ class ProxyServer:
         return name[1] if isinstance(name, tuple) else None
 
     async def serve_stdio(self) -> None:
-        """One connection on our own stdin/stdout (``--listen stdio``)."""
-        client = await StdioSide.open()
-        await self._handle(client, {"client": "stdio"})
+        """One connection on our own stdin/stdout (``--listen stdio``).
+
+        Raises :class:`ProxyError` if stdin/stdout cannot carry it or the
+        upstream cannot be reached: with one connection, that is the run failing.
+        """
+        try:
+            client = await StdioSide.open()
+        except (ValueError, OSError) as exc:
+            raise ProxyError(
+                f"--listen stdio: cannot use stdin/stdout ({exc}); they must be pipes or sockets, "
+                "as when wezterm runs the proxy as a proxy_command"
+            ) from None
+        # a connection like any other: stop() gives it the grace period
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            failure = await self._handle(client, {"client": "stdio"})
+            await client.wait_closed()  # flush what is left for stdout before we exit
+        finally:
+            self._tasks.discard(task)
+        if failure is not None:
+            raise ProxyError(f"cannot connect to upstream {self.upstream}: {failure}")
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop accepting, let open connections finish for ``grace`` seconds, close the rest."""
@@ -159,7 +180,8 @@ class ProxyServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, client: Side, client_info: dict[str, Any]) -> None:
+    async def _handle(self, client: Side, client_info: dict[str, Any]) -> str | None:
+        """Relay one client until it ends; returns why the upstream could not be opened, if so."""
         conn_id = next(self._ids)
         log = self.log.bind(conn=conn_id)
         totals = self.metrics.relay if self.metrics is not None else None
@@ -168,12 +190,12 @@ class ProxyServer:
         try:
             upstream = await asyncio.wait_for(self._open_upstream(conn_id), self.connect_timeout)
         except (TimeoutError, OSError, ProxyError) as exc:
-            reason = _describe_connect_error(exc)
+            reason = _describe_connect_error(exc, self.upstream)
             log.error("upstream_connect_failed", upstream=str(self.upstream), reason=reason)
             if totals is not None:
                 totals.upstream_connect_failures += 1
             client.close()
-            return
+            return reason
         if self.wrap_side is not None:
             client = self.wrap_side(client, "client")
             upstream = self.wrap_side(upstream, "upstream")
@@ -203,6 +225,7 @@ class ProxyServer:
         if self.tap is not None:
             self.tap.close(conn_id, close_info)
         log.info("connection_closed", **close_info)
+        return None
 
     async def _open_upstream(self, conn_id: int) -> Side:
         if self._open_upstream_override is not None:
@@ -248,15 +271,22 @@ async def close_listener(
             os.unlink(address.path)
 
 
-def _describe_connect_error(exc: BaseException) -> str:
+def _describe_connect_error(exc: BaseException, upstream: UpstreamAddress | None = None) -> str:
     if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
+        return "timed out (is the host reachable? check the address)"
+    if isinstance(upstream, ExecAddress) and isinstance(exc, OSError):
+        cmd = upstream.argv[0]
+        if isinstance(exc, FileNotFoundError):
+            return f"command not found: {cmd} (check the exec: command and PATH)"
+        if isinstance(exc, PermissionError):
+            return f"cannot run {cmd}: permission denied (is it an executable file?)"
+        return f"cannot run {cmd}: {exc.strerror or exc}"
     if isinstance(exc, FileNotFoundError):
         return "no such socket (is the mux server running? check the path)"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (is the mux server running and listening there?)"
     if isinstance(exc, PermissionError):
-        return "permission denied"
+        return "permission denied (check the socket's owner and mode)"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     return str(exc)
@@ -269,8 +299,12 @@ def _prepare_unix_path(path: str) -> None:
     except FileNotFoundError:
         parent = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(parent):
-            raise ProxyError(f"cannot listen on unix:{path}: directory {parent} does not exist") from None
+            raise ProxyError(
+                f"cannot listen on unix:{path}: directory {parent} does not exist; create it or pick another path"
+            ) from None
         return
+    except OSError as exc:  # ENOTDIR, EACCES, ENAMETOOLONG...
+        raise ProxyError(f"cannot listen on unix:{path}: {exc.strerror or exc}; pick another path") from None
     if not stat.S_ISSOCK(st.st_mode):
         raise ProxyError(
             f"cannot listen on unix:{path}: it exists and is not a socket; remove it or pick another path"
@@ -283,7 +317,10 @@ def _prepare_unix_path(path: str) -> None:
         os.unlink(path)  # stale: nobody is listening
         return
     except OSError as exc:
-        raise ProxyError(f"cannot listen on unix:{path}: {exc.strerror or exc}") from None
+        raise ProxyError(f"cannot listen on unix:{path}: {exc.strerror or exc}; pick another path") from None
     finally:
         probe.close()
-    raise ProxyError(f"cannot listen on unix:{path}: a live process is already listening there")
+    raise ProxyError(
+        f"cannot listen on unix:{path}: a live process is already listening there; "
+        "stop it or pick another path"
+    )

@@ -33,6 +33,11 @@ class ExecSide(asyncio.SubprocessProtocol, Side):
         self._stderr_buf = b""
         self._reading = True
         self._stdout_closed = False
+        # stdout bytes (and EOF/exit) that arrive before the relay is attached:
+        # asyncio delivers a child's first output right after connection_made,
+        # and a fast child may even exit before the relay exists.
+        self._early = bytearray()
+        self._attached = False
         self.exited: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
 
     @classmethod
@@ -54,8 +59,10 @@ class ExecSide(asyncio.SubprocessProtocol, Side):
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         if fd == 1:
-            if self.relay is not None:
+            if self.relay is not None and self._attached:
                 self.relay.data_received(self, data)
+            else:
+                self._early += data
         elif fd == 2:
             self._stderr_buf += data
             *lines, self._stderr_buf = self._stderr_buf.split(b"\n")
@@ -72,7 +79,7 @@ class ExecSide(asyncio.SubprocessProtocol, Side):
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1 and not self._stdout_closed:
             self._stdout_closed = True
-            if self.relay is not None:
+            if self.relay is not None and self._attached:
                 self.relay.eof_received(self)
             self._maybe_lost()
         if fd == 2 and self._stderr_buf:
@@ -91,7 +98,7 @@ class ExecSide(asyncio.SubprocessProtocol, Side):
         # Only once the child has exited *and* its stdout is drained: the
         # order of these two callbacks is not guaranteed, and ending the relay
         # on exit alone could lose the child's last bytes.
-        if self.exited.done() and self._stdout_closed and self.relay is not None:
+        if self.exited.done() and self._stdout_closed and self.relay is not None and self._attached:
             self.relay.connection_lost(self, None)
 
     def pause_writing(self) -> None:
@@ -131,6 +138,17 @@ class ExecSide(asyncio.SubprocessProtocol, Side):
             self._reading = False
 
     def resume_reading(self) -> None:
+        if not self._attached and self.relay is not None:
+            # first call, from Relay.start(): hand over what came before the relay
+            self._attached = True
+            if self._early:
+                data = bytes(self._early)
+                self._early.clear()
+                self.relay.data_received(self, data)
+            if self._stdout_closed:
+                self.relay.eof_received(self)
+                self._maybe_lost()
+                return
         if not self._reading and not self._stdout_closed:
             self._stdout().resume_reading()
             self._reading = True
@@ -186,6 +204,10 @@ class _PipeWriter(asyncio.Protocol):
             self.owner.relay.resume_writing(self.owner)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.owner.closed.done():
+            self.owner.closed.set_result(None)
+        if exc is None and self.owner.eof_written:
+            return  # our half-close of stdout: stdin may still be sending
         if self.owner.relay is not None:
             self.owner.relay.connection_lost(self.owner, exc)
 
@@ -197,6 +219,9 @@ class StdioSide(Side):
         self.reader: asyncio.ReadTransport | None = None
         self.writer: asyncio.WriteTransport | None = None
         self._reading = True
+        self.eof_written = False
+        #: set once stdout is closed and everything written to it has been flushed
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @classmethod
     async def open(cls, stdin: Any = None, stdout: Any = None) -> StdioSide:
@@ -207,6 +232,14 @@ class StdioSide(Side):
         wfile = os.fdopen(os.dup((stdout or sys.stdout).fileno()), "wb", buffering=0)
         side.reader, _ = await loop.connect_read_pipe(lambda: _PipeReader(side), rfile)
         side.writer, _ = await loop.connect_write_pipe(lambda: _PipeWriter(side), wfile)
+        if stdout is None:
+            # Our transport must hold the only reference to the stdout pipe, or
+            # closing it (our half-close) is no EOF for the reader: point fd 1 at
+            # /dev/null (which also keeps a stray print out of the protocol).
+            sys.stdout.flush()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
         side._reading = False
         return side
 
@@ -216,6 +249,7 @@ class StdioSide(Side):
 
     def write_eof(self) -> None:
         if self.writer is not None and not self.writer.is_closing():
+            self.eof_written = True
             self.writer.close()  # a pipe's half-close is closing it
 
     def can_write_eof(self) -> bool:
@@ -235,6 +269,10 @@ class StdioSide(Side):
         for t in (self.reader, self.writer):
             if t is not None:
                 t.close()
+
+    async def wait_closed(self) -> None:
+        """Until stdout is flushed and closed (exiting earlier would lose its tail)."""
+        await asyncio.shield(self.closed)
 
 
 async def connect_unix(path: str) -> SocketSide:

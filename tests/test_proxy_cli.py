@@ -338,6 +338,79 @@ def test_stdio_listen_one_connection_then_exit(tmp_path):
     asyncio.run(main())
 
 
+def test_stdio_flushes_its_output_before_exiting(tmp_path):
+    """The upstream sends a lot and closes; a slow reader on our stdout still gets all of it."""
+    payload = os.urandom(4_000_000)
+
+    async def main():
+        async def server(reader, writer):
+            await reader.read(5)
+            writer.write(payload)
+            await writer.drain()
+            writer.close()
+
+        srv = await asyncio.start_unix_server(server, str(tmp_path / "mux.sock"))
+        p = ProxyProc(tmp_path, "--listen", "stdio", "--upstream", f"unix:{tmp_path / 'mux.sock'}", stdio=True)
+        loop = asyncio.get_running_loop()
+        try:
+            p.proc.stdin.write(b"hello")
+            p.proc.stdin.close()
+
+            def slow_read() -> bytes:
+                got = bytearray()
+                while chunk := os.read(p.proc.stdout.fileno(), 65536):
+                    got += chunk
+                    time.sleep(0.002)
+                return bytes(got)
+
+            got = await asyncio.wait_for(loop.run_in_executor(None, slow_read), 20)
+            assert await p.wait_exit() == 0
+        finally:
+            p.kill()
+            srv.close()
+        assert len(got) == len(payload) and got == payload
+
+    asyncio.run(main())
+
+
+def test_stdio_half_close_from_the_server(tmp_path):
+    """The server ends its side first: our stdout is closed, our stdin still relayed."""
+
+    async def main():
+        received = bytearray()
+        done = asyncio.Event()
+
+        async def server(reader, writer):
+            await reader.readexactly(3)
+            writer.write(b"bye")
+            writer.write_eof()  # done talking, still listening
+            while chunk := await reader.read(65536):
+                received.extend(chunk)
+            done.set()
+            writer.close()
+
+        srv = await asyncio.start_unix_server(server, str(tmp_path / "mux.sock"))
+        p = ProxyProc(tmp_path, "--listen", "stdio", "--upstream", f"unix:{tmp_path / 'mux.sock'}", stdio=True)
+        loop = asyncio.get_running_loop()
+        try:
+            await p.started()
+            p.proc.stdin.write(b"hi!")
+            p.proc.stdin.flush()
+            assert await asyncio.wait_for(loop.run_in_executor(None, p.proc.stdout.read), 5) == b"bye"
+            p.proc.stdin.write(b"more after your EOF")
+            p.proc.stdin.close()
+            await asyncio.wait_for(done.wait(), 5)
+            assert await p.wait_exit() == 0
+        finally:
+            p.kill()
+            srv.close()
+        assert bytes(received) == b"more after your EOF"
+        (closed,) = p.events("connection_closed")
+        assert closed["reason"] == "both sides ended"
+
+    asyncio.run(main())
+
+
 # -- upstream exec: ----------------------------------------------------------------
 
 
@@ -382,15 +455,29 @@ def test_exec_upstream_per_connection_stderr_and_exit_status_logged(tmp_path):
 
 
 def test_exec_upstream_bytes_before_the_client_speaks_are_not_lost(tmp_path):
+    """A child that writes at once (before the relay is attached) or exits at once."""
     peer = write_peer(tmp_path)
     sock = tmp_path / "p.sock"
+    banner = encode_pdu("Pong", {}, 0)
 
     async def main():
+        fast = "exec:sh -c 'printf BANNER; exec cat'"
+        p = ProxyProc(tmp_path, "--listen", f"unix:{sock}", "--upstream", fast)
+        try:
+            await p.started()
+            for _ in range(8):
+                reader, writer = await asyncio.open_unix_connection(str(sock))
+                assert await read_exactly(reader, 6) == b"BANNER"
+                payload = os.urandom(100_000)
+                writer.write(payload)
+                assert await read_exactly(reader, len(payload)) == payload  # cat: exact echo
+                writer.close()
+        finally:
+            p.kill()
         p = ProxyProc(tmp_path, "--listen", f"unix:{sock}", "--upstream", exec_spec(peer, "--banner"))
         try:
             await p.started()
             reader, writer = await asyncio.open_unix_connection(str(sock))
-            banner = encode_pdu("Pong", {}, 0)
             assert await read_exactly(reader, len(banner)) == banner
             req, resp = pings(range(1, 4))
             writer.write(req)
@@ -398,6 +485,20 @@ def test_exec_upstream_bytes_before_the_client_speaks_are_not_lost(tmp_path):
             writer.close()
         finally:
             p.kill()
+        # a child that exits at once: the client sees the end, it is not left hanging
+        p = ProxyProc(tmp_path, "--listen", f"unix:{sock}", "--upstream", "exec:sh -c 'echo no route >&2; exit 255'")
+        try:
+            await p.started()
+            for _ in range(8):
+                reader, writer = await asyncio.open_unix_connection(str(sock))
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+                writer.close()
+            exited = await p.wait_event("upstream_exited", count=8)
+            await p.wait_event("connection_closed", count=8)
+        finally:
+            p.kill()
+        assert {e["status"] for e in exited} == {255}
+        assert {e["line"] for e in p.events("upstream_stderr")} == {"no route"}
 
     asyncio.run(main())
 
@@ -515,7 +616,8 @@ def test_signal_stops_accepting_lets_open_connections_finish(tmp_path, sig):
         finally:
             p.kill()
             await mux.stop()
-        assert (await_names := [e["event"] for e in p.events()])[-1] == "stopped", await_names
+        names = [e["event"] for e in p.events()]
+        assert names[-1] == "stopped", names
         (closed,) = p.events("connection_closed")
         assert closed["bytes_server_to_client"] == len(resp) + len(resp2)
 
@@ -665,6 +767,17 @@ def test_unreachable_upstream_with_stdio_is_one_line_and_non_zero(tmp_path):
             p.kill()
 
 
+def test_stdio_on_a_regular_file_is_one_line(tmp_path):
+    out = tmp_path / "out.bin"
+    with out.open("wb") as f:
+        p = subprocess.run(
+            [sys.executable, "-m", "proxy.cli", "proxy", "--listen", "stdio", "--upstream", "unix:/x",
+             "--log-file", str(tmp_path / "log")],
+            cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.PIPE, timeout=10,
+        )
+    assert_one_line_error(p.returncode, p.stderr.decode(), "--listen stdio", "pipes or sockets", "proxy_command")
+
+
 def test_unreachable_upstream_when_listening_is_logged_per_connection(tmp_path):
     sock = tmp_path / "p.sock"
 
@@ -746,9 +859,9 @@ def test_client_that_does_not_read_stops_the_upstream(tmp_path):
                     last, stable_since = written, time.monotonic()
                 elif time.monotonic() - stable_since > 1.0:
                     break  # the upstream has been blocked for a second
-            stalled_at = written
+            stalled_at, stall_kb = written, peak_kb
             assert written < 50 * 1024 * 1024, f"the proxy kept reading: {written} bytes taken from upstream"
-            assert (peak_kb - base_kb) < 100 * 1024, (base_kb, peak_kb)
+            assert (stall_kb - base_kb) < 100 * 1024, (base_kb, stall_kb)
             # now read everything
             got = hashlib.sha256()
             n = 0
@@ -764,6 +877,6 @@ def test_client_that_does_not_read_stops_the_upstream(tmp_path):
             srv.close()
         assert n == FLOOD_BYTES, (n, stalled_at)
         assert got.hexdigest() == expected.hexdigest()
-        print(f"stalled after {stalled_at} bytes; rss {base_kb} kB -> peak {peak_kb} kB")
+        print(f"stalled after {stalled_at} bytes; rss {base_kb} kB, stalled {stall_kb} kB, reading {peak_kb} kB")
 
     asyncio.run(main())
