@@ -25,7 +25,12 @@ from .leb128 import encode_unsigned, encoded_length
 COMPRESSED_MASK = 1 << 63
 #: Default ceiling for one frame's length. WezTerm has none; the largest real
 #: frames are GetLinesResponse of a whole scrollback, a few MB compressed.
-DEFAULT_MAX_FRAME_LEN = 256 * 1024 * 1024
+DEFAULT_MAX_FRAME_LEN = 32 * 1024 * 1024
+#: While resynchronising on garbage, an uncompressed frame longer than this is
+#: not believed: random bytes must not make the decoder buffer tens of MB for a
+#: "frame" that never was (real uncompressed payloads are at most 32 bytes plus
+#: whatever did not compress, in practice far below this).
+RESYNC_MAX_UNCOMPRESSED_LEN = 1024 * 1024
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 DEFAULT_QUEUE_CHUNKS = 4096
+#: Bytes a lane may hold before it drops: the chunk bound alone would allow
+#: 4,096 reads of up to 256 KB each.
+DEFAULT_QUEUE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -61,10 +64,14 @@ class Lane:
         on_drop: Callable[[TapEvent], None] | None,
         on_error: Callable[[Consumer, BaseException], None] | None,
         on_lag: Callable[[float], None] | None,
+        max_bytes: int = DEFAULT_QUEUE_BYTES,
     ) -> None:
         self.consumer = consumer
         self.name = name
         self.queue: queue.Queue[TapEvent | None] = queue.Queue(maxsize=max_chunks)
+        self.max_bytes = max_bytes
+        self.queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self.dropped_chunks = 0
         self.dropped_bytes = 0
         self.errors = 0
@@ -76,12 +83,16 @@ class Lane:
         self.idle.set()
 
     def put(self, event: TapEvent, control: bool) -> None:
-        try:
-            self.queue.put_nowait(event)
-            self.idle.clear()
-            return
-        except queue.Full:
-            pass
+        size = len(event.data)
+        if control or self.queued_bytes + size <= self.max_bytes:
+            try:
+                self.queue.put_nowait(event)
+                with self._bytes_lock:
+                    self.queued_bytes += size
+                self.idle.clear()
+                return
+            except queue.Full:
+                pass
         if control:
             # open/close are tiny and consumers need them to stay consistent;
             # wait briefly for room rather than lose them.
@@ -118,6 +129,9 @@ class Lane:
                 self._flush()
                 self.idle.set()
                 return
+            if event.data:
+                with self._bytes_lock:
+                    self.queued_bytes -= len(event.data)
             if self.on_lag is not None and event.kind == "data":
                 with contextlib.suppress(Exception):
                     self.on_lag((time.monotonic_ns() - event.t_ns) / 1e9)

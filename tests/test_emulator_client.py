@@ -436,7 +436,7 @@ def run_client(server_opts: dict[str, Any] | None = None, **client_opts: Any) ->
         server = server_mod.EmulatedMuxServer(server_mod.ServerOptions(**(server_opts or {})))
         await server.start(UnixAddress(path))
         try:
-            opts = {"timeout": 5.0, "drag_seconds": 0.4, "resizes": 8, **client_opts}
+            opts = {"timeout": 15.0, "drag_seconds": 0.4, "resizes": 8, **client_opts}
             report = await EmulatedClient(ClientOptions(**opts)).run(UnixAddress(path))
             pane = server.pane(0)
             dims = pane.terminal.dimensions()

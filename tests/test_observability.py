@@ -49,9 +49,10 @@ SCRAPE_INTERVAL_S = 1.0
 #: scrapes that must have happened after the drag before the dashboard is queried
 SCRAPES_AFTER_DRAG = 3
 #: what Grafana would put in for its built-in variables at a 1 s scrape interval and a short time range
-#: ($__rate_interval is at least 4 scrape intervals; 10 s also covers the whole ~3 s drag)
+#: ($__rate_interval is at least 4 scrape intervals; 30 s covers the whole ~3 s drag even when a loaded
+#: machine takes several seconds to get from the drag to the query)
 BUILTINS = {
-    "__rate_interval": "10s",
+    "__rate_interval": "30s",
     "__interval": "5s",
     "__interval_ms": "5000",
     "__range": "5m",

@@ -522,6 +522,7 @@ def test_missing_binary_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     """require_binary skips normally and fails under MUXSCOPE_REQUIRE_INTEGRATION=1."""
     import tests.integration as integration
 
+    monkeypatch.setattr(integration, "REQUIRE", False)
     with pytest.raises(pytest.skip.Exception):
         integration.require_binary("muxscope-no-such-binary")
     monkeypatch.setattr(integration, "REQUIRE", True)
