@@ -457,7 +457,7 @@ def test_drive_capture_compares_every_request_with_the_recording(tmp_path):
         server = EmulatedMuxServer(ServerOptions(seed=4, scrollback=400))
         addr = await server.start(UnixAddress(str(tmp_path / "fresh.sock")))
         try:
-            return await drive_capture(str(cap), addr, speed=2.0)
+            return await drive_capture(str(cap), addr, speed=2.0, answer_timeout=20.0)
         finally:
             await server.stop()
 
