@@ -91,7 +91,7 @@ def ping_rtts(path: str, count: int) -> list[float]:
     for serial in range(1, count + 1):
         t0 = time.perf_counter()
         s.sendall(encode_pdu("Ping", {}, serial))
-        _recv_exact(s, 3)
+        _recv_exact(s, len(encode_pdu("Pong", {}, serial)))  # 3 bytes, 4 from serial 128 on
         rtts.append(time.perf_counter() - t0)
     s.close()
     return rtts[count // 10:]  # drop warm-up

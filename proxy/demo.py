@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--drag-seconds", type=float, default=1.0, help="how long the drag lasts (default 1.0)")
     p.add_argument("--policy", default="wezterm",
                    help="client fetch policy: wezterm (default), selective, coalesce, debounce=MS")
-    p.add_argument("--out", default="muxscope-demo", help="folder for the log and the capture (default ./muxscope-demo)")
+    p.add_argument("--out", default="muxscope-demo",
+                   help="folder for the log and the capture (default ./muxscope-demo)")
     p.add_argument("--metrics", default="127.0.0.1:9464", metavar="HOST:PORT",
                    help="metrics endpoint (default 127.0.0.1:9464; port 0 picks a free one)")
     p.add_argument("--no-capture", action="store_true", help="do not record a capture")

@@ -186,8 +186,7 @@ class SocketSide(asyncio.Protocol, Side):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  (uvloop transports are not asyncio subclasses)
         # Nothing is read until the relay is complete (the upstream may still be connecting).
         if self.relay is None:
             transport.pause_reading()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 from typing import Any
@@ -96,10 +97,8 @@ def _run_analysis(args: argparse.Namespace) -> int:
     logs.flush()
     if server is not None and args.keep_running:
         print("replay done; serving metrics until Ctrl-C", file=sys.stderr)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(asyncio.Event().wait())
-        except KeyboardInterrupt:
-            pass
     if server is not None:
         server.shutdown()
     return 0

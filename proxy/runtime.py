@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +106,10 @@ class ProxyRuntime:
         self.metrics_url: str | None = None
 
     async def start(self) -> None:
+        # The analysis lanes are Python threads: while one decodes, the relay's
+        # event loop waits for the GIL. A shorter switch interval (default 5 ms)
+        # bounds that wait; the relay then never sits behind a long decode.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         if self.opts.metrics_addr:
             host, port = parse_metrics_addr(self.opts.metrics_addr, self.opts.allow_remote)
             try:

@@ -51,8 +51,7 @@ class ExecSide(asyncio.SubprocessProtocol, Side):
 
     # SubprocessProtocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.SubprocessTransport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  (uvloop transports are not asyncio subclasses)
         if self.relay is None:
             self._stdout().pause_reading()
             self._reading = False
@@ -113,13 +112,11 @@ class ExecSide(asyncio.SubprocessProtocol, Side):
     def _stdin(self) -> asyncio.WriteTransport:
         assert self.transport is not None
         pipe = self.transport.get_pipe_transport(0)
-        assert isinstance(pipe, asyncio.WriteTransport)
         return pipe
 
     def _stdout(self) -> asyncio.ReadTransport:
         assert self.transport is not None
         pipe = self.transport.get_pipe_transport(1)
-        assert isinstance(pipe, asyncio.ReadTransport)
         return pipe
 
     def write(self, data: bytes) -> None:
@@ -175,8 +172,7 @@ class _PipeReader(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Paused before the event loop first reads the pipe: nothing arrives (and
         # nothing is lost) until the relay exists and resumes reading.
-        assert isinstance(transport, asyncio.ReadTransport)
-        transport.pause_reading()
+        transport.pause_reading()  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         if self.owner.relay is not None:

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
+import codec.lines as L  # noqa: N812 - the module under test, short
 from bench.content import get_lines_response
 from codec import FrameDecoder
-from codec import lines as L
 from codec.pdu import payload_of
 from codec.schema.termwiz import SERIALIZED_LINES
 from tests import golden

@@ -97,7 +97,9 @@ def test_outcomes_equal_the_clients_own_record(scenario, policy):
     assert total > 0 and mine.keys() == client.keys()
     differing = {k: (client[k], mine[k]) for k in client if client[k] != mine[k]}
     print(f"{scenario}/{policy}: {total - len(differing)} of {total} rows agree")
-    assert len(differing) <= max(1, total // 50), f"{len(differing)} of {total} rows differ: {sorted(differing.items())[:5]}"
+    assert len(differing) <= max(1, total // 50), (
+        f"{len(differing)} of {total} rows differ: {sorted(differing.items())[:5]}"
+    )
     assert report["panes"].keys() == truth["panes"].keys()  # the same JSON shape
     for pane, counts in truth["panes"].items():
         for outcome in ("redundant", "superseded"):
