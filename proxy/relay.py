@@ -77,6 +77,16 @@ class Side:
     def describe(self) -> dict[str, Any]:
         return {}
 
+    # The transport's backpressure callbacks (asyncio's pause_writing/resume_writing),
+    # forwarded to the relay so it pauses the *other* side's reading.
+    def pause_writing(self) -> None:
+        if self.relay is not None:
+            self.relay.pause_writing(self)
+
+    def resume_writing(self) -> None:
+        if self.relay is not None:
+            self.relay.resume_writing(self)
+
 
 class Relay:
     """Joins a client side and an upstream side; see the module docstring."""
@@ -176,7 +186,7 @@ class Relay:
         self.done.set_result(self.stats)
 
 
-class SocketSide(asyncio.Protocol, Side):
+class SocketSide(Side, asyncio.Protocol):  # Side first: its pause/resume_writing win
     """A stream socket (unix or TCP), accepted or connected."""
 
     def __init__(self) -> None:
@@ -209,14 +219,6 @@ class SocketSide(asyncio.Protocol, Side):
             self.connected.set_exception(exc or ConnectionResetError("connection lost"))
         if self.relay is not None:
             self.relay.connection_lost(self, exc)
-
-    def pause_writing(self) -> None:
-        if self.relay is not None:
-            self.relay.pause_writing(self)
-
-    def resume_writing(self) -> None:
-        if self.relay is not None:
-            self.relay.resume_writing(self)
 
     # Side
     def write(self, data: bytes) -> None:

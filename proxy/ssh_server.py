@@ -185,14 +185,6 @@ class ChannelSide(Side):
         else:
             self.relay.connection_lost(self, exc)
 
-    def pause_writing(self) -> None:
-        if self.relay is not None:
-            self.relay.pause_writing(self)
-
-    def resume_writing(self) -> None:
-        if self.relay is not None:
-            self.relay.resume_writing(self)
-
     # Side
     def write(self, data: bytes) -> None:
         if self.chan is not None and not self.chan.is_closing():

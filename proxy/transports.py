@@ -21,7 +21,7 @@ from .relay import Side, SocketSide
 EXEC_EXIT_GRACE_S = 2.0
 
 
-class ExecSide(asyncio.SubprocessProtocol, Side):
+class ExecSide(Side, asyncio.SubprocessProtocol):  # Side first: its pause/resume_writing win
     """The upstream is a child process speaking the mux protocol on stdin/stdout."""
 
     def __init__(self, argv: tuple[str, ...], on_stderr: Callable[[str], None],
@@ -99,14 +99,6 @@ class ExecSide(asyncio.SubprocessProtocol, Side):
         # on exit alone could lose the child's last bytes.
         if self.exited.done() and self._stdout_closed and self.relay is not None and self._attached:
             self.relay.connection_lost(self, None)
-
-    def pause_writing(self) -> None:
-        if self.relay is not None:
-            self.relay.pause_writing(self)
-
-    def resume_writing(self) -> None:
-        if self.relay is not None:
-            self.relay.resume_writing(self)
 
     # Side
     def _stdin(self) -> asyncio.WriteTransport:
