@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import logs
-from .endpoints import UnixAddress
+from .endpoints import AddressError, UnixAddress
 from .runtime import ProxyRuntime, RuntimeOptions
 from .shaping import LinkShape, parse_bandwidth, parse_duration, shaper_for
 
@@ -69,16 +71,21 @@ def _summary_of_fetches(events: list[dict[str, Any]]) -> str:
             f"p95 {p95:.1f} ms, max {lat[-1]:.1f} ms")
 
 
-class _FetchCollector:
-    """Keeps the getlines events (the same ones the log file gets) for the summary."""
+async def _start_process(*argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy.cli", *argv,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
+
+async def _wait_for_socket(path: str, proc: asyncio.subprocess.Process, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.returncode is not None or time.monotonic() > deadline:
+            err = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
+            raise OSError(f"the emulated mux server did not start: {err.strip()[-500:]}")
+        await asyncio.sleep(0.05)
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from .emulator.client import ClientOptions, EmulatedClient
-    from .emulator.server import EmulatedMuxServer, ServerOptions
     from .report_cmd import render_text, verdict
 
     shape = LinkShape(parse_duration(args.rtt) / 2, 0.0, parse_bandwidth(args.bandwidth))
@@ -86,81 +93,97 @@ async def _demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "muxscope.log"
     capture_path = None if args.no_capture else out / "demo.muxcap"
+    truth_path = out / "client-truth.json"
     logs.configure("json", "info", str(log_path))
     sockdir = tempfile.mkdtemp(prefix="muxscope-demo-")
     server_sock, proxy_sock = os.path.join(sockdir, "mux.sock"), os.path.join(sockdir, "proxy.sock")
-    server = EmulatedMuxServer(ServerOptions(panes=args.panes, rows=args.rows, cols=args.cols,
-                                             scrollback=args.scrollback, seed=args.seed))
-    await server.start(UnixAddress(server_sock))
-    metrics_addr = args.metrics
-    rt = ProxyRuntime(RuntimeOptions(
-        listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock), metrics_addr=metrics_addr,
-        capture=str(capture_path) if capture_path else None, wrap_side=shaper_for(shape),
-        capture_meta={"options": {"demo": True, "shape": shape.describe(), "policy": args.policy}},
-    ))
+    # Server and client run in processes of their own, as wezterm-mux-server and wezterm-gui do:
+    # sharing one interpreter with the proxy would add their CPU time to every latency measured.
+    server = await _start_process("emulate", "server", "--listen", f"unix:{server_sock}", "--panes", str(args.panes),
+                                  "--rows", str(args.rows), "--cols", str(args.cols),
+                                  "--scrollback", str(args.scrollback), "--seed", str(args.seed))
+    rt: ProxyRuntime | None = None
     try:
-        await rt.start()
-    except Exception as exc:
-        if metrics_addr.endswith(":9464"):
-            print(f"muxscope demo: {exc}; using a free port instead", file=sys.stderr)
-            rt = ProxyRuntime(RuntimeOptions(
-                listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock),
-                metrics_addr=metrics_addr.rsplit(":", 1)[0] + ":0",
-                capture=str(capture_path) if capture_path else None, wrap_side=shaper_for(shape)))
+        await _wait_for_socket(server_sock, server)
+
+        def runtime(metrics_addr: str) -> ProxyRuntime:
+            return ProxyRuntime(RuntimeOptions(
+                listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock), metrics_addr=metrics_addr,
+                capture=str(capture_path) if capture_path else None, wrap_side=shaper_for(shape),
+                capture_meta={"options": {"demo": True, "shape": shape.describe(), "policy": args.policy}},
+            ))
+
+        rt = runtime(args.metrics)
+        try:
             await rt.start()
-        else:
-            raise
-    print(f"muxscope demo: emulated mux server <- {shape.describe()} link <- muxscope proxy <- emulated "
-          f"wezterm-gui ({args.resizes} resizes over {args.drag_seconds:g} s, policy {args.policy})", file=sys.stderr)
-    t0 = time.monotonic()
-    client = EmulatedClient(ClientOptions(
-        scenario="resize-drag", resizes=args.resizes, drag_seconds=args.drag_seconds, policy=args.policy,
-        rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed))
-    report = await client.run(UnixAddress(proxy_sock))
-    elapsed = time.monotonic() - t0
-    await asyncio.get_running_loop().run_in_executor(None, rt.tap.wait_idle, 10.0)
-    attribution = rt.attribution
-    assert attribution is not None
-    attribution.finish()
-    rep = attribution.report()
-    rep["verdict"] = verdict(rep)
-    rep["capture"] = {"file": str(capture_path) if capture_path else "-", "records": 0,
-                      "duration_s": round(elapsed, 3), "truncated": False, "truncation_reason": None,
-                      "dropped_chunks": 0, "connections": 1, "codec_version": 44, "header": {}}
-    getlines = _read_getlines(log_path)
+        except AddressError as exc:
+            if not args.metrics.endswith(":9464"):
+                raise
+            print(f"muxscope demo: {exc}; using a free port instead", file=sys.stderr)
+            rt = runtime(args.metrics.rsplit(":", 1)[0] + ":0")
+            await rt.start()
+        print(f"muxscope demo: emulated mux server <- {shape.describe()} link <- muxscope proxy <- emulated "
+              f"wezterm-gui ({args.resizes} resizes over {args.drag_seconds:g} s, policy {args.policy})",
+              file=sys.stderr)
+        t0 = time.monotonic()
+        client = await _start_process(
+            "emulate", "client", "--connect", f"unix:{proxy_sock}", "--scenario", "resize-drag",
+            "--resizes", str(args.resizes), "--drag-seconds", str(args.drag_seconds), "--policy", args.policy,
+            "--rows", str(args.rows), "--cols", str(args.cols), "--timeout", str(args.timeout),
+            "--seed", str(args.seed), "--truth-file", str(truth_path), "--json")
+        stdout, stderr = await client.communicate()
+        elapsed = time.monotonic() - t0
+        if client.returncode not in (0, 3):  # 3: the screen did not settle in time (reported below)
+            raise OSError(f"the emulated client failed: {stderr.decode(errors='replace').strip()[-500:]}")
+        report = json.loads(stdout)
+        await asyncio.get_running_loop().run_in_executor(None, rt.tap.wait_idle, 10.0)
+        attribution = rt.attribution
+        assert attribution is not None
+        attribution.finish()
+        rep = attribution.report()
+        rep["verdict"] = verdict(rep)
+        rep["capture"] = {"file": str(capture_path) if capture_path else "-", "records": 0,
+                          "duration_s": round(elapsed, 3), "truncated": False, "truncation_reason": None,
+                          "dropped_chunks": 0, "connections": 1, "codec_version": 44, "header": {}}
+        getlines = _read_getlines(log_path)
 
-    print()
-    print(render_text(rep))
-    print()
-    print("Per-fetch summary (muxscope): " + _summary_of_fetches(getlines))
-    t = report.truth["rows"]
-    print(f"The emulated client itself recorded: {report.rows_fetched} rows fetched, {report.rows_discarded} "
-          f"discarded on arrival; redundant {t['redundant']}, superseded {t['superseded']}, changed {t['changed']}, "
-          f"new {t['new']}; screen settled {report.settle_time_s} s after the last resize.")
-    print()
-    print(f"metrics: {rt.metrics_url}")
-    print(f"log:     {log_path}  (one JSON event per line; `grep getlines` for the per-fetch events)")
-    if capture_path:
-        print(f"capture: {capture_path}  (try: muxscope report {capture_path} --html report.html)")
-    if args.keep_running:
-        print(f"proxy still listening at unix:{proxy_sock} (mux server at unix:{server_sock}); Ctrl-C to stop")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        import signal
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-    await rt.stop()
-    await server.stop()
-    with contextlib.suppress(OSError):
-        os.rmdir(sockdir)
+        print()
+        print(render_text(rep))
+        print()
+        print("Per-fetch summary (muxscope): " + _summary_of_fetches(getlines))
+        t = report["truth"]["rows"]
+        settled = (f"settled {report['settle_time_s']} s after the last resize" if report["settled"]
+                   else "did not settle within --timeout")
+        print(f"The emulated client itself recorded: {report['rows_fetched']} rows fetched, "
+              f"{report['rows_discarded']} discarded on arrival; redundant {t['redundant']}, superseded "
+              f"{t['superseded']}, changed {t['changed']}, new {t['new']}; screen {settled}.")
+        print()
+        print(f"metrics: {rt.metrics_url}")
+        print(f"log:     {log_path}  (one JSON event per line; `grep getlines` for the per-fetch events)")
+        if capture_path:
+            print(f"capture: {capture_path}  (try: muxscope report {capture_path} --html report.html)")
+        print(f"truth:   {truth_path}  (the client's own record, in the shape of `muxscope report --json`)")
+        if args.keep_running:
+            print(f"proxy still listening at unix:{proxy_sock} (mux server at unix:{server_sock}); Ctrl-C to stop")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+    finally:
+        if rt is not None:
+            await rt.stop()
+        if server.returncode is None:
+            server.terminate()
+            await server.wait()
+        with contextlib.suppress(OSError):
+            for name in os.listdir(sockdir):
+                os.unlink(os.path.join(sockdir, name))
+            os.rmdir(sockdir)
     return 0
 
 
 def _read_getlines(path: Path) -> list[dict[str, Any]]:
-    import json
-
     logs.flush()
     out = []
     with contextlib.suppress(OSError), open(path, encoding="utf-8") as f:
