@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, capture_cmd, demo, replay_cmd, report_cmd
+from . import __version__, capture_cmd, demo, logs, replay_cmd, report_cmd
 from .emulator import cli as emulate
 
 EPILOG = """\
@@ -90,12 +90,7 @@ def _add_ssh_args(p: argparse.ArgumentParser) -> None:
 def add_observability_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", metavar="HOST:PORT", default=None,
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback unless --allow-remote)")
-    p.add_argument("--log-format", choices=("console", "json"), default="console")
-    p.add_argument("--log-file", default=None, help="append log events here instead of stderr")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
-                   help="debug adds one event per PDU")
-    p.add_argument("--log-content", action="store_true",
-                   help="allow terminal content (text, keys, pastes, titles) in logs; off by default")
+    logs.add_arguments(p)
     p.add_argument("--capture", default=None, metavar="FILE",
                    help="record every byte to a .muxcap capture (replayable, shareable after scrub)")
     p.add_argument("--capture-max-bytes", type=int, default=None,

@@ -83,7 +83,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def _host_port(spec: str, what: str) -> tuple[str, int]:
+def _host_port(spec: str, what: str, example: str = "127.0.0.1:7000") -> tuple[str, int]:
     if spec.startswith("["):
         host, sep, rest = spec[1:].partition("]")
         if not sep or not rest.startswith(":"):
@@ -92,13 +92,21 @@ def _host_port(spec: str, what: str) -> tuple[str, int]:
     else:
         host, sep, port_s = spec.rpartition(":")
         if not sep or not host:
-            raise AddressError(f"{what}: expected HOST:PORT (for example 127.0.0.1:7000), got {spec!r}")
+            raise AddressError(f"{what}: expected HOST:PORT (for example {example}), got {spec!r}")
     try:
         port = int(port_s)
     except ValueError:
         raise AddressError(f"{what}: port {port_s!r} is not a number") from None
     if not 0 <= port <= 65535:
         raise AddressError(f"{what}: port {port} is out of range 0-65535")
+    return host, port
+
+
+def parse_metrics_addr(spec: str, allow_remote: bool) -> tuple[str, int]:
+    """Parse ``--metrics HOST:PORT``: the same host/port rules, loopback unless ``allow_remote``."""
+    host, port = _host_port(spec, f"--metrics {spec!r}", example="127.0.0.1:9464")
+    if not allow_remote and not is_loopback_host(host):
+        raise AddressError(f"--metrics {spec!r} is not loopback; add --allow-remote to expose it")
     return host, port
 
 

@@ -71,6 +71,20 @@ def configure(
     )
 
 
+def add_arguments(p: Any) -> None:
+    """The logging options every long-running command shares (proxy, replay)."""
+    p.add_argument("--log-format", choices=("console", "json"), default="console")
+    p.add_argument("--log-file", default=None, help="append log events here instead of stderr")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
+                   help="debug adds one event per PDU")
+    p.add_argument("--log-content", action="store_true",
+                   help="allow terminal content (text, keys, pastes, titles) in logs; off by default")
+
+
+def configure_from_args(args: Any) -> None:
+    configure(args.log_format, args.log_level, args.log_file, args.log_content)
+
+
 def content_allowed() -> bool:
     return bool(_state["content"])
 

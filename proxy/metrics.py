@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
+from .relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT, RelayStats
 
 DIRECTIONS = (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
 #: 0.5 ms to 30 s, roughly x2 per step: loopback pings to a 30 s resize storm.
@@ -32,16 +32,38 @@ DECODE_ERROR_REASONS = ("frame", "payload", "decompress", "limit", "gap")
 
 
 class RelayTotals:
-    """Bytes relayed per direction; written only by the event loop thread."""
+    """Connection counts and relayed bytes, derived at scrape time from the relays' own stats.
+
+    The relay already counts its bytes per direction (``RelayStats``); live relays are read
+    as they are, closed ones folded into ``_closed``: nothing extra on the hot path.
+    Written only by the event loop thread.
+    """
 
     def __init__(self) -> None:
-        self.bytes = dict.fromkeys(DIRECTIONS, 0)
+        self._closed = dict.fromkeys(DIRECTIONS, 0)
+        self.live: dict[int, RelayStats] = {}
         self.connections_opened = 0
-        self.connections_active = 0
         self.upstream_connect_failures = 0
 
-    def add(self, direction: str, n: int) -> None:
-        self.bytes[direction] += n
+    def started(self, stats: RelayStats) -> None:
+        self.live[stats.conn_id] = stats
+
+    def ended(self, stats: RelayStats) -> None:
+        if self.live.pop(stats.conn_id, None) is not None:
+            self._closed[CLIENT_TO_SERVER] += stats.bytes_client_to_server
+            self._closed[SERVER_TO_CLIENT] += stats.bytes_server_to_client
+
+    @property
+    def connections_active(self) -> int:
+        return len(self.live)
+
+    @property
+    def bytes(self) -> dict[str, int]:
+        live = list(self.live.values())
+        return {
+            CLIENT_TO_SERVER: self._closed[CLIENT_TO_SERVER] + sum(s.bytes_client_to_server for s in live),
+            SERVER_TO_CLIENT: self._closed[SERVER_TO_CLIENT] + sum(s.bytes_server_to_client for s in live),
+        }
 
 
 class _RelayCollector(Collector):
@@ -53,8 +75,9 @@ class _RelayCollector(Collector):
         c = CounterMetricFamily(
             "muxscope_relay_bytes", "Bytes relayed unchanged, by direction.", labels=["direction"]
         )
+        relayed = self.totals.bytes
         for d in DIRECTIONS:
-            c.add_metric([d], self.totals.bytes[d])
+            c.add_metric([d], relayed[d])
         yield c
         yield CounterMetricFamily(
             "muxscope_connections_opened", "Client connections accepted.",

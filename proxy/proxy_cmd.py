@@ -99,7 +99,7 @@ async def _main(opts: RuntimeOptions, grace: float) -> int:
 
 def run(args: argparse.Namespace) -> int:
     # (logs go to stderr or --log-file, never stdout: with --listen stdio it carries the protocol)
-    logs.configure(args.log_format, args.log_level, args.log_file, args.log_content)
+    logs.configure_from_args(args)
     try:
         opts = options_from_args(args)
         return asyncio.run(_main(opts, args.grace))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -97,13 +96,11 @@ class Relay:
         client: Side,
         upstream: Side,
         tap: TapLike | None = None,
-        on_bytes: Callable[[str, int], None] | None = None,
     ) -> None:
         self.conn_id = conn_id
         self.client = client
         self.upstream = upstream
         self.tap = tap
-        self.on_bytes = on_bytes
         self.stats = RelayStats(conn_id)
         self.done: asyncio.Future[RelayStats] = asyncio.get_running_loop().create_future()
         self._eof = {"client": False, "upstream": False}
@@ -128,9 +125,6 @@ class Relay:
             self.client.write(data)
             direction = SERVER_TO_CLIENT
             self.stats.bytes_server_to_client += len(data)
-        if self.on_bytes is not None:
-            with contextlib.suppress(Exception):
-                self.on_bytes(direction, len(data))
         if self.tap is not None:
             with contextlib.suppress(Exception):
                 self.tap.submit(self.conn_id, direction, t_ns, data)

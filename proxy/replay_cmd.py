@@ -44,10 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "scraped the starting values (a scrape every 5 s needs about 10)")
     p.add_argument("--keep-running", action="store_true",
                    help="after the replay, keep serving metrics until Ctrl-C (for Grafana)")
-    p.add_argument("--log-format", choices=("console", "json"), default="console")
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
-    p.add_argument("--log-file", default=None)
-    p.add_argument("--log-content", action="store_true")
+    logs.add_arguments(p)
     p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
     p.add_argument("--burst-gap", type=float, default=0.25)
     p.add_argument("--allow-remote", action="store_true")
@@ -58,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure(args.log_format, args.log_level, args.log_file, args.log_content)
+    logs.configure_from_args(args)
     try:
         if args.serve:
             from .replay_serve import run_serve
@@ -75,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_analysis(args: argparse.Namespace) -> int:
+    from .endpoints import parse_metrics_addr
     from .metrics import Metrics, serve
     from .offline import analyze_capture
-    from .runtime import parse_metrics_addr
 
     metrics = Metrics()
     server: Any = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import logs
 from .analysis.analyzer import Addon, Analyzer
-from .endpoints import AddressError, ListenAddress, UpstreamAddress, is_loopback_host
+from .endpoints import AddressError, ListenAddress, UpstreamAddress, parse_metrics_addr
 from .metrics import Metrics, serve
 from .server import ProxyServer, SideWrapper
 from .tap import Consumer, Tap
@@ -39,22 +39,6 @@ class RuntimeOptions:
     open_upstream: Any = None
     ssh_listen: Any = None  # ssh_server.SshListenOptions, for --listen ssh:
     ssh_upstream: Any = None  # ssh_client.SshUpstreamOptions, for --upstream ssh://
-
-
-def parse_metrics_addr(spec: str, allow_remote: bool) -> tuple[str, int]:
-    host, sep, port_s = spec.rpartition(":")
-    if not sep or not host:
-        raise AddressError(f"--metrics {spec!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
-    host = host.strip("[]")
-    try:
-        port = int(port_s)
-    except ValueError:
-        raise AddressError(f"--metrics {spec!r}: port {port_s!r} is not a number") from None
-    if not 0 <= port <= 65535:
-        raise AddressError(f"--metrics {spec!r}: port {port} is out of range 0-65535")
-    if not allow_remote and not is_loopback_host(host):
-        raise AddressError(f"--metrics {spec!r} is not loopback; add --allow-remote to expose it")
-    return host, port
 
 
 class ProxyRuntime:

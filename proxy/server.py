@@ -199,14 +199,14 @@ class ProxyServer:
         if self.wrap_side is not None:
             client = self.wrap_side(client, "client")
             upstream = self.wrap_side(upstream, "upstream")
-        relay = Relay(conn_id, client, upstream, self.tap, totals.add if totals is not None else None)
+        relay = Relay(conn_id, client, upstream, self.tap)
         self.relays[conn_id] = relay
         info = {"client": client_info.get("peer") or client_info.get("client") or "?",
                 "listen": self.bound, "upstream": str(self.upstream)}
         if self.tap is not None:
             self.tap.open(conn_id, info)
         if totals is not None:
-            totals.connections_active += 1
+            totals.started(relay.stats)
         log.info("connection_opened", **info)
         relay.start()
         try:
@@ -214,7 +214,7 @@ class ProxyServer:
         finally:
             self.relays.pop(conn_id, None)
             if totals is not None:
-                totals.connections_active -= 1
+                totals.ended(relay.stats)
         close_info = {
             "closed_by": stats.closed_by,
             "reason": stats.close_reason,

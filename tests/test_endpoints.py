@@ -13,9 +13,9 @@ from proxy.endpoints import (
     UnixAddress,
     is_loopback_host,
     parse_listen,
+    parse_metrics_addr,
     parse_upstream,
 )
-from proxy.runtime import parse_metrics_addr
 
 # -- accepted forms -------------------------------------------------------------
 
@@ -168,7 +168,7 @@ def test_address_error_is_a_value_error():
     assert issubclass(AddressError, ValueError)
 
 
-# -- --metrics HOST:PORT (same rules, parsed by the runtime) ------------------------
+# -- --metrics HOST:PORT (the same host/port rules) ------------------------
 
 
 def test_parse_metrics_addr_forms():

@@ -21,7 +21,6 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -39,11 +38,11 @@ import pytest
 from proxy.endpoints import UnixAddress
 from proxy.runtime import ProxyRuntime, RuntimeOptions
 from proxy.shaping import LinkShape, parse_bandwidth, shaper_for
+from tests.integration import free_port, missing, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "grafana"
 DASHBOARD = GRAFANA / "muxscope.json"
-REQUIRE = os.environ.get("MUXSCOPE_REQUIRE_INTEGRATION") == "1"
 
 SCRAPE_INTERVAL_S = 1.0
 #: scrapes that must have happened after the drag before the dashboard is queried
@@ -62,19 +61,9 @@ BUILTINS = {
 
 
 def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        msg = f"{name} is not installed (Debian/Ubuntu: apt-get install prometheus)"
-        if REQUIRE:
-            pytest.fail(f"{msg}, and MUXSCOPE_REQUIRE_INTEGRATION=1 requires it")
-        pytest.skip(msg)
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    if shutil.which(name) is None:
+        missing(f"{name} is not installed (Debian/Ubuntu: apt-get install prometheus)")
+    return require_binary(name)
 
 
 def _get_json(url: str, timeout: float = 5.0) -> Any:
@@ -284,7 +273,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
             "    static_configs:\n"
             f"      - targets: ['{target}']\n"
         )
-        port = _free_port()
+        port = free_port()
         prom_url = f"http://127.0.0.1:{port}"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
