@@ -16,6 +16,7 @@ costs at most the limit.
 from __future__ import annotations
 
 import io
+import threading
 
 import zstandard
 
@@ -25,15 +26,26 @@ COMPRESS_THRESH = 32
 #: Default ceiling for one decompressed payload.
 DEFAULT_MAX_DECOMPRESSED = 512 * 1024 * 1024
 
-_DCTX = zstandard.ZstdDecompressor()
-_STREAMING_CCTX = zstandard.ZstdCompressor(level=3, write_content_size=False)
-_ONESHOT_CCTX = zstandard.ZstdCompressor(level=1, write_content_size=True)
+
+
+class _Contexts(threading.local):
+    """zstd contexts, one set per thread: a context must never be used by two threads at once
+    (zstd manual: "use one context per thread"; shared, payloads come out corrupt or the
+    process crashes). Reusing them within a thread saves their allocation on every frame."""
+
+    def __init__(self) -> None:
+        self.dctx = zstandard.ZstdDecompressor()
+        self.streaming = zstandard.ZstdCompressor(level=3, write_content_size=False)
+        self.oneshot = zstandard.ZstdCompressor(level=1, write_content_size=True)
+
+
+_contexts = _Contexts()
 
 
 def decompress(data: bytes, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
     """Inflate one payload; raises LimitExceeded past ``max_size`` bytes."""
     try:
-        with _DCTX.stream_reader(io.BytesIO(data), read_across_frames=True) as reader:
+        with _contexts.dctx.stream_reader(io.BytesIO(data), read_across_frames=True) as reader:
             out = reader.read(max_size + 1)
     except zstandard.ZstdError as exc:
         raise DecompressionError(f"invalid zstd payload: {exc}") from None
@@ -46,7 +58,7 @@ def compress_like_wezterm(payload: bytes, codec_version: int = 44) -> tuple[byte
     """Return (bytes to send, compressed?) the way ``serialize()`` decides."""
     if len(payload) <= COMPRESS_THRESH:
         return payload, False
-    cctx = _ONESHOT_CCTX if codec_version >= 45 else _STREAMING_CCTX
+    cctx = _contexts.oneshot if codec_version >= 45 else _contexts.streaming
     compressed = cctx.compress(payload)
     if len(compressed) < len(payload):
         return compressed, True

@@ -713,6 +713,34 @@ class EmulatedClient:
                 return False
         return True
 
+    def unsettled_reasons(self) -> list[str]:
+        """Why :meth:`settled` is false, in words, for the report of a run that timed out."""
+        assert self.conn is not None
+        out = []
+        if self.conn.decode_errors:
+            out.append(f"{self.conn.decode_errors} PDUs from the server could not be decoded "
+                       f"({'; '.join(self.conn.decode_error_messages)})")
+        if self._debounce is not None:
+            out.append("a debounced fetch is pending")
+        now = time.perf_counter_ns()
+        for serial, (_, t_sent, name) in sorted(self.conn.pending.items()):
+            if name in self.BUSY_RPCS:
+                out.append(f"{name} serial {serial} unanswered for {(now - t_sent) / 1e9:.2f} s")
+        for pane in self.visible_panes():
+            rows = pane.unsettled_rows()
+            if pane.inflight or rows:
+                out.append(f"pane {pane.remote_pane_id}: {len(pane.inflight)} rows in flight, "
+                           f"{len(rows)} viewport rows not current (first {rows[:5]})")
+            sent = self.last_sent_size.get(pane.remote_pane_id)
+            seen = pane.server_dims
+            if sent is not None and (
+                seen is None or (seen["cols"], seen["viewport_rows"]) != (sent["cols"], sent["rows"])
+            ):
+                shown = None if seen is None else (seen["cols"], seen["viewport_rows"])
+                out.append(f"pane {pane.remote_pane_id}: last Resize {(sent['cols'], sent['rows'])} "
+                           f"but the last push shows {shown}")
+        return out
+
     async def wait_settled(self, timeout: float) -> float | None:
         """Render on until :meth:`settled` (then the time since the last action) or ``timeout``."""
         deadline = self.clock() + timeout
@@ -723,6 +751,7 @@ class EmulatedClient:
             if self.settled():
                 return self.clock() - self.last_action
             await asyncio.sleep(period / 2)
+        self.errors.append(f"not settled after {timeout:g} s: " + "; ".join(self.unsettled_reasons()))
         return None
 
     # -- run ---------------------------------------------------------------------------

@@ -81,6 +81,8 @@ class MuxConnection:
         self.sent: Counter[str] = Counter()
         self.stream = PduStream()
         self.decode_errors = 0
+        #: the first few decode errors, for the report of a run that went wrong
+        self.decode_error_messages: list[str] = []
         self.closed: BaseException | None = None
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -157,6 +159,8 @@ class MuxConnection:
             for item in self.stream.feed(data):
                 if isinstance(item, StreamError):
                     self.decode_errors += 1
+                    if len(self.decode_error_messages) < 5:
+                        self.decode_error_messages.append(f"{item.kind} at offset {item.offset}: {item.reason}")
                     continue
                 self._dispatch(item, t_ns)
         except Exception as exc:  # noqa: BLE001 - every failure ends the connection
