@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__, capture_cmd, demo, logs, replay_cmd, report_cmd
+from .analysis.attribution import add_client_model_argument
 from .emulator import cli as emulate
 
 EPILOG = """\
@@ -99,6 +100,7 @@ def add_observability_args(p: argparse.ArgumentParser) -> None:
                    help="rotate the capture after this many seconds")
     p.add_argument("--burst-gap", type=float, default=0.25,
                    help="Resize PDUs closer than this (seconds) form one resize burst (default 0.25)")
+    add_client_model_argument(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

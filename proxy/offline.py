@@ -125,6 +125,7 @@ def analyze_capture(
     *,
     codec_version: int | None = None,
     burst_gap_s: float = 0.25,
+    client_model: str = "wezterm",
     metrics: Metrics | None = None,
     speed: float | None = None,
     show_progress: bool | None = None,
@@ -132,7 +133,8 @@ def analyze_capture(
 ) -> OfflineResult:
     reader = open_capture(path)
     try:
-        attribution = AttributionAddon(metrics, burst_gap_s=burst_gap_s, live=False, logger=logger)
+        attribution = AttributionAddon(metrics, burst_gap_s=burst_gap_s, live=False, logger=logger,
+                                       client_model=client_model)
         analyzer = Analyzer(metrics, [attribution], codec_version, logger=logger)
         progress = Progress(reader.total_bytes, f"analysing {path}", show_progress)
         n, duration, drops = replay_records(reader, analyzer, speed=speed, progress=progress)

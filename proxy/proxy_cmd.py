@@ -52,6 +52,7 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         capture_max_bytes=args.capture_max_bytes,
         capture_max_seconds=args.capture_max_seconds,
         burst_gap_s=args.burst_gap,
+        client_model=args.client_model,
         wrap_side=wrap,
         ssh_listen=ssh_listen,
         ssh_upstream=ssh_upstream,

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from . import logs
+from .analysis.attribution import add_client_model_argument
 from .capture_format import CaptureError
 
 
@@ -47,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     logs.add_arguments(p)
     p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
     p.add_argument("--burst-gap", type=float, default=0.25)
+    add_client_model_argument(p)
     p.add_argument("--allow-remote", action="store_true")
     p.add_argument("--ignore-field", action="append", default=[], metavar="PDU.FIELD",
                    help="--serve: also ignore this body field when matching requests (repeatable)")
@@ -86,7 +88,7 @@ def _run_analysis(args: argparse.Namespace) -> int:
             print(f"replay starts in {args.start_after:g} s (metrics already served)", file=sys.stderr)
             time.sleep(args.start_after)
     result = analyze_capture(args.file, codec_version=args.codec_version, burst_gap_s=args.burst_gap,
-                             metrics=metrics, speed=args.speed)
+                             metrics=metrics, speed=args.speed, client_model=args.client_model)
     if result.truncated:
         logs.get_logger().warning("capture_truncated", reason=result.truncation_reason)
     logs.get_logger().info("replay_done", records=result.records, capture_duration_s=round(result.duration_s, 3),

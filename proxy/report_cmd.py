@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from . import logs
+from .analysis.attribution import add_client_model_argument
 from .capture_format import CaptureError
 from .report_html import write_html
 
@@ -34,15 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--burst-gap", type=float, default=0.25,
                    help="Resize PDUs closer than this many seconds form one burst (default 0.25)")
     p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
+    add_client_model_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=run)
 
 
 def build_report(path: str, burst_gap_s: float = 0.25, codec_version: int | None = None,
-                 show_progress: bool | None = None) -> tuple[dict[str, Any], Any]:
+                 show_progress: bool | None = None, client_model: str = "wezterm") -> tuple[dict[str, Any], Any]:
     from .offline import analyze_capture
 
-    result = analyze_capture(path, codec_version=codec_version, burst_gap_s=burst_gap_s,
+    result = analyze_capture(path, codec_version=codec_version, burst_gap_s=burst_gap_s, client_model=client_model,
                              show_progress=show_progress, logger=_NullLogger())
     rep = result.attribution.report()
     rep["verdict"] = verdict(rep)
@@ -171,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure("console", "warning")
     try:
         rep, result = build_report(args.file, args.burst_gap, args.codec_version,
-                                   False if args.no_progress else None)
+                                   False if args.no_progress else None, args.client_model)
     except CaptureError as exc:
         print(f"muxscope report: {exc}", file=sys.stderr)
         return 2

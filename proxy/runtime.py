@@ -34,6 +34,7 @@ class RuntimeOptions:
     capture_max_seconds: float | None = None
     capture_meta: dict[str, Any] = field(default_factory=dict)
     burst_gap_s: float = 0.25
+    client_model: str = "wezterm"
     wrap_side: SideWrapper | None = None
     addons: list[Addon] = field(default_factory=list)
     open_upstream: Any = None
@@ -67,7 +68,8 @@ class ProxyRuntime:
         except ModuleNotFoundError:
             AttributionAddon = None  # noqa: N806
         if AttributionAddon is not None:
-            self.attribution = AttributionAddon(metrics=self.metrics, burst_gap_s=opts.burst_gap_s)
+            self.attribution = AttributionAddon(metrics=self.metrics, burst_gap_s=opts.burst_gap_s,
+                                                client_model=opts.client_model)
             addons.append(self.attribution)
         self.analyzer = Analyzer(self.metrics, addons, opts.codec_version)
         consumers.append(self.analyzer)  # lane 0: the analysis (drop/lag metrics refer to it)

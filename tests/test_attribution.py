@@ -39,9 +39,9 @@ def changes(pane: int, dirty: list[tuple[int, int]] = (), bonus: dict[int, str] 
 class Wire:
     """Feeds hand-built PDUs through the real Analyzer + AttributionAddon, as the tap would."""
 
-    def __init__(self, burst_gap_s: float = 0.25) -> None:
+    def __init__(self, burst_gap_s: float = 0.25, client_model: str = "wezterm") -> None:
         self.metrics = Metrics()
-        self.addon = AttributionAddon(self.metrics, burst_gap_s=burst_gap_s, live=False)
+        self.addon = AttributionAddon(self.metrics, burst_gap_s=burst_gap_s, live=False, client_model=client_model)
         self.analyzer = Analyzer(self.metrics, [self.addon])
         self.seq: dict[tuple[int, str], int] = {}
         self.t = 1_000 * MS
@@ -204,6 +204,54 @@ def test_changed_line_refetched_by_render_is_dropped():
     w.get_lines(3, 0, 0, 1)  # Stale -> LineAndFetching: kept
     w.lines(3, 0, {0: "x"})
     assert w.report["rows"] == {"redundant": 1, "superseded": 1, "changed": 0, "new": 1}
+
+
+def test_changed_line_fetch_is_kept_by_a_coalescing_client():
+    """The same wire as above, but a coalescing client waits for its first fetch instead of
+    dropping it (the emulator's ``--policy coalesce``, told to the analysis as its client model)."""
+    w = Wire(client_model="coalesce")
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=5), 0)
+    w.get_lines(1, 0, 0, 1)
+    w.send(S2C, "GetLinesResponse", {"pane_id": 0, "lines": serialized_lines({0: "x"}, seqno=9)}, 1)
+    w.get_lines(2, 0, 0, 1)
+    w.lines(2, 0, {0: "x"})
+    assert w.report["rows"] == {"redundant": 1, "superseded": 0, "changed": 0, "new": 1}
+    assert w.report["client_model"] == "coalesce"
+
+
+def test_unknown_client_model_is_refused():
+    with pytest.raises(ValueError, match="client model 'eager'"):
+        AttributionAddon(None, client_model="eager")
+
+
+def test_request_that_crossed_a_push_is_judged_as_the_client_saw_it():
+    """The push went down before the request came up, but the client wrote the request first:
+    WezTerm never asks for rows it holds up to date, so those rows were asked for before it read
+    the push (held nothing then: first_view), and the push then superseded the reply."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, bonus={0: "a", 1: "b"}, seqno=5), 0)
+    w.get_lines(1, 0, 0, 3)  # 3 ms later: rows 0-1 from the push, row 2 never delivered
+    w.lines(1, 0, {0: "a", 1: "b", 2: "c"})
+    rep = w.report
+    assert rep["rows"] == {"redundant": 0, "superseded": 2, "changed": 0, "new": 1}
+    assert rep["causes"] == {"first_view": 3}
+    assert rep["crossed_requests"] == 1
+    # the client kept the push's lines: asking for them again after a resize is redundant
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
+    w.get_lines(3, 0, 0, 2)
+    w.lines(3, 0, {0: "a", 1: "b"})
+    assert w.report["rows"]["redundant"] == 2 and w.report["crossed_requests"] == 1
+
+
+def test_request_long_after_a_push_did_not_cross_it():
+    """Beyond the crossing window the client had read the push: the request stays unexplained."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, bonus={0: "a"}, seqno=5), 0)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 1}]}, 1, dt_ms=2000)
+    w.lines(1, 0, {0: "a"})
+    rep = w.report
+    assert rep["rows"] == {"redundant": 1, "superseded": 0, "changed": 0, "new": 0}
+    assert rep["causes"] == {"unexplained": 1} and rep["crossed_requests"] == 0
 
 
 def _f32_palette(body: dict[str, Any]) -> dict[str, Any]:

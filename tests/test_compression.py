@@ -30,7 +30,7 @@ def test_decompress_from_many_threads_at_once():
         failures: list[str] = []
         start = threading.Barrier(len(frames))
 
-        def work(i: int, data: bytes) -> None:
+        def work(i: int, data: bytes, start: threading.Barrier, failures: list[str]) -> None:
             start.wait()
             for _ in range(40):
                 out = decompress(data)
@@ -38,7 +38,7 @@ def test_decompress_from_many_threads_at_once():
                     failures.append(f"thread {i}: {len(out)} bytes, expected {len(payloads[i])}")
                     return
 
-        threads = [threading.Thread(target=work, args=(i, f)) for i, (f, _) in enumerate(frames)]
+        threads = [threading.Thread(target=work, args=(i, f, start, failures)) for i, (f, _) in enumerate(frames)]
         for t in threads:
             t.start()
         for t in threads:

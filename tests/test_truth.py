@@ -76,7 +76,8 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = ()) ->
     truth = json.loads(Path(truth_file).read_text())
     logs.configure("json", "warning")
     reader = open_capture(capture)
-    attribution = AttributionAddon(None, live=False, logger=_Quiet(), record_rows=True)
+    model = "coalesce" if policy == "coalesce" else "wezterm"
+    attribution = AttributionAddon(None, live=False, logger=_Quiet(), record_rows=True, client_model=model)
     analyzer = Analyzer(None, [attribution], logger=_Quiet())
     replay_records(reader, analyzer)
     attribution.finish()

@@ -28,7 +28,18 @@ from typing import Any
 from ..relay import CLIENT_TO_SERVER
 from .analyzer import Addon, ConnState, lines_of
 from .connection import WireEvent
-from .linemodel import CAUSES, EVENT_KINDS, OUTCOMES, PaneLines, PendingFetch, empty_rows, outcome
+from .linemodel import (
+    CAUSES,
+    CLIENT_MODEL_HELP,
+    CLIENT_MODELS,
+    EVENT_KINDS,
+    OUTCOMES,
+    PaneLines,
+    PendingFetch,
+    Push,
+    empty_rows,
+    outcome,
+)
 from .rpc import Rpc
 
 DEBOUNCE_WHAT_IFS_MS = (50, 100, 250)
@@ -133,6 +144,8 @@ class Tally:
         self.getlines = 0
         self.rows_requested = 0
         self.inflight_duplicates = 0
+        #: GetLines the client wrote before it read pushes the proxy had already relayed (see linemodel)
+        self.crossed_requests = 0
         self.fetch_wait_s = 0.0
         #: rows fetched because of an invalidation whose content had not changed: (rows, wait, wire bytes)
         self.unchanged_invalidated = _Triple()
@@ -162,11 +175,13 @@ class ConnAttribution:
     #: pane -> (rows, cols) the server listed after a TabResized: a Resize to it is a resync
     resync: dict[int, tuple[int, int]] = field(default_factory=dict)
     tally: Tally = field(default_factory=Tally)
+    #: the client fetch logic the line model mirrors (linemodel.CLIENT_MODELS)
+    client: str = "wezterm"
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
         if p is None:
-            p = self.panes[pane_id] = PaneLines(pane_id)
+            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client)
         return p
 
     def next_seq(self) -> int:
@@ -178,9 +193,12 @@ class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
     def __init__(self, metrics: Any = None, burst_gap_s: float = 0.25, live: bool = True,
-                 logger: Any = None, record_rows: bool = False) -> None:
+                 logger: Any = None, record_rows: bool = False, client_model: str = "wezterm") -> None:
         from .. import logs
 
+        if client_model not in CLIENT_MODELS:
+            raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
+        self.client_model = client_model
         self.metrics = metrics
         self.burst_gap_ns = int(burst_gap_s * 1e9)
         self.live = live
@@ -197,12 +215,13 @@ class AttributionAddon(Addon):
 
     # -- addon hooks ---------------------------------------------------------------
     def connection_opened(self, conn: ConnState) -> None:
-        self._conns[conn.conn_id] = conn.addon_state.setdefault("attribution", ConnAttribution())
+        self._state(conn)
 
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            st = self._conns[conn.conn_id] = conn.addon_state.setdefault("attribution", ConnAttribution())
+            st = conn.addon_state.setdefault("attribution", ConnAttribution(client=self.client_model))
+            self._conns[conn.conn_id] = st
         return st
 
     def wire_event(self, conn: ConnState, ev: WireEvent) -> None:
@@ -229,7 +248,9 @@ class AttributionAddon(Addon):
             elif name == "SetPaneZoomed":
                 st.pane(body["pane_id"]).make_all_stale("zoom", st.next_seq())
             elif name == "SendKeyDown":
-                st.pane(body["pane_id"]).input_serial = body["input_serial"]
+                model = st.pane(body["pane_id"])
+                model.commit()
+                model.input_serial = body["input_serial"]
             return
         if name == "GetPaneRenderChangesResponse":
             self._changes(st, body, ev.t_ns)
@@ -263,6 +284,7 @@ class AttributionAddon(Addon):
         if summary is None:
             return None
         model = st.pane(pending.pane_id)
+        model.commit()
         total_bytes = sum(ln.byte_length for ln in summary.lines) or 1
         wire_total = rpc.response.wire_len
         dec_total = len(rpc.response.payload)
@@ -356,15 +378,11 @@ class AttributionAddon(Addon):
     def _request(self, conn: ConnState, st: ConnAttribution, serial: int, body: dict[str, Any], t_ns: int) -> None:
         pane_id = body["pane_id"]
         model = st.pane(pane_id)
-        held: dict[int, bytes | None] = {}
-        causes: dict[int, str] = {}
-        rows: list[int] = []
-        for r in body["lines"]:
-            for row in range(r["start"], r["end"]):
-                held[row] = model.held(row)
-                causes[row] = model.cause_of(row)
-                rows.append(row)
-        model.request(serial, rows)
+        rows = [row for r in body["lines"] for row in range(r["start"], r["end"])]
+        held, causes, crossed = model.request(serial, rows, t_ns)
+        if crossed:
+            for tally in (st.tally, self.total):
+                tally.crossed_requests += 1
         pending = PendingFetch(serial, pane_id, t_ns, st.next_seq(), held, causes)
         if serial in st.pending:  # a reused serial: the old one will never be answered
             self._drop_pending(st, st.pending.pop(serial))
@@ -405,22 +423,9 @@ class AttributionAddon(Addon):
                 st.inflight.pop(key, None)
 
     def _changes(self, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
-        """``apply_changes_to_surface`` as seen from the wire (renderable.rs)."""
+        """A render-changes push: its bonus lines' outcomes, then the line model applies it."""
         model = st.pane(body["pane_id"])
-        model.physical_top = body["dimensions"]["physical_top"]
-        model.seqno = body["seqno"]
-        dirty: set[int] = set()
-        for r in body["dirty_lines"]:
-            dirty.update(range(r["start"], r["end"]))
-        cursor = body["cursor_position"]
-        previous = model.cursor if model.cursor is not None else _DEFAULT_CURSOR
-        if cursor != previous:
-            dirty.add(previous["y"])
-            dirty.add(cursor["y"])
-        serial = body.get("input_serial")
-        if serial is None or serial >= model.input_serial:
-            model.cursor = cursor
-        seq = st.next_seq()
+        bonus: list[tuple[int, bytes, int]] = []
         summary = body.get("bonus_lines")
         if summary is not None and hasattr(summary, "lines"):
             for ln in summary.lines:
@@ -429,10 +434,12 @@ class AttributionAddon(Addon):
                     tally.bonus_rows[out] += 1
                 if self.metrics is not None:
                     self.metrics.rows_delivered.labels("bonus", out).inc()
-                model.bonus_line(ln.row, ln.fingerprint, ln.seqno, seq)
-                dirty.discard(ln.row)
-        for row in sorted(dirty):
-            model.dirty_row(row, seq)
+                bonus.append((ln.row, ln.fingerprint, ln.seqno))
+        dirty: set[int] = set()
+        for r in body["dirty_lines"]:
+            dirty.update(range(r["start"], r["end"]))
+        model.apply_push(Push(st.next_seq(), t_ns, body["seqno"], body["dimensions"]["physical_top"],
+                              body["cursor_position"], body.get("input_serial"), bonus, dirty))
 
     # -- bursts ------------------------------------------------------------------
     def _resize(self, conn: ConnState, st: ConnAttribution, pane_id: int, t_ns: int) -> None:
@@ -491,6 +498,8 @@ class AttributionAddon(Addon):
             "wire_bytes": {k: round(v) for k, v in t.wire_bytes.items()},
             "decompressed_bytes": {k: round(v) for k, v in t.decompressed_bytes.items()},
             "inflight_duplicates": t.inflight_duplicates,
+            "crossed_requests": t.crossed_requests,
+            "client_model": self.client_model,
             "bursts": list(self.bursts),
             "what_if": self.what_if(),
         }
@@ -542,7 +551,9 @@ class AttributionAddon(Addon):
         }
 
 
-_DEFAULT_CURSOR = {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}
+def add_client_model_argument(parser: Any) -> None:
+    """``--client-model``, for every command that runs the analysis."""
+    parser.add_argument("--client-model", choices=CLIENT_MODELS, default="wezterm", help=CLIENT_MODEL_HELP)
 
 
 def _nested(d: dict[tuple[str, str], int]) -> dict[str, dict[str, int]]:

@@ -21,6 +21,23 @@ client kept it or dropped it, and what it held when it asked:
 * ``Resize``, ``SetPaneZoomed`` (client) and ``SetPalette`` (server):
   ``make_all_stale``: ``Line`` -> ``Stale``.
 
+One thing the wire order cannot show directly: a push and a request that
+cross (the proxy relayed the push before the request came up, but the client
+wrote the request before it read the push). WezTerm never asks for a row it
+holds as an up-to-date ``Line``; when a request asks for exactly such a row
+and the line came from a push moments earlier, with nothing from the client
+or the server for this pane in between, the push crossed the request. The
+model then puts them in the client's order: it undoes the pushes since, applies
+the request, and applies the pushes again. The request's rows are judged as
+the client saw them (held what they held before the push, for the reason they
+had then), and a row the push delivered after the request left is
+``superseded``, as the issue defines it.
+
+``client`` names the fetch logic mirrored: ``wezterm`` (the source), or
+``coalesce`` (the emulator's coalescing policy: a row is never asked for while
+a fetch for it is in flight, and the fetch of a row whose ``Line`` has changed
+is waited for instead of being dropped by WezTerm's ``Stale`` quirk).
+
 The *cause* of a requested row (why the client asked) is kept alongside:
 announced dirty, an invalidating event after its last delivery, never
 delivered, or unexplained. Memory: one small entry per row, at most
@@ -30,11 +47,22 @@ delivered, or unexplained. Memory: one small entry per row, at most
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 CAUSES = ("dirty", "resize", "zoom", "palette", "tab_resized", "first_view", "unexplained")
 OUTCOMES = ("redundant", "superseded", "changed", "new")
 EVENT_KINDS = ("resize", "zoom", "palette", "tab_resized")
 DEFAULT_MAX_ROWS = 200_000
+CLIENT_MODELS = ("wezterm", "coalesce")
+CLIENT_MODEL_HELP = (
+    "the client fetch logic the analysis mirrors: wezterm (default: wezterm-client as released) or "
+    "coalesce (a client that never asks again for a row in flight, as the emulator's --policy coalesce)"
+)
+#: how long after a push a request may still have crossed it: far above the few milliseconds a
+#: client takes to read what is already in its socket, far below human timescales
+CROSSING_WINDOW_NS = 500_000_000
+#: at most this many pushes are kept for reordering (a pane streaming output between requests)
+MAX_CROSSING_PUSHES = 64
 
 LINE, STALE, FETCHING, LINE_AND_FETCHING = "Line", "Stale", "Fetching", "LineAndFetching"
 #: the stamp of an entry a push marked for fetching, before its GetLines is seen
@@ -54,6 +82,35 @@ class Entry:
     prev_stamp: int | None = None
     #: connection-wide ordinal of the last delivery of a line into this entry (for causes)
     delivered_seq: int = 0
+
+    def copy(self) -> Entry:
+        return Entry(self.state, self.fingerprint, self.seqno, self.stamp, self.prev_stamp, self.delivered_seq)
+
+
+@dataclass(slots=True)
+class Push:
+    """One ``GetPaneRenderChangesResponse`` as the model needs it (to apply, and to apply again)."""
+
+    seq: int
+    t_ns: int
+    seqno: int
+    physical_top: int
+    cursor: Any
+    input_serial: int | None
+    #: (row, fingerprint, seqno) per bonus line
+    bonus: list[tuple[int, bytes, int]]
+    #: rows the push's ``dirty_lines`` name
+    dirty: set[int]
+
+
+@dataclass(slots=True)
+class _Undo:
+    """What a push changed, so it can be taken back when a request turns out to have crossed it."""
+
+    push: Push
+    rows: dict[int, Entry | None]
+    dirty: dict[int, bool]
+    scalars: tuple[int, int, Any, frozenset[int], int]
 
 
 @dataclass(slots=True)
@@ -86,6 +143,11 @@ class PaneLines:
     physical_top: int = 0
     #: rows the last push stamped for fetching, until the next GetLines claims them
     push_stamped: set[int] = field(default_factory=set)
+    #: the client's fetch logic (:data:`CLIENT_MODELS`)
+    client: str = "wezterm"
+    #: pushes since the last thing the client or a response did on this pane: the ones a request
+    #: may yet turn out to have crossed
+    recent: list[_Undo] = field(default_factory=list)
 
     # -- causes -------------------------------------------------------------------------
     def cause_of(self, row: int) -> str:
@@ -105,8 +167,21 @@ class PaneLines:
         return e.fingerprint if e is not None else None
 
     # -- transitions -------------------------------------------------------------------
-    def request(self, serial: int, rows: list[int]) -> None:
-        """A GetLines for ``rows`` left the client."""
+    def request(
+        self, serial: int, rows: list[int], t_ns: int = 0
+    ) -> tuple[dict[int, bytes | None], dict[int, str], bool]:
+        """A GetLines for ``rows`` left the client: returns what it held for each row and why it
+        asked, and whether the request crossed recent pushes (it is then applied before them)."""
+        undone = self._undo_crossed(rows, t_ns)
+        held = {row: self.held(row) for row in rows}
+        causes = {row: self.cause_of(row) for row in rows}
+        self._request(serial, rows)
+        for undo in undone:
+            self.apply_push(undo.push)
+        self.recent.clear()
+        return held, causes, bool(undone)
+
+    def _request(self, serial: int, rows: list[int]) -> None:
         if self.push_stamped:
             wanted = set(rows)
             for row in self.push_stamped - wanted:
@@ -124,10 +199,85 @@ class PaneLines:
                 e.stamp, e.prev_stamp = serial, None
             elif e.state == STALE:
                 e.state, e.stamp = LINE_AND_FETCHING, serial
-            elif e.seqno == 0 or e.seqno > self.seqno:
+            elif self._changed(e) and self.client == "wezterm":
                 e.state, e.stamp = STALE, None  # get_lines: changed_since -> Stale; this reply is dropped
             else:
                 e.state, e.stamp = LINE_AND_FETCHING, serial
+
+    def _changed(self, e: Entry) -> bool:
+        """termwiz ``Line::changed_since(pane seqno)`` for the held line (SEQ_ZERO always changed)."""
+        return e.seqno == 0 or e.seqno > self.seqno
+
+    def _undo_crossed(self, rows: list[int], t_ns: int) -> list[_Undo]:
+        """Take back the pushes a request for ``rows`` at ``t_ns`` crossed (oldest first), if any:
+        those from the first one that delivered an up-to-date line the request asks for."""
+        recent = self.recent
+        if not recent or t_ns - recent[-1].push.t_ns > CROSSING_WINDOW_NS:
+            return []
+        entries = self.entries
+        by_seq = {undo.push.seq: i for i, undo in enumerate(recent) if t_ns - undo.push.t_ns <= CROSSING_WINDOW_NS}
+        first = None
+        for row in rows:
+            e = entries.get(row)
+            if e is not None and e.state == LINE and e.delivered_seq in by_seq and not self._changed(e):
+                i = by_seq[e.delivered_seq]
+                first = i if first is None else min(first, i)
+        if first is None:
+            return []
+        undone = recent[first:]
+        for undo in reversed(undone):
+            for row, prior in undo.rows.items():
+                if prior is None:
+                    entries.pop(row, None)
+                else:
+                    entries[row] = prior
+            for row, was in undo.dirty.items():
+                if was:
+                    self.dirty.add(row)
+                else:
+                    self.dirty.discard(row)
+            self.seqno, self.physical_top, self.cursor, stamped, self.input_serial = undo.scalars
+            self.push_stamped = set(stamped)
+        del recent[first:]
+        return undone
+
+    def commit(self) -> None:
+        """Something else happened on this pane (a response, a client event): recent pushes were
+        read, or are no longer reorderable with certainty."""
+        if self.recent:
+            self.recent.clear()
+
+    def apply_push(self, push: Push) -> None:
+        """``apply_changes_to_surface`` for one push (renderable.rs): the pane's seqno, bonus lines
+        stored as they are, dirty rows (and the old and new cursor rows when the cursor moved)
+        popped, dropped above ``physical_top``, else stamped for the fetch the push triggers."""
+        previous = self.cursor if self.cursor is not None else DEFAULT_CURSOR
+        dirty = set(push.dirty)
+        if push.cursor != previous:
+            dirty.add(previous["y"])
+            dirty.add(push.cursor["y"])
+        bonus_rows = {row for row, _, _ in push.bonus}
+        touched = dirty | bonus_rows
+        entries = self.entries
+        undo = _Undo(
+            push,
+            {row: (e.copy() if (e := entries.get(row)) is not None else None) for row in touched},
+            {row: row in self.dirty for row in touched},
+            (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial),
+        )
+        self.physical_top = push.physical_top
+        self.seqno = push.seqno
+        if push.input_serial is None or push.input_serial >= self.input_serial:
+            self.cursor = push.cursor
+        for row, fingerprint, seqno in push.bonus:
+            self._put(row, Entry(LINE, fingerprint, seqno, None, None, push.seq))
+            self.dirty.discard(row)
+        for row in sorted(dirty - bonus_rows):
+            self._dirty_row(row, push.seq)
+        recent = self.recent
+        recent.append(undo)
+        if len(recent) > MAX_CROSSING_PUSHES:
+            del recent[0]
 
     def response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int) -> bool:
         """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start)."""
@@ -149,6 +299,7 @@ class PaneLines:
 
     def fetch_failed(self, serial: int, rows: list[int]) -> None:
         """An ErrorResponse to a GetLines: apply_lines' Err branch."""
+        self.commit()
         for row in rows:
             e = self.entries.get(row)
             if e is None or e.stamp != serial:
@@ -158,27 +309,26 @@ class PaneLines:
             elif e.state == LINE_AND_FETCHING:
                 e.state, e.stamp = LINE, None
 
-    def bonus_line(self, row: int, fingerprint: bytes, seqno: int, seq: int) -> None:
-        """``put_line(.., None)``: stored as sent, whatever the entry was."""
-        self._put(row, Entry(LINE, fingerprint, seqno, None, None, seq))
-        self.dirty.discard(row)
-
-    def dirty_row(self, row: int, seq: int) -> None:
+    def _dirty_row(self, row: int, seq: int) -> None:
         """A row of a push's dirty set that was not a bonus line."""
         e = self.entries.pop(row, None)
         if row < self.physical_top:
             self.dirty.discard(row)  # popped and not fetchable: simply gone
             return
         self.dirty.add(row)
+        # the fetch the row waited for before the push (kept by a coalescing client); a second
+        # push before any request keeps the first one's
+        prev = None if e is None else (e.prev_stamp if e.stamp == PUSH_STAMP else e.stamp)
+        delivered = e.delivered_seq if e is not None else 0
         if e is not None and e.state != FETCHING and e.fingerprint is not None:
-            new = Entry(LINE_AND_FETCHING, e.fingerprint, e.seqno, PUSH_STAMP, e.stamp, e.delivered_seq)
+            new = Entry(LINE_AND_FETCHING, e.fingerprint, e.seqno, PUSH_STAMP, prev, delivered)
         else:
-            new = Entry(FETCHING, None, 0, PUSH_STAMP, e.stamp if e is not None else None,
-                        e.delivered_seq if e is not None else 0)
+            new = Entry(FETCHING, None, 0, PUSH_STAMP, prev, delivered)
         self._put(row, new)
         self.push_stamped.add(row)
 
     def make_all_stale(self, kind: str, seq: int) -> None:
+        self.commit()
         self.events[kind] = seq
         for e in self.entries.values():
             if e.state == LINE:
@@ -195,6 +345,9 @@ class PaneLines:
         entries[row] = entry
         if len(entries) > self.max_rows:
             del entries[next(iter(entries))]
+
+
+DEFAULT_CURSOR = {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}
 
 
 def outcome(held: bytes | None, fingerprint: bytes, kept: bool) -> str:
