@@ -38,8 +38,14 @@ class Policy:
     * ``wezterm``: as the source does it.
     * ``selective``: on a resize stale only rows the rewrap can alter
       (:meth:`LineCache.make_rewrap_stale`) instead of ``make_all_stale``.
-    * ``coalesce``: never request a row that is already in flight; the row's
-      entry waits for the pending reply instead.
+    * ``coalesce``: never request a row that is already in flight in a fetch
+      that left after the row's last invalidation (a resize, zoom or palette
+      change, or a push that named the row); the row's entry waits for that
+      reply instead. Older fetches carry content from before the change, so
+      they are not reused. This includes WezTerm's
+      ``Stale`` quirk (a changed ``Line`` is fetched, its entry set ``Stale``,
+      and the reply dropped, so the row is asked for again): a coalescing
+      client waits for that first fetch.
     * ``debounce=MS``: the GUI applies a resize (dims, stale marking, Resize
       PDU) only once the size has been still for MS milliseconds.
     """
@@ -192,6 +198,10 @@ class ClientPane:
         self.evicted_cause: dict[int, str] = {}
         #: row -> tokens of GetLines in flight that asked for it
         self.inflight: dict[int, list[int]] = {}
+        #: ``coalesce``: fetches with a token below these left before the pane's last
+        #: make_all_stale / the row's last push, so their replies cannot be reused
+        self._valid_from = 0
+        self._row_valid_from: dict[int, int] = {}
         self.stats = PaneStats()
 
     # -- geometry ----------------------------------------------------------
@@ -202,10 +212,11 @@ class ClientPane:
 
     # -- fetch helpers -------------------------------------------------------
     def _coalesced_token(self, row: int) -> int | None:
-        """Under ``coalesce``: the newest in-flight fetch that already asks for ``row``."""
+        """Under ``coalesce``: the newest in-flight fetch that already asks for ``row``, if it left
+        after the row was last invalidated (an older one brings content from before the change)."""
         if self.policy.coalesce:
             tokens = self.inflight.get(row)
-            if tokens:
+            if tokens and tokens[-1] >= max(self._valid_from, self._row_valid_from.get(row, 0)):
                 return tokens[-1]
         return None
 
@@ -257,11 +268,17 @@ class ClientPane:
                 assert line is not None
                 result.append(line)
                 if line.changed_since(self.seqno):
-                    # quirk kept: the entry goes Stale (not *Fetching), so the
-                    # reply to this very fetch will be discarded by put_line
-                    if self._coalesced_token(row) is None:
+                    if self.policy.coalesce:
+                        # the quirk fixed: wait for this fetch (or the one in flight)
+                        shared = self._coalesced_token(row)
+                        if shared is None:
+                            to_fetch[row] = FetchRow("dirty", line.fingerprint)
+                        entry = Entry(State.LINE_AND_FETCHING, line, shared or token, "dirty")
+                    else:
+                        # quirk kept: the entry goes Stale (not *Fetching), so the
+                        # reply to this very fetch will be discarded by put_line
                         to_fetch[row] = FetchRow("dirty", line.fingerprint)
-                    entry = Entry(State.STALE, line, None, "dirty")
+                        entry = Entry(State.STALE, line, None, "dirty")
             elif entry.state is State.STALE:
                 line = entry.line
                 assert line is not None
@@ -329,14 +346,16 @@ class ClientPane:
         self.server_dims = dict(self.dims)
         self.title = delta["title"]
         self.seqno = delta["seqno"]
+        token = next_token()
         for row, line in bonus:
             self.put_line(row, line, None)
             dirty.discard(row)
+            self._row_valid_from[row] = token
         physical_top = self.dims["physical_top"]
-        token = next_token()
         to_fetch: dict[int, FetchRow] = {}
         cache = self.cache
         for row in sorted(dirty):
+            self._row_valid_from[row] = token
             prior = cache.pop(row)
             if row < physical_top:
                 # not fetchable: make_stale() after the pop is a no-op, so the
@@ -419,6 +438,7 @@ class ClientPane:
         self._make_all_stale("palette")
 
     def _make_all_stale(self, cause: str) -> None:
+        self._valid_from = next_token()
         before = sum(1 for _, e in self.cache.items() if e.state is State.LINE)
         self.cache.make_all_stale(cause)
         self.stats.staled[cause] = self.stats.staled.get(cause, 0) + before
