@@ -62,12 +62,19 @@ from .errors import PayloadError
 from .leb128 import decode_signed, decode_unsigned, encode_unsigned
 from .schema.termwiz import (
     CELL_STORAGE,
+    CLUSTERED_LINE,
     HYPERLINK,
     LINE_BITS,
     SERIALIZED_IMAGE_CELL,
     ZONE_RANGE,
 )
-from .varbincode import Seq
+from .varbincode import U32, Seq, substitute
+
+#: The walk only skips a line's cells, so it takes the widest ClusteredLine of any codec version
+#: (45 widened ``len`` to u32): one walk serves every version.
+_SCAN_CELL_STORAGE = substitute(
+    CELL_STORAGE, {CLUSTERED_LINE: CLUSTERED_LINE.replace(retype={"len": U32})}, {}
+)
 
 try:  # the optional C accelerator (codec/_fastscan.c); same results, ~10x faster
     if os.environ.get("MUXSCOPE_NO_ACCEL"):
@@ -262,7 +269,7 @@ def line_fingerprint(
     link_items = [(c["start"], c["end"], _link_canon(link)) for c, link in links]
     image_items: list[bytes | memoryview] = [_IMAGE_TAIL.dumps(img) for img in images]
     return _digest(
-        CELL_STORAGE.dumps(line_value["cells"]),
+        _SCAN_CELL_STORAGE.dumps(line_value["cells"]),
         LINE_BITS.dumps(line_value["bits"]),
         link_items,
         image_items,
@@ -385,6 +392,14 @@ def scan_serialized_lines(buf: bytes, pos: int = 0) -> tuple[list[LineSummary], 
     vector-storage line's ``n`` cells are skipped by one compiled
     ``(?:cell){n}`` regex match; anything else falls back to the schema decoder.
     """
+    lines, _, _, end = scan_serialized_lines_detail(buf, pos)
+    return lines, end
+
+
+def scan_serialized_lines_detail(buf: bytes, pos: int = 0) -> tuple[list[LineSummary], list[int], int, int]:
+    """:func:`scan_serialized_lines`, plus where each ``Line`` starts in ``buf`` (so a consumer can
+    decode just the lines it needs, later) and how many images the lines carry:
+    ``(summaries, line_starts, image_count, end)``."""
     try:
         return _scan(buf, pos)
     except PayloadError:
@@ -397,13 +412,14 @@ def scan_serialized_lines(buf: bytes, pos: int = 0) -> tuple[list[LineSummary], 
         ) from None
 
 
-def _scan(buf: bytes, pos: int) -> tuple[list[LineSummary], int]:
+def _scan(buf: bytes, pos: int) -> tuple[list[LineSummary], list[int], int, int]:
     fast = _fastscan.scan_lines(buf, pos) if _fastscan is not None else None
     if fast is not None:
         out, spans, pos = _summaries_from_spans(buf, *fast)
     else:
         out, spans, pos = _scan_lines_py(buf, pos)
-    return _scan_links_and_images(buf, pos, out, spans)
+    out, end, n_images = _scan_links_and_images(buf, pos, out, spans)
+    return out, [span[0] for span in spans], n_images, end
 
 
 def _summaries_from_spans(
@@ -435,7 +451,7 @@ def _scan_lines_py(buf: bytes, pos: int) -> tuple[list[LineSummary], list[tuple[
     if n > end_of_buf - pos:
         raise PayloadError(f"{n} lines cannot fit in {end_of_buf - pos} bytes", pos, "lines")
     line_get = _line_cache.get
-    storage_dec = CELL_STORAGE.decode
+    storage_dec = _SCAN_CELL_STORAGE.decode
     zones_dec = _ZONES.decode
     out: list[LineSummary] = []
     append = out.append
@@ -503,7 +519,7 @@ def _scan_lines_py(buf: bytes, pos: int) -> tuple[list[LineSummary], list[tuple[
 
 def _scan_links_and_images(
     buf: bytes, pos: int, out: list[LineSummary], spans: list[tuple[int, int, int, int]]
-) -> tuple[list[LineSummary], int]:
+) -> tuple[list[LineSummary], int, int]:
     end_of_buf = len(buf)
     mv = memoryview(buf)
     # --- hyperlinks
@@ -519,8 +535,8 @@ def _scan_links_and_images(
             links.setdefault(idx, []).append((start, end, canon))
     # --- images
     images: dict[int, list[memoryview]] = {}
-    count, pos = decode_unsigned(buf, pos)
-    for _ in range(count):
+    n_images, pos = decode_unsigned(buf, pos)
+    for _ in range(n_images):
         row, pos = decode_signed(buf, pos)
         tail_start = pos
         _, pos = decode_unsigned(buf, pos)  # cell_idx
@@ -548,7 +564,7 @@ def _scan_links_and_images(
             line_start, cells_end, bits_start, line_end = spans[i]
             fp = _digest(mv[line_start:cells_end], mv[bits_start:line_end], li, im)
             out[i] = summary._replace(fingerprint=fp)
-    return out, pos
+    return out, pos, n_images
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ connection: bytes in, PDUs out, codec version picked up from the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
@@ -36,13 +36,26 @@ class LinesSummary:
 
     lines: list[Any]
     nbytes: int
+    #: where each ``Line`` starts in ``payload``: :meth:`line_value` decodes one on demand
+    starts: list[int] = field(default_factory=list)
+    #: images the lines carry (their details need a full decode)
+    images: int = 0
+    payload: bytes = b""
+
+    def line_value(self, i: int, version: CodecVersion | int = DEFAULT_VERSION) -> dict[str, Any]:
+        """The fully decoded ``Line`` of entry ``i``, as the full decode would give it (but without
+        its hyperlinks and images, which SerializedLines keeps apart)."""
+        if isinstance(version, int):
+            version = get_version(version)
+        value, _ = version.line.decode(self.payload, self.starts[i])
+        return value
 
 
 def _lines_summary_decode(buf: bytes, pos: int) -> tuple[LinesSummary, int]:
-    from .lines import scan_serialized_lines
+    from .lines import scan_serialized_lines_detail
 
-    lines, end = scan_serialized_lines(buf, pos)
-    return LinesSummary(lines, end - pos), end
+    lines, starts, images, end = scan_serialized_lines_detail(buf, pos)
+    return LinesSummary(lines, end - pos, starts, images, buf), end
 
 
 def _no_encode(value: Any, out: bytearray) -> None:
@@ -130,6 +143,26 @@ def decode_frame(
         raise PayloadError(f"undecodable payload: {exc}", None, schema.name) from None
     return Pdu(schema.name, frame.ident, frame.serial, body, payload, frame.compressed,
                frame.wire_len, frame.offset, len(payload) - end)
+
+
+#: the SerializedLines field of each line-bearing PDU
+LINES_FIELD = {"GetLinesResponse": "lines", "GetPaneRenderChangesResponse": "bonus_lines"}
+
+
+def lines_summary_of(pdu: Pdu, version: CodecVersion | int = DEFAULT_VERSION) -> LinesSummary | None:
+    """The fast-path :class:`LinesSummary` of a fully decoded line-bearing PDU (None for others).
+
+    For a consumer that needs both the decoded lines and their fingerprints: the
+    fingerprints come from the raw payload (the C walk when built) instead of
+    re-encoding every decoded line.
+    """
+    field = LINES_FIELD.get(pdu.name)
+    if field is None:
+        return None
+    if isinstance(version, int):
+        version = get_version(version)
+    body, _ = summary_table(version)[pdu.ident].decode(pdu.payload, 0)
+    return body[field]
 
 
 def encode_payload(name: str, body: Any, version: CodecVersion | int = DEFAULT_VERSION) -> bytes:

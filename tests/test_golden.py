@@ -88,6 +88,41 @@ def test_lines_equal_facts(case):
     assert got == want
 
 
+@pytest.mark.parametrize("case", LINE_CASES, ids=[_id(c) for c in LINE_CASES])
+def test_summary_decodes_each_line_on_demand_as_the_full_decode_does(case):
+    """The summary's line starts (what the emulated client decodes lazily) land on each Line."""
+    version, entry = case
+    frame, pdu = _decode(version, entry)
+    summary = decode_frame(frame, VERSION_NUMBER[version], summary=True)
+    field = "lines" if pdu.name == "GetLinesResponse" else "bonus_lines"
+    full, lazy = pdu.body[field], summary.body[field]
+    assert [ln.row for ln in lazy.lines] == [row for row, _ in full["lines"]]
+    for i, (_, line) in enumerate(full["lines"]):
+        assert lazy.line_value(i, VERSION_NUMBER[version]) == line
+    assert lazy.images == len(full["images"])
+
+
+def test_summary_line_value_uses_the_versions_line_schema():
+    """Codec 45 widened ClusteredLine.len to u32: a line longer than 65535 cells decodes on demand
+    with the v45 Line, and is refused by v44's (built from WezTerm's clustered golden line)."""
+    from codec.errors import CodecError
+    from codec.pdu import encode_payload, lines_summary_of
+
+    entry = next(e for e in golden.entries("v44") if e["file"] == "GetLinesResponse__clustered.bin")
+    _, pdu = _decode("v44", entry)
+    body = pdu.body
+    row, line = next((r, ln) for r, ln in body["lines"]["lines"] if "C" in ln["cells"])
+    wide = {**line, "cells": {"C": {**line["cells"]["C"], "len": 70_000}}}
+    body = {**body, "lines": {**body["lines"], "lines": [(row, wide)]}}
+    payload = encode_payload("GetLinesResponse", body, 45)
+    from codec.pdu import Pdu
+
+    lazy = lines_summary_of(Pdu("GetLinesResponse", pdu.ident, 1, None, payload, False, 0, 0), 45)
+    assert lazy is not None and lazy.line_value(0, 45)["cells"]["C"]["len"] == 70_000
+    with pytest.raises(CodecError):
+        lazy.line_value(0, 44)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
 def test_reencode_gives_same_payload(case):
     version, entry = case

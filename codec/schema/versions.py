@@ -36,6 +36,8 @@ class CodecVersion:
     #: how this version's sender compresses (see codec.compression)
     compression: str
     notes: str = ""
+    #: termwiz ``Line`` as this version serializes it (for decoding one line on its own)
+    line: Schema = termwiz.LINE
     ident_by_name: Mapping[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +67,7 @@ V45 = CodecVersion(
     _derive(pdus.PDU_TABLE_V44, {termwiz.CLUSTERED_LINE: CLUSTERED_LINE_V45}),
     "oneshot-level-1",
     "upstream 7aadebfe4 (Mar 2025) and later",
+    substitute(termwiz.LINE, {termwiz.CLUSTERED_LINE: CLUSTERED_LINE_V45}, {}),
 )
 
 VERSIONS: dict[int, CodecVersion] = {v.number: v for v in (V42, V44, V45)}
