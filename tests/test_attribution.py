@@ -243,6 +243,59 @@ def test_request_that_crossed_a_push_is_judged_as_the_client_saw_it():
     assert w.report["rows"]["redundant"] == 2 and w.report["crossed_requests"] == 1
 
 
+def test_crossing_is_recognised_across_a_reply_for_other_rows():
+    """Between the push and the crossing request, a reply for rows the push also touched (and
+    dropped): the reorder is still sound, since that reply's outcome does not depend on it."""
+    w = Wire()
+    w.get_lines(1, 0, 5, 6)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 6)], bonus={6: "a", 7: "b"},
+                                                          physical_top=6, seqno=5), 0)
+    w.lines(1, 0, {5: "old row five"})  # row 5 went above physical_top: dropped either way
+    w.get_lines(2, 0, 6, 8)  # asks for the push's rows: written before the client read the push
+    w.lines(2, 0, {6: "a", 7: "b"})
+    rep = w.report
+    assert rep["crossed_requests"] == 1
+    assert rep["rows"] == {"redundant": 0, "superseded": 3, "changed": 0, "new": 0}
+    assert rep["causes"] == {"first_view": 3}
+
+
+def test_request_too_soon_after_a_push_crossed_it():
+    """50 us after the push the request cannot be an answer to it: the rows the push then
+    dropped (above its physical_top) were asked for before the client read it."""
+    w = Wire()
+    w.get_lines(1, 0, 0, 2)
+    w.lines(1, 0, {0: "a", 1: "b"})
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 2)], physical_top=2, seqno=5), 0)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 2}]}, 3, dt_ms=0.05)
+    w.lines(3, 0, {0: "a", 1: "b"})
+    rep = w.report
+    assert rep["crossed_requests"] == 1
+    assert rep["rows"]["superseded"] == 2 and rep["rows_by_cause"]["resize"] == {"superseded": 2}
+    # the same request 5 ms later may be the client's answer: the rows were gone, so it asks anew
+    w = Wire()
+    w.get_lines(1, 0, 0, 2)
+    w.lines(1, 0, {0: "a", 1: "b"})
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 2)], physical_top=2, seqno=5), 0)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 2}]}, 3, dt_ms=5)
+    w.lines(3, 0, {0: "a", 1: "b"})
+    assert w.report["crossed_requests"] == 0 and w.report["rows"]["new"] == 4
+
+
+def test_no_reorder_across_a_reply_for_the_same_rows():
+    """A reply for a requested row arrived after the push: its outcome is final, so the request
+    stays where the wire puts it (and counts as unexplained)."""
+    w = Wire()
+    w.get_lines(1, 0, 0, 1)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, bonus={1: "b"}, seqno=5), 0)
+    w.lines(1, 0, {0: "a"})
+    w.get_lines(2, 0, 0, 2)
+    w.lines(2, 0, {0: "a", 1: "b"})
+    rep = w.report
+    assert rep["crossed_requests"] == 0 and rep["causes"]["unexplained"] == 2
+
+
 def test_request_long_after_a_push_did_not_cross_it():
     """Beyond the crossing window the client had read the push: the request stays unexplained."""
     w = Wire()

@@ -243,10 +243,10 @@ class AttributionAddon(Addon):
                 # are the server's doing, not the user's.
                 kind = "tab_resized" if pane_id in st.resync and st.resync[pane_id] == size else "resize"
                 st.resync.pop(pane_id, None)
-                st.pane(pane_id).make_all_stale(kind, st.next_seq())
+                st.pane(pane_id).make_all_stale(kind)
                 self._resize(conn, st, pane_id, ev.t_ns)
             elif name == "SetPaneZoomed":
-                st.pane(body["pane_id"]).make_all_stale("zoom", st.next_seq())
+                st.pane(body["pane_id"]).make_all_stale("zoom")
             elif name == "SendKeyDown":
                 model = st.pane(body["pane_id"])
                 model.commit()
@@ -255,12 +255,11 @@ class AttributionAddon(Addon):
         if name == "GetPaneRenderChangesResponse":
             self._changes(st, body, ev.t_ns)
         elif name == "SetPalette":
-            st.pane(body["pane_id"]).make_all_stale("palette", st.next_seq())
+            st.pane(body["pane_id"]).make_all_stale("palette")
         elif name == "TabResized":
-            seq = st.next_seq()
-            for pane_id in conn.panes.panes_of_tab(body["tab_id"]):
-                st.pane(pane_id).invalidate_cause_only("tab_resized", seq)
-                st.tab_resized_panes.add(pane_id)
+            # nothing is stale yet: the client re-lists the panes, and the Resizes that follow
+            # (to the sizes listed) are the tab_resized invalidation
+            st.tab_resized_panes.update(conn.panes.panes_of_tab(body["tab_id"]))
         elif name == "ListPanesResponse":
             for pane_id in list(st.tab_resized_panes):
                 info = conn.panes.panes.get(pane_id)
@@ -284,7 +283,6 @@ class AttributionAddon(Addon):
         if summary is None:
             return None
         model = st.pane(pending.pane_id)
-        model.commit()
         total_bytes = sum(ln.byte_length for ln in summary.lines) or 1
         wire_total = rpc.response.wire_len
         dec_total = len(rpc.response.payload)

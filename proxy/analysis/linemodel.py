@@ -26,11 +26,13 @@ cross (the proxy relayed the push before the request came up, but the client
 wrote the request before it read the push). WezTerm never asks for a row it
 holds as an up-to-date ``Line``; when a request asks for exactly such a row
 and the line came from a push moments earlier, with nothing from the client
-or the server for this pane in between, the push crossed the request. The
-model then puts them in the client's order: it undoes the pushes since, applies
-the request, and applies the pushes again. The request's rows are judged as
-the client saw them (held what they held before the push, for the reason they
-had then), and a row the push delivered after the request left is
+on this pane in between, the push crossed the request. So did a push that the
+request followed too closely to be an answer to it (:data:`MIN_CLIENT_REACTION_NS`). The model then puts
+them in the client's order: it undoes the pushes since, applies the request,
+and applies the pushes again (unless a reply in between touched the same rows,
+whose outcome is already final). The request's rows are judged as the client
+saw them (held what they held before the push, for the reason they had then),
+and a row the push delivered after the request left is
 ``superseded``, as the issue defines it.
 
 ``client`` names the fetch logic mirrored: ``wezterm`` (the source), or
@@ -63,6 +65,12 @@ CLIENT_MODEL_HELP = (
 CROSSING_WINDOW_NS = 500_000_000
 #: at most this many pushes are kept for reordering (a pane streaming output between requests)
 MAX_CROSSING_PUSHES = 64
+#: a request that reaches the proxy sooner than this after a push cannot be the client's doing
+#: after reading it: the push had still to reach the client, be read and acted on, and the request
+#: to come back (loopback round trip plus a client's wake-up and decoding). The proxy stamps a push
+#: when it relays it, and any delay in reading the request only widens the gap, so the rule errs
+#: only towards missing a crossing, never towards inventing one.
+MIN_CLIENT_REACTION_NS = 100_000
 
 LINE, STALE, FETCHING, LINE_AND_FETCHING = "Line", "Stale", "Fetching", "LineAndFetching"
 #: the stamp of an entry a push marked for fetching, before its GetLines is seen
@@ -80,11 +88,15 @@ class Entry:
     stamp: int | None = None
     #: the stamp a push replaced, to restore if the client coalesces (keeps its earlier fetch)
     prev_stamp: int | None = None
-    #: connection-wide ordinal of the last delivery of a line into this entry (for causes)
+    #: connection-wide ordinal of the push or reply that last delivered a line into this entry
     delivered_seq: int = 0
+    #: why the row is stale or being fetched (renderable.rs keeps no such thing; the emulated
+    #: client's ground truth does, by the same rules)
+    cause: str = "first_view"
 
     def copy(self) -> Entry:
-        return Entry(self.state, self.fingerprint, self.seqno, self.stamp, self.prev_stamp, self.delivered_seq)
+        return Entry(self.state, self.fingerprint, self.seqno, self.stamp, self.prev_stamp, self.delivered_seq,
+                     self.cause)
 
 
 @dataclass(slots=True)
@@ -109,7 +121,7 @@ class _Undo:
 
     push: Push
     rows: dict[int, Entry | None]
-    dirty: dict[int, bool]
+    evicted: dict[int, str | None]
     scalars: tuple[int, int, Any, frozenset[int], int]
 
 
@@ -133,10 +145,8 @@ class PaneLines:
     entries: dict[int, Entry] = field(default_factory=dict)
     #: the pane seqno of the last render-changes the client got (``RenderableInner::seqno``)
     seqno: int = 0
-    #: rows announced dirty and not delivered since (for causes)
-    dirty: set[int] = field(default_factory=set)
-    #: kind -> ordinal of the latest invalidating event of that kind (for causes)
-    events: dict[str, int] = field(default_factory=dict)
+    #: rows a push dropped from the cache (above its physical_top) -> why: the cause of their next fetch
+    evicted: dict[int, str] = field(default_factory=dict)
     cursor: object = None
     #: the input_serial of the client's last SendKeyDown (cursor updates older than it are ignored)
     input_serial: int = 0
@@ -145,22 +155,26 @@ class PaneLines:
     push_stamped: set[int] = field(default_factory=set)
     #: the client's fetch logic (:data:`CLIENT_MODELS`)
     client: str = "wezterm"
-    #: pushes since the last thing the client or a response did on this pane: the ones a request
-    #: may yet turn out to have crossed
+    #: pushes since the client last did something on this pane: the ones a request may yet turn
+    #: out to have crossed
     recent: list[_Undo] = field(default_factory=list)
+    #: rows fetched lines arrived for since the first of ``recent``, and those of them the client
+    #: kept: their outcome is final, so a reordering must not move a request before them or undo
+    #: a push under them
+    responded: set[int] = field(default_factory=set)
+    responded_kept: set[int] = field(default_factory=set)
 
     # -- causes -------------------------------------------------------------------------
     def cause_of(self, row: int) -> str:
-        if row in self.dirty:
-            return "dirty"
+        """Why the client asks for ``row`` now: what made its entry stale or marked it for
+        fetching; ``first_view`` if it never held it; ``dirty`` for a held line newer than the
+        pane's seqno (get_lines' own refetch); ``unexplained`` for an up-to-date line."""
         e = self.entries.get(row)
-        if e is None or e.delivered_seq == 0:
-            return "first_view"
-        best_kind, best_seq = None, e.delivered_seq
-        for kind, seq in self.events.items():
-            if seq > best_seq:
-                best_kind, best_seq = kind, seq
-        return best_kind or "unexplained"
+        if e is None:
+            return self.evicted.get(row, "first_view")
+        if e.state == LINE:
+            return "dirty" if self._changed(e) else "unexplained"
+        return e.cause
 
     def held(self, row: int) -> bytes | None:
         e = self.entries.get(row)
@@ -178,7 +192,7 @@ class PaneLines:
         self._request(serial, rows)
         for undo in undone:
             self.apply_push(undo.push)
-        self.recent.clear()
+        self.commit()
         return held, causes, bool(undone)
 
     def _request(self, serial: int, rows: list[int]) -> None:
@@ -194,15 +208,16 @@ class PaneLines:
         for row in rows:
             e = self.entries.get(row)
             if e is None:
-                self._put(row, Entry(FETCHING, None, 0, serial))
+                self._put(row, Entry(FETCHING, None, 0, serial, cause=self.evicted.pop(row, "first_view")))
             elif e.state in (FETCHING, LINE_AND_FETCHING):
                 e.stamp, e.prev_stamp = serial, None
             elif e.state == STALE:
                 e.state, e.stamp = LINE_AND_FETCHING, serial
             elif self._changed(e) and self.client == "wezterm":
-                e.state, e.stamp = STALE, None  # get_lines: changed_since -> Stale; this reply is dropped
+                # get_lines: changed_since -> Stale; this reply is dropped
+                e.state, e.stamp, e.cause = STALE, None, "dirty"
             else:
-                e.state, e.stamp = LINE_AND_FETCHING, serial
+                e.state, e.stamp, e.cause = LINE_AND_FETCHING, serial, "dirty"
 
     def _changed(self, e: Entry) -> bool:
         """termwiz ``Line::changed_since(pane seqno)`` for the held line (SEQ_ZERO always changed)."""
@@ -217,6 +232,10 @@ class PaneLines:
         entries = self.entries
         by_seq = {undo.push.seq: i for i, undo in enumerate(recent) if t_ns - undo.push.t_ns <= CROSSING_WINDOW_NS}
         first = None
+        for i, undo in enumerate(recent):
+            if t_ns - undo.push.t_ns < MIN_CLIENT_REACTION_NS:
+                first = i  # too soon to be an answer to that push
+                break
         for row in rows:
             e = entries.get(row)
             if e is not None and e.state == LINE and e.delivered_seq in by_seq and not self._changed(e):
@@ -225,27 +244,31 @@ class PaneLines:
         if first is None:
             return []
         undone = recent[first:]
+        if not self.responded.isdisjoint(rows) or any(not self.responded_kept.isdisjoint(u.rows) for u in undone):
+            return []  # a reply in between touched these rows: the order is no longer ours to change
         for undo in reversed(undone):
             for row, prior in undo.rows.items():
                 if prior is None:
                     entries.pop(row, None)
                 else:
                     entries[row] = prior
-            for row, was in undo.dirty.items():
-                if was:
-                    self.dirty.add(row)
+            for row, cause in undo.evicted.items():
+                if cause is None:
+                    self.evicted.pop(row, None)
                 else:
-                    self.dirty.discard(row)
+                    self.evicted[row] = cause
             self.seqno, self.physical_top, self.cursor, stamped, self.input_serial = undo.scalars
             self.push_stamped = set(stamped)
         del recent[first:]
         return undone
 
     def commit(self) -> None:
-        """Something else happened on this pane (a response, a client event): recent pushes were
-        read, or are no longer reorderable with certainty."""
+        """The client did something else on this pane: whatever it had read by then stays in
+        the order the wire shows."""
         if self.recent:
             self.recent.clear()
+            self.responded.clear()
+            self.responded_kept.clear()
 
     def apply_push(self, push: Push) -> None:
         """``apply_changes_to_surface`` for one push (renderable.rs): the pane's seqno, bonus lines
@@ -262,7 +285,7 @@ class PaneLines:
         undo = _Undo(
             push,
             {row: (e.copy() if (e := entries.get(row)) is not None else None) for row in touched},
-            {row: row in self.dirty for row in touched},
+            {row: self.evicted.get(row) for row in touched},
             (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial),
         )
         self.physical_top = push.physical_top
@@ -271,7 +294,6 @@ class PaneLines:
             self.cursor = push.cursor
         for row, fingerprint, seqno in push.bonus:
             self._put(row, Entry(LINE, fingerprint, seqno, None, None, push.seq))
-            self.dirty.discard(row)
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
         recent = self.recent
@@ -281,6 +303,8 @@ class PaneLines:
 
     def response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int) -> bool:
         """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start)."""
+        if self.recent:
+            self.responded.add(row)
         e = self.entries.get(row)
         if e is None or e.state not in (FETCHING, LINE_AND_FETCHING):
             return False
@@ -294,7 +318,8 @@ class PaneLines:
             self.push_stamped.discard(row)
         e.state, e.fingerprint, e.seqno, e.stamp, e.prev_stamp = LINE, fingerprint, max(seqno, self.seqno), None, None
         e.delivered_seq = seq
-        self.dirty.discard(row)
+        if self.recent:
+            self.responded_kept.add(row)
         return True
 
     def fetch_failed(self, serial: int, rows: list[int]) -> None:
@@ -313,30 +338,27 @@ class PaneLines:
         """A row of a push's dirty set that was not a bonus line."""
         e = self.entries.pop(row, None)
         if row < self.physical_top:
-            self.dirty.discard(row)  # popped and not fetchable: simply gone
+            if e is not None:  # popped and not fetchable: gone, until the client scrolls back to it
+                self.evicted[row] = "dirty"
             return
-        self.dirty.add(row)
         # the fetch the row waited for before the push (kept by a coalescing client); a second
         # push before any request keeps the first one's
         prev = None if e is None else (e.prev_stamp if e.stamp == PUSH_STAMP else e.stamp)
         delivered = e.delivered_seq if e is not None else 0
         if e is not None and e.state != FETCHING and e.fingerprint is not None:
-            new = Entry(LINE_AND_FETCHING, e.fingerprint, e.seqno, PUSH_STAMP, prev, delivered)
+            new = Entry(LINE_AND_FETCHING, e.fingerprint, e.seqno, PUSH_STAMP, prev, delivered, "dirty")
         else:
-            new = Entry(FETCHING, None, 0, PUSH_STAMP, prev, delivered)
+            new = Entry(FETCHING, None, 0, PUSH_STAMP, prev, delivered, "dirty")
         self._put(row, new)
         self.push_stamped.add(row)
 
-    def make_all_stale(self, kind: str, seq: int) -> None:
+    def make_all_stale(self, kind: str) -> None:
+        """``make_all_stale``: every ``Line`` or ``Stale`` entry becomes ``Stale`` for ``kind``;
+        entries being fetched are left alone."""
         self.commit()
-        self.events[kind] = seq
         for e in self.entries.values():
-            if e.state == LINE:
-                e.state = STALE
-
-    def invalidate_cause_only(self, kind: str, seq: int) -> None:
-        """An event that explains later fetches without touching the cache (TabResized)."""
-        self.events[kind] = seq
+            if e.state == LINE or e.state == STALE:
+                e.state, e.cause = STALE, kind
 
     def _put(self, row: int, entry: Entry) -> None:
         entries = self.entries
