@@ -316,18 +316,35 @@ def test_palette_and_zoom_make_all_stale() -> None:
     assert pane.cache.peek(0).cause == "zoom" and hooks.zooms == [True]
 
 
-def test_coalesce_never_requests_a_row_in_flight() -> None:
+def test_coalesce_waits_for_the_fetch_in_flight() -> None:
+    """A held line newer than the pane's seqno is fetched (get_lines); on the next frame WezTerm
+    asks again (its Stale quirk drops the first reply), a coalescing client waits for the first."""
     for policy, expect in (("wezterm", 2), ("coalesce", 1)):
+        pane, hooks, _ = make_pane(policy)
+        fill(pane, hooks, {0: "a", 1: "b"}, seqno=9)  # pane seqno 0: both lines count as changed
+        pane.get_lines(0, 2)
+        first = hooks.batches[-1]
+        pane.get_lines(0, 2)  # the next frame
+        assert pane.stats.max_inflight_per_row == expect
+        kept = dict(pane.apply_fetched(first, lines({0: "a", 1: "b"}, 9)))
+        if policy == "coalesce":
+            assert hooks.batches[-1] is first and kept == {0: "redundant", 1: "redundant"}
+        else:
+            assert kept == {0: "superseded", 1: "superseded"}
+
+
+def test_coalesce_does_not_reuse_a_fetch_sent_before_an_invalidation() -> None:
+    """Dirty while in flight: the reply in flight may predate the change, so both policies ask
+    again, and the older reply is dropped."""
+    for policy in ("wezterm", "coalesce"):
         pane, hooks, _ = make_pane(policy)
         fill(pane, hooks, {0: "a", 1: "b"})
         pane.resize(dict(SIZE, cols=10, pixel_width=80))
         pane.get_lines(0, 2)
         first = hooks.batches[-1]
-        pane.apply_changes(*push({}, seqno=2, dirty=[(0, 2)], cols=10))  # dirty while in flight
-        assert pane.stats.max_inflight_per_row == expect
-        if policy == "coalesce":
-            assert hooks.batches[-1] is first
-            assert dict(pane.apply_fetched(first, lines({0: "a", 1: "b"}))) == {0: "redundant", 1: "redundant"}
+        pane.apply_changes(*push({}, seqno=2, dirty=[(0, 2)], cols=10))
+        assert hooks.batches[-1] is not first and pane.stats.max_inflight_per_row == 2
+        assert dict(pane.apply_fetched(first, lines({0: "a", 1: "b"}))) == {0: "superseded", 1: "superseded"}
 
 
 def test_selective_stales_only_rows_the_rewrap_can_alter() -> None:
@@ -500,9 +517,11 @@ def test_selective_fetches_fewer_rows_than_wezterm() -> None:
     assert_truth_adds_up(sel)
 
 
-def test_coalesce_never_has_two_requests_in_flight_for_a_row() -> None:
+def test_coalesce_never_asks_again_for_a_row_in_flight_and_ends_on_the_servers_screen() -> None:
     report, view = run_client(scenario="resize-drag", resizes=10, policy="coalesce")
-    assert report.max_inflight_per_row == 1
+    wez, _ = run_client(scenario="resize-drag", resizes=10, policy="wezterm")
+    assert report.refetched_in_flight == 0 and wez.refetched_in_flight > 0
+    assert wez.coalesced_rows == 0
     assert_screen_matches_server(report, view)
     assert_truth_adds_up(report)
 

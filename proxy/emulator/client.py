@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codec import Pdu
+from codec.pdu import LINES_FIELD
 from codec.varbincode import Schema, Struct
 from proxy.endpoints import TcpAddress, UnixAddress
 
 from . import scenarios
 from .clientpane import ClientPane, FetchBatch, Policy
-from .linecache import lines_from_serialized
+from .linecache import lines_from_summary
 from .muxconn import ConnectionLost, MuxConnection, Reply, RpcError
 from .truth import Truth
 
@@ -109,6 +110,10 @@ class ClientReport:
     pushes: int = 0
     resizes_sent: int = 0
     max_inflight_per_row: int = 0
+    #: rows that waited for a fetch already in flight (``--policy coalesce``)
+    coalesced_rows: int = 0
+    #: rows asked for again while a still-valid fetch for them was in flight (what coalescing saves)
+    refetched_in_flight: int = 0
     throttled_pushes: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -125,6 +130,8 @@ class ClientReport:
             "pushes": self.pushes,
             "resizes_sent": self.resizes_sent,
             "max_inflight_per_row": self.max_inflight_per_row,
+            "coalesced_rows": self.coalesced_rows,
+            "refetched_in_flight": self.refetched_in_flight,
             "throttled_pushes": self.throttled_pushes,
             "screen": {str(k): v for k, v in self.screen.items()},
             "errors": self.errors,
@@ -399,9 +406,9 @@ class EmulatedClient:
 
         def on_reply(reply: Reply) -> bool:
             body = reply.pdu.body
-            if reply.pdu.name != "GetLinesResponse" or body["lines"]["images"]:
+            if reply.pdu.name != "GetLinesResponse" or body["lines"].images:
                 return False
-            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(body["lines"]["lines"]))
+            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(body["lines"].lines))
             self._apply_lines(pane, batch, reply)
             done.append(True)
             return True
@@ -421,16 +428,23 @@ class EmulatedClient:
             reply = await self.conn.finish("GetLines", fut, "GetLinesResponse")
             if done:
                 return
-            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(reply.pdu.body["lines"]["lines"]))
-            await self._hydrate(pane, reply.pdu.body["lines"])
+            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(reply.pdu.body["lines"].lines))
+            await self._hydrate(pane, self._full_lines(reply.pdu))
         except (RpcError, ConnectionLost):
             pane.fetch_failed(batch)
             raise
         self._apply_lines(pane, batch, reply)
 
+    def _full_lines(self, pdu: Pdu) -> Mapping[str, Any]:
+        """The fully decoded SerializedLines of a line-bearing PDU (its images, to hydrate)."""
+        assert self.conn is not None
+        body, _ = self.conn.version.table[pdu.ident].decode(pdu.payload, 0)
+        return body[LINES_FIELD[pdu.name]]
+
     def _apply_lines(self, pane: ClientPane, batch: FetchBatch, reply: Reply) -> None:
         """``RenderableInner::apply_lines`` (Ok), recording each row's ground-truth outcome."""
-        lines = lines_from_serialized(reply.pdu.body["lines"])
+        assert self.conn is not None
+        lines = lines_from_summary(reply.pdu.body["lines"], self.conn.version)
         self.rows_fetched += len(lines)
         for row, outcome in pane.apply_fetched(batch, lines):
             self.truth.outcome(pane.remote_pane_id, outcome)
@@ -527,8 +541,9 @@ class EmulatedClient:
         pane = self.panes.get(body.get("pane_id")) if isinstance(body, dict) else None
         if pane is None:
             return False
-        if name == "GetPaneRenderChangesResponse" and not body["bonus_lines"]["images"]:
-            pane.apply_changes(body, lines_from_serialized(body["bonus_lines"]))
+        if name == "GetPaneRenderChangesResponse" and not body["bonus_lines"].images:
+            assert self.conn is not None
+            pane.apply_changes(body, lines_from_summary(body["bonus_lines"], self.conn.version))
             return True
         if name == "SetPalette":
             pane.on_set_palette(body["palette"])
@@ -577,9 +592,10 @@ class EmulatedClient:
         """``ClientPane::process_unilateral``."""
         if pdu.name == "GetPaneRenderChangesResponse":
             bonus = pdu.body["bonus_lines"]
-            if bonus["images"]:
-                await self._hydrate(pane, bonus)
-            pane.apply_changes(pdu.body, lines_from_serialized(bonus))
+            if bonus.images:
+                await self._hydrate(pane, self._full_lines(pdu))
+            assert self.conn is not None
+            pane.apply_changes(pdu.body, lines_from_summary(bonus, self.conn.version))
         elif pdu.name == "SetPalette":
             pane.on_set_palette(pdu.body["palette"])
         elif pdu.name == "PaneRemoved":
@@ -757,7 +773,7 @@ class EmulatedClient:
     # -- run ---------------------------------------------------------------------------
     async def run(self, connect: UnixAddress | TcpAddress) -> ClientReport:
         """Attach, settle, play the scenario, settle again, and report."""
-        self.conn = MuxConnection(self.options.codec_version, self._on_push)
+        self.conn = MuxConnection(self.options.codec_version, self._on_push, summary_lines=True)
         await self.conn.open(connect)
         workers: list[asyncio.Task[Any]] = []
         settle: float | None = None
@@ -798,6 +814,8 @@ class EmulatedClient:
             pushes=sum(p.stats.pushes for p in self.panes.values()),
             resizes_sent=self.resizes_sent,
             max_inflight_per_row=max((p.stats.max_inflight_per_row for p in self.panes.values()), default=0),
+            coalesced_rows=sum(p.stats.coalesced_rows for p in self.panes.values()),
+            refetched_in_flight=sum(p.stats.refetched_in_flight for p in self.panes.values()),
             throttled_pushes=sum(p.stats.throttled_pushes for p in self.panes.values()),
             errors=list(self.errors),
         )

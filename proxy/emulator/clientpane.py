@@ -137,6 +137,10 @@ class PaneStats:
     throttled_pushes: int = 0
     pushes: int = 0
     max_inflight_per_row: int = 0
+    #: ``coalesce``: rows that waited for a fetch in flight instead of being asked for again
+    coalesced_rows: int = 0
+    #: rows asked for while a fetch for them that left after their last invalidation was in flight
+    refetched_in_flight: int = 0
     #: rows made stale by each cause (make_all_stale / make_rewrap_stale)
     staled: dict[str, int] = field(default_factory=dict)
 
@@ -211,13 +215,22 @@ class ClientPane:
         return top, top + self.dims["viewport_rows"]
 
     # -- fetch helpers -------------------------------------------------------
+    def _valid_fetch_in_flight(self, row: int) -> int | None:
+        """The newest fetch in flight for ``row`` if it left after the row was last invalidated
+        (an older one brings content from before the change)."""
+        tokens = self.inflight.get(row)
+        if tokens and tokens[-1] >= max(self._valid_from, self._row_valid_from.get(row, 0)):
+            return tokens[-1]
+        return None
+
     def _coalesced_token(self, row: int) -> int | None:
         """Under ``coalesce``: the newest in-flight fetch that already asks for ``row``, if it left
         after the row was last invalidated (an older one brings content from before the change)."""
         if self.policy.coalesce:
-            tokens = self.inflight.get(row)
-            if tokens and tokens[-1] >= max(self._valid_from, self._row_valid_from.get(row, 0)):
-                return tokens[-1]
+            token = self._valid_fetch_in_flight(row)
+            if token is not None:
+                self.stats.coalesced_rows += 1
+                return token
         return None
 
     def _schedule(self, rows: dict[int, FetchRow], token: int, origin: str) -> None:
@@ -226,6 +239,8 @@ class ClientPane:
             return
         batch = FetchBatch(token, to_ranges(rows), rows, origin)
         for row in rows:
+            if self._valid_fetch_in_flight(row):
+                self.stats.refetched_in_flight += 1
             tokens = self.inflight.setdefault(row, [])
             tokens.append(token)
             self.stats.max_inflight_per_row = max(self.stats.max_inflight_per_row, len(tokens))
@@ -464,6 +479,7 @@ class ClientPane:
         dims["pixel_width"] = size["pixel_width"]
         dims["pixel_height"] = size["pixel_height"]
         if self.policy.selective:
+            self.cache.relabel_stale(cause)
             n = self.cache.make_rewrap_stale(size["cols"], cause) if size["cols"] != old_cols else 0
             self.stats.staled[cause] = self.stats.staled.get(cause, 0) + n
         else:

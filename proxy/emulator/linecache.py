@@ -19,11 +19,14 @@ from __future__ import annotations
 import enum
 import itertools
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from codec.lines import cell_width, line_len, line_text, serialized_lines_fingerprints
+from codec.pdu import LinesSummary
+from codec.schema.versions import CodecVersion
 
 #: ``CellAttributes`` bit 11 is ``wrapped`` (termwiz ``cell.rs``).
 WRAPPED_BIT = 1 << 11
@@ -38,23 +41,35 @@ def next_token() -> int:
     return next(_tokens)
 
 
-@dataclass(slots=True)
 class CachedLine:
     """A termwiz ``Line`` as the client holds it, with the facts the emulator needs.
 
     ``seqno`` is mutable: ``put_line`` raises it to the pane's seqno when a
     fetched line is stored (``line.update_last_change_seqno(self.seqno)``).
+
+    The decoded value is built only when something needs it (the text of the
+    screen, the wrap facts of a logical line or a rewrap): the client holds
+    thousands of lines and looks inside few, and decoding every cell of every
+    line in Python would keep its event loop busy while replies wait in its
+    socket, inflating the latencies it measures.
     """
 
-    value: Mapping[str, Any]
-    fingerprint: bytes
-    seqno: int
-    text: str
-    wrapped: bool
-    #: ``Line::len()``: stored cells (vector storage) or the clustered ``len``
-    length: int
-    #: columns up to the last non-blank cell: what ``Line::wrap`` keeps
-    content_width: int
+    __slots__ = ("_facts", "_load", "_value", "fingerprint", "seqno")
+
+    def __init__(
+        self,
+        fingerprint: bytes,
+        seqno: int,
+        value: Mapping[str, Any] | None = None,
+        load: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        if value is None and load is None:
+            raise ValueError("a CachedLine needs its value or a way to load it")
+        self.fingerprint = fingerprint
+        self.seqno = seqno
+        self._value = value
+        self._load = load
+        self._facts: tuple[str, bool, int, int] | None = None
 
     def changed_since(self, seqno: int) -> bool:
         """termwiz ``Line::changed_since``: SEQ_ZERO lines always count as changed."""
@@ -62,8 +77,39 @@ class CachedLine:
 
     @classmethod
     def from_value(cls, value: Mapping[str, Any], fingerprint: bytes) -> CachedLine:
-        wrapped, width = _wrap_facts(value)
-        return cls(value, fingerprint, value["seqno"], line_text(value), wrapped, line_len(value), width)
+        return cls(fingerprint, value["seqno"], value=value)
+
+    @property
+    def value(self) -> Mapping[str, Any]:
+        if self._value is None:
+            assert self._load is not None
+            self._value, self._load = self._load(), None
+        return self._value
+
+    def _computed(self) -> tuple[str, bool, int, int]:
+        if self._facts is None:
+            value = self.value
+            wrapped, width = _wrap_facts(value)
+            self._facts = (line_text(value), wrapped, line_len(value), width)
+        return self._facts
+
+    @property
+    def text(self) -> str:
+        return self._computed()[0]
+
+    @property
+    def wrapped(self) -> bool:
+        return self._computed()[1]
+
+    @property
+    def length(self) -> int:
+        """``Line::len()``: stored cells (vector storage) or the clustered ``len``."""
+        return self._computed()[2]
+
+    @property
+    def content_width(self) -> int:
+        """Columns up to the last non-blank cell: what ``Line::wrap`` keeps."""
+        return self._computed()[3]
 
 
 def _wrap_facts(value: Mapping[str, Any]) -> tuple[bool, int]:
@@ -89,15 +135,28 @@ def _wrap_facts(value: Mapping[str, Any]) -> tuple[bool, int]:
     return wrapped, width
 
 
-def lines_from_serialized(value: Mapping[str, Any]) -> list[tuple[int, CachedLine]]:
+def lines_from_serialized(
+    value: Mapping[str, Any], fingerprints: list[bytes] | None = None
+) -> list[tuple[int, CachedLine]]:
     """``(stable_row, CachedLine)`` for each line of a decoded ``SerializedLines``.
 
-    Fingerprints come from :func:`codec.lines.serialized_lines_fingerprints`
-    (content only, seqno ignored), the comparison the ground truth is built on.
+    Fingerprints (content only, seqno ignored; the comparison the ground truth
+    is built on) are ``fingerprints`` when the caller has them from the raw
+    payload (:func:`codec.pdu.lines_summary_of`, much cheaper), else computed by
+    :func:`codec.lines.serialized_lines_fingerprints` from the decoded value.
     """
-    fps = serialized_lines_fingerprints(value)
+    fps = fingerprints if fingerprints is not None else serialized_lines_fingerprints(value)
     pairs = zip(value["lines"], fps, strict=True)
     return [(row, CachedLine.from_value(line, fp)) for (row, line), fp in pairs]
+
+
+def lines_from_summary(summary: LinesSummary, version: CodecVersion) -> list[tuple[int, CachedLine]]:
+    """``(stable_row, CachedLine)`` for each line of a summary-decoded ``SerializedLines``: the
+    fingerprint and seqno now, the cells decoded from the payload if and when they are needed."""
+    out = []
+    for i, ln in enumerate(summary.lines):
+        out.append((ln.row, CachedLine(ln.fingerprint, ln.seqno, load=partial(summary.line_value, i, version))))
+    return out
 
 
 class State(enum.Enum):
@@ -186,6 +245,14 @@ class LineCache:
         if entry.state is not State.FETCHING:
             entry = Entry(State.STALE, entry.line, None, cause)
         self.put(row, entry)
+
+    def relabel_stale(self, cause: str) -> None:
+        """Entries already ``Stale`` take ``cause`` (the newest invalidation), as ``make_all_stale``
+        labels them; the ``selective`` policy's bookkeeping, so causes read the same under every
+        policy."""
+        for entry in self._lru.values():
+            if entry.state is State.STALE:
+                entry.cause = cause
 
     def make_rewrap_stale(self, new_cols: int, cause: str) -> int:
         """The ``selective`` policy (not WezTerm): stale only rows a rewrap to ``new_cols`` can alter.

@@ -73,13 +73,14 @@ class _Protocol(asyncio.StreamReaderProtocol):
 class MuxConnection:
     """Request/response over one stream, with pushes delivered to ``on_push``."""
 
-    def __init__(self, version: int, on_push: Callable[[Pdu], None]) -> None:
+    def __init__(self, version: int, on_push: Callable[[Pdu], None], summary_lines: bool = False) -> None:
         self.version = get_version(version)
         self.on_push = on_push
         self.next_serial = 1
         self.pending: dict[int, tuple[asyncio.Future[Reply], int, str]] = {}
         self.sent: Counter[str] = Counter()
-        self.stream = PduStream()
+        #: with summary_lines, line-bearing PDUs carry a LinesSummary (cells decoded on demand)
+        self.stream = PduStream(summary_lines=summary_lines)
         self.decode_errors = 0
         #: the first few decode errors, for the report of a run that went wrong
         self.decode_error_messages: list[str] = []
