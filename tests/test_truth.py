@@ -119,7 +119,9 @@ def test_latencies_agree_with_the_client():
     excess = max(mine[s] - client[s] for s in mine)
     assert excess <= 2.0, f"the proxy measured {excess:.3f} ms more than the client"
     gaps = sorted(client[s] - mine[s] for s in mine)
-    print(f"client minus proxy latency, ms: p50 {gaps[len(gaps) // 2]:.3f}, max {gaps[-1]:.3f}")
-    # the rest is the emulated client's own event loop (it decodes every line in full); on an idle
-    # machine the median is ~2-5 ms, under a full test run ~7 ms
-    assert gaps[len(gaps) // 2] <= 20.0
+    within = sum(1 for g in gaps if g <= 2.0) / len(gaps)
+    print(f"client minus proxy latency, ms: p50 {gaps[len(gaps) // 2]:.3f}, p90 {gaps[len(gaps) * 9 // 10]:.3f}, "
+          f"max {gaps[-1]:.3f}; {within:.0%} of {len(gaps)} GetLines within 2 ms")
+    # the rest is the emulated client's own event loop (a frame being painted when the reply
+    # lands) and the scheduler: on an idle machine nearly every RPC agrees within 2 ms
+    assert gaps[len(gaps) // 2] <= 2.0
