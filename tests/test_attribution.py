@@ -307,6 +307,30 @@ def test_request_long_after_a_push_did_not_cross_it():
     assert rep["causes"] == {"unexplained": 1} and rep["crossed_requests"] == 0
 
 
+def test_coalescible_rows_are_asked_again_while_a_valid_fetch_is_pending_or_was_dropped():
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=5), 0)
+    w.get_lines(1, 0, 0, 1)
+    w.send(S2C, "GetLinesResponse", {"pane_id": 0, "lines": serialized_lines({0: "x"}, seqno=9)}, 1)
+    w.get_lines(2, 0, 0, 1)  # the Stale quirk: this one's reply will be dropped...
+    w.get_lines(3, 0, 0, 1)  # ...so the next frame asks again while it is pending: coalescible
+    w.lines(2, 0, {0: "x"})
+    w.send(S2C, "GetLinesResponse", {"pane_id": 0, "lines": serialized_lines({0: "x"}, seqno=9)}, 3)
+    assert w.report["coalescible_rows"] == 1
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=6), 0)
+    w.get_lines(4, 0, 0, 1)  # quirk again (line 9 > pane 6); reply dropped before the next frame
+    w.lines(4, 0, {0: "x"})
+    w.get_lines(5, 0, 0, 1)  # asked again after a dropped, still-valid fetch: coalescible
+    w.lines(5, 0, {0: "x"})
+    assert w.report["coalescible_rows"] == 2
+    # after an invalidation, asking again is needed: the pending reply predates the resize
+    w.get_lines(6, 0, 1, 2)
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 7)
+    w.get_lines(8, 0, 1, 2)
+    assert w.report["coalescible_rows"] == 2
+    assert w.report["what_if"]["coalesce"]["rows_saved"] == 2
+
+
 def _f32_palette(body: dict[str, Any]) -> dict[str, Any]:
     def conv(v):
         if isinstance(v, list) and len(v) == 4 and all(isinstance(x, float) for x in v):

@@ -143,7 +143,8 @@ class Tally:
         self.bonus_rows = {"redundant": 0, "changed": 0, "new": 0}
         self.getlines = 0
         self.rows_requested = 0
-        self.inflight_duplicates = 0
+        #: rows asked for again while a still-valid fetch for them was pending or had been dropped
+        self.coalescible_rows = 0
         #: GetLines the client wrote before it read pushes the proxy had already relayed (see linemodel)
         self.crossed_requests = 0
         self.fetch_wait_s = 0.0
@@ -167,7 +168,6 @@ class ConnAttribution:
     seq: int = 0
     panes: dict[int, PaneLines] = field(default_factory=dict)
     pending: dict[int, PendingFetch] = field(default_factory=dict)
-    inflight: dict[tuple[int, int], int] = field(default_factory=dict)
     burst: Burst | None = None
     last_t_ns: int = 0
     #: panes of tabs a TabResized named, until the client's ListPanes answer arrives
@@ -269,7 +269,6 @@ class AttributionAddon(Addon):
         elif name == "ErrorResponse" and pdu.serial in st.pending:
             failed = st.pending.pop(pdu.serial)
             st.pane(failed.pane_id).fetch_failed(pdu.serial, list(failed.held))
-            self._drop_pending(st, failed)
 
     def rpc(self, conn: ConnState, rpc: Rpc) -> dict[str, Any] | None:
         if rpc.request.name != "GetLines":
@@ -278,7 +277,6 @@ class AttributionAddon(Addon):
         pending = st.pending.pop(rpc.serial, None)
         if pending is None:
             return None
-        self._drop_pending(st, pending)
         summary = lines_of(rpc.response)
         if summary is None:
             return None
@@ -377,21 +375,13 @@ class AttributionAddon(Addon):
         pane_id = body["pane_id"]
         model = st.pane(pane_id)
         rows = [row for r in body["lines"] for row in range(r["start"], r["end"])]
-        held, causes, crossed = model.request(serial, rows, t_ns)
-        if crossed:
-            for tally in (st.tally, self.total):
-                tally.crossed_requests += 1
+        req = model.request(serial, rows, t_ns)
+        held, causes = req.held, req.causes
+        for tally in (st.tally, self.total):
+            tally.crossed_requests += req.crossed
+            tally.coalescible_rows += req.coalescible
         pending = PendingFetch(serial, pane_id, t_ns, st.next_seq(), held, causes)
-        if serial in st.pending:  # a reused serial: the old one will never be answered
-            self._drop_pending(st, st.pending.pop(serial))
-        duplicates = sum(1 for row in held if st.inflight.get((pane_id, row), 0))
-        if duplicates:
-            st.tally.inflight_duplicates += duplicates
-            self.total.inflight_duplicates += duplicates
-        st.pending[serial] = pending
-        for row in held:
-            key = (pane_id, row)
-            st.inflight[key] = st.inflight.get(key, 0) + 1
+        st.pending[serial] = pending  # a reused serial replaces the old one: it will never be answered
         for tally in (st.tally, self.total):
             tally.getlines += 1
             tally.rows_requested += len(held)
@@ -410,15 +400,6 @@ class AttributionAddon(Addon):
             burst.rows_requested += len(held)
             burst.open_fetches += 1
             burst.panes.add(pane_id)
-
-    def _drop_pending(self, st: ConnAttribution, pending: PendingFetch) -> None:
-        for row in pending.held:
-            key = (pending.pane_id, row)
-            n = st.inflight.get(key, 0) - 1
-            if n > 0:
-                st.inflight[key] = n
-            else:
-                st.inflight.pop(key, None)
 
     def _changes(self, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
         """A render-changes push: its bonus lines' outcomes, then the line model applies it."""
@@ -495,7 +476,7 @@ class AttributionAddon(Addon):
             "overfetch_wait_s": round(over_wait, 6),
             "wire_bytes": {k: round(v) for k, v in t.wire_bytes.items()},
             "decompressed_bytes": {k: round(v) for k, v in t.decompressed_bytes.items()},
-            "inflight_duplicates": t.inflight_duplicates,
+            "coalescible_rows": t.coalescible_rows,
             "crossed_requests": t.crossed_requests,
             "client_model": self.client_model,
             "bursts": list(self.bursts),
@@ -506,7 +487,7 @@ class AttributionAddon(Addon):
         t = self.total
         sel = t.unchanged_invalidated
         sel_rows, sel_wait, sel_bytes = sel.rows, sel.wait_s, sel.wire_bytes
-        coal_rows = t.inflight_duplicates
+        coal_rows = t.coalescible_rows
         coal_share = coal_rows / t.rows_requested if t.rows_requested else 0.0
         coal_wait = t.fetch_wait_s * coal_share
         coal_bytes = sum(t.wire_bytes.values()) * coal_share
@@ -536,8 +517,9 @@ class AttributionAddon(Addon):
                 "Rows a policy would not have fetched, with the wait and wire bytes those rows were "
                 "apportioned (by serialized size) in the recorded run. selective: rows requested because of "
                 "an invalidation (resize, zoom, palette, tab_resized) whose content had not changed, whether "
-                "the client kept or dropped them. coalesce: rows requested while an earlier request for "
-                "them was still in flight (the wait and bytes are their share of all fetches). debounce: per "
+                "the client kept or dropped them. coalesce: rows asked for again while a fetch "
+                "for them sent after their last invalidation was still in flight or had been dropped (the "
+                "wait and bytes are their share of all fetches). debounce: per "
                 "burst, rows and fetch wait scale with the number of Resize PDUs still sent (one per pause "
                 "of at least the debounce interval, plus the last)."
             ),

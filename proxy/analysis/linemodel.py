@@ -126,6 +126,17 @@ class _Undo:
 
 
 @dataclass(slots=True)
+class Requested:
+    """What :meth:`PaneLines.request` found out about a GetLines."""
+
+    held: dict[int, bytes | None]
+    causes: dict[int, str]
+    crossed: bool
+    #: rows a coalescing client would not have asked for (see ``_note_fetches``)
+    coalescible: int
+
+
+@dataclass(slots=True)
 class PendingFetch:
     """A GetLines in flight: what the client held for each row when it asked, and why it asked."""
 
@@ -163,6 +174,12 @@ class PaneLines:
     #: a push under them
     responded: set[int] = field(default_factory=set)
     responded_kept: set[int] = field(default_factory=set)
+    #: for the coalescing what-if: an event counter; when each row (and the whole pane) was last
+    #: invalidated; each row's latest fetch as [tick, serial, "pending" | "kept" | "dropped"]
+    tick: int = 0
+    stale_from: int = 0
+    invalid_from: dict[int, int] = field(default_factory=dict)
+    last_fetch: dict[int, list[Any]] = field(default_factory=dict)
 
     # -- causes -------------------------------------------------------------------------
     def cause_of(self, row: int) -> str:
@@ -181,19 +198,33 @@ class PaneLines:
         return e.fingerprint if e is not None else None
 
     # -- transitions -------------------------------------------------------------------
-    def request(
-        self, serial: int, rows: list[int], t_ns: int = 0
-    ) -> tuple[dict[int, bytes | None], dict[int, str], bool]:
-        """A GetLines for ``rows`` left the client: returns what it held for each row and why it
-        asked, and whether the request crossed recent pushes (it is then applied before them)."""
+    def request(self, serial: int, rows: list[int], t_ns: int = 0) -> Requested:
+        """A GetLines for ``rows`` left the client: what it held for each row and why it asked,
+        whether the request crossed recent pushes (it is then applied before them), and how many
+        of its rows a coalescing client would not have asked for."""
         undone = self._undo_crossed(rows, t_ns)
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
+        coalescible = self._note_fetches(serial, rows)
         self._request(serial, rows)
         for undo in undone:
             self.apply_push(undo.push)
         self.commit()
-        return held, causes, bool(undone)
+        return Requested(held, causes, bool(undone), coalescible)
+
+    def _note_fetches(self, serial: int, rows: list[int]) -> int:
+        """Rows asked for again although a fetch for them that left after their last invalidation
+        is still pending or was dropped: a client that coalesces would have waited for (or kept)
+        that one."""
+        self.tick += 1
+        tick, stale_from, invalid_from, last = self.tick, self.stale_from, self.invalid_from, self.last_fetch
+        n = 0
+        for row in rows:
+            prior = last.get(row)
+            if prior is not None and prior[2] != "kept" and prior[0] > max(stale_from, invalid_from.get(row, 0)):
+                n += 1
+            last[row] = [tick, serial, "pending"]
+        return n
 
     def _request(self, serial: int, rows: list[int]) -> None:
         if self.push_stamped:
@@ -281,6 +312,9 @@ class PaneLines:
             dirty.add(push.cursor["y"])
         bonus_rows = {row for row, _, _ in push.bonus}
         touched = dirty | bonus_rows
+        self.tick += 1
+        for row in touched:
+            self.invalid_from[row] = self.tick
         entries = self.entries
         undo = _Undo(
             push,
@@ -305,6 +339,13 @@ class PaneLines:
         """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start)."""
         if self.recent:
             self.responded.add(row)
+        kept = self._response_line(serial, row, fingerprint, seqno, seq)
+        fetch = self.last_fetch.get(row)
+        if fetch is not None and fetch[1] == serial:
+            fetch[2] = "kept" if kept else "dropped"
+        return kept
+
+    def _response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int) -> bool:
         e = self.entries.get(row)
         if e is None or e.state not in (FETCHING, LINE_AND_FETCHING):
             return False
@@ -356,6 +397,8 @@ class PaneLines:
         """``make_all_stale``: every ``Line`` or ``Stale`` entry becomes ``Stale`` for ``kind``;
         entries being fetched are left alone."""
         self.commit()
+        self.tick += 1
+        self.stale_from = self.tick
         for e in self.entries.values():
             if e.state == LINE or e.state == STALE:
                 e.state, e.cause = STALE, kind
