@@ -259,28 +259,28 @@ def test_crossing_is_recognised_across_a_reply_for_other_rows():
     assert rep["causes"] == {"first_view": 3}
 
 
+def _rows_dropped_by_a_push_then_asked_for(after_ms: float) -> dict[str, Any]:
+    """Rows 0-1 held, a resize, a push that drops them (physical_top 2), then a GetLines for them."""
+    w = Wire()
+    w.get_lines(1, 0, 0, 2)
+    w.lines(1, 0, {0: "a", 1: "b"})
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 2)], physical_top=2, seqno=5), 0)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 2}]}, 3, dt_ms=after_ms)
+    w.lines(3, 0, {0: "a", 1: "b"})
+    return w.report
+
+
 def test_request_too_soon_after_a_push_crossed_it():
     """50 us after the push the request cannot be an answer to it: the rows the push then
     dropped (above its physical_top) were asked for before the client read it."""
-    w = Wire()
-    w.get_lines(1, 0, 0, 2)
-    w.lines(1, 0, {0: "a", 1: "b"})
-    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
-    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 2)], physical_top=2, seqno=5), 0)
-    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 2}]}, 3, dt_ms=0.05)
-    w.lines(3, 0, {0: "a", 1: "b"})
-    rep = w.report
+    rep = _rows_dropped_by_a_push_then_asked_for(0.05)
     assert rep["crossed_requests"] == 1
     assert rep["rows"]["superseded"] == 2 and rep["rows_by_cause"]["resize"] == {"superseded": 2}
-    # the same request 5 ms later may be the client's answer: the rows were gone, so it asks anew
-    w = Wire()
-    w.get_lines(1, 0, 0, 2)
-    w.lines(1, 0, {0: "a", 1: "b"})
-    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
-    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 2)], physical_top=2, seqno=5), 0)
-    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 2}]}, 3, dt_ms=5)
-    w.lines(3, 0, {0: "a", 1: "b"})
-    assert w.report["crossed_requests"] == 0 and w.report["rows"]["new"] == 4
+    # 5 ms later it may be the client's answer: the rows were gone, so it asks for them anew
+    rep = _rows_dropped_by_a_push_then_asked_for(5)
+    assert rep["crossed_requests"] == 0 and rep["rows"]["new"] == 4
+    assert rep["rows_by_cause"]["dirty"] == {"new": 2}
 
 
 def test_no_reorder_across_a_reply_for_the_same_rows():
