@@ -354,6 +354,23 @@ def test_rows_above_physical_top_are_forgotten():
     assert w.report["rows"]["new"] == 5  # the client dropped row 0: fetching it again is new
 
 
+def test_a_dirty_range_over_the_whole_scrollback_costs_what_the_client_holds():
+    """The server names changed rows from 0 (after a rewrap, the whole scrollback): the rows the
+    client holds above the new physical_top are dropped, the rest of the range costs nothing."""
+    top = 10_000_000
+    w = Wire()
+    w.get_lines(1, 0, 5, 6)
+    w.lines(1, 0, {5: "held"})
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, top + 2)], physical_top=top, seqno=5), 0)
+    w.get_lines(2, 0, 5, 6)  # scrolled back to the dropped row: fetched again, as new
+    w.lines(2, 0, {5: "held"})
+    rep = w.report
+    assert rep["rows"]["new"] == 2 and rep["rows_by_cause"]["dirty"] == {"new": 1}
+    w.get_lines(3, 0, top, top + 2)  # the push's viewport rows were stamped for fetching
+    w.lines(3, 0, {top: "x", top + 1: "y"})
+    assert w.report["rows_by_cause"]["dirty"] == {"new": 3}
+
+
 def test_two_clients_have_separate_models():
     w = Wire()
     for conn in (1, 2):

@@ -414,9 +414,7 @@ class AttributionAddon(Addon):
                 if self.metrics is not None:
                     self.metrics.rows_delivered.labels("bonus", out).inc()
                 bonus.append((ln.row, ln.fingerprint, ln.seqno))
-        dirty: set[int] = set()
-        for r in body["dirty_lines"]:
-            dirty.update(range(r["start"], r["end"]))
+        dirty = [(r["start"], r["end"]) for r in body["dirty_lines"]]
         model.apply_push(Push(st.next_seq(), t_ns, body["seqno"], body["dimensions"]["physical_top"],
                               body["cursor_position"], body.get("input_serial"), bonus, dirty))
 

@@ -111,8 +111,8 @@ class Push:
     input_serial: int | None
     #: (row, fingerprint, seqno) per bonus line
     bonus: list[tuple[int, bytes, int]]
-    #: rows the push's ``dirty_lines`` name
-    dirty: set[int]
+    #: the push's ``dirty_lines``, as half-open (start, end) ranges
+    dirty: list[tuple[int, int]]
 
 
 @dataclass(slots=True)
@@ -306,7 +306,7 @@ class PaneLines:
         stored as they are, dirty rows (and the old and new cursor rows when the cursor moved)
         popped, dropped above ``physical_top``, else stamped for the fetch the push triggers."""
         previous = self.cursor if self.cursor is not None else DEFAULT_CURSOR
-        dirty = set(push.dirty)
+        dirty = self._dirty_rows_that_matter(push.dirty, push.physical_top)
         if push.cursor != previous:
             dirty.add(previous["y"])
             dirty.add(push.cursor["y"])
@@ -334,6 +334,23 @@ class PaneLines:
         recent.append(undo)
         if len(recent) > MAX_CROSSING_PUSHES:
             del recent[0]
+
+    def _dirty_rows_that_matter(self, ranges: list[tuple[int, int]], top: int) -> set[int]:
+        """The rows of ``dirty_lines`` the push acts on: every row from the new physical_top on
+        (stamped for fetching), and those above it the client holds (dropped). The server names
+        every changed row from 0 (sessionhandler.rs), so after a rewrap a range can span the
+        whole scrollback: the rows above the top cost what the client holds there, not their
+        number."""
+        entries = self.entries
+        rows: set[int] = set()
+        for start, end in ranges:
+            rows.update(range(max(start, top), end))
+            above_end = min(end, top)
+            if above_end - start <= len(entries):
+                rows.update(r for r in range(start, above_end) if r in entries)
+            else:
+                rows.update(r for r in entries if start <= r < above_end)
+        return rows
 
     def response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int) -> bool:
         """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start)."""
