@@ -283,6 +283,23 @@ def test_request_too_soon_after_a_push_crossed_it():
     assert rep["rows_by_cause"]["dirty"] == {"new": 2}
 
 
+def test_first_paint_before_the_first_push_crossed_it():
+    """Until its first push a new pane's viewport starts at row 0 (ClientPane::new): a request for
+    rows 0-3 after a first push whose physical_top is 100 was that first paint."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 104)], physical_top=100, seqno=5), 0)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 4}]}, 1, dt_ms=3)
+    w.lines(1, 0, ROWS)
+    rep = w.report
+    assert rep["crossed_requests"] == 1 and rep["rows"] == {"redundant": 0, "superseded": 4, "changed": 0, "new": 0}
+    # not long after it (the client has read it and scrolled back), nor once it has painted before
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, physical_top=100, seqno=5), 0)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 4}]}, 1, dt_ms=600)
+    w.lines(1, 0, ROWS)
+    assert w.report["crossed_requests"] == 0 and w.report["rows"]["new"] == 4
+
+
 def test_no_reorder_across_a_reply_for_the_same_rows():
     """A reply for a requested row arrived after the push: its outcome is final, so the request
     stays where the wire puts it (and counts as unexplained)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,8 +92,17 @@ POLICIES = ("wezterm", "selective", "coalesce", "debounce=100")
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_outcomes_equal_the_clients_own_record(scenario, policy):
-    with tempfile.TemporaryDirectory(dir="/tmp") as d:
-        truth, attribution, _ = run_session(scenario, policy, Path(d))
+    d = tempfile.mkdtemp(prefix=f"muxscope-truth-{scenario}-{policy}-", dir="/tmp")
+    truth, attribution, _ = run_session(scenario, policy, Path(d))
+    try:
+        _check_outcomes(scenario, policy, truth, attribution)
+    except AssertionError:
+        print(f"capture and truth kept in {d} (muxscope report {d}/c.muxcap)")
+        raise
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: AttributionAddon) -> None:
     report = attribution.report()
     client = {(s, p, r): o for s, p, r, o in truth["rows_detail"]}
     mine = {(s, p, r): o for _, s, p, r, o, _ in attribution.row_log}

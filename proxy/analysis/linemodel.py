@@ -27,7 +27,10 @@ wrote the request before it read the push). WezTerm never asks for a row it
 holds as an up-to-date ``Line``; when a request asks for exactly such a row
 and the line came from a push moments earlier, with nothing from the client
 on this pane in between, the push crossed the request. So did a push that the
-request followed too closely to be an answer to it (:data:`MIN_CLIENT_REACTION_NS`). The model then puts
+request followed too closely to be an answer to it (:data:`MIN_CLIENT_REACTION_NS`),
+and a pane's first push when the pane's first request asks for rows wholly
+above that push's physical_top (the first paint: ClientPane::new starts the
+viewport at row 0). The model then puts
 them in the client's order: it undoes the pushes since, applies the request,
 and applies the pushes again (unless a reply in between touched the same rows,
 whose outcome is already final). The request's rows are judged as the client
@@ -123,6 +126,8 @@ class _Undo:
     rows: dict[int, Entry | None]
     evicted: dict[int, str | None]
     scalars: tuple[int, int, Any, frozenset[int], int]
+    #: the pane's first push: until it, the client's viewport starts at row 0
+    first_push: bool = False
 
 
 @dataclass(slots=True)
@@ -177,6 +182,9 @@ class PaneLines:
     #: for the coalescing what-if: an event counter; when each row (and the whole pane) was last
     #: invalidated; each row's latest fetch as [tick, serial, "pending" | "kept" | "dropped"]
     tick: int = 0
+    #: pushes applied so far, GetLines seen so far
+    pushes: int = 0
+    requests: int = 0
     stale_from: int = 0
     invalid_from: dict[int, int] = field(default_factory=dict)
     last_fetch: dict[int, list[Any]] = field(default_factory=dict)
@@ -207,6 +215,7 @@ class PaneLines:
         causes = {row: self.cause_of(row) for row in rows}
         coalescible = self._note_fetches(serial, rows)
         self._request(serial, rows)
+        self.requests += 1
         for undo in undone:
             self.apply_push(undo.push)
         self.commit()
@@ -267,6 +276,13 @@ class PaneLines:
             if t_ns - undo.push.t_ns < MIN_CLIENT_REACTION_NS:
                 first = i  # too soon to be an answer to that push
                 break
+            if (undo.first_push and not self.requests and rows and max(rows) < undo.push.physical_top
+                    and i in by_seq.values()):
+                # ClientPane::new places the viewport at row 0 until the first push: the pane's
+                # first request, for rows wholly above that push's top, was the first paint,
+                # written before the client read it
+                first = i
+                break
         for row in rows:
             e = entries.get(row)
             if e is not None and e.state == LINE and e.delivered_seq in by_seq and not self._changed(e):
@@ -290,6 +306,7 @@ class PaneLines:
                     self.evicted[row] = cause
             self.seqno, self.physical_top, self.cursor, stamped, self.input_serial = undo.scalars
             self.push_stamped = set(stamped)
+            self.pushes -= 1
         del recent[first:]
         return undone
 
@@ -321,7 +338,9 @@ class PaneLines:
             {row: (e.copy() if (e := entries.get(row)) is not None else None) for row in touched},
             {row: self.evicted.get(row) for row in touched},
             (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial),
+            self.pushes == 0,
         )
+        self.pushes += 1
         self.physical_top = push.physical_top
         self.seqno = push.seqno
         if push.input_serial is None or push.input_serial >= self.input_serial:
