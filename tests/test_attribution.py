@@ -277,8 +277,12 @@ def test_request_too_soon_after_a_push_crossed_it():
     rep = _rows_dropped_by_a_push_then_asked_for(0.05)
     assert rep["crossed_requests"] == 1
     assert rep["rows"]["superseded"] == 2 and rep["rows_by_cause"]["resize"] == {"superseded": 2}
-    # 5 ms later it may be the client's answer: the rows were gone, so it asks for them anew
+    # 5 ms later it could be the client's answer, but a client that read the push paints from its
+    # new top: asking for the screen as it was before the push is still a crossing
     rep = _rows_dropped_by_a_push_then_asked_for(5)
+    assert rep["crossed_requests"] == 1 and rep["rows"]["superseded"] == 2
+    # beyond the crossing window it is a client scrolled back: the rows were gone, it asks anew
+    rep = _rows_dropped_by_a_push_then_asked_for(600)
     assert rep["crossed_requests"] == 0 and rep["rows"]["new"] == 4
     assert rep["rows_by_cause"]["dirty"] == {"new": 2}
 
@@ -298,6 +302,34 @@ def test_first_paint_before_the_first_push_crossed_it():
     w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 4}]}, 1, dt_ms=600)
     w.lines(1, 0, ROWS)
     assert w.report["crossed_requests"] == 0 and w.report["rows"]["new"] == 4
+
+
+def test_crossing_reorders_the_clients_own_resize_before_the_push():
+    """push (moves the top past rows 0-3), then the client's Resize and a GetLines for the old
+    screen: the client sent both before reading the push, so the rows are resize-caused and the
+    push, read after, dropped the reply."""
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 8)], physical_top=4, seqno=5), 0)
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(23, 80)}, 2, dt_ms=5)
+    w.get_lines(3, 0, 0, 4)
+    w.lines(3, 0, ROWS)
+    rep = w.report
+    assert rep["crossed_requests"] == 1
+    assert rep["rows_by_cause"]["resize"] == {"superseded": 4}
+
+
+def test_one_row_above_the_top_is_the_logical_line_walk_not_a_crossing():
+    """After reading a push that moved the top from 0 to 1, a client looks one row up for the
+    start of the logical line (get_lines(top-1, top)): that row was dropped, so it is new."""
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 5)], physical_top=1, seqno=5), 0)
+    w.get_lines(2, 0, 0, 1)
+    w.lines(2, 0, {0: ROWS[0]})
+    assert w.report["crossed_requests"] == 0 and w.report["rows_by_cause"]["dirty"]["new"] == 1
 
 
 def test_no_reorder_across_a_reply_for_the_same_rows():
@@ -366,7 +398,7 @@ def test_rows_above_physical_top_are_forgotten():
     w.get_lines(1, 0, 0, 4)
     w.lines(1, 0, ROWS)
     w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(0, 2)], physical_top=2), 0)
-    w.get_lines(2, 0, 0, 1)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": 1}]}, 2, dt_ms=600)  # scrolled back
     w.lines(2, 0, {0: ROWS[0]})
     assert w.report["rows"]["new"] == 5  # the client dropped row 0: fetching it again is new
 

@@ -243,19 +243,17 @@ class AttributionAddon(Addon):
                 # are the server's doing, not the user's.
                 kind = "tab_resized" if pane_id in st.resync and st.resync[pane_id] == size else "resize"
                 st.resync.pop(pane_id, None)
-                st.pane(pane_id).make_all_stale(kind)
+                st.pane(pane_id).make_all_stale(kind, ev.t_ns)
                 self._resize(conn, st, pane_id, ev.t_ns)
             elif name == "SetPaneZoomed":
-                st.pane(body["pane_id"]).make_all_stale("zoom")
+                st.pane(body["pane_id"]).make_all_stale("zoom", ev.t_ns)
             elif name == "SendKeyDown":
-                model = st.pane(body["pane_id"])
-                model.commit()
-                model.input_serial = body["input_serial"]
+                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns)
             return
         if name == "GetPaneRenderChangesResponse":
             self._changes(st, body, ev.t_ns)
         elif name == "SetPalette":
-            st.pane(body["pane_id"]).make_all_stale("palette")
+            st.pane(body["pane_id"]).make_all_stale("palette", ev.t_ns, from_client=False)
         elif name == "TabResized":
             # nothing is stale yet: the client re-lists the panes, and the Resizes that follow
             # (to the sizes listed) are the tab_resized invalidation

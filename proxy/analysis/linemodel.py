@@ -23,29 +23,38 @@ client kept it or dropped it, and what it held when it asked:
 
 One thing the wire order cannot show directly: a push and a request that
 cross (the proxy relayed the push before the request came up, but the client
-wrote the request before it read the push). WezTerm never asks for a row it
-holds as an up-to-date ``Line``; when a request asks for exactly such a row
-and the line came from a push moments earlier, with nothing from the client
-on this pane in between, the push crossed the request. So did a push that the
-request followed too closely to be an answer to it (:data:`MIN_CLIENT_REACTION_NS`),
-and a pane's first push when the pane's first request asks for rows wholly
-above that push's physical_top (the first paint: ClientPane::new starts the
-viewport at row 0). The model then puts
-them in the client's order: it undoes the pushes since, applies the request,
-and applies the pushes again (unless a reply in between touched the same rows,
-whose outcome is already final). The request's rows are judged as the client
-saw them (held what they held before the push, for the reason they had then),
-and a row the push delivered after the request left is
-``superseded``, as the issue defines it.
+wrote the request before it read the push). Pushes since the client's last
+GetLines on the pane are therefore kept in a short log (with the client's
+Resize, SetPaneZoomed and SendKeyDown and the server's SetPalette in between,
+each with what it changed). A request crossed a logged push when
+
+* it asks for a row the push delivered and the client would hold up to date
+  (WezTerm never asks for such a row);
+* it reached the proxy too soon after the push to be an answer to it
+  (:data:`MIN_CLIENT_REACTION_NS`);
+* it asks for two or more rows of the screen as it was before the push moved
+  ``physical_top`` past them (a client that had read the push paints from the
+  new top, and looks above it only a row at a time, for the start of a logical
+  line; this includes a new pane's first paint from row 0).
+
+The model then puts events in the client's order: it undoes the log from that
+push on, applies the client's own events, then the request, then the server's
+events again (unless a reply in between touched the same rows: its outcome is
+already final). The request's rows are judged as the client saw them, and a
+row the push delivered or dropped after the request left is ``superseded``,
+as the issue defines it. Crossings with none of this evidence stay as the wire
+shows them (rare: a busy client, a request for a few rows, see tests/test_truth.py).
 
 ``client`` names the fetch logic mirrored: ``wezterm`` (the source), or
 ``coalesce`` (the emulator's coalescing policy: a row is never asked for while
 a fetch for it is in flight, and the fetch of a row whose ``Line`` has changed
 is waited for instead of being dropped by WezTerm's ``Stale`` quirk).
 
-The *cause* of a requested row (why the client asked) is kept alongside:
-announced dirty, an invalidating event after its last delivery, never
-delivered, or unexplained. Memory: one small entry per row, at most
+The *cause* of a requested row (why the client asked) is kept per entry, by the
+rules the emulated client uses for its ground truth: the kind of the
+``make_all_stale`` that made it stale, ``dirty`` when a push named it (or
+dropped it, for its next fetch) or when get_lines refetches a changed line,
+``first_view`` when never held, ``unexplained`` for an up-to-date line. Memory: one small entry per row, at most
 ``max_rows`` rows per pane (oldest deliveries forgotten first).
 """
 
@@ -120,14 +129,18 @@ class Push:
 
 @dataclass(slots=True)
 class _Undo:
-    """What a push changed, so it can be taken back when a request turns out to have crossed it."""
+    """One event of the reorder log and what it changed, so it can be taken back and applied
+    again in the client's order: a push, a make_all_stale (from the server: SetPalette; from the
+    client: Resize, SetPaneZoomed), or a SendKeyDown's input serial (client)."""
 
-    push: Push
+    t_ns: int
+    from_client: bool
     rows: dict[int, Entry | None]
     evicted: dict[int, str | None]
     scalars: tuple[int, int, Any, frozenset[int], int]
-    #: the pane's first push: until it, the client's viewport starts at row 0
-    first_push: bool = False
+    push: Push | None = None
+    stale_kind: str | None = None
+    input_serial: int | None = None
 
 
 @dataclass(slots=True)
@@ -211,15 +224,27 @@ class PaneLines:
         whether the request crossed recent pushes (it is then applied before them), and how many
         of its rows a coalescing client would not have asked for."""
         undone = self._undo_crossed(rows, t_ns)
+        for undo in undone:  # what the client did since, it did before the request
+            if undo.from_client:
+                self._redo(undo)
+        self.commit()
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
         coalescible = self._note_fetches(serial, rows)
         self._request(serial, rows)
         self.requests += 1
-        for undo in undone:
-            self.apply_push(undo.push)
-        self.commit()
+        for undo in undone:  # and it reads the pushes after it: a later request may cross them too
+            if not undo.from_client:
+                self._redo(undo)
         return Requested(held, causes, bool(undone), coalescible)
+
+    def _redo(self, undo: _Undo) -> None:
+        if undo.push is not None:
+            self.apply_push(undo.push)
+        elif undo.stale_kind is not None:
+            self.make_all_stale(undo.stale_kind, undo.t_ns, undo.from_client)
+        elif undo.input_serial is not None:
+            self.set_input_serial(undo.input_serial, undo.t_ns)
 
     def _note_fetches(self, serial: int, rows: list[int]) -> int:
         """Rows asked for again although a fetch for them that left after their last invalidation
@@ -264,23 +289,28 @@ class PaneLines:
         return e.seqno == 0 or e.seqno > self.seqno
 
     def _undo_crossed(self, rows: list[int], t_ns: int) -> list[_Undo]:
-        """Take back the pushes a request for ``rows`` at ``t_ns`` crossed (oldest first), if any:
-        those from the first one that delivered an up-to-date line the request asks for."""
+        """Take back the log from the first push a request for ``rows`` at ``t_ns`` crossed, if
+        any (oldest first in the list returned); see the module docstring for the evidence."""
         recent = self.recent
-        if not recent or t_ns - recent[-1].push.t_ns > CROSSING_WINDOW_NS:
+        pushes = [
+            (i, u.push) for i, u in enumerate(recent) if u.push is not None and t_ns - u.t_ns <= CROSSING_WINDOW_NS
+        ]
+        if not pushes or not rows:
             return []
         entries = self.entries
-        by_seq = {undo.push.seq: i for i, undo in enumerate(recent) if t_ns - undo.push.t_ns <= CROSSING_WINDOW_NS}
+        by_seq = {push.seq: i for i, push in pushes}
         first = None
-        for i, undo in enumerate(recent):
-            if t_ns - undo.push.t_ns < MIN_CLIENT_REACTION_NS:
+        for i, push in pushes:
+            if t_ns - push.t_ns < MIN_CLIENT_REACTION_NS:
                 first = i  # too soon to be an answer to that push
                 break
-            if (undo.first_push and not self.requests and rows and max(rows) < undo.push.physical_top
-                    and i in by_seq.values()):
-                # ClientPane::new places the viewport at row 0 until the first push: the pane's
-                # first request, for rows wholly above that push's top, was the first paint,
-                # written before the client read it
+            top_before = recent[i].scalars[1]
+            if sum(1 for row in set(rows) if top_before <= row < push.physical_top) > 1:
+                # the request is (part of) the screen as it was before the push moved
+                # physical_top past it: a client that had read the push would paint from the new
+                # top. (Single rows above the top are the logical-line walk of a client that has
+                # read it; a client scrolled back into that band during a rewrap is the rare
+                # exception this rule gets wrong.)
                 first = i
                 break
         for row in rows:
@@ -294,6 +324,8 @@ class PaneLines:
         if not self.responded.isdisjoint(rows) or any(not self.responded_kept.isdisjoint(u.rows) for u in undone):
             return []  # a reply in between touched these rows: the order is no longer ours to change
         for undo in reversed(undone):
+            if undo.push is not None:
+                self.pushes -= 1
             for row, prior in undo.rows.items():
                 if prior is None:
                     entries.pop(row, None)
@@ -306,13 +338,26 @@ class PaneLines:
                     self.evicted[row] = cause
             self.seqno, self.physical_top, self.cursor, stamped, self.input_serial = undo.scalars
             self.push_stamped = set(stamped)
-            self.pushes -= 1
         del recent[first:]
         return undone
 
+    def _log(self, undo: _Undo) -> None:
+        recent = self.recent
+        recent.append(undo)
+        if len(recent) > MAX_CROSSING_PUSHES:
+            del recent[0]
+
+    def _scalars(self) -> tuple[int, int, Any, frozenset[int], int]:
+        return (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial)
+
+    def set_input_serial(self, serial: int, t_ns: int) -> None:
+        """A SendKeyDown: cursor updates older than it are ignored (logged, for reordering)."""
+        if self.recent:
+            self._log(_Undo(t_ns, True, {}, {}, self._scalars(), input_serial=serial))
+        self.input_serial = serial
+
     def commit(self) -> None:
-        """The client did something else on this pane: whatever it had read by then stays in
-        the order the wire shows."""
+        """Whatever happened so far stays in the order the wire shows."""
         if self.recent:
             self.recent.clear()
             self.responded.clear()
@@ -334,11 +379,12 @@ class PaneLines:
             self.invalid_from[row] = self.tick
         entries = self.entries
         undo = _Undo(
-            push,
+            push.t_ns,
+            False,
             {row: (e.copy() if (e := entries.get(row)) is not None else None) for row in touched},
             {row: self.evicted.get(row) for row in touched},
-            (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial),
-            self.pushes == 0,
+            self._scalars(),
+            push=push,
         )
         self.pushes += 1
         self.physical_top = push.physical_top
@@ -349,10 +395,7 @@ class PaneLines:
             self._put(row, Entry(LINE, fingerprint, seqno, None, None, push.seq))
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
-        recent = self.recent
-        recent.append(undo)
-        if len(recent) > MAX_CROSSING_PUSHES:
-            del recent[0]
+        self._log(undo)
 
     def _dirty_rows_that_matter(self, ranges: list[tuple[int, int]], top: int) -> set[int]:
         """The rows of ``dirty_lines`` the push acts on: every row from the new physical_top on
@@ -429,15 +472,17 @@ class PaneLines:
         self._put(row, new)
         self.push_stamped.add(row)
 
-    def make_all_stale(self, kind: str) -> None:
+    def make_all_stale(self, kind: str, t_ns: int = 0, from_client: bool = True) -> None:
         """``make_all_stale``: every ``Line`` or ``Stale`` entry becomes ``Stale`` for ``kind``;
-        entries being fetched are left alone."""
-        self.commit()
+        entries being fetched are left alone. Logged while there are pushes to reorder."""
         self.tick += 1
         self.stale_from = self.tick
-        for e in self.entries.values():
-            if e.state == LINE or e.state == STALE:
-                e.state, e.cause = STALE, kind
+        changed = [(row, e) for row, e in self.entries.items() if e.state == LINE or e.state == STALE]
+        if self.recent:
+            self._log(_Undo(t_ns, from_client, {row: e.copy() for row, e in changed}, {}, self._scalars(),
+                            stale_kind=kind))
+        for _, e in changed:
+            e.state, e.cause = STALE, kind
 
     def _put(self, row: int, entry: Entry) -> None:
         entries = self.entries
