@@ -457,3 +457,17 @@ def test_resize_bursts_and_settle_time():
     assert what_if["debounce"]["100ms"]["resizes_sent"] == 2  # one per burst
     assert what_if["debounce"]["50ms"]["resizes_sent"] == 6  # 71 ms apart: nothing coalesced
     assert what_if["selective"]["rows_saved"] == 24
+
+
+def test_line_model_memory_stays_within_max_rows():
+    """A long session that scrolls through a million rows: every per-row table stays bounded."""
+    from proxy.analysis.linemodel import MAX_CROSSING_EVENTS, PaneLines, Push
+
+    model = PaneLines(0, max_rows=100)
+    second = 1_000_000_000
+    for i in range(1000):
+        cursor = {"x": 0, "y": i, "shape": "Default", "visibility": "Visible"}
+        model.apply_push(Push(i + 1, i * second, i + 1, i, cursor, None, [(i, b"f" * 8, i + 1)], [(0, i + 1)]))
+        model.request(i + 1, [i, i + 1], i * second + second // 2)
+    sizes = [len(model.entries), len(model.invalid_from), len(model.last_fetch), len(model.evicted)]
+    assert max(sizes) <= 100 and len(model.recent) <= MAX_CROSSING_EVENTS, sizes

@@ -60,6 +60,7 @@ dropped it, for its next fetch) or when get_lines refetches a changed line,
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +76,8 @@ CLIENT_MODEL_HELP = (
 #: how long after a push a request may still have crossed it: far above the few milliseconds a
 #: client takes to read what is already in its socket, far below human timescales
 CROSSING_WINDOW_NS = 500_000_000
-#: at most this many pushes are kept for reordering (a pane streaming output between requests)
-MAX_CROSSING_PUSHES = 64
+#: at most this many events are kept for reordering (a pane streaming output between requests)
+MAX_CROSSING_EVENTS = 64
 #: a request that reaches the proxy sooner than this after a push cannot be the client's doing
 #: after reading it: the push had still to reach the client, be read and acted on, and the request
 #: to come back (loopback round trip plus a client's wake-up and decoding). The proxy stamps a push
@@ -184,8 +185,8 @@ class PaneLines:
     push_stamped: set[int] = field(default_factory=set)
     #: the client's fetch logic (:data:`CLIENT_MODELS`)
     client: str = "wezterm"
-    #: pushes since the client last did something on this pane: the ones a request may yet turn
-    #: out to have crossed
+    #: the reorder log: pushes since the client's last GetLines on this pane (the ones a request
+    #: may yet turn out to have crossed), and the events around them
     recent: list[_Undo] = field(default_factory=list)
     #: rows fetched lines arrived for since the first of ``recent``, and those of them the client
     #: kept: their outcome is final, so a reordering must not move a request before them or undo
@@ -195,9 +196,6 @@ class PaneLines:
     #: for the coalescing what-if: an event counter; when each row (and the whole pane) was last
     #: invalidated; each row's latest fetch as [tick, serial, "pending" | "kept" | "dropped"]
     tick: int = 0
-    #: pushes applied so far, GetLines seen so far
-    pushes: int = 0
-    requests: int = 0
     stale_from: int = 0
     invalid_from: dict[int, int] = field(default_factory=dict)
     last_fetch: dict[int, list[Any]] = field(default_factory=dict)
@@ -232,7 +230,6 @@ class PaneLines:
         causes = {row: self.cause_of(row) for row in rows}
         coalescible = self._note_fetches(serial, rows)
         self._request(serial, rows)
-        self.requests += 1
         for undo in undone:  # and it reads the pushes after it: a later request may cross them too
             if not undo.from_client:
                 self._redo(undo)
@@ -258,6 +255,7 @@ class PaneLines:
             if prior is not None and prior[2] != "kept" and prior[0] > max(stale_from, invalid_from.get(row, 0)):
                 n += 1
             last[row] = [tick, serial, "pending"]
+        _bound(last, self.max_rows)
         return n
 
     def _request(self, serial: int, rows: list[int]) -> None:
@@ -324,8 +322,6 @@ class PaneLines:
         if not self.responded.isdisjoint(rows) or any(not self.responded_kept.isdisjoint(u.rows) for u in undone):
             return []  # a reply in between touched these rows: the order is no longer ours to change
         for undo in reversed(undone):
-            if undo.push is not None:
-                self.pushes -= 1
             for row, prior in undo.rows.items():
                 if prior is None:
                     entries.pop(row, None)
@@ -344,7 +340,7 @@ class PaneLines:
     def _log(self, undo: _Undo) -> None:
         recent = self.recent
         recent.append(undo)
-        if len(recent) > MAX_CROSSING_PUSHES:
+        if len(recent) > MAX_CROSSING_EVENTS:
             del recent[0]
 
     def _scalars(self) -> tuple[int, int, Any, frozenset[int], int]:
@@ -377,6 +373,7 @@ class PaneLines:
         self.tick += 1
         for row in touched:
             self.invalid_from[row] = self.tick
+        _bound(self.invalid_from, self.max_rows)
         entries = self.entries
         undo = _Undo(
             push.t_ns,
@@ -386,7 +383,6 @@ class PaneLines:
             self._scalars(),
             push=push,
         )
-        self.pushes += 1
         self.physical_top = push.physical_top
         self.seqno = push.seqno
         if push.input_serial is None or push.input_serial >= self.input_serial:
@@ -460,6 +456,7 @@ class PaneLines:
         if row < self.physical_top:
             if e is not None:  # popped and not fetchable: gone, until the client scrolls back to it
                 self.evicted[row] = "dirty"
+                _bound(self.evicted, self.max_rows)
             return
         # the fetch the row waited for before the push (kept by a coalescing client); a second
         # push before any request keeps the first one's
@@ -491,6 +488,14 @@ class PaneLines:
         entries[row] = entry
         if len(entries) > self.max_rows:
             del entries[next(iter(entries))]
+
+
+def _bound(rows: dict[int, Any], max_rows: int) -> None:
+    """Keep a per-row dict within ``max_rows``: the rows set longest ago go first (dict order)."""
+    excess = len(rows) - max_rows
+    if excess > 0:
+        for row in list(itertools.islice(rows, excess)):
+            del rows[row]
 
 
 DEFAULT_CURSOR = {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}
