@@ -194,11 +194,11 @@ class PaneLines:
     responded: set[int] = field(default_factory=set)
     responded_kept: set[int] = field(default_factory=set)
     #: for the coalescing what-if: an event counter; when each row (and the whole pane) was last
-    #: invalidated; each row's latest fetch as [tick, serial, "pending" | "kept" | "dropped"]
+    #: invalidated; each row's latest fetch as (tick, serial, "pending" | "kept" | "dropped")
     tick: int = 0
     stale_from: int = 0
     invalid_from: dict[int, int] = field(default_factory=dict)
-    last_fetch: dict[int, list[Any]] = field(default_factory=dict)
+    last_fetch: dict[int, tuple[int, int, str]] = field(default_factory=dict)
 
     # -- causes -------------------------------------------------------------------------
     def cause_of(self, row: int) -> str:
@@ -254,7 +254,7 @@ class PaneLines:
             prior = last.get(row)
             if prior is not None and prior[2] != "kept" and prior[0] > max(stale_from, invalid_from.get(row, 0)):
                 n += 1
-            last[row] = [tick, serial, "pending"]
+            last[row] = (tick, serial, "pending")
         _bound(last, self.max_rows)
         return n
 
@@ -417,7 +417,7 @@ class PaneLines:
         kept = self._response_line(serial, row, fingerprint, seqno, seq)
         fetch = self.last_fetch.get(row)
         if fetch is not None and fetch[1] == serial:
-            fetch[2] = "kept" if kept else "dropped"
+            self.last_fetch[row] = (fetch[0], serial, "kept" if kept else "dropped")
         return kept
 
     def _response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int) -> bool:
