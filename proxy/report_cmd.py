@@ -152,6 +152,9 @@ def render_text(rep: dict[str, Any]) -> str:
     out.append(_table(["pane", "rows", "redundant", "superseded", "changed", "new", "over-fetch"], prow))
     out.append("")
     out.append("Rows requested by cause: " + ", ".join(f"{k} {v}" for k, v in rep["causes"].items()))
+    if rep.get("crossed_requests"):
+        out.append(f"{rep['crossed_requests']} GetLines crossed a push on the wire (written before the client read it) "
+                   f"and were judged in the client's order; client model: {rep.get('client_model', 'wezterm')}")
     out.append(f"Fetch wait: {rep['fetch_wait_s']:.3f} s total; by outcome "
                + ", ".join(f"{k} {v:.3f} s" for k, v in rep["wait_s"].items()))
     out.append("")

@@ -320,6 +320,24 @@ def test_crossing_reorders_the_clients_own_resize_before_the_push():
     assert rep["rows_by_cause"]["resize"] == {"superseded": 4}
 
 
+def test_requests_written_together_cross_the_same_push():
+    """Three GetLines in one burst after a push the client had not read (as in the 40 ms sample
+    capture): the first asks for the old screen, so all three were written before the push."""
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    w.send(S2C, "GetPaneRenderChangesResponse",
+           changes(0, dirty=[(0, 2)], bonus={2: "c", 3: "d"}, physical_top=2, seqno=5), 0)
+    for serial, (start, end) in ((2, (0, 4)), (3, (1, 2)), (4, (2, 4))):
+        w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": start, "end": end}]}, serial,
+               dt_ms=1 if serial == 2 else 0.01)
+    for serial, rows in ((2, ROWS), (3, {1: ROWS[1]}), (4, {2: ROWS[2], 3: ROWS[3]})):
+        w.lines(serial, 0, rows)
+    rep = w.report
+    assert rep["crossed_requests"] == 3 and "unexplained" not in rep["causes"]
+    assert rep["rows"]["superseded"] == 7
+
+
 def test_one_row_above_the_top_is_the_logical_line_walk_not_a_crossing():
     """After reading a push that moved the top from 0 to 1, a client looks one row up for the
     start of the logical line (get_lines(top-1, top)): that row was dropped, so it is new."""

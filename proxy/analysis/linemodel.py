@@ -30,8 +30,8 @@ each with what it changed). A request crossed a logged push when
 
 * it asks for a row the push delivered and the client would hold up to date
   (WezTerm never asks for such a row);
-* it reached the proxy too soon after the push to be an answer to it
-  (:data:`MIN_CLIENT_REACTION_NS`);
+* it reached the proxy too soon after the push to be an answer to it, or too
+  soon after a request that crossed the push (:data:`MIN_CLIENT_REACTION_NS`);
 * it asks for two or more rows of the screen as it was before the push moved
   ``physical_top`` past them (a client that had read the push paints from the
   new top, and looks above it only a row at a time, for the start of a logical
@@ -193,6 +193,8 @@ class PaneLines:
     #: a push under them
     responded: set[int] = field(default_factory=set)
     responded_kept: set[int] = field(default_factory=set)
+    #: when the last GetLines that crossed pushes came up (the pushes it crossed stay in the log)
+    crossed_at: int | None = None
     #: for the coalescing what-if: an event counter; when each row (and the whole pane) was last
     #: invalidated; each row's latest fetch as (tick, serial, "pending" | "kept" | "dropped")
     tick: int = 0
@@ -226,6 +228,7 @@ class PaneLines:
             if undo.from_client:
                 self._redo(undo)
         self.commit()
+        self.crossed_at = t_ns if undone else None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
         coalescible = self._note_fetches(serial, rows)
@@ -298,6 +301,8 @@ class PaneLines:
         entries = self.entries
         by_seq = {push.seq: i for i, push in pushes}
         first = None
+        if self.crossed_at is not None and t_ns - self.crossed_at < MIN_CLIENT_REACTION_NS:
+            first = pushes[0][0]  # written right after a request that crossed these pushes: so did this one
         for i, push in pushes:
             if t_ns - push.t_ns < MIN_CLIENT_REACTION_NS:
                 first = i  # too soon to be an answer to that push
