@@ -124,10 +124,14 @@ def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: Attrib
     for pane, counts in truth["panes"].items():
         got = report["panes"][pane]["rows"]
         assert sum(abs(got[o] - counts["rows"][o]) for o in counts["rows"]) <= 2 * slack, (pane, got, counts)
-    # causes, where the client knows them: every requested row's cause, counted the same
+    # causes, where the client knows them: every requested row's cause, counted the same. The
+    # selective client leaves some rows un-stale on a resize where WezTerm's make_all_stale (which
+    # the analysis mirrors) stales them all; if such a row is later refetched as a changed line,
+    # the client says dirty and the analysis resize (seen: 2 of 92 rows)
     causes = {c: n for c, n in truth["causes"].items() if n}
     off = sum(abs(report["causes"].get(c, 0) - causes.get(c, 0)) for c in set(causes) | set(report["causes"]))
-    assert off <= 2 * slack, (report["causes"], causes)
+    allowed = 2 * slack + (2 * (total // 20) if policy == "selective" else 0)
+    assert off <= allowed, (report["causes"], causes)
 
 
 def test_latencies_agree_with_the_client():
