@@ -350,6 +350,20 @@ def test_one_row_above_the_top_is_the_logical_line_walk_not_a_crossing():
     assert w.report["crossed_requests"] == 0 and w.report["rows_by_cause"]["dirty"]["new"] == 1
 
 
+def test_the_logical_line_walk_from_the_old_top_crossed_the_push():
+    """Screen at rows 4-7; a push moves the top to 8; the client then looks at row 3 (the row above
+    the old top): it was still painting the old screen, so the push crossed that request."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, physical_top=4, cursor_y=7, seqno=4), 0)
+    w.get_lines(1, 0, 3, 8)
+    w.lines(1, 0, {r: f"row {r}" for r in range(3, 8)})
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, dirty=[(0, 8)], physical_top=8, cursor_y=11, seqno=5), 0)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 3, "end": 4}]}, 2, dt_ms=0.3)
+    w.lines(2, 0, {3: "row 3"})
+    rep = w.report
+    assert rep["crossed_requests"] == 1 and rep["rows"]["superseded"] == 1
+
+
 def test_no_reorder_across_a_reply_for_the_same_rows():
     """A reply for a requested row arrived after the push: its outcome is final, so the request
     stays where the wire puts it (and counts as unexplained)."""

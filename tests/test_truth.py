@@ -54,10 +54,11 @@ def _wait_for(path: str, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = ()) -> tuple[dict, AttributionAddon, list]:
+def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
+                server_extra: list[str] = ()) -> tuple[dict, AttributionAddon, list]:
     server_sock, proxy_sock = str(tmp / "s.sock"), str(tmp / "p.sock")
     capture, truth_file = str(tmp / "c.muxcap"), str(tmp / "truth.json")
-    server = subprocess.Popen([*PY, "emulate", "server", "--listen", f"unix:{server_sock}"],
+    server = subprocess.Popen([*PY, "emulate", "server", "--listen", f"unix:{server_sock}", *server_extra],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proxy = None
     try:
@@ -93,8 +94,19 @@ POLICIES = ("wezterm", "selective", "coalesce", "debounce=100")
 @pytest.mark.parametrize("policy", POLICIES)
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_outcomes_equal_the_clients_own_record(scenario, policy):
+    _checked_session(scenario, policy)
+
+
+@pytest.mark.parametrize("scenario", ["resize-drag", "scroll"])
+def test_outcomes_equal_the_clients_own_record_while_output_streams(scenario):
+    """Two tabs and 30 lines/s of output in each: pushes keep coming while the client fetches."""
+    _checked_session(scenario, "wezterm", ["--panes", "2", "--output-rate", "30"])
+
+
+def _checked_session(scenario: str, policy: str, server_extra: list[str] = ()) -> None:
+    """Run a session and check it; a failing one's capture and truth file are kept, and named."""
     d = tempfile.mkdtemp(prefix=f"muxscope-truth-{scenario}-{policy}-", dir="/tmp")
-    truth, attribution, _ = run_session(scenario, policy, Path(d))
+    truth, attribution, _ = run_session(scenario, policy, Path(d), server_extra=server_extra)
     try:
         _check_outcomes(scenario, policy, truth, attribution)
     except AssertionError:

@@ -35,7 +35,8 @@ each with what it changed). A request crossed a logged push when
 * it asks for two or more rows of the screen as it was before the push moved
   ``physical_top`` past them (a client that had read the push paints from the
   new top, and looks above it only a row at a time, for the start of a logical
-  line; this includes a new pane's first paint from row 0).
+  line; this includes a new pane's first paint from row 0), or for the one row
+  above the old top (that look-up, from the old screen).
 
 The model then puts events in the client's order: it undoes the log from that
 push on, applies the client's own events, then the request, then the server's
@@ -308,6 +309,11 @@ class PaneLines:
                 first = i  # too soon to be an answer to that push
                 break
             top_before = recent[i].scalars[1]
+            if push.physical_top != top_before and set(rows) == {top_before - 1}:
+                # the first step of the logical-line walk above the old top (mux pane.rs
+                # get_logical_lines): the client still painted from there
+                first = i
+                break
             if sum(1 for row in set(rows) if top_before <= row < push.physical_top) > 1:
                 # the request is (part of) the screen as it was before the push moved
                 # physical_top past it: a client that had read the push would paint from the new
