@@ -145,26 +145,6 @@ def decode_frame(
                frame.wire_len, frame.offset, len(payload) - end)
 
 
-#: the SerializedLines field of each line-bearing PDU
-LINES_FIELD = {"GetLinesResponse": "lines", "GetPaneRenderChangesResponse": "bonus_lines"}
-
-
-def lines_summary_of(pdu: Pdu, version: CodecVersion | int = DEFAULT_VERSION) -> LinesSummary | None:
-    """The fast-path :class:`LinesSummary` of a fully decoded line-bearing PDU (None for others).
-
-    For a consumer that needs both the decoded lines and their fingerprints: the
-    fingerprints come from the raw payload (the C walk when built) instead of
-    re-encoding every decoded line.
-    """
-    field = LINES_FIELD.get(pdu.name)
-    if field is None:
-        return None
-    if isinstance(version, int):
-        version = get_version(version)
-    body, _ = summary_table(version)[pdu.ident].decode(pdu.payload, 0)
-    return body[field]
-
-
 def encode_payload(name: str, body: Any, version: CodecVersion | int = DEFAULT_VERSION) -> bytes:
     """The uncompressed varbincode payload of PDU ``name`` with value ``body``."""
     if isinstance(version, int):

@@ -105,8 +105,8 @@ def test_summary_decodes_each_line_on_demand_as_the_full_decode_does(case):
 def test_summary_line_value_uses_the_versions_line_schema():
     """Codec 45 widened ClusteredLine.len to u32: a line longer than 65535 cells decodes on demand
     with the v45 Line, and is refused by v44's (built from WezTerm's clustered golden line)."""
+    from codec import encode_pdu
     from codec.errors import CodecError
-    from codec.pdu import encode_payload, lines_summary_of
 
     entry = next(e for e in golden.entries("v44") if e["file"] == "GetLinesResponse__clustered.bin")
     _, pdu = _decode("v44", entry)
@@ -114,10 +114,8 @@ def test_summary_line_value_uses_the_versions_line_schema():
     row, line = next((r, ln) for r, ln in body["lines"]["lines"] if "C" in ln["cells"])
     wide = {**line, "cells": {"C": {**line["cells"]["C"], "len": 70_000}}}
     body = {**body, "lines": {**body["lines"], "lines": [(row, wide)]}}
-    payload = encode_payload("GetLinesResponse", body, 45)
-    from codec.pdu import Pdu
-
-    lazy = lines_summary_of(Pdu("GetLinesResponse", pdu.ident, 1, None, payload, False, 0, 0), 45)
+    (summary,) = PduStream(45, summary_lines=True).feed(encode_pdu("GetLinesResponse", body, 1, 45))
+    lazy = summary.body["lines"]
     assert lazy is not None and lazy.line_value(0, 45)["cells"]["C"]["len"] == 70_000
     with pytest.raises(CodecError):
         lazy.line_value(0, 44)

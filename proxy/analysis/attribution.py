@@ -378,7 +378,7 @@ class AttributionAddon(Addon):
         for tally in (st.tally, self.total):
             tally.crossed_requests += req.crossed
             tally.coalescible_rows += req.coalescible
-        pending = PendingFetch(serial, pane_id, t_ns, st.next_seq(), held, causes)
+        pending = PendingFetch(serial, pane_id, held, causes)
         st.pending[serial] = pending  # a reused serial replaces the old one: it will never be answered
         for tally in (st.tally, self.total):
             tally.getlines += 1

@@ -162,8 +162,6 @@ class PendingFetch:
 
     serial: int
     pane_id: int
-    t_ns: int
-    seq: int
     held: dict[int, bytes | None]
     causes: dict[int, str]
     burst: object = None

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codec import Pdu
-from codec.pdu import LINES_FIELD
+from codec.pdu import LINE_FIELDS
 from codec.varbincode import Schema, Struct
 from proxy.endpoints import TcpAddress, UnixAddress
 
@@ -439,7 +439,7 @@ class EmulatedClient:
         """The fully decoded SerializedLines of a line-bearing PDU (its images, to hydrate)."""
         assert self.conn is not None
         body, _ = self.conn.version.table[pdu.ident].decode(pdu.payload, 0)
-        return body[LINES_FIELD[pdu.name]]
+        return body[LINE_FIELDS[pdu.name]]
 
     def _apply_lines(self, pane: ClientPane, batch: FetchBatch, reply: Reply) -> None:
         """``RenderableInner::apply_lines`` (Ok), recording each row's ground-truth outcome."""
@@ -712,30 +712,12 @@ class EmulatedClient:
     def settled(self) -> bool:
         """No fetch or resize round trip in flight, every viewport row held and current,
         and the server's last push shows the size of each pane's last Resize."""
-        assert self.conn is not None
-        if self._debounce is not None:
-            return False
-        in_flight = self.conn.in_flight
-        if any(in_flight[name] for name in self.BUSY_RPCS):
-            return False
-        for pane in self.visible_panes():
-            if pane.inflight or pane.unsettled_rows():
-                return False
-            sent = self.last_sent_size.get(pane.remote_pane_id)
-            seen = pane.server_dims
-            if sent is not None and (
-                seen is None or (seen["cols"], seen["viewport_rows"]) != (sent["cols"], sent["rows"])
-            ):
-                return False
-        return True
+        return not self.unsettled_reasons()
 
     def unsettled_reasons(self) -> list[str]:
-        """Why :meth:`settled` is false, in words, for the report of a run that timed out."""
+        """What keeps :meth:`settled` false, in words (for the report of a run that timed out)."""
         assert self.conn is not None
         out = []
-        if self.conn.decode_errors:
-            out.append(f"{self.conn.decode_errors} PDUs from the server could not be decoded "
-                       f"({'; '.join(self.conn.decode_error_messages)})")
         if self._debounce is not None:
             out.append("a debounced fetch is pending")
         now = time.perf_counter_ns()
@@ -749,10 +731,8 @@ class EmulatedClient:
                            f"{len(rows)} viewport rows not current (first {rows[:5]})")
             sent = self.last_sent_size.get(pane.remote_pane_id)
             seen = pane.server_dims
-            if sent is not None and (
-                seen is None or (seen["cols"], seen["viewport_rows"]) != (sent["cols"], sent["rows"])
-            ):
-                shown = None if seen is None else (seen["cols"], seen["viewport_rows"])
+            shown = None if seen is None else (seen["cols"], seen["viewport_rows"])
+            if sent is not None and shown != (sent["cols"], sent["rows"]):
                 out.append(f"pane {pane.remote_pane_id}: last Resize {(sent['cols'], sent['rows'])} "
                            f"but the last push shows {shown}")
         return out
@@ -767,7 +747,11 @@ class EmulatedClient:
             if self.settled():
                 return self.clock() - self.last_action
             await asyncio.sleep(period / 2)
-        self.errors.append(f"not settled after {timeout:g} s: " + "; ".join(self.unsettled_reasons()))
+        reasons = self.unsettled_reasons()
+        if self.conn is not None and self.conn.decode_errors:
+            reasons.append(f"{self.conn.decode_errors} PDUs from the server could not be decoded "
+                           f"({'; '.join(self.conn.decode_error_messages)})")
+        self.errors.append(f"not settled after {timeout:g} s: " + "; ".join(reasons))
         return None
 
     # -- run ---------------------------------------------------------------------------

@@ -135,17 +135,14 @@ def _wrap_facts(value: Mapping[str, Any]) -> tuple[bool, int]:
     return wrapped, width
 
 
-def lines_from_serialized(
-    value: Mapping[str, Any], fingerprints: list[bytes] | None = None
-) -> list[tuple[int, CachedLine]]:
-    """``(stable_row, CachedLine)`` for each line of a decoded ``SerializedLines``.
+def lines_from_serialized(value: Mapping[str, Any]) -> list[tuple[int, CachedLine]]:
+    """``(stable_row, CachedLine)`` for each line of a fully decoded ``SerializedLines``.
 
-    Fingerprints (content only, seqno ignored; the comparison the ground truth
-    is built on) are ``fingerprints`` when the caller has them from the raw
-    payload (:func:`codec.pdu.lines_summary_of`, much cheaper), else computed by
-    :func:`codec.lines.serialized_lines_fingerprints` from the decoded value.
+    Fingerprints come from :func:`codec.lines.serialized_lines_fingerprints`
+    (content only, seqno ignored), the comparison the ground truth is built on.
+    The client itself reads summaries (:func:`lines_from_summary`).
     """
-    fps = fingerprints if fingerprints is not None else serialized_lines_fingerprints(value)
+    fps = serialized_lines_fingerprints(value)
     pairs = zip(value["lines"], fps, strict=True)
     return [(row, CachedLine.from_value(line, fp)) for (row, line), fp in pairs]
 

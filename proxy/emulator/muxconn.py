@@ -107,10 +107,6 @@ class MuxConnection:
         self.version = get_version(number)
         self.stream.observe_codec_version(number)
 
-    @property
-    def in_flight(self) -> Counter[str]:
-        return Counter(name for _, _, name in self.pending.values())
-
     def start(self, name: str, body: Any, on_reply: Callable[[Reply], bool] | None = None) -> asyncio.Future[Reply]:
         """Write one request now (synchronously) and return the future of its reply.
 
