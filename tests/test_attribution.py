@@ -412,6 +412,67 @@ def test_coalescible_rows_are_asked_again_while_a_valid_fetch_is_pending_or_was_
     assert w.report["what_if"]["coalesce"]["rows_saved"] == 2
 
 
+def wrapped_rows_response(pane: int, rows: dict[int, tuple[str, bool]]) -> dict[str, Any]:
+    """A GetLinesResponse whose lines may carry the wrap bit (CellAttributes bit 11) on their last cell."""
+    body = get_lines_response(pane, {row: text for row, (text, _) in rows.items()})
+    for row, line in body["lines"]["lines"]:
+        if rows[row][1]:
+            last = line["cells"]["V"]["cells"][-1]
+            last["attrs"] = dict(last["attrs"], attributes=1 << 11)
+    return body
+
+
+def test_selective_what_if_counts_resize_rows_a_rewrap_cannot_alter():
+    w = Wire()
+    w.send(C2S, "ListPanes", {}, 1)
+    w.send(S2C, "ListPanesResponse", list_panes(0, 7, 24, 80), 1)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=1000), 0)
+    rows = {0: ("short", False), 1: ("x" * 80, True), 2: ("tail", False), 3: ("after", False), 4: ("y", False)}
+    w.get_lines(2, 0, 0, 5)
+    w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, rows), 2)
+    # narrower: row 0 stays as it is; rows 1-2 are one logical line of 84 columns that takes three
+    # rows at 40, so the rows below move
+    w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size(24, 40)}, 3)
+    w.get_lines(4, 0, 0, 5)
+    w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, rows), 4)
+    assert w.report["what_if"]["selective"]["rows_saved"] == 1
+    # taller only: nothing rewraps, all five rows were fetched for nothing
+    w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size(30, 40)}, 5)
+    w.get_lines(6, 0, 0, 5)
+    w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, rows), 6)
+    assert w.report["what_if"]["selective"]["rows_saved"] == 1 + 5
+    # a zoom stales every row under either policy
+    w.send(C2S, "SetPaneZoomed", {"containing_tab_id": 7, "pane_id": 0, "zoomed": True}, 7)
+    w.get_lines(8, 0, 0, 5)
+    w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, rows), 8)
+    what_if = w.report["what_if"]
+    assert what_if["selective"]["rows_saved"] == 6
+    assert what_if["selective"]["wire_bytes_saved"] > 0 and what_if["selective"]["wait_saved_s"] > 0
+    assert "rewrap" in what_if["model"]
+
+
+def test_selective_what_if_assumes_a_rewrap_when_the_old_width_is_unknown():
+    from codec import decode_frame
+    from codec.framing import FrameDecoder
+    from proxy.analysis.linemodel import LineFacts, PaneLines
+
+    dec = FrameDecoder()
+    dec.feed(encode_pdu("GetLinesResponse", get_lines_response(0, {0: "a", 1: "b"}), 1))
+    summary = decode_frame(dec.next_frame(), summary=True).body["lines"]
+    model = PaneLines(0)
+    model.seqno = 100  # as after a push, but one that stated no width
+    saved = []
+    for serial, cols in ((1, None), (2, 81), (3, 82)):
+        if cols is not None:
+            model.make_all_stale("resize", cols=cols)
+        saved.append(model.request(serial, [0, 1]).selective_saved)
+        for i, row in enumerate((0, 1)):
+            model.response_line(serial, row, b"same", 1, serial, LineFacts(summary, i, 44))
+    # first view; then 81 columns from an unknown width (a rewrap is assumed); then 81 -> 82, which
+    # cannot alter one-cell unwrapped lines
+    assert saved == [set(), set(), {0, 1}]
+
+
 def _f32_palette(body: dict[str, Any]) -> dict[str, Any]:
     def conv(v):
         if isinstance(v, list) and len(v) == 4 and all(isinstance(x, float) for x in v):
@@ -464,6 +525,7 @@ def test_two_clients_have_separate_models():
 def test_resize_bursts_and_settle_time():
     logs = LogCapture()
     w = Wire(burst_gap_s=0.25)
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=1000), 0)  # 80 columns
     w.get_lines(1, 0, 0, 4)
     w.lines(1, 0, ROWS)
     serial = 2
@@ -488,6 +550,7 @@ def test_resize_bursts_and_settle_time():
     what_if = w.report["what_if"]
     assert what_if["debounce"]["100ms"]["resizes_sent"] == 2  # one per burst
     assert what_if["debounce"]["50ms"]["resizes_sent"] == 6  # 71 ms apart: nothing coalesced
+    # short unwrapped rows: no rewrap can change them
     assert what_if["selective"]["rows_saved"] == 24
 
 

@@ -363,6 +363,49 @@ def test_selective_stales_only_rows_the_rewrap_can_alter() -> None:
     assert pane2.cache.peek(0).state is State.LINE and pane2.cache.peek(1).state is State.LINE
 
 
+def test_wezterm_client_counts_the_resize_fetches_the_selective_policy_saves() -> None:
+    """The client's own measure of what selective invalidation would save, in the same run."""
+    pane, hooks, _ = make_pane()
+    pane.apply_changes(*push({}, seqno=5))
+    pane.get_lines(0, 4)
+    value = {"lines": [(0, make_line("short")), (1, wrapped_line("x" * 20)), (2, make_line("tail")),
+                       (3, make_line("after"))], "hyperlinks": [], "images": []}  # fmt: skip
+    pane.apply_fetched(hooks.batches[-1], lines_from_serialized(value))
+    pane.resize(dict(SIZE, cols=30, pixel_width=240))  # widen: rows 1-3 may move; row 0 cannot
+    pane.get_lines(0, 4)
+    assert set(hooks.batches[-1].rows) == {0, 1, 2, 3}  # WezTerm refetches every row
+    assert pane.selective_saved_rows() == 1
+    pane.resize(dict(SIZE, cols=30, rows=5, pixel_width=240, pixel_height=80))  # height only
+    pane.get_lines(0, 4)  # rows still in flight: not asked again
+    pane.apply_fetched(hooks.batches[-1], lines_from_serialized(value))
+    pane.resize(dict(SIZE, cols=30, rows=4, pixel_width=240))
+    pane.get_lines(0, 4)
+    assert pane.selective_saved_rows() == 1 + 4  # a height change rewraps nothing
+    sel, sel_hooks, _ = make_pane("selective")
+    sel.apply_changes(*push({}, seqno=5))
+    sel.get_lines(0, 4)
+    sel.apply_fetched(sel_hooks.batches[-1], lines_from_serialized(value))
+    sel.resize(dict(SIZE, cols=30, pixel_width=240))
+    sel.get_lines(0, 4)
+    assert set(sel_hooks.batches[-1].rows) == {1, 2, 3} and sel.selective_saved_rows() == 0
+
+
+def test_refetch_after_a_dropped_reply_counts_as_what_coalescing_saves() -> None:
+    """WezTerm's Stale quirk: the fetch of a changed Line is dropped and the row asked again; a
+    coalescing client would have kept that first reply."""
+    pane, hooks, _ = make_pane()
+    pane.apply_changes(*push({}, seqno=1))
+    fill(pane, hooks, {0: "a"})
+    pane.apply_changes(*push({}, seqno=0))  # the held line (seqno 1) is now newer than the pane
+    pane.get_lines(0, 1)
+    quirk = hooks.batches[-1]
+    assert pane.cache.peek(0).state is State.STALE
+    assert dict(pane.apply_fetched(quirk, lines({0: "a"}))) == {0: "superseded"}
+    before = pane.stats.refetched_in_flight
+    pane.get_lines(0, 1)
+    assert hooks.batches[-1] is not quirk and pane.stats.refetched_in_flight == before + 1
+
+
 # ---------------------------------------------------------------------------
 # golden frames made by WezTerm's own types
 

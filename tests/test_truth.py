@@ -55,7 +55,9 @@ def _wait_for(path: str, timeout: float = 10.0) -> None:
 
 
 def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
-                server_extra: list[str] = ()) -> tuple[dict, AttributionAddon, list]:
+                server_extra: list[str] = ()) -> tuple[dict, AttributionAddon, dict]:
+    """One session (server, proxy and client as processes): the client's truth file, muxscope's
+    analysis of the capture, and the client's own report (``--json``; empty if it printed none)."""
     server_sock, proxy_sock = str(tmp / "s.sock"), str(tmp / "p.sock")
     capture, truth_file = str(tmp / "c.muxcap"), str(tmp / "truth.json")
     server = subprocess.Popen([*PY, "emulate", "server", "--listen", f"unix:{server_sock}", *server_extra],
@@ -67,9 +69,9 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
                                   "--capture", capture, "--log-level", "warning"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for(proxy_sock)
-        subprocess.run([*PY, "emulate", "client", "--connect", f"unix:{proxy_sock}", "--scenario", scenario,
-                        "--policy", policy, "--truth-file", truth_file, "--truth-detail", *extra],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False)
+        client = subprocess.run([*PY, "emulate", "client", "--connect", f"unix:{proxy_sock}", "--scenario", scenario,
+                                 "--policy", policy, "--truth-file", truth_file, "--truth-detail", "--json", *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60, check=False)
     finally:
         if proxy is not None:
             proxy.send_signal(signal.SIGINT)
@@ -84,7 +86,12 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
     analyzer = Analyzer(None, [attribution], logger=_Quiet())
     replay_records(reader, analyzer)
     attribution.finish()
-    return truth, attribution, analyzer.closed
+    (tmp / "client.json").write_bytes(client.stdout)
+    try:
+        report = json.loads(client.stdout)
+    except ValueError:
+        report = {}
+    return truth, attribution, report
 
 
 SCENARIOS = ("resize-drag", "typing", "scroll")
@@ -106,9 +113,10 @@ def test_outcomes_equal_the_clients_own_record_while_output_streams(scenario):
 def _checked_session(scenario: str, policy: str, server_extra: list[str] = ()) -> None:
     """Run a session and check it; a failing one's capture and truth file are kept, and named."""
     d = tempfile.mkdtemp(prefix=f"muxscope-truth-{scenario}-{policy}-", dir="/tmp")
-    truth, attribution, _ = run_session(scenario, policy, Path(d), server_extra=server_extra)
+    truth, attribution, client_report = run_session(scenario, policy, Path(d), server_extra=server_extra)
     try:
         _check_outcomes(scenario, policy, truth, attribution)
+        _check_what_ifs(client_report, attribution)
     except AssertionError:
         print(f"capture and truth kept in {d} (muxscope report {d}/c.muxcap)")
         raise
@@ -144,6 +152,19 @@ def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: Attrib
     off = sum(abs(report["causes"].get(c, 0) - causes.get(c, 0)) for c in set(causes) | set(report["causes"]))
     allowed = 2 * slack + (2 * (total // 20) if policy == "selective" else 0)
     assert off <= allowed, (report["causes"], causes)
+
+
+def _check_what_ifs(client_report: dict, attribution: AttributionAddon) -> None:
+    """The report's selective and coalescing what-ifs count, from the wire, what the client counts
+    of the same run from its own cache: the rows it fetched because of a resize that a rewrap could
+    not have altered (``selective_saved_rows``, 0 under the selective policy itself), and the rows
+    it asked for again while a still-valid fetch was in flight or had its reply dropped
+    (``refetched_in_flight``, 0 for a coalescing client)."""
+    what_if = attribution.report()["what_if"]
+    got = (what_if["selective"]["rows_saved"], what_if["coalesce"]["rows_saved"])
+    want = (client_report["selective_saved_rows"], client_report["refetched_in_flight"])
+    print(f"what-ifs (selective, coalesce): muxscope {got}, client {want}")
+    assert got == want
 
 
 def test_latencies_agree_with_the_client():

@@ -32,8 +32,8 @@ from .linemodel import (
     CAUSES,
     CLIENT_MODEL_HELP,
     CLIENT_MODELS,
-    EVENT_KINDS,
     OUTCOMES,
+    LineFacts,
     PaneLines,
     PendingFetch,
     Push,
@@ -124,9 +124,6 @@ class _Triple:
         return self
 
 
-_INVALIDATIONS = frozenset(EVENT_KINDS)
-
-
 class Tally:
     """Rows, wait and bytes added up per outcome and cause (one per connection, one overall)."""
 
@@ -148,8 +145,8 @@ class Tally:
         #: GetLines the client wrote before it read pushes the proxy had already relayed (see linemodel)
         self.crossed_requests = 0
         self.fetch_wait_s = 0.0
-        #: rows fetched because of an invalidation whose content had not changed: (rows, wait, wire bytes)
-        self.unchanged_invalidated = _Triple()
+        #: rows a selective client would not have asked for: (rows, wait, wire bytes)
+        self.selective_saved = _Triple()
 
     def add_row(self, pane: int, cause: str, out: str, wait: float, wire: float, dec: float) -> None:
         self.rows[out] += 1
@@ -243,7 +240,7 @@ class AttributionAddon(Addon):
                 # are the server's doing, not the user's.
                 kind = "tab_resized" if pane_id in st.resync and st.resync[pane_id] == size else "resize"
                 st.resync.pop(pane_id, None)
-                st.pane(pane_id).make_all_stale(kind, ev.t_ns)
+                st.pane(pane_id).make_all_stale(kind, ev.t_ns, cols=body["size"]["cols"])
                 self._resize(conn, st, pane_id, ev.t_ns)
             elif name == "SetPaneZoomed":
                 st.pane(body["pane_id"]).make_all_stale("zoom", ev.t_ns)
@@ -251,7 +248,7 @@ class AttributionAddon(Addon):
                 st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns)
             return
         if name == "GetPaneRenderChangesResponse":
-            self._changes(st, body, ev.t_ns)
+            self._changes(conn, st, body, ev.t_ns)
         elif name == "SetPalette":
             st.pane(body["pane_id"]).make_all_stale("palette", ev.t_ns, from_client=False)
         elif name == "TabResized":
@@ -259,6 +256,10 @@ class AttributionAddon(Addon):
             # (to the sizes listed) are the tab_resized invalidation
             st.tab_resized_panes.update(conn.panes.panes_of_tab(body["tab_id"]))
         elif name == "ListPanesResponse":
+            for pane_id, info in conn.panes.panes.items():
+                # a new ClientPane takes its dimensions from the listed size, until the first push
+                if info.cols is not None and st.pane(pane_id).cols is None:
+                    st.panes[pane_id].cols = info.cols
             for pane_id in list(st.tab_resized_panes):
                 info = conn.panes.panes.get(pane_id)
                 if info is not None and info.rows is not None:
@@ -289,10 +290,12 @@ class AttributionAddon(Addon):
         over_wire = over_dec = 0.0
         wait_by_out = dict.fromkeys(OUTCOMES, 0.0)
         burst = pending.burst
-        for ln in summary.lines:
+        version = conn.decoder.codec_version
+        for i, ln in enumerate(summary.lines):
             share = ln.byte_length / total_bytes
             held = pending.held[ln.row] if ln.row in pending.held else model.held(ln.row)
-            kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq())
+            facts = LineFacts(summary, i, version)
+            kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq(), facts)
             out = outcome(held, ln.fingerprint, kept)
             cause = pending.causes.get(ln.row, "unexplained")
             counts[out] += 1
@@ -301,11 +304,9 @@ class AttributionAddon(Addon):
                 self.row_log.append((conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause))
             wait, wire, dec = latency * share, wire_total * share, dec_total * share
             wait_by_out[out] += wait
-            if cause in _INVALIDATIONS and held == ln.fingerprint:
-                # an invalidation made the client ask for a row whose content had not
-                # changed: what selective invalidation would not have fetched
+            if ln.row in pending.selective_saved:
                 for tally in (st.tally, self.total):
-                    tally.unchanged_invalidated += (1, wait, wire)
+                    tally.selective_saved += (1, wait, wire)
             for tally in (st.tally, self.total):
                 tally.add_row(pending.pane_id, cause, out, wait, wire, dec)
             if out in ("redundant", "superseded"):
@@ -378,7 +379,7 @@ class AttributionAddon(Addon):
         for tally in (st.tally, self.total):
             tally.crossed_requests += req.crossed
             tally.coalescible_rows += req.coalescible
-        pending = PendingFetch(serial, pane_id, held, causes)
+        pending = PendingFetch(serial, pane_id, held, causes, selective_saved=req.selective_saved)
         st.pending[serial] = pending  # a reused serial replaces the old one: it will never be answered
         for tally in (st.tally, self.total):
             tally.getlines += 1
@@ -399,13 +400,16 @@ class AttributionAddon(Addon):
             burst.open_fetches += 1
             burst.panes.add(pane_id)
 
-    def _changes(self, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
+    def _changes(self, conn: ConnState, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
         """A render-changes push: its bonus lines' outcomes, then the line model applies it."""
         model = st.pane(body["pane_id"])
         bonus: list[tuple[int, bytes, int]] = []
+        bonus_facts: dict[int, LineFacts] = {}
         summary = body.get("bonus_lines")
         if summary is not None and hasattr(summary, "lines"):
-            for ln in summary.lines:
+            version = conn.decoder.codec_version
+            for i, ln in enumerate(summary.lines):
+                bonus_facts[ln.row] = LineFacts(summary, i, version)
                 out = outcome(model.held(ln.row), ln.fingerprint, True)
                 for tally in (st.tally, self.total):
                     tally.bonus_rows[out] += 1
@@ -413,8 +417,9 @@ class AttributionAddon(Addon):
                     self.metrics.rows_delivered.labels("bonus", out).inc()
                 bonus.append((ln.row, ln.fingerprint, ln.seqno))
         dirty = [(r["start"], r["end"]) for r in body["dirty_lines"]]
-        model.apply_push(Push(st.next_seq(), t_ns, body["seqno"], body["dimensions"]["physical_top"],
-                              body["cursor_position"], body.get("input_serial"), bonus, dirty))
+        dims = body["dimensions"]
+        model.apply_push(Push(st.next_seq(), t_ns, body["seqno"], dims["physical_top"], body["cursor_position"],
+                              body.get("input_serial"), bonus, dirty, dims["cols"], bonus_facts))
 
     # -- bursts ------------------------------------------------------------------
     def _resize(self, conn: ConnState, st: ConnAttribution, pane_id: int, t_ns: int) -> None:
@@ -481,7 +486,7 @@ class AttributionAddon(Addon):
 
     def what_if(self) -> dict[str, Any]:
         t = self.total
-        sel = t.unchanged_invalidated
+        sel = t.selective_saved
         sel_rows, sel_wait, sel_bytes = sel.rows, sel.wait_s, sel.wire_bytes
         coal_rows = t.coalescible_rows
         coal_share = coal_rows / t.rows_requested if t.rows_requested else 0.0
@@ -511,9 +516,12 @@ class AttributionAddon(Addon):
         return {
             "model": (
                 "Rows a policy would not have fetched, with the wait and wire bytes those rows were "
-                "apportioned (by serialized size) in the recorded run. selective: rows requested because of "
-                "an invalidation (resize, zoom, palette, tab_resized) whose content had not changed, whether "
-                "the client kept or dropped them. coalesce: rows asked for again while a fetch "
+                "apportioned (by serialized size) in the recorded run. selective: a client that, on a "
+                "resize, stales only the rows a rewrap to the new width can alter (rows of logical lines "
+                "that were wrapped or are wider than the new width, and every held row below one whose row "
+                "count may change; none when only the height changed) instead of every row, and otherwise "
+                "behaves as WezTerm's: the rows requested because of a resize that this rule would not have "
+                "staled. coalesce: rows asked for again while a fetch "
                 "for them sent after their last invalidation was still in flight or had been dropped (the "
                 "wait and bytes are their share of all fetches). debounce: per "
                 "burst, rows and fetch wait scale with the number of Resize PDUs still sent (one per pause "

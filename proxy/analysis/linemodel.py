@@ -65,6 +65,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from codec.lines import WrapFacts, line_wrap_facts, rewrap_rows
+
 CAUSES = ("dirty", "resize", "zoom", "palette", "tab_resized", "first_view", "unexplained")
 OUTCOMES = ("redundant", "superseded", "changed", "new")
 EVENT_KINDS = ("resize", "zoom", "palette", "tab_resized")
@@ -86,9 +88,35 @@ MAX_CROSSING_EVENTS = 64
 #: only towards missing a crossing, never towards inventing one.
 MIN_CLIENT_REACTION_NS = 100_000
 
+#: the invalidations a selective client answers with :func:`codec.lines.rewrap_rows` instead of
+#: ``make_all_stale`` (the emulator's ``--policy selective``)
+RESIZE_KINDS = frozenset({"resize", "tab_resized"})
+
 LINE, STALE, FETCHING, LINE_AND_FETCHING = "Line", "Stale", "Fetching", "LineAndFetching"
 #: the stamp of an entry a push marked for fetching, before its GetLines is seen
 PUSH_STAMP = -1
+
+
+class LineFacts:
+    """A delivered line's :class:`~codec.lines.WrapFacts`, worked out only when a resize needs
+    them: decoding a line's cells costs far more than the rest of the model's work, and most
+    lines are replaced before the next change of width."""
+
+    __slots__ = ("_facts", "_index", "_summary", "_version")
+
+    def __init__(self, summary: Any, index: int, version: int) -> None:
+        self._summary, self._index, self._version = summary, index, version
+        self._facts: WrapFacts | None = None
+
+    def get(self) -> WrapFacts | None:
+        """The facts, or None for a line that does not decode (it then counts as altered)."""
+        if self._summary is not None:
+            try:
+                self._facts = line_wrap_facts(self._summary.line_value(self._index, self._version))
+            except Exception:  # noqa: BLE001 - an undecodable line is merely unknown here
+                self._facts = None
+            self._summary = None
+        return self._facts
 
 
 @dataclass(slots=True)
@@ -107,10 +135,15 @@ class Entry:
     #: why the row is stale or being fetched (renderable.rs keeps no such thing; the emulated
     #: client's ground truth does, by the same rules)
     cause: str = "first_view"
+    #: the held line's wrap facts (for the selective what-if), None if unknown
+    facts: LineFacts | None = None
+    #: a client with the selective policy would hold this row stale too (or not at all): set by
+    #: every invalidation it shares with WezTerm's client, cleared when a line is delivered
+    selective_stale: bool = False
 
     def copy(self) -> Entry:
         return Entry(self.state, self.fingerprint, self.seqno, self.stamp, self.prev_stamp, self.delivered_seq,
-                     self.cause)
+                     self.cause, self.facts, self.selective_stale)
 
 
 @dataclass(slots=True)
@@ -127,6 +160,10 @@ class Push:
     bonus: list[tuple[int, bytes, int]]
     #: the push's ``dirty_lines``, as half-open (start, end) ranges
     dirty: list[tuple[int, int]]
+    #: the pane's width the push states (``dimensions.cols``)
+    cols: int | None = None
+    #: row -> the bonus line's facts
+    bonus_facts: dict[int, LineFacts] | None = None
 
 
 @dataclass(slots=True)
@@ -139,10 +176,15 @@ class _Undo:
     from_client: bool
     rows: dict[int, Entry | None]
     evicted: dict[int, str | None]
-    scalars: tuple[int, int, Any, frozenset[int], int]
+    scalars: tuple[int, int, Any, frozenset[int], int, int | None]
     push: Push | None = None
     stale_kind: str | None = None
     input_serial: int | None = None
+    #: the width a Resize asked for
+    cols: int | None = None
+    #: for the coalescing what-if: the rows' and the pane's last invalidation before this event
+    invalid_from: dict[int, int] = field(default_factory=dict)
+    stale_from: int = 0
 
 
 @dataclass(slots=True)
@@ -154,6 +196,9 @@ class Requested:
     crossed: bool
     #: rows a coalescing client would not have asked for (see ``_note_fetches``)
     coalescible: int
+    #: rows a selective client would not have asked for: made stale by a resize only, and not
+    #: among the rows a rewrap to that width can alter
+    selective_saved: set[int] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -165,6 +210,7 @@ class PendingFetch:
     held: dict[int, bytes | None]
     causes: dict[int, str]
     burst: object = None
+    selective_saved: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -180,6 +226,8 @@ class PaneLines:
     #: the input_serial of the client's last SendKeyDown (cursor updates older than it are ignored)
     input_serial: int = 0
     physical_top: int = 0
+    #: the pane's width as the client has it (pushes' dimensions, its own Resizes)
+    cols: int | None = None
     #: rows the last push stamped for fetching, until the next GetLines claims them
     push_stamped: set[int] = field(default_factory=set)
     #: the client's fetch logic (:data:`CLIENT_MODELS`)
@@ -230,18 +278,24 @@ class PaneLines:
         self.crossed_at = t_ns if undone else None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
+        entries = self.entries
+        selective_saved = {
+            row for row, cause in causes.items()
+            if cause in RESIZE_KINDS and (e := entries.get(row)) is not None and not e.selective_stale
+            and not self._changed(e)  # a Line newer than the pane's seqno is fetched by get_lines anyway
+        }
         coalescible = self._note_fetches(serial, rows)
         self._request(serial, rows)
         for undo in undone:  # and it reads the pushes after it: a later request may cross them too
             if not undo.from_client:
                 self._redo(undo)
-        return Requested(held, causes, bool(undone), coalescible)
+        return Requested(held, causes, bool(undone), coalescible, selective_saved)
 
     def _redo(self, undo: _Undo) -> None:
         if undo.push is not None:
             self.apply_push(undo.push)
         elif undo.stale_kind is not None:
-            self.make_all_stale(undo.stale_kind, undo.t_ns, undo.from_client)
+            self.make_all_stale(undo.stale_kind, undo.t_ns, undo.from_client, undo.cols)
         elif undo.input_serial is not None:
             self.set_input_serial(undo.input_serial, undo.t_ns)
 
@@ -341,7 +395,10 @@ class PaneLines:
                     self.evicted.pop(row, None)
                 else:
                     self.evicted[row] = cause
-            self.seqno, self.physical_top, self.cursor, stamped, self.input_serial = undo.scalars
+            self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols = undo.scalars
+            self.invalid_from.update(undo.invalid_from)
+            if undo.stale_kind is not None:
+                self.stale_from = undo.stale_from
             self.push_stamped = set(stamped)
         del recent[first:]
         return undone
@@ -352,8 +409,9 @@ class PaneLines:
         if len(recent) > MAX_CROSSING_EVENTS:
             del recent[0]
 
-    def _scalars(self) -> tuple[int, int, Any, frozenset[int], int]:
-        return (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial)
+    def _scalars(self) -> tuple[int, int, Any, frozenset[int], int, int | None]:
+        return (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial,
+                self.cols)
 
     def set_input_serial(self, serial: int, t_ns: int) -> None:
         """A SendKeyDown: cursor updates older than it are ignored (logged, for reordering)."""
@@ -379,11 +437,8 @@ class PaneLines:
             dirty.add(push.cursor["y"])
         bonus_rows = {row for row, _, _ in push.bonus}
         touched = dirty | bonus_rows
-        self.tick += 1
-        for row in touched:
-            self.invalid_from[row] = self.tick
-        _bound(self.invalid_from, self.max_rows)
         entries = self.entries
+        invalid_from = self.invalid_from
         undo = _Undo(
             push.t_ns,
             False,
@@ -391,13 +446,21 @@ class PaneLines:
             {row: self.evicted.get(row) for row in touched},
             self._scalars(),
             push=push,
+            invalid_from={row: invalid_from.get(row, 0) for row in touched},
         )
+        self.tick += 1
+        for row in touched:
+            invalid_from[row] = self.tick
+        _bound(invalid_from, self.max_rows)
         self.physical_top = push.physical_top
         self.seqno = push.seqno
+        if push.cols is not None:
+            self.cols = push.cols
         if push.input_serial is None or push.input_serial >= self.input_serial:
             self.cursor = push.cursor
+        facts = push.bonus_facts or {}
         for row, fingerprint, seqno in push.bonus:
-            self._put(row, Entry(LINE, fingerprint, seqno, None, None, push.seq))
+            self._put(row, Entry(LINE, fingerprint, seqno, None, None, push.seq, facts=facts.get(row)))
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
         self._log(undo)
@@ -419,17 +482,19 @@ class PaneLines:
                 rows.update(r for r in entries if start <= r < above_end)
         return rows
 
-    def response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int) -> bool:
+    def response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int,
+                      facts: LineFacts | None = None) -> bool:
         """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start)."""
         if self.recent:
             self.responded.add(row)
-        kept = self._response_line(serial, row, fingerprint, seqno, seq)
+        kept = self._response_line(serial, row, fingerprint, seqno, seq, facts)
         fetch = self.last_fetch.get(row)
         if fetch is not None and fetch[1] == serial:
             self.last_fetch[row] = (fetch[0], serial, "kept" if kept else "dropped")
         return kept
 
-    def _response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int) -> bool:
+    def _response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int,
+                       facts: LineFacts | None) -> bool:
         e = self.entries.get(row)
         if e is None or e.state not in (FETCHING, LINE_AND_FETCHING):
             return False
@@ -442,7 +507,7 @@ class PaneLines:
             # this fetch is the one the entry waits for.
             self.push_stamped.discard(row)
         e.state, e.fingerprint, e.seqno, e.stamp, e.prev_stamp = LINE, fingerprint, max(seqno, self.seqno), None, None
-        e.delivered_seq = seq
+        e.delivered_seq, e.facts, e.selective_stale = seq, facts, False
         if self.recent:
             self.responded_kept.add(row)
         return True
@@ -472,23 +537,42 @@ class PaneLines:
         prev = None if e is None else (e.prev_stamp if e.stamp == PUSH_STAMP else e.stamp)
         delivered = e.delivered_seq if e is not None else 0
         if e is not None and e.state != FETCHING and e.fingerprint is not None:
-            new = Entry(LINE_AND_FETCHING, e.fingerprint, e.seqno, PUSH_STAMP, prev, delivered, "dirty")
+            new = Entry(LINE_AND_FETCHING, e.fingerprint, e.seqno, PUSH_STAMP, prev, delivered, "dirty", e.facts)
         else:
             new = Entry(FETCHING, None, 0, PUSH_STAMP, prev, delivered, "dirty")
         self._put(row, new)
         self.push_stamped.add(row)
 
-    def make_all_stale(self, kind: str, t_ns: int = 0, from_client: bool = True) -> None:
+    def make_all_stale(self, kind: str, t_ns: int = 0, from_client: bool = True, cols: int | None = None) -> None:
         """``make_all_stale``: every ``Line`` or ``Stale`` entry becomes ``Stale`` for ``kind``;
-        entries being fetched are left alone. Logged while there are pushes to reorder."""
-        self.tick += 1
-        self.stale_from = self.tick
-        changed = [(row, e) for row, e in self.entries.items() if e.state == LINE or e.state == STALE]
+        entries being fetched are left alone. Logged while there are pushes to reorder.
+
+        For the selective what-if, a resize to ``cols`` (the Resize's width) marks only the rows
+        :func:`codec.lines.rewrap_rows` names, and none when the width did not change; other
+        kinds mark every row they stale."""
+        entries = self.entries
+        changed = [(row, e) for row, e in entries.items() if e.state == LINE or e.state == STALE]
         if self.recent:
             self._log(_Undo(t_ns, from_client, {row: e.copy() for row, e in changed}, {}, self._scalars(),
-                            stale_kind=kind))
-        for _, e in changed:
+                            stale_kind=kind, cols=cols, stale_from=self.stale_from))
+        self.tick += 1
+        self.stale_from = self.tick
+        if kind not in RESIZE_KINDS:
+            selective = {row for row, _ in changed}
+        elif cols is None or self.cols is None:
+            selective = {row for row, _ in changed}  # the old or new width is unknown: assume a rewrap
+        elif cols == self.cols:
+            selective = set()
+        else:
+            held = sorted((row, e.facts.get() if e.facts is not None else None)
+                          for row, e in entries.items() if e.fingerprint is not None)
+            selective = set(rewrap_rows(held, cols))
+        if kind in RESIZE_KINDS and cols is not None:
+            self.cols = cols
+        for row, e in changed:
             e.state, e.cause = STALE, kind
+            if row in selective:
+                e.selective_stale = True
 
     def _put(self, row: int, entry: Entry) -> None:
         entries = self.entries

@@ -112,8 +112,11 @@ class ClientReport:
     max_inflight_per_row: int = 0
     #: rows that waited for a fetch already in flight (``--policy coalesce``)
     coalesced_rows: int = 0
-    #: rows asked for again while a still-valid fetch for them was in flight (what coalescing saves)
+    #: rows asked for again while a still-valid fetch for them was in flight or had its reply
+    #: dropped (what coalescing saves)
     refetched_in_flight: int = 0
+    #: rows fetched because of a resize that the selective policy would not have staled (what it saves)
+    selective_saved_rows: int = 0
     throttled_pushes: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -132,6 +135,7 @@ class ClientReport:
             "max_inflight_per_row": self.max_inflight_per_row,
             "coalesced_rows": self.coalesced_rows,
             "refetched_in_flight": self.refetched_in_flight,
+            "selective_saved_rows": self.selective_saved_rows,
             "throttled_pushes": self.throttled_pushes,
             "screen": {str(k): v for k, v in self.screen.items()},
             "errors": self.errors,
@@ -800,6 +804,7 @@ class EmulatedClient:
             max_inflight_per_row=max((p.stats.max_inflight_per_row for p in self.panes.values()), default=0),
             coalesced_rows=sum(p.stats.coalesced_rows for p in self.panes.values()),
             refetched_in_flight=sum(p.stats.refetched_in_flight for p in self.panes.values()),
+            selective_saved_rows=sum(p.selective_saved_rows() for p in self.panes.values()),
             throttled_pushes=sum(p.stats.throttled_pushes for p in self.panes.values()),
             errors=list(self.errors),
         )

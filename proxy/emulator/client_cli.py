@@ -84,6 +84,9 @@ def format_report(report: ClientReport) -> str:
         f"rows discarded: {report.rows_discarded}  (superseded {truth['superseded']}, redundant "
         f"{truth['redundant']}, changed {truth['changed']}, new {truth['new']})",
         f"settle time: {settle}",
+        f"what other policies would have saved here: selective {report.selective_saved_rows} rows, "
+        f"coalesce {report.refetched_in_flight} rows"
+        + (f" (this run coalesced {report.coalesced_rows})" if report.policy == "coalesce" else ""),
     ]
     if report.errors:
         lines.append(f"errors: {len(report.errors)} (first: {report.errors[0]})")

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from codec.lines import rewrap_rows
+
 from .linecache import CachedLine, Entry, LineCache, State, next_token
 from .ratelimit import DEFAULT_PREFETCHES_PER_SECOND, RateLimiter
 
@@ -29,6 +31,8 @@ BASE_POLL_INTERVAL = 0.020
 MAX_POLL_INTERVAL = 30.0
 
 POLICIES = ("wezterm", "selective", "coalesce", "debounce=MS")
+#: the causes the ``selective`` policy answers with a rewrap rule instead of ``make_all_stale``
+RESIZE_CAUSES = frozenset({"resize", "tab_resized"})
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,54 @@ def _rows_of(ranges: Iterable[Mapping[str, int]]) -> set[int]:
     return rows
 
 
+class _SelectiveShadow:
+    """What the ``selective`` policy would have done, kept alongside another policy's cache: the
+    client's own measure of the rows selective invalidation saves in this very run (muxscope's
+    what-if estimates the same from the wire).
+
+    Per row, the invalidations since its last delivery: a resize to a new width (judged later by
+    :func:`codec.lines.rewrap_rows` on the lines held then) or one the policy shares with WezTerm
+    (zoom, palette). A row fetched because of a resize that none of them would have staled is a
+    row saved. The lines' wrap facts are worked out only when :meth:`saved_rows` is asked, after
+    the session, so that decoding them does not slow the client while it measures latencies.
+    """
+
+    def __init__(self) -> None:
+        #: per invalidation: (new cols, the rows held then with their lines), or None for "every row"
+        self._events: list[tuple[int, list[tuple[int, CachedLine]]] | None] = []
+        self._rewrapped: dict[int, set[int]] = {}
+        self._since: dict[int, list[int]] = {}
+        self._fetches: list[tuple[int, tuple[int, ...]]] = []
+
+    def invalidated(self, cache: LineCache, cols: int | None) -> None:
+        k = len(self._events)
+        held = [(row, e.line) for row, e in cache.items() if e.line is not None]
+        self._events.append(None if cols is None else (cols, held))
+        since = self._since
+        for row, e in cache.items():
+            if e.state in (State.LINE, State.STALE):
+                since.setdefault(row, []).append(k)
+
+    def delivered(self, row: int) -> None:
+        self._since.pop(row, None)
+
+    def fetched(self, row: int) -> None:
+        self._fetches.append((row, tuple(self._since.get(row, ()))))
+
+    def _staled(self, k: int, row: int) -> bool:
+        event = self._events[k]
+        if event is None:
+            return True
+        rows = self._rewrapped.get(k)
+        if rows is None:
+            cols, held = event
+            rows = self._rewrapped[k] = set(rewrap_rows(sorted((r, ln.wrap_facts) for r, ln in held), cols))
+        return row in rows
+
+    def saved_rows(self) -> int:
+        return sum(1 for row, ks in self._fetches if not any(self._staled(k, row) for k in ks))
+
+
 @dataclass
 class PaneStats:
     """Counters the report and the tests read."""
@@ -139,7 +191,8 @@ class PaneStats:
     max_inflight_per_row: int = 0
     #: ``coalesce``: rows that waited for a fetch in flight instead of being asked for again
     coalesced_rows: int = 0
-    #: rows asked for while a fetch for them that left after their last invalidation was in flight
+    #: rows asked for again while a fetch for them that left after their last invalidation was in
+    #: flight, or had its reply dropped by ``put_line`` (WezTerm's Stale quirk): what coalescing saves
     refetched_in_flight: int = 0
     #: rows made stale by each cause (make_all_stale / make_rewrap_stale)
     staled: dict[str, int] = field(default_factory=dict)
@@ -206,6 +259,9 @@ class ClientPane:
         #: make_all_stale / the row's last push, so their replies cannot be reused
         self._valid_from = 0
         self._row_valid_from: dict[int, int] = {}
+        #: row -> a still-valid fetch whose reply ``put_line`` dropped (for ``refetched_in_flight``)
+        self._dropped_valid: dict[int, int] = {}
+        self._selective = _SelectiveShadow()
         self.stats = PaneStats()
 
     # -- geometry ----------------------------------------------------------
@@ -223,6 +279,9 @@ class ClientPane:
             return tokens[-1]
         return None
 
+    def _still_valid(self, token: int | None, row: int) -> bool:
+        return token is not None and token >= max(self._valid_from, self._row_valid_from.get(row, 0))
+
     def _coalesced_token(self, row: int) -> int | None:
         """Under ``coalesce``: the newest in-flight fetch that already asks for ``row``, if it left
         after the row was last invalidated (an older one brings content from before the change)."""
@@ -238,8 +297,9 @@ class ClientPane:
         if not rows or self.dead:
             return
         batch = FetchBatch(token, to_ranges(rows), rows, origin)
+        dropped = self._dropped_valid
         for row in rows:
-            if self._valid_fetch_in_flight(row):
+            if self._valid_fetch_in_flight(row) or self._still_valid(dropped.pop(row, None), row):
                 self.stats.refetched_in_flight += 1
             tokens = self.inflight.setdefault(row, [])
             tokens.append(token)
@@ -301,6 +361,12 @@ class ClientPane:
                 shared = self._coalesced_token(row)
                 if shared is None:
                     to_fetch[row] = FetchRow(entry.cause, line.fingerprint)
+                    if (
+                        entry.cause in RESIZE_CAUSES
+                        and not self.policy.selective
+                        and not line.changed_since(self.seqno)  # else it would be fetched anyway
+                    ):
+                        self._selective.fetched(row)
                 entry = Entry(State.LINE_AND_FETCHING, line, shared or token, entry.cause)
             else:
                 result.append(entry.line)  # LineAndFetching: old line; Fetching: blank
@@ -400,6 +466,7 @@ class ClientPane:
         """
         if token is None:
             self.cache.put(row, Entry(State.LINE, line))
+            self._delivered(row)
             return True
         entry = self.cache.pop(row)
         if entry is None:
@@ -407,9 +474,16 @@ class ClientPane:
         if entry.fetching and entry.token == token:
             line.seqno = max(line.seqno, self.seqno)
             self.cache.put(row, Entry(State.LINE, line))
+            self._delivered(row)
             return True
         self.cache.put(row, entry)
+        if self._still_valid(token, row) and not entry.fetching:
+            self._dropped_valid[row] = token
         return False
+
+    def _delivered(self, row: int) -> None:
+        self._dropped_valid.pop(row, None)
+        self._selective.delivered(row)
 
     def apply_fetched(self, batch: FetchBatch, lines: list[tuple[int, CachedLine]]) -> list[tuple[int, str]]:
         """``RenderableInner::apply_lines`` (Ok), with each row's ground-truth outcome.
@@ -452,7 +526,13 @@ class ClientPane:
         self.palette = palette
         self._make_all_stale("palette")
 
-    def _make_all_stale(self, cause: str) -> None:
+    def _make_all_stale(self, cause: str, cols: int | None = None) -> None:
+        """``make_all_stale``; the shadow notes which rows the selective policy would have staled
+        (for a resize to a new width ``cols``, those a rewrap can alter; else all)."""
+        if cause not in RESIZE_CAUSES:
+            self._selective.invalidated(self.cache, None)
+        elif cols is not None:
+            self._selective.invalidated(self.cache, cols)
         self._valid_from = next_token()
         before = sum(1 for _, e in self.cache.items() if e.state is State.LINE)
         self.cache.make_all_stale(cause)
@@ -483,7 +563,7 @@ class ClientPane:
             n = self.cache.make_rewrap_stale(size["cols"], cause) if size["cols"] != old_cols else 0
             self.stats.staled[cause] = self.stats.staled.get(cause, 0) + n
         else:
-            self._make_all_stale(cause)
+            self._make_all_stale(cause, size["cols"] if size["cols"] != old_cols else None)
         self.hooks.send_resize(self, dict(size))
         self.update_last_send()
         return True
@@ -496,6 +576,11 @@ class ClientPane:
         self.update_last_send()
 
     # -- inspection (not WezTerm) -------------------------------------------------
+    def selective_saved_rows(self) -> int:
+        """Rows fetched because of a resize that the ``selective`` policy would not have staled
+        (0 under that policy: it fetches no such row)."""
+        return self._selective.saved_rows()
+
     def unsettled_rows(self) -> list[int]:
         """Viewport rows not held as an up-to-date Line (what a next paint would fetch or lacks)."""
         start, end = self.viewport()

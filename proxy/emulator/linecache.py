@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from codec.lines import cell_width, line_len, line_text, serialized_lines_fingerprints
+from codec.lines import WrapFacts, line_text, line_wrap_facts, rewrap_rows, serialized_lines_fingerprints
 from codec.pdu import LinesSummary
 from codec.schema.versions import CodecVersion
 
-#: ``CellAttributes`` bit 11 is ``wrapped`` (termwiz ``cell.rs``).
-WRAPPED_BIT = 1 << 11
 #: the smallest cache WezTerm builds (``RenderableInner::new``: ``scrollback_lines.max(128)``).
 MIN_CAPACITY = 128
 
@@ -69,7 +67,7 @@ class CachedLine:
         self.seqno = seqno
         self._value = value
         self._load = load
-        self._facts: tuple[str, bool, int, int] | None = None
+        self._facts: tuple[str, WrapFacts] | None = None
 
     def changed_since(self, seqno: int) -> bool:
         """termwiz ``Line::changed_since``: SEQ_ZERO lines always count as changed."""
@@ -86,11 +84,10 @@ class CachedLine:
             self._value, self._load = self._load(), None
         return self._value
 
-    def _computed(self) -> tuple[str, bool, int, int]:
+    def _computed(self) -> tuple[str, WrapFacts]:
         if self._facts is None:
             value = self.value
-            wrapped, width = _wrap_facts(value)
-            self._facts = (line_text(value), wrapped, line_len(value), width)
+            self._facts = (line_text(value), line_wrap_facts(value))
         return self._facts
 
     @property
@@ -98,41 +95,22 @@ class CachedLine:
         return self._computed()[0]
 
     @property
-    def wrapped(self) -> bool:
+    def wrap_facts(self) -> WrapFacts:
         return self._computed()[1]
+
+    @property
+    def wrapped(self) -> bool:
+        return self._computed()[1].wrapped
 
     @property
     def length(self) -> int:
         """``Line::len()``: stored cells (vector storage) or the clustered ``len``."""
-        return self._computed()[2]
+        return self._computed()[1].length
 
     @property
     def content_width(self) -> int:
         """Columns up to the last non-blank cell: what ``Line::wrap`` keeps."""
-        return self._computed()[3]
-
-
-def _wrap_facts(value: Mapping[str, Any]) -> tuple[bool, int]:
-    """``(last_cell_was_wrapped(), content width)`` of a decoded Line (termwiz ``line.rs``)."""
-    ((kind, storage),) = value["cells"].items()
-    if kind == "C":
-        clusters = storage["clusters"]
-        wrapped = bool(clusters) and bool(clusters[-1]["attrs"]["attributes"] & WRAPPED_BIT)
-        return wrapped, len(storage["text"].rstrip(" "))
-    cells = storage["cells"]
-    last_attrs = None
-    width = col = 0
-    i = 0
-    while i < len(cells):  # visible cells: a wide cell hides the next w-1 cells
-        cell = cells[i]
-        w = max(cell_width(cell["text"]), 1)
-        last_attrs = cell["attrs"]
-        if cell["text"] not in (" ", ""):
-            width = col + w
-        col += w
-        i += w
-    wrapped = last_attrs is not None and bool(last_attrs["attributes"] & WRAPPED_BIT)
-    return wrapped, width
+        return self._computed()[1].content_width
 
 
 def lines_from_serialized(value: Mapping[str, Any]) -> list[tuple[int, CachedLine]]:
@@ -252,45 +230,18 @@ class LineCache:
                 entry.cause = cause
 
     def make_rewrap_stale(self, new_cols: int, cause: str) -> int:
-        """The ``selective`` policy (not WezTerm): stale only rows a rewrap to ``new_cols`` can alter.
-
-        ``term/src/screen.rs: Screen::rewrap_lines`` rebuilds a logical line
-        (physical rows joined by the wrap bit) when one of its rows was wrapped
-        or its ``len()`` exceeds the new width; if the rebuilt line takes a
-        different number of rows, every later stable row shifts. So: rows of
-        such logical lines become Stale, and once a row count may change,
-        every held row below does too. Rows the client does not hold are
-        unknown; a gap keeps the current "shifted" verdict. Like
-        ``make_all_stale`` the cache becomes unbounded and *Fetching entries are
-        untouched. Returns the number of rows made stale.
-        """
+        """The ``selective`` policy (not WezTerm): stale only rows a rewrap to ``new_cols`` can alter
+        (:func:`codec.lines.rewrap_rows`, judged on every row holding a line). Like
+        ``make_all_stale`` the cache becomes unbounded and *Fetching entries are untouched.
+        Returns the number of rows made stale."""
         self.capacity = None
-        held = sorted(row for row, e in self._lru.items() if e.line is not None)
-        shifted = False
+        lru = self._lru
+        held = sorted((row, e.line.wrap_facts) for row, e in lru.items() if e.line is not None)
         staled = 0
-        i = 0
-        while i < len(held):
-            group = [held[i]]
-            while (
-                self._lru[group[-1]].line.wrapped  # type: ignore[union-attr]
-                and i + 1 < len(held)
-                and held[i + 1] == group[-1] + 1
-            ):
-                i += 1
-                group.append(held[i])
-            i += 1
-            lines = [self._lru[r].line for r in group]
-            alters = any(ln.wrapped or ln.length > new_cols for ln in lines)  # type: ignore[union-attr]
-            if alters:
-                total = sum(ln.length for ln in lines[:-1]) + lines[-1].content_width  # type: ignore[union-attr]
-                new_rows = max(1, -(-total // max(new_cols, 1)))
-                if new_rows != len(group) or lines[-1].wrapped:  # type: ignore[union-attr]
-                    shifted = True
-            if alters or shifted:
-                for row in group:
-                    entry = self._lru[row]
-                    if entry.state in (State.LINE, State.STALE):
-                        entry.state = State.STALE
-                        entry.cause = cause
-                        staled += 1
+        for row in rewrap_rows(held, new_cols):
+            entry = lru[row]
+            if entry.state in (State.LINE, State.STALE):
+                entry.state = State.STALE
+                entry.cause = cause
+                staled += 1
         return staled
