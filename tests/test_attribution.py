@@ -451,6 +451,32 @@ def test_selective_what_if_counts_resize_rows_a_rewrap_cannot_alter():
     assert "rewrap" in what_if["model"]
 
 
+def test_selective_what_if_counts_the_refetch_of_a_line_only_a_saved_fetch_brought():
+    """A resize fetch returns lines newer than the pane's seqno; get_lines then refetches them
+    (and drops the reply: WezTerm's Stale quirk). A selective client, not having made the first
+    fetch, still holds the older lines and makes neither."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=1000), 0)
+    w.get_lines(1, 0, 0, 2)
+    w.lines(1, 0, {0: "a", 1: "b"})
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
+    w.get_lines(3, 0, 0, 2)
+    w.send(S2C, "GetLinesResponse", get_lines_response(0, {0: "a", 1: "b"}, seqno=2000), 3)
+    assert w.report["what_if"]["selective"]["rows_saved"] == 2
+    w.get_lines(4, 0, 0, 2)  # the quirk: these replies are dropped
+    w.send(S2C, "GetLinesResponse", get_lines_response(0, {0: "a", 1: "b"}, seqno=2000), 4)
+    w.get_lines(5, 0, 0, 2)  # and the rows asked for again
+    w.send(S2C, "GetLinesResponse", get_lines_response(0, {0: "a", 1: "b"}, seqno=2000), 5)
+    rep = w.report
+    assert rep["rows_by_cause"]["dirty"] == {"superseded": 2, "redundant": 2}
+    assert rep["what_if"]["selective"]["rows_saved"] == 6
+    # a push names row 0: both clients fetch it now
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(0, 1)], seqno=3000), 0)
+    w.get_lines(6, 0, 0, 1)
+    w.send(S2C, "GetLinesResponse", get_lines_response(0, {0: "c"}, seqno=3000), 6)
+    assert w.report["what_if"]["selective"]["rows_saved"] == 6
+
+
 def test_selective_what_if_assumes_a_rewrap_when_the_old_width_is_unknown():
     from codec import decode_frame
     from codec.framing import FrameDecoder

@@ -390,6 +390,24 @@ def test_wezterm_client_counts_the_resize_fetches_the_selective_policy_saves() -
     assert set(sel_hooks.batches[-1].rows) == {1, 2, 3} and sel.selective_saved_rows() == 0
 
 
+def test_the_selective_shadow_counts_refetches_of_lines_only_a_saved_fetch_brought() -> None:
+    pane, hooks, _ = make_pane()
+    pane.apply_changes(*push({}, seqno=5))
+    fill(pane, hooks, {0: "a", 1: "b"})
+    pane.resize(dict(SIZE, cols=21, pixel_width=168))
+    pane.get_lines(0, 2)
+    pane.apply_fetched(hooks.batches[-1], lines({0: "a", 1: "b"}, seqno=9))  # newer than the pane
+    assert pane.selective_saved_rows() == 2
+    pane.get_lines(0, 2)  # the quirk: Stale, fetched, the reply dropped
+    assert dict(pane.apply_fetched(hooks.batches[-1], lines({0: "a", 1: "b"}, seqno=9))) == {
+        0: "superseded", 1: "superseded"}  # fmt: skip
+    pane.get_lines(0, 2)
+    assert pane.selective_saved_rows() == 6
+    pane.apply_changes(*push({}, seqno=10, dirty=[(0, 1)]))  # a push names row 0: fetched by all
+    pane.apply_fetched(hooks.batches[-2], lines({0: "a", 1: "b"}, seqno=9))
+    assert pane.selective_saved_rows() == 6
+
+
 def test_refetch_after_a_dropped_reply_counts_as_what_coalescing_saves() -> None:
     """WezTerm's Stale quirk: the fetch of a changed Line is dropped and the row asked again; a
     coalescing client would have kept that first reply."""

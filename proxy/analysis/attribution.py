@@ -295,7 +295,8 @@ class AttributionAddon(Addon):
             share = ln.byte_length / total_bytes
             held = pending.held[ln.row] if ln.row in pending.held else model.held(ln.row)
             facts = LineFacts(summary, i, version)
-            kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq(), facts)
+            saved = ln.row in pending.selective_saved
+            kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq(), facts, saved)
             out = outcome(held, ln.fingerprint, kept)
             cause = pending.causes.get(ln.row, "unexplained")
             counts[out] += 1
@@ -304,7 +305,7 @@ class AttributionAddon(Addon):
                 self.row_log.append((conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause))
             wait, wire, dec = latency * share, wire_total * share, dec_total * share
             wait_by_out[out] += wait
-            if ln.row in pending.selective_saved:
+            if saved:
                 for tally in (st.tally, self.total):
                     tally.selective_saved += (1, wait, wire)
             for tally in (st.tally, self.total):

@@ -140,10 +140,14 @@ class Entry:
     #: a client with the selective policy would hold this row stale too (or not at all): set by
     #: every invalidation it shares with WezTerm's client, cleared when a line is delivered
     selective_stale: bool = False
+    #: the held line came from a fetch a selective client would not have made: it would still
+    #: hold the older line, so get_lines' refetch of this one (newer than the pane's seqno) is
+    #: saved too
+    selective_echo: bool = False
 
     def copy(self) -> Entry:
         return Entry(self.state, self.fingerprint, self.seqno, self.stamp, self.prev_stamp, self.delivered_seq,
-                     self.cause, self.facts, self.selective_stale)
+                     self.cause, self.facts, self.selective_stale, self.selective_echo)
 
 
 @dataclass(slots=True)
@@ -278,18 +282,24 @@ class PaneLines:
         self.crossed_at = t_ns if undone else None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
-        entries = self.entries
-        selective_saved = {
-            row for row, cause in causes.items()
-            if cause in RESIZE_KINDS and (e := entries.get(row)) is not None and not e.selective_stale
-            and not self._changed(e)  # a Line newer than the pane's seqno is fetched by get_lines anyway
-        }
+        selective_saved = {row for row, cause in causes.items() if self._selective_saves(row, cause)}
         coalescible = self._note_fetches(serial, rows)
         self._request(serial, rows)
         for undo in undone:  # and it reads the pushes after it: a later request may cross them too
             if not undo.from_client:
                 self._redo(undo)
         return Requested(held, causes, bool(undone), coalescible, selective_saved)
+
+    def _selective_saves(self, row: int, cause: str) -> bool:
+        """Would a selective client have asked for ``row`` here? Not for a resize its rewrap rule
+        let pass (unless get_lines would refetch the line anyway, being newer than the pane's
+        seqno), nor for get_lines' refetch of a line only such a saved fetch brought."""
+        e = self.entries.get(row)
+        if e is None:
+            return False
+        if cause in RESIZE_KINDS:
+            return not e.selective_stale and not self._changed(e)
+        return cause == "dirty" and e.selective_echo and e.state in (LINE, STALE)
 
     def _redo(self, undo: _Undo) -> None:
         if undo.push is not None:
@@ -483,18 +493,19 @@ class PaneLines:
         return rows
 
     def response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int,
-                      facts: LineFacts | None = None) -> bool:
-        """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start)."""
+                      facts: LineFacts | None = None, selective_saved: bool = False) -> bool:
+        """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start).
+        ``selective_saved``: a selective client would not have asked for it."""
         if self.recent:
             self.responded.add(row)
-        kept = self._response_line(serial, row, fingerprint, seqno, seq, facts)
+        kept = self._response_line(serial, row, fingerprint, seqno, seq, facts, selective_saved)
         fetch = self.last_fetch.get(row)
         if fetch is not None and fetch[1] == serial:
             self.last_fetch[row] = (fetch[0], serial, "kept" if kept else "dropped")
         return kept
 
     def _response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int,
-                       facts: LineFacts | None) -> bool:
+                       facts: LineFacts | None, selective_saved: bool) -> bool:
         e = self.entries.get(row)
         if e is None or e.state not in (FETCHING, LINE_AND_FETCHING):
             return False
@@ -507,7 +518,7 @@ class PaneLines:
             # this fetch is the one the entry waits for.
             self.push_stamped.discard(row)
         e.state, e.fingerprint, e.seqno, e.stamp, e.prev_stamp = LINE, fingerprint, max(seqno, self.seqno), None, None
-        e.delivered_seq, e.facts, e.selective_stale = seq, facts, False
+        e.delivered_seq, e.facts, e.selective_stale, e.selective_echo = seq, facts, False, selective_saved
         if self.recent:
             self.responded_kept.add(row)
         return True

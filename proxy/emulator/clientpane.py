@@ -140,8 +140,10 @@ class _SelectiveShadow:
     Per row, the invalidations since its last delivery: a resize to a new width (judged later by
     :func:`codec.lines.rewrap_rows` on the lines held then) or one the policy shares with WezTerm
     (zoom, palette). A row fetched because of a resize that none of them would have staled is a
-    row saved. The lines' wrap facts are worked out only when :meth:`saved_rows` is asked, after
-    the session, so that decoding them does not slow the client while it measures latencies.
+    row saved; so is get_lines' refetch of a line that only such a fetch brought (newer than the
+    pane's seqno: the selective client would still hold the older line). The lines' wrap facts
+    are worked out only when :meth:`saved_rows` is asked, after the session, so that decoding
+    them does not slow the client while it measures latencies.
     """
 
     def __init__(self) -> None:
@@ -149,7 +151,12 @@ class _SelectiveShadow:
         self._events: list[tuple[int, list[tuple[int, CachedLine]]] | None] = []
         self._rewrapped: dict[int, set[int]] = {}
         self._since: dict[int, list[int]] = {}
-        self._fetches: list[tuple[int, tuple[int, ...]]] = []
+        #: per fetch that may be saved: (row, the invalidations behind a resize fetch or None for a
+        #: refetch, the fetch that brought a refetched line)
+        self._fetches: list[tuple[int, tuple[int, ...] | None, int]] = []
+        self._pending: dict[tuple[int, int], int] = {}
+        #: row -> the recorded fetch whose line the row holds
+        self._brought_by: dict[int, int] = {}
 
     def invalidated(self, cache: LineCache, cols: int | None) -> None:
         k = len(self._events)
@@ -160,11 +167,34 @@ class _SelectiveShadow:
             if e.state in (State.LINE, State.STALE):
                 since.setdefault(row, []).append(k)
 
-    def delivered(self, row: int) -> None:
-        self._since.pop(row, None)
+    def row_invalidated(self, row: int) -> None:
+        """A push named the row: a selective client fetches it too."""
+        self._brought_by.pop(row, None)
 
-    def fetched(self, row: int) -> None:
-        self._fetches.append((row, tuple(self._since.get(row, ()))))
+    def delivered(self, row: int, token: int | None) -> None:
+        self._since.pop(row, None)
+        fetch = self._pending.pop((token, row), None) if token is not None else None
+        if fetch is None:
+            self._brought_by.pop(row, None)
+        else:
+            self._brought_by[row] = fetch
+
+    def fetched_for_resize(self, row: int, token: int) -> None:
+        self._record(row, token, tuple(self._since.get(row, ())), -1)
+
+    def fetched_again(self, row: int, token: int) -> None:
+        """get_lines refetches a held line newer than the pane's seqno (or the Stale entry that left)."""
+        parent = self._brought_by.get(row)
+        if parent is not None:
+            self._record(row, token, None, parent)
+
+    def done(self, token: int, rows: Iterable[int]) -> None:
+        for row in rows:
+            self._pending.pop((token, row), None)
+
+    def _record(self, row: int, token: int, events: tuple[int, ...] | None, parent: int) -> None:
+        self._pending[(token, row)] = len(self._fetches)
+        self._fetches.append((row, events, parent))
 
     def _staled(self, k: int, row: int) -> bool:
         event = self._events[k]
@@ -177,7 +207,13 @@ class _SelectiveShadow:
         return row in rows
 
     def saved_rows(self) -> int:
-        return sum(1 for row, ks in self._fetches if not any(self._staled(k, row) for k in ks))
+        saved: list[bool] = []
+        for row, events, parent in self._fetches:
+            if events is None:
+                saved.append(saved[parent])
+            else:
+                saved.append(not any(self._staled(k, row) for k in events))
+        return sum(saved)
 
 
 @dataclass
@@ -354,6 +390,8 @@ class ClientPane:
                         # reply to this very fetch will be discarded by put_line
                         to_fetch[row] = FetchRow("dirty", line.fingerprint)
                         entry = Entry(State.STALE, line, None, "dirty")
+                    if not self.policy.selective and row in to_fetch:
+                        self._selective.fetched_again(row, token)
             elif entry.state is State.STALE:
                 line = entry.line
                 assert line is not None
@@ -361,12 +399,12 @@ class ClientPane:
                 shared = self._coalesced_token(row)
                 if shared is None:
                     to_fetch[row] = FetchRow(entry.cause, line.fingerprint)
-                    if (
-                        entry.cause in RESIZE_CAUSES
-                        and not self.policy.selective
-                        and not line.changed_since(self.seqno)  # else it would be fetched anyway
-                    ):
-                        self._selective.fetched(row)
+                    if not self.policy.selective:
+                        if entry.cause == "dirty":
+                            self._selective.fetched_again(row, token)
+                        elif entry.cause in RESIZE_CAUSES and not line.changed_since(self.seqno):
+                            # (a line newer than the pane's seqno is fetched under every policy)
+                            self._selective.fetched_for_resize(row, token)
                 entry = Entry(State.LINE_AND_FETCHING, line, shared or token, entry.cause)
             else:
                 result.append(entry.line)  # LineAndFetching: old line; Fetching: blank
@@ -437,6 +475,7 @@ class ClientPane:
         cache = self.cache
         for row in sorted(dirty):
             self._row_valid_from[row] = token
+            self._selective.row_invalidated(row)
             prior = cache.pop(row)
             if row < physical_top:
                 # not fetchable: make_stale() after the pop is a no-op, so the
@@ -466,7 +505,7 @@ class ClientPane:
         """
         if token is None:
             self.cache.put(row, Entry(State.LINE, line))
-            self._delivered(row)
+            self._delivered(row, None)
             return True
         entry = self.cache.pop(row)
         if entry is None:
@@ -474,16 +513,16 @@ class ClientPane:
         if entry.fetching and entry.token == token:
             line.seqno = max(line.seqno, self.seqno)
             self.cache.put(row, Entry(State.LINE, line))
-            self._delivered(row)
+            self._delivered(row, token)
             return True
         self.cache.put(row, entry)
         if self._still_valid(token, row) and not entry.fetching:
             self._dropped_valid[row] = token
         return False
 
-    def _delivered(self, row: int) -> None:
+    def _delivered(self, row: int, token: int | None) -> None:
         self._dropped_valid.pop(row, None)
-        self._selective.delivered(row)
+        self._selective.delivered(row, token)
 
     def apply_fetched(self, batch: FetchBatch, lines: list[tuple[int, CachedLine]]) -> list[tuple[int, str]]:
         """``RenderableInner::apply_lines`` (Ok), with each row's ground-truth outcome.
@@ -506,11 +545,13 @@ class ClientPane:
             else:
                 outcome = "changed"
             outcomes.append((row, outcome))
+        self._selective.done(batch.token, batch.rows)
         return outcomes
 
     def fetch_failed(self, batch: FetchBatch) -> None:
         """``RenderableInner::apply_lines`` (Err): undo this batch's *Fetching entries."""
         self._fetch_done(batch)
+        self._selective.done(batch.token, batch.rows)
         for row in batch.rows:
             entry = self.cache.pop(row)
             if entry is None:
