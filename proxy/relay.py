@@ -115,8 +115,12 @@ class Relay:
         self.upstream.resume_reading()
 
     # -- callbacks from sides (the hot path) -----------------------------------
-    def data_received(self, side: Side, data: bytes) -> None:
-        t_ns = time.monotonic_ns()
+    def data_received(self, side: Side, data: bytes, t_ns: int | None = None) -> None:
+        """Forward ``data``. The tap gets it stamped with ``t_ns`` when the side knows when the
+        bytes arrived (the kernel's stamp, see proxy.stamped), else now: before the write, since
+        the send releases the GIL and an analysis thread taking it would delay a stamp after it."""
+        if t_ns is None:
+            t_ns = time.monotonic_ns()
         if side is self.client:
             self.upstream.write(data)
             direction = CLIENT_TO_SERVER

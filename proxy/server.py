@@ -31,6 +31,7 @@ from .endpoints import (
 )
 from .metrics import Metrics
 from .relay import Relay, Side, SocketSide
+from .stamped import StampedListener
 from .tap import Tap
 from .transports import ExecSide, StdioSide, connect_tcp, connect_unix
 
@@ -102,7 +103,8 @@ class ProxyServer:
             self.bound = str(addr)
         elif isinstance(addr, TcpAddress):
             try:
-                self._server = await loop.create_server(factory, addr.host, addr.port, reuse_address=True)
+                # accepted connections are read with the kernel's receive timestamps (proxy.stamped)
+                self._server = await StampedListener.listen(addr.host, addr.port, self._accepted)  # type: ignore[assignment]
             except OSError as exc:
                 in_use = exc.errno == errno.EADDRINUSE
                 hint = " (is another muxscope running? pick another port)" if in_use else ""
@@ -175,7 +177,7 @@ class ProxyServer:
             await asyncio.wait(set(self._tasks))
 
     # -- connections ---------------------------------------------------------------
-    def _accepted(self, side: SocketSide) -> None:
+    def _accepted(self, side: Side) -> None:
         task = asyncio.get_running_loop().create_task(self._handle(side, side.describe()))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -37,6 +37,7 @@ from proxy.analysis.analyzer import Analyzer
 from proxy.analysis.attribution import AttributionAddon
 from proxy.capture_format import open_capture
 from proxy.offline import replay_records
+from tests.integration import free_port, wait_port
 
 PY = [sys.executable, "-m", "proxy.cli"]
 
@@ -55,21 +56,28 @@ def _wait_for(path: str, timeout: float = 10.0) -> None:
 
 
 def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
-                server_extra: list[str] = ()) -> tuple[dict, AttributionAddon, dict]:
+                server_extra: list[str] = (), tcp: bool = False) -> tuple[dict, AttributionAddon, dict]:
     """One session (server, proxy and client as processes): the client's truth file, muxscope's
-    analysis of the capture, and the client's own report (``--json``; empty if it printed none)."""
+    analysis of the capture, and the client's own report (``--json``; empty if it printed none).
+    ``tcp``: the client reaches the proxy over TCP loopback (where it reads kernel receive
+    timestamps) instead of a unix socket."""
     server_sock, proxy_sock = str(tmp / "s.sock"), str(tmp / "p.sock")
+    port = free_port() if tcp else None
+    proxy_addr = f"tcp:127.0.0.1:{port}" if tcp else f"unix:{proxy_sock}"
     capture, truth_file = str(tmp / "c.muxcap"), str(tmp / "truth.json")
     server = subprocess.Popen([*PY, "emulate", "server", "--listen", f"unix:{server_sock}", *server_extra],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proxy = None
     try:
         _wait_for(server_sock)
-        proxy = subprocess.Popen([*PY, "proxy", "--listen", f"unix:{proxy_sock}", "--upstream", f"unix:{server_sock}",
+        proxy = subprocess.Popen([*PY, "proxy", "--listen", proxy_addr, "--upstream", f"unix:{server_sock}",
                                   "--capture", capture, "--log-level", "warning"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for(proxy_sock)
-        client = subprocess.run([*PY, "emulate", "client", "--connect", f"unix:{proxy_sock}", "--scenario", scenario,
+        if port is not None:
+            wait_port(port, 10.0, proxy)
+        else:
+            _wait_for(proxy_sock)
+        client = subprocess.run([*PY, "emulate", "client", "--connect", proxy_addr, "--scenario", scenario,
                                  "--policy", policy, "--truth-file", truth_file, "--truth-detail", "--json", *extra],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60, check=False)
     finally:
@@ -168,19 +176,23 @@ def _check_what_ifs(client_report: dict, attribution: AttributionAddon) -> None:
 
 
 def test_latencies_agree_with_the_client():
-    """The proxy sits inside the client's round trip: it can never see more wait than the client
-    (beyond 2 ms of clock and scheduling noise), and on loopback it sees nearly all of it."""
+    """Per GetLines, the latency the proxy logs and the one the client measured, on TCP loopback.
+
+    Both sides use the kernel's receive stamps (the proxy for requests, proxy.stamped; the client
+    for replies, muxconn.py), so neither side's event loop shows: the proxy's wait is the client's
+    minus two loopback hops (10 sessions: 205 of 206 GetLines 12-312 us apart, median 27 us). What
+    is left is a process preempted between taking a stamp and the send it stands for, on a machine
+    running server, proxy and client on 2 cores: seen once in those 206 (3.6 ms).
+    """
     with tempfile.TemporaryDirectory(dir="/tmp") as d:
-        truth, attribution, _ = run_session("resize-drag", "wezterm", Path(d))
+        truth, attribution, _ = run_session("resize-drag", "wezterm", Path(d), tcp=True)
     client = {r["serial"]: r["latency_ms"] for r in truth["rpcs"] if r["pdu"] == "GetLines"}
     mine = {f[5]: (f[1] - f[0]) / 1e6 for f in attribution.fetches}
     assert mine.keys() == client.keys() and len(mine) > 10
-    excess = max(mine[s] - client[s] for s in mine)
-    assert excess <= 2.0, f"the proxy measured {excess:.3f} ms more than the client"
     gaps = sorted(client[s] - mine[s] for s in mine)
-    within = sum(1 for g in gaps if g <= 2.0) / len(gaps)
-    print(f"client minus proxy latency, ms: p50 {gaps[len(gaps) // 2]:.3f}, p90 {gaps[len(gaps) * 9 // 10]:.3f}, "
-          f"max {gaps[-1]:.3f}; {within:.0%} of {len(gaps)} GetLines within 2 ms")
-    # the rest is the emulated client's own event loop (a frame being painted when the reply
-    # lands) and the scheduler: on an idle machine nearly every RPC agrees within 2 ms
-    assert gaps[len(gaps) // 2] <= 2.0
+    within = sum(1 for g in gaps if abs(g) <= 2.0)
+    print(f"client minus proxy latency, ms: min {gaps[0]:.3f}, p50 {gaps[len(gaps) // 2]:.3f}, "
+          f"p90 {gaps[len(gaps) * 9 // 10]:.3f}, max {gaps[-1]:.3f}; {within} of {len(gaps)} GetLines within 2 ms")
+    assert gaps[0] >= -0.5, "the proxy measured more than the client: it cannot, it sits inside the round trip"
+    assert gaps[len(gaps) // 2] <= 0.5
+    assert len(gaps) - within <= 1, f"{len(gaps) - within} GetLines differ by more than 2 ms: {gaps[:2]}, {gaps[-2:]}"

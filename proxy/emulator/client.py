@@ -282,7 +282,7 @@ class EmulatedClient:
         rows = 0
         if reply.pdu.name == "GetLinesResponse":
             rows = len(reply.pdu.body["lines"]["lines"])
-        self.truth.rpc(reply.serial, name, reply.latency_ms, rows)
+        self.truth.rpc(reply.serial, name, reply.latency_ms, rows, reply.sent_ns, reply.received_ns)
         return reply
 
     def _gui_size(self, rows: int, cols: int) -> dict[str, int]:
@@ -412,7 +412,8 @@ class EmulatedClient:
             body = reply.pdu.body
             if reply.pdu.name != "GetLinesResponse" or body["lines"].images:
                 return False
-            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(body["lines"].lines))
+            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(body["lines"].lines), reply.sent_ns,
+                            reply.received_ns)
             self._apply_lines(pane, batch, reply)
             done.append(True)
             return True
@@ -432,7 +433,8 @@ class EmulatedClient:
             reply = await self.conn.finish("GetLines", fut, "GetLinesResponse")
             if done:
                 return
-            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(reply.pdu.body["lines"].lines))
+            self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(reply.pdu.body["lines"].lines),
+                            reply.sent_ns, reply.received_ns)
             await self._hydrate(pane, self._full_lines(reply.pdu))
         except (RpcError, ConnectionLost):
             pane.fetch_failed(batch)
@@ -490,7 +492,7 @@ class EmulatedClient:
         assert self.conn is not None
         try:
             reply = await self.conn.finish("GetPaneRenderChanges", fut, "LivenessResponse")
-            self.truth.rpc(reply.serial, "GetPaneRenderChanges", reply.latency_ms, 0)
+            self.truth.rpc(reply.serial, "GetPaneRenderChanges", reply.latency_ms, 0, reply.sent_ns, reply.received_ns)
             alive = bool(reply.pdu.body["is_alive"])
         except RpcError:
             alive = True  # client.is_reconnectable for a unix/tcp domain
@@ -523,7 +525,7 @@ class EmulatedClient:
         async def finish() -> None:
             assert self.conn is not None
             reply = await self.conn.finish(name, fut, expect)
-            self.truth.rpc(reply.serial, name, reply.latency_ms, 0)
+            self.truth.rpc(reply.serial, name, reply.latency_ms, 0, reply.sent_ns, reply.received_ns)
 
         self._spawn(finish())
 

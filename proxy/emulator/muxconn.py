@@ -8,15 +8,21 @@ is a corrupt stream that fails every pending request and drops the connection.
 The ``rpc!`` macro's rule is kept too: any reply of an unexpected type
 (ErrorResponse included) is an error for the caller.
 
-Latency per RPC is measured as the client sees it: from the moment the
-request's last byte was handed to the socket (after ``drain``) to the moment
-the read that completed the response returned.
+Latency per RPC is measured from the moment the request was handed to the
+socket to the moment its response's last byte reached the client's socket.
+On TCP that moment is the kernel's receive timestamp (``SO_TIMESTAMPNS``),
+and the socket is read one frame at a time so that each response gets the
+timestamp of its own last byte, not of whatever arrived after it: the
+latency is then the wire's, whatever the client's event loop was busy with
+when the bytes came in. Unix sockets carry no receive timestamps; there the
+read itself is the moment.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import socket
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,10 +30,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from codec import Pdu, PduStream, StreamError, encode_pdu
+from codec.errors import CodecError
+from codec.leb128 import decode_unsigned
 from codec.schema.versions import get_version
 from proxy.endpoints import TcpAddress, UnixAddress
 
 READ_SIZE = 256 * 1024
+#: ``SO_TIMESTAMPNS`` (asm-generic/socket.h; the stdlib does not name it): each read then carries
+#: the kernel's CLOCK_REALTIME receive time as ``SCM_TIMESTAMPNS`` ancillary data
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+#: a frame's header (its leb128 length) fits in this many bytes
+_HEADER_PEEK = 10
+#: the top bit of a frame's length says "compressed" (codec/src/lib.rs COMPRESSED_MASK)
+_LENGTH_MASK = (1 << 63) - 1
 
 
 class RpcError(Exception):
@@ -43,31 +60,9 @@ class Reply:
     pdu: Pdu
     serial: int
     latency_ms: float
-
-
-class _Protocol(asyncio.StreamReaderProtocol):
-    """Hands each chunk to the connection the moment the socket delivers it.
-
-    Handling replies and pushes in the I/O callback itself (not in a reader
-    task woken later) means that by the time a timer fires the render loop,
-    everything the socket had delivered is already applied, and latencies are
-    measured to the arrival, not to whenever a busy loop got round to it.
-    """
-
-    def __init__(self, reader: asyncio.StreamReader, conn: MuxConnection) -> None:
-        super().__init__(reader)
-        self._conn = conn
-
-    def data_received(self, data: bytes) -> None:
-        self._conn._on_data(data, time.perf_counter_ns())
-
-    def eof_received(self) -> bool:
-        self._conn._fail(ConnectionLost("server closed the connection"))
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._conn._fail(ConnectionLost(f"connection lost: {exc}" if exc else "server closed the connection"))
-        super().connection_lost(exc)
+    #: CLOCK_MONOTONIC (shared by every process, the proxy's captures included): request sent, reply in
+    sent_ns: int = 0
+    received_ns: int = 0
 
 
 class MuxConnection:
@@ -85,23 +80,62 @@ class MuxConnection:
         #: the first few decode errors, for the report of a run that went wrong
         self.decode_error_messages: list[str] = []
         self.closed: BaseException | None = None
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: kernel receive timestamps are on (TCP); reads then stop at frame ends
+        self.kernel_timestamps = False
+        #: bytes of the current frame still to read (0: at a frame boundary), and the start of a
+        #: frame length that arrived in pieces
+        self._frame_left = 0
+        self._head = b""
+        self._out = bytearray()
+        self._drained: asyncio.Event | None = None
         #: serial -> called synchronously with the reply, in arrival order (see start())
         self.handlers: dict[int, Callable[[Reply], bool]] = {}
 
     async def open(self, addr: UnixAddress | TcpAddress) -> None:
         """``Reconnectable::connect``: nothing is sent on connect."""
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
-        protocol = _Protocol(reader, self)
+        loop = self._loop = asyncio.get_running_loop()
         if isinstance(addr, UnixAddress):
-            transport, _ = await loop.create_unix_connection(lambda: protocol, addr.path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, addr.path)
+            except BaseException:
+                sock.close()
+                raise
         elif isinstance(addr, TcpAddress):
-            transport, _ = await loop.create_connection(lambda: protocol, addr.host, addr.port)
+            sock = await self._connect_tcp(loop, addr)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+                self.kernel_timestamps = True
+            except OSError:
+                self.kernel_timestamps = False
         else:
             raise ValueError(f"the emulated client connects to unix: or tcp: addresses, not {addr}")
-        self._reader, self._writer = reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+        self._sock = sock
+        self._drained = asyncio.Event()
+        self._drained.set()
+        loop.add_reader(sock.fileno(), self._readable)
+
+    @staticmethod
+    async def _connect_tcp(loop: asyncio.AbstractEventLoop, addr: TcpAddress) -> socket.socket:
+        infos = await loop.getaddrinfo(addr.host, addr.port, type=socket.SOCK_STREAM)
+        error: OSError | None = None
+        for family, type_, proto, _, sockaddr in infos:
+            sock = socket.socket(family, type_, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, sockaddr)
+                return sock
+            except OSError as exc:
+                sock.close()
+                error = exc
+            except BaseException:
+                sock.close()
+                raise
+        raise error or OSError(f"cannot resolve {addr.host}:{addr.port}")
 
     def use_version(self, number: int) -> None:
         self.version = get_version(number)
@@ -114,26 +148,23 @@ class MuxConnection:
         departure and the client's fetch start at one instant, so what the
         wire shows and what the client did cannot drift apart.
         """
-        if self.closed is not None or self._writer is None:
+        if self.closed is not None or self._sock is None:
             raise ConnectionLost(f"connection is closed: {self.closed}")
         serial = self.next_serial
         self.next_serial += 1
         frame = encode_pdu(name, body, serial, self.version)
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self.pending[serial] = (fut, time.perf_counter_ns(), name)
         if on_reply is not None:
             self.handlers[serial] = on_reply
         self.sent[name] += 1
-        self._writer.write(frame)
+        self.pending[serial] = (fut, time.monotonic_ns(), name)
+        self._write(frame)
         return fut
 
     async def finish(self, name: str, fut: asyncio.Future[Reply], expect: str | tuple[str, ...]) -> Reply:
         """Wait for the reply of a request made with :meth:`start`; check its type."""
-        assert self._writer is not None
-        try:
-            await self._writer.drain()
-        except (ConnectionError, OSError) as exc:
-            self._fail(ConnectionLost(str(exc)))
+        if self._drained is not None:
+            await self._drained.wait()
         reply = await fut
         expected = (expect,) if isinstance(expect, str) else expect
         if reply.pdu.name not in expected:
@@ -145,6 +176,102 @@ class MuxConnection:
     async def request(self, name: str, body: Any, expect: str | tuple[str, ...]) -> Reply:
         """Send one request and wait for its reply; raise :class:`RpcError` on a wrong reply type."""
         return await self.finish(name, self.start(name, body), expect)
+
+    # -- socket I/O ------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        """Send now if the socket takes it; what it does not take waits for it to be writable."""
+        sock = self._sock
+        assert sock is not None and self._loop is not None and self._drained is not None
+        if not self._out:
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._lost(ConnectionLost(f"connection lost: {exc}"))
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+            self._drained.clear()
+            self._loop.add_writer(sock.fileno(), self._writable)
+        self._out += data
+
+    def _writable(self) -> None:
+        sock = self._sock
+        assert sock is not None and self._loop is not None and self._drained is not None
+        try:
+            sent = sock.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(ConnectionLost(f"connection lost: {exc}"))
+            return
+        del self._out[:sent]
+        if not self._out:
+            self._loop.remove_writer(sock.fileno())
+            self._drained.set()
+
+    def _readable(self) -> None:
+        """Read what the socket has, timestamped; with kernel timestamps, one frame (or the part
+        of one that has arrived) per read, so each frame's last byte gets its own arrival time."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            size = READ_SIZE
+            if self.kernel_timestamps:
+                if self._frame_left == 0:
+                    peeked = sock.recv(_HEADER_PEEK, socket.MSG_PEEK)
+                    if not peeked:
+                        self._lost(ConnectionLost("server closed the connection"))
+                        return
+                    head = self._head + peeked
+                    try:
+                        length, header = decode_unsigned(head, 0)
+                    except IndexError:  # the length itself is split across segments: keep its start
+                        self._head += peeked
+                        self._frame_left = len(peeked)
+                    else:
+                        self._frame_left = header + (length & _LENGTH_MASK) - len(self._head)
+                        self._head = b""
+                size = min(self._frame_left, READ_SIZE)
+            data, ancillary, _, _ = sock.recvmsg(size, _ANCILLARY_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(ConnectionLost(f"connection lost: {exc}"))
+            return
+        except CodecError as exc:  # a frame length leb128 cannot hold
+            self._lost(ConnectionLost(f"corrupt frame length: {exc}"))
+            return
+        if not data:
+            self._lost(ConnectionLost("server closed the connection"))
+            return
+        t_ns = time.monotonic_ns()
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+                sec, nsec = _TIMESPEC.unpack_from(value)
+                # the kernel's CLOCK_REALTIME stamp, on the monotonic clock every process shares
+                t_ns = min(sec * 1_000_000_000 + nsec - (time.time_ns() - time.monotonic_ns()), t_ns)
+        if self.kernel_timestamps:
+            self._frame_left = max(self._frame_left - len(data), 0)
+        self._on_data(data, t_ns)
+
+    def _lost(self, exc: ConnectionLost) -> None:
+        self._fail(exc)
+        self._close_socket()
+
+    def _close_socket(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if self._loop is not None:
+            self._loop.remove_reader(sock.fileno())
+            self._loop.remove_writer(sock.fileno())
+        sock.close()
+        if self._drained is not None:
+            self._drained.set()
 
     def _on_data(self, data: bytes, t_ns: int) -> None:
         """Every PDU the chunk completes, handled synchronously and in arrival order, as
@@ -161,9 +288,7 @@ class MuxConnection:
                     continue
                 self._dispatch(item, t_ns)
         except Exception as exc:  # noqa: BLE001 - every failure ends the connection
-            self._fail(exc if isinstance(exc, ConnectionLost) else ConnectionLost(repr(exc)))
-            if self._writer is not None:
-                self._writer.close()
+            self._lost(exc if isinstance(exc, ConnectionLost) else ConnectionLost(repr(exc)))
 
     def _dispatch(self, pdu: Pdu, t_ns: int) -> None:
         if pdu.serial == 0:
@@ -176,7 +301,7 @@ class MuxConnection:
             raise ConnectionLost(f"reply with serial {pdu.serial} matches no request")
         fut, t_sent, _ = entry
         latency_ms = (t_ns - t_sent) / 1e6 if t_sent else 0.0
-        reply = Reply(pdu, pdu.serial, max(latency_ms, 0.0))
+        reply = Reply(pdu, pdu.serial, max(latency_ms, 0.0), t_sent, t_ns)
         handler = self.handlers.pop(pdu.serial, None)
         if handler is not None:
             handler(reply)  # synchronous: before any later PDU is looked at
@@ -196,7 +321,4 @@ class MuxConnection:
         for fut, _, _ in self.pending.values():
             fut.cancel()
         self._fail(ConnectionLost("client closed"))
-        if self._writer is not None:
-            self._writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
-                await self._writer.wait_closed()
+        self._close_socket()

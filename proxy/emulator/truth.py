@@ -39,8 +39,11 @@ class Truth:
             pane = self.panes[pane_id] = _rows()
         pane[outcome] += 1
 
-    def rpc(self, serial: int, pdu: str, latency_ms: float, rows: int = 0) -> None:
-        self.rpcs.append({"serial": serial, "pdu": pdu, "latency_ms": round(latency_ms, 3), "rows": rows})
+    def rpc(self, serial: int, pdu: str, latency_ms: float, rows: int = 0, sent_ns: int = 0,
+            received_ns: int = 0) -> None:
+        """One RPC; ``sent_ns``/``received_ns`` on CLOCK_MONOTONIC, comparable with a capture's times."""
+        self.rpcs.append({"serial": serial, "pdu": pdu, "latency_ms": round(latency_ms, 3), "rows": rows,
+                          "sent_ns": sent_ns, "received_ns": received_ns})
 
     @property
     def rows_fetched(self) -> int:
