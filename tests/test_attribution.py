@@ -592,3 +592,18 @@ def test_line_model_memory_stays_within_max_rows():
         model.request(i + 1, [i, i + 1], i * second + second // 2)
     sizes = [len(model.entries), len(model.invalid_from), len(model.last_fetch), len(model.evicted)]
     assert max(sizes) <= 100 and len(model.recent) <= MAX_CROSSING_EVENTS, sizes
+
+
+def test_line_bytes_kept_for_wrap_facts_are_bounded():
+    """Each delivered line keeps its response's bytes for the selective what-if: only the newest
+    MAX_LINE_FACTS of them do."""
+    from proxy.analysis.linemodel import MAX_LINE_FACTS, LineFacts, PaneLines
+
+    model = PaneLines(0)
+    payloads = [LineFacts(bytes(1000), 0, 44) for _ in range(MAX_LINE_FACTS + 10)]
+    for serial, facts in enumerate(payloads, 1):
+        model.request(serial, [serial])
+        model.response_line(serial, serial, b"f" * 8, 1, serial, facts)
+    assert len(model.kept_facts) == MAX_LINE_FACTS
+    assert all(f._summary is None for f in payloads[:10])
+    assert all(f._summary is not None for f in payloads[10:])

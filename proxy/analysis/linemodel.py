@@ -61,6 +61,7 @@ dropped it, for its next fetch) or when get_lines refetches a changed line,
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,10 @@ MAX_CROSSING_EVENTS = 64
 #: only towards missing a crossing, never towards inventing one.
 MIN_CLIENT_REACTION_NS = 100_000
 
+#: the newest delivered lines per pane whose bytes are kept for their wrap facts (each keeps its
+#: response's payload alive); older ones count as unknown, which makes the selective what-if
+#: assume they rewrap (it errs towards saving less). Far above any screen's rows.
+MAX_LINE_FACTS = 4096
 #: the invalidations a selective client answers with :func:`codec.lines.rewrap_rows` instead of
 #: ``make_all_stale`` (the emulator's ``--policy selective``)
 RESIZE_KINDS = frozenset({"resize", "tab_resized"})
@@ -107,6 +112,10 @@ class LineFacts:
     def __init__(self, summary: Any, index: int, version: int) -> None:
         self._summary, self._index, self._version = summary, index, version
         self._facts: WrapFacts | None = None
+
+    def forget(self) -> None:
+        """Let go of the line's bytes; facts not yet worked out stay unknown."""
+        self._summary = None
 
     def get(self) -> WrapFacts | None:
         """The facts, or None for a line that does not decode (it then counts as altered)."""
@@ -252,6 +261,8 @@ class PaneLines:
     stale_from: int = 0
     invalid_from: dict[int, int] = field(default_factory=dict)
     last_fetch: dict[int, tuple[int, int, str]] = field(default_factory=dict)
+    #: the lines whose bytes are kept for their wrap facts, oldest first (MAX_LINE_FACTS)
+    kept_facts: collections.deque[LineFacts] = field(default_factory=collections.deque)
 
     # -- causes -------------------------------------------------------------------------
     def cause_of(self, row: int) -> str:
@@ -470,7 +481,9 @@ class PaneLines:
             self.cursor = push.cursor
         facts = push.bonus_facts or {}
         for row, fingerprint, seqno in push.bonus:
-            self._put(row, Entry(LINE, fingerprint, seqno, None, None, push.seq, facts=facts.get(row)))
+            line_facts = facts.get(row)
+            self._keep_facts(line_facts)
+            self._put(row, Entry(LINE, fingerprint, seqno, None, None, push.seq, facts=line_facts))
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
         self._log(undo)
@@ -519,6 +532,7 @@ class PaneLines:
             self.push_stamped.discard(row)
         e.state, e.fingerprint, e.seqno, e.stamp, e.prev_stamp = LINE, fingerprint, max(seqno, self.seqno), None, None
         e.delivered_seq, e.facts, e.selective_stale, e.selective_echo = seq, facts, False, selective_saved
+        self._keep_facts(facts)
         if self.recent:
             self.responded_kept.add(row)
         return True
@@ -584,6 +598,14 @@ class PaneLines:
             e.state, e.cause = STALE, kind
             if row in selective:
                 e.selective_stale = True
+
+    def _keep_facts(self, facts: LineFacts | None) -> None:
+        if facts is None:
+            return
+        kept = self.kept_facts
+        kept.append(facts)
+        if len(kept) > MAX_LINE_FACTS:
+            kept.popleft().forget()
 
     def _put(self, row: int, entry: Entry) -> None:
         entries = self.entries
