@@ -40,8 +40,11 @@ def main() -> None:
     p.add_argument("--scenarios", default="resize-drag,typing,scroll")
     p.add_argument("--server-args", default="",
                    help="extra emulated-server arguments, e.g. '--panes 2 --output-rate 30'")
+    p.add_argument("--client-args", default="",
+                   help="extra emulated-client arguments, e.g. '--drag-seconds 4' (a slower drag: each resize's "
+                        "fetches end before the next, so runs repeat closely)")
     args = p.parse_args()
-    server_extra = args.server_args.split()
+    server_extra, client_extra = args.server_args.split(), args.client_args.split()
     for scenario in args.scenarios.split(","):
         rows: dict[str, list[int]] = {}
         estimated: dict[str, list[int]] = {name: [] for name in POLICIES}
@@ -49,7 +52,7 @@ def main() -> None:
         for policy in ("wezterm", *POLICIES):
             for i in range(args.runs):
                 with tempfile.TemporaryDirectory(dir="/tmp") as d:
-                    truth, attribution, client = run_session(scenario, policy, Path(d), server_extra=server_extra)
+                    truth, attribution, client = run_session(scenario, policy, Path(d), client_extra, server_extra)
                 fetched = sum(truth["rows"].values())
                 rows.setdefault(policy, []).append(fetched)
                 if policy == "wezterm":
@@ -57,7 +60,11 @@ def main() -> None:
                     for name in POLICIES:
                         saved = what_if[name]["rows_saved"]
                         estimated[name].append(fetched - saved)
-                        same_run[name] += saved == client.get(CLIENT_COUNTS[name])
+                        counted = client.get(CLIENT_COUNTS[name])
+                        same_run[name] += saved == counted
+                        if saved != counted:
+                            print(f"  {scenario} run {i + 1}: {name} estimate {saved}, the client counted {counted}"
+                                  + ("" if client else " (the client printed no report)"), file=sys.stderr)
                 print(f"  {scenario} {policy} run {i + 1}/{args.runs}: {fetched} rows", file=sys.stderr)
         print(f"{scenario}: rows fetched, median (min-max) of {args.runs} runs: "
               + ", ".join(f"{k} {_spread(v)}" for k, v in rows.items()))

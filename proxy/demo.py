@@ -156,7 +156,9 @@ async def _demo(args: argparse.Namespace) -> int:
                    else "did not settle within --timeout")
         print(f"The emulated client itself recorded: {report['rows_fetched']} rows fetched, "
               f"{report['rows_discarded']} discarded on arrival; redundant {t['redundant']}, superseded "
-              f"{t['superseded']}, changed {t['changed']}, new {t['new']}; screen {settled}.")
+              f"{t['superseded']}, changed {t['changed']}, new {t['new']}; screen {settled}. Its own count of "
+              f"what the what-ifs estimate: selective invalidation {report['selective_saved_rows']} rows, "
+              f"coalescing {report['refetched_in_flight']} rows.")
         print()
         print(f"metrics: {rt.metrics_url}")
         print(f"log:     {log_path}  (one JSON event per line; `grep getlines` for the per-fetch events)")

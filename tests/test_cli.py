@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,11 @@ def test_demo_end_to_end(tmp_path):
     assert "Per-fetch summary (muxscope):" in out and "GetLines" in out
     assert "The emulated client itself recorded" in out
     assert "metrics: http://127.0.0.1:" in out
+    # the what-if table's estimates, next to the client's own count of the same run
+    estimated = [int(re.search(rf"^{name} +(\d+)", out, re.M).group(1))
+                 for name in ("selective invalidation", "coalesce in-flight rows")]
+    counted = re.search(r"selective invalidation (\d+) rows, coalescing (\d+) rows", out)
+    assert counted is not None and estimated == [int(counted.group(1)), int(counted.group(2))], out
     capture = tmp_path / "demo" / "demo.muxcap"
     log = tmp_path / "demo" / "muxscope.log"
     assert capture.is_file() and log.is_file()

@@ -522,9 +522,9 @@ class AttributionAddon(Addon):
                 "that were wrapped or are wider than the new width, and every held row below one whose row "
                 "count may change; none when only the height changed) instead of every row, and otherwise "
                 "behaves as WezTerm's: the rows requested because of a resize that this rule would not have "
-                "staled. coalesce: rows asked for again while a fetch "
-                "for them sent after their last invalidation was still in flight or had been dropped (the "
-                "wait and bytes are their share of all fetches). debounce: per "
+                "staled, and get_lines' refetches of lines only such a fetch brought. coalesce: rows asked "
+                "for again while a fetch for them sent after their last invalidation was still in flight or "
+                "had been dropped (the wait and bytes are their share of all fetches). debounce: per "
                 "burst, rows and fetch wait scale with the number of Resize PDUs still sent (one per pause "
                 "of at least the debounce interval, plus the last)."
             ),
