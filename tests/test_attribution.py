@@ -320,6 +320,25 @@ def test_crossing_reorders_the_clients_own_resize_before_the_push():
     assert rep["rows_by_cause"]["resize"] == {"superseded": 4}
 
 
+def test_a_screen_from_the_old_top_past_the_new_one_crossed_a_push_that_moved_it_one_row():
+    """Seen in a truth session: the push moves the top from 4 to 5 and delivers rows 5-7 as bonus
+    lines; the client, which had not read it, resizes and asks for rows 4-7 (its screen from the
+    old top). Only one row lies between the tops, so the band rule cannot see it; the request's
+    start can. Read after, the push replaces rows 5-7 and drops row 4: every reply row is dropped."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, physical_top=4, seqno=5), 0)
+    w.get_lines(1, 0, 4, 8)
+    w.lines(1, 0, {r: f"row {r}" for r in range(4, 8)})
+    w.send(S2C, "GetPaneRenderChangesResponse",
+           changes(0, dirty=[(0, 5)], bonus={5: "e", 6: "f", 7: "g"}, physical_top=5, seqno=6), 0, dt_ms=20)
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(23, 80)}, 2, dt_ms=0.2)
+    w.get_lines(3, 0, 4, 8)
+    w.lines(3, 0, {r: f"row {r}" for r in range(4, 8)})
+    rep = w.report
+    assert rep["crossed_requests"] == 1
+    assert rep["rows_by_cause"]["resize"] == {"superseded": 4}
+
+
 def test_requests_written_together_cross_the_same_push():
     """Three GetLines in one burst after a push the client had not read (as in the 40 ms sample
     capture): the first asks for the old screen, so all three were written before the push."""

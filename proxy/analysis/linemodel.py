@@ -33,8 +33,9 @@ each with what it changed). A request crossed a logged push when
 * it reached the proxy too soon after the push to be an answer to it, or too
   soon after a request that crossed the push (:data:`MIN_CLIENT_REACTION_NS`);
 * it asks for two or more rows of the screen as it was before the push moved
-  ``physical_top`` past them (a client that had read the push paints from the
-  new top, and looks above it only a row at a time, for the start of a logical
+  ``physical_top`` past them, or for a screen that starts at the old top and
+  runs past the new one (a client that had read the push paints from the new
+  top, and looks above it only a row at a time, for the start of a logical
   line; this includes a new pane's first paint from row 0), or for the one row
   above the old top (that look-up, from the old screen).
 
@@ -385,6 +386,11 @@ class PaneLines:
             if push.physical_top != top_before and set(rows) == {top_before - 1}:
                 # the first step of the logical-line walk above the old top (mux pane.rs
                 # get_logical_lines): the client still painted from there
+                first = i
+                break
+            if len(rows) > 1 and min(rows) == top_before < push.physical_top <= max(rows):
+                # a screen painted from the old top, across the new one: the top moved by too few rows
+                # for the band rule below to see two of them
                 first = i
                 break
             if sum(1 for row in set(rows) if top_before <= row < push.physical_top) > 1:
