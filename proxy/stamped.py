@@ -64,6 +64,15 @@ def monotonic_arrival(ancillary: Iterable[tuple[int, int, bytes]], now_ns: int) 
     return now_ns
 
 
+def send_some(sock: socket.socket, data: bytes | bytearray) -> int:
+    """What a non-blocking ``sock`` takes of ``data`` now (0 when it would block); OSError when the
+    connection is gone."""
+    try:
+        return sock.send(data)
+    except (BlockingIOError, InterruptedError):
+        return 0
+
+
 class StampedSocketSide(Side):
     """A connected stream socket as a relay side, read with ``recvmsg`` (see the module docstring)."""
 
@@ -129,9 +138,7 @@ class StampedSocketSide(Side):
             return
         if not self._out:
             try:
-                sent = sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
+                sent = send_some(sock, data)
             except OSError as exc:
                 self._lost(exc)
                 return
@@ -150,9 +157,7 @@ class StampedSocketSide(Side):
         if sock is None:
             return
         try:
-            sent = sock.send(self._out)
-        except (BlockingIOError, InterruptedError):
-            return
+            sent = send_some(sock, self._out)
         except OSError as exc:
             self._lost(exc)
             return

@@ -28,7 +28,7 @@ def test_recvmsg_carries_the_arrival_time_on_tcp():
             arrived = monotonic_arrival(ancillary, read)
     assert data == b"ping"
     assert sent <= arrived + 1_000_000  # (the two clocks are converted: allow a millisecond)
-    assert arrived - sent < 10_000_000 and read - arrived >= LATE_S * 1e9 * 0.8
+    assert read - arrived >= LATE_S * 1e9 * 0.8  # the stamp is the arrival, not the read
 
 
 def test_unix_sockets_have_no_stamps_and_the_read_time_stands():
@@ -57,7 +57,7 @@ class _Recorder:
 
 
 def test_the_relay_stamps_a_request_when_it_arrived_although_the_proxy_read_it_late(tmp_path):
-    async def main() -> tuple[int, int, list[tuple[str, int, bytes]]]:
+    async def main() -> tuple[int, int, int, list[tuple[str, int, bytes]]]:
         mux = ScriptedMux()
         await mux.start_unix(str(tmp_path / "mux.sock"))
         tap = _Recorder()
@@ -69,7 +69,8 @@ def test_the_relay_stamps_a_request_when_it_arrived_although_the_proxy_read_it_l
             await writer.drain()
             await asyncio.sleep(0.1)  # the relay is up
             second = encode_pdu("Ping", {}, 2)
-            writer.write(second)
+            before = time.monotonic_ns()
+            writer.write(second)  # (asyncio sends at once: loopback delivers within the call)
             sent = time.monotonic_ns()
             time.sleep(LATE_S)  # the proxy's event loop (this one) is busy: it reads the request late
             busy_until = time.monotonic_ns()
@@ -79,12 +80,12 @@ def test_the_relay_stamps_a_request_when_it_arrived_although_the_proxy_read_it_l
         finally:
             await server.stop()
             await mux.stop()
-        return sent, busy_until, [c for c in tap.chunks if c[0] == "server_to_client" or c[2] == second]
+        return before, sent, busy_until, [c for c in tap.chunks if c[0] == "server_to_client" or c[2] == second]
 
-    sent, busy_until, chunks = asyncio.run(main())
+    before, sent, busy_until, chunks = asyncio.run(main())
     second = [t for direction, t, _ in chunks if direction == "client_to_server"]
     assert second, chunks
     assert second[-1] < busy_until - LATE_S * 1e9 * 0.8, "stamped when read, not when it arrived"
-    assert abs(second[-1] - sent) < 5_000_000
+    assert before - 1_000_000 <= second[-1] <= sent + 1_000_000  # (clock conversion: a millisecond)
     replies = [t for direction, t, _ in chunks if direction == "server_to_client"]
     assert replies and replies[-1] >= busy_until  # the reply came after: read (and stamped) on time

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,13 +33,9 @@ from codec.errors import CodecError
 from codec.leb128 import decode_unsigned
 from codec.schema.versions import get_version
 from proxy.endpoints import TcpAddress, UnixAddress
+from proxy.stamped import ANCILLARY_SPACE, enable_receive_timestamps, monotonic_arrival, send_some
 
 READ_SIZE = 256 * 1024
-#: ``SO_TIMESTAMPNS`` (asm-generic/socket.h; the stdlib does not name it): each read then carries
-#: the kernel's CLOCK_REALTIME receive time as ``SCM_TIMESTAMPNS`` ancillary data
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-_TIMESPEC = struct.Struct("@qq")
-_ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
 #: a frame's header (its leb128 length) fits in this many bytes
 _HEADER_PEEK = 10
 #: the top bit of a frame's length says "compressed" (codec/src/lib.rs COMPRESSED_MASK)
@@ -107,11 +102,7 @@ class MuxConnection:
         elif isinstance(addr, TcpAddress):
             sock = await self._connect_tcp(loop, addr)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-                self.kernel_timestamps = True
-            except OSError:
-                self.kernel_timestamps = False
+            self.kernel_timestamps = enable_receive_timestamps(sock)
         else:
             raise ValueError(f"the emulated client connects to unix: or tcp: addresses, not {addr}")
         self._sock = sock
@@ -184,9 +175,7 @@ class MuxConnection:
         assert sock is not None and self._loop is not None and self._drained is not None
         if not self._out:
             try:
-                sent = sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
+                sent = send_some(sock, data)
             except OSError as exc:
                 self._lost(ConnectionLost(f"connection lost: {exc}"))
                 return
@@ -201,9 +190,7 @@ class MuxConnection:
         sock = self._sock
         assert sock is not None and self._loop is not None and self._drained is not None
         try:
-            sent = sock.send(self._out)
-        except (BlockingIOError, InterruptedError):
-            return
+            sent = send_some(sock, self._out)
         except OSError as exc:
             self._lost(ConnectionLost(f"connection lost: {exc}"))
             return
@@ -236,7 +223,7 @@ class MuxConnection:
                         self._frame_left = header + (length & _LENGTH_MASK) - len(self._head)
                         self._head = b""
                 size = min(self._frame_left, READ_SIZE)
-            data, ancillary, _, _ = sock.recvmsg(size, _ANCILLARY_SPACE)
+            data, ancillary, _, _ = sock.recvmsg(size, ANCILLARY_SPACE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -248,12 +235,7 @@ class MuxConnection:
         if not data:
             self._lost(ConnectionLost("server closed the connection"))
             return
-        t_ns = time.monotonic_ns()
-        for level, kind, value in ancillary:
-            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
-                sec, nsec = _TIMESPEC.unpack_from(value)
-                # the kernel's CLOCK_REALTIME stamp, on the monotonic clock every process shares
-                t_ns = min(sec * 1_000_000_000 + nsec - (time.time_ns() - time.monotonic_ns()), t_ns)
+        t_ns = monotonic_arrival(ancillary, time.monotonic_ns())
         if self.kernel_timestamps:
             self._frame_left = max(self._frame_left - len(data), 0)
         self._on_data(data, t_ns)
