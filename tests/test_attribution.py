@@ -339,6 +339,27 @@ def test_a_screen_from_the_old_top_past_the_new_one_crossed_a_push_that_moved_it
     assert rep["rows_by_cause"]["resize"] == {"superseded": 4}
 
 
+def test_the_next_steps_of_a_crossed_logical_line_walk_crossed_it_too():
+    """Seen in a truth session with output streaming: the client walks up from the old top one row
+    per GetLines (rows 3, 2, 1) while a push it has not read moves the top and names those rows
+    dirty. The first step is too soon after the push to answer it; each next step is the row above
+    the last (a client that had read the push would start again above the new top). Read after
+    them, the push drops all three rows: every reply is dropped."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, physical_top=4, seqno=5), 0)
+    w.get_lines(1, 0, 4, 8)
+    w.lines(1, 0, {r: f"row {r}" for r in range(4, 8)})
+    w.send(S2C, "GetPaneRenderChangesResponse",
+           changes(0, dirty=[(0, 5)], bonus={5: "e", 6: "f", 7: "g", 8: "h"}, physical_top=5, seqno=6), 0, dt_ms=20)
+    for serial, row, dt in ((2, 3, 0.05), (3, 2, 0.3), (4, 1, 1.5)):
+        w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": row, "end": row + 1}]}, serial, dt_ms=dt)
+    for serial, row in ((2, 3), (3, 2), (4, 1)):
+        w.lines(serial, 0, {row: f"row {row}"})
+    rep = w.report
+    assert rep["crossed_requests"] == 3
+    assert rep["rows"] == {"redundant": 0, "superseded": 3, "changed": 0, "new": 4}
+
+
 def test_requests_written_together_cross_the_same_push():
     """Three GetLines in one burst after a push the client had not read (as in the 40 ms sample
     capture): the first asks for the old screen, so all three were written before the push."""

@@ -31,7 +31,8 @@ each with what it changed). A request crossed a logged push when
 * it asks for a row the push delivered and the client would hold up to date
   (WezTerm never asks for such a row);
 * it reached the proxy too soon after the push to be an answer to it, or too
-  soon after a request that crossed the push (:data:`MIN_CLIENT_REACTION_NS`);
+  soon after a request that crossed the push (:data:`MIN_CLIENT_REACTION_NS`),
+  or it is the next row up of a one-row logical-line walk that crossed it;
 * it asks for two or more rows of the screen as it was before the push moved
   ``physical_top`` past them, or for a screen that starts at the old top and
   runs past the new one (a client that had read the push paints from the new
@@ -256,6 +257,9 @@ class PaneLines:
     responded_kept: set[int] = field(default_factory=set)
     #: when the last GetLines that crossed pushes came up (the pushes it crossed stay in the log)
     crossed_at: int | None = None
+    #: the row of the last GetLines, if it asked for one row and crossed pushes: the logical-line
+    #: walk of the old screen, which the next single-row request may continue
+    crossed_walk_row: int | None = None
     #: for the coalescing what-if: an event counter; when each row (and the whole pane) was last
     #: invalidated; each row's latest fetch as (tick, serial, "pending" | "kept" | "dropped")
     tick: int = 0
@@ -292,6 +296,7 @@ class PaneLines:
                 self._redo(undo)
         self.commit()
         self.crossed_at = t_ns if undone else None
+        self.crossed_walk_row = rows[0] if undone and len(rows) == 1 else None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
         selective_saved = {row for row, cause in causes.items() if self._selective_saves(row, cause)}
@@ -378,6 +383,15 @@ class PaneLines:
         first = None
         if self.crossed_at is not None and t_ns - self.crossed_at < MIN_CLIENT_REACTION_NS:
             first = pushes[0][0]  # written right after a request that crossed these pushes: so did this one
+        elif (
+            self.crossed_walk_row is not None
+            and len(rows) == 1
+            and rows[0] == self.crossed_walk_row - 1
+            and rows[0] != pushes[-1][1].physical_top - 1
+        ):
+            # the next step up of a logical-line walk that crossed them (a client that had read the
+            # pushes would start its walk again, at the row above the new top)
+            first = pushes[0][0]
         for i, push in pushes:
             if t_ns - push.t_ns < MIN_CLIENT_REACTION_NS:
                 first = i  # too soon to be an answer to that push
