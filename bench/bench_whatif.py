@@ -49,8 +49,8 @@ def main() -> None:
         rows: dict[str, list[int]] = {}
         estimated: dict[str, list[int]] = {name: [] for name in POLICIES}
         same_run = dict.fromkeys(POLICIES, 0)
-        for policy in ("wezterm", *POLICIES):
-            for i in range(args.runs):
+        for i in range(args.runs):  # policies interleaved: a drift in the machine's load hits them alike
+            for policy in ("wezterm", *POLICIES):
                 with tempfile.TemporaryDirectory(dir="/tmp") as d:
                     truth, attribution, client = run_session(scenario, policy, Path(d), client_extra, server_extra)
                 fetched = sum(truth["rows"].values())
