@@ -211,8 +211,7 @@ class Requested:
     crossed: bool
     #: rows a coalescing client would not have asked for (see ``_note_fetches``)
     coalescible: int
-    #: rows a selective client would not have asked for: made stale by a resize only, and not
-    #: among the rows a rewrap to that width can alter
+    #: rows a selective client would not have asked for (see ``_selective_saves``)
     selective_saved: set[int] = field(default_factory=set)
 
 
