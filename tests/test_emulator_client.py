@@ -558,9 +558,11 @@ def test_handshake_and_idle_settle_on_the_servers_screen() -> None:
 
 
 def test_resize_drag_storm_grows_with_resizes_and_viewport_rows() -> None:
-    small, view = run_client(scenario="resize-drag", resizes=4, rows=12, cols=60)
-    many, _ = run_client(scenario="resize-drag", resizes=16, rows=12, cols=60)
-    tall, _ = run_client({"rows": 40}, scenario="resize-drag", resizes=4, rows=40, cols=60)
+    # the same pace (100 ms a step) for each: at 25 ms a step a resize often comes while the last
+    # one's fetches are in flight, and a loaded machine then saw 16 resizes fetch fewer rows than 4
+    small, view = run_client(scenario="resize-drag", resizes=4, drag_seconds=0.4, rows=12, cols=60)
+    many, _ = run_client(scenario="resize-drag", resizes=16, drag_seconds=1.6, rows=12, cols=60)
+    tall, _ = run_client({"rows": 40}, scenario="resize-drag", resizes=4, drag_seconds=0.4, rows=40, cols=60)
     for r in (small, many, tall):
         assert_truth_adds_up(r)
         assert r.settled
