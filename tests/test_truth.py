@@ -123,16 +123,16 @@ def _checked_session(scenario: str, policy: str, server_extra: list[str] = ()) -
     d = tempfile.mkdtemp(prefix=f"muxscope-truth-{scenario}-{policy}-", dir="/tmp")
     truth, attribution, client_report = run_session(scenario, policy, Path(d), server_extra=server_extra)
     try:
-        _check_outcomes(scenario, policy, truth, attribution)
-        _check_what_ifs(client_report, attribution)
+        slack = _check_outcomes(scenario, policy, truth, attribution)
+        _check_what_ifs(client_report, attribution, slack)
     except AssertionError:
         print(f"capture and truth kept in {d} (muxscope report {d}/c.muxcap)")
         raise
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: AttributionAddon) -> None:
-    """Every row agrees, except at most those of one GetLines.
+def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: AttributionAddon) -> int:
+    """Every row agrees, except at most those of one GetLines; returns how many rows differ.
 
     That one is the crossing the wire gives no evidence of: a busy client that sends a request
     for a few rows it holds some milliseconds after the proxy relayed a push it has not read yet
@@ -160,19 +160,21 @@ def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: Attrib
     off = sum(abs(report["causes"].get(c, 0) - causes.get(c, 0)) for c in set(causes) | set(report["causes"]))
     allowed = 2 * slack + (2 * (total // 20) if policy == "selective" else 0)
     assert off <= allowed, (report["causes"], causes)
+    return slack
 
 
-def _check_what_ifs(client_report: dict, attribution: AttributionAddon) -> None:
+def _check_what_ifs(client_report: dict, attribution: AttributionAddon, slack: int = 0) -> None:
     """The report's selective and coalescing what-ifs count, from the wire, what the client counts
     of the same run from its own cache: the rows it fetched because of a resize that a rewrap could
     not have altered (``selective_saved_rows``, 0 under the selective policy itself), and the rows
     it asked for again while a still-valid fetch was in flight or had its reply dropped
-    (``refetched_in_flight``, 0 for a coalescing client)."""
+    (``refetched_in_flight``, 0 for a coalescing client). Where the rows of one GetLines were judged
+    otherwise than the client did (``slack`` rows, see _check_outcomes), each may be off by as many."""
     what_if = attribution.report()["what_if"]
     got = (what_if["selective"]["rows_saved"], what_if["coalesce"]["rows_saved"])
     want = (client_report["selective_saved_rows"], client_report["refetched_in_flight"])
     print(f"what-ifs (selective, coalesce): muxscope {got}, client {want}")
-    assert got == want
+    assert all(abs(a - b) <= slack for a, b in zip(got, want, strict=True)), (got, want, slack)
 
 
 def test_latencies_agree_with_the_client():
