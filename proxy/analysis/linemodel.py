@@ -403,7 +403,8 @@ class PaneLines:
                 break
             if len(rows) > 1 and min(rows) == top_before < push.physical_top <= max(rows):
                 # a screen painted from the old top, across the new one: the top moved by too few rows
-                # for the band rule below to see two of them
+                # for the band rule below to see two of them (like that rule, it would misread a client
+                # scrolled back to exactly the old top)
                 first = i
                 break
             if sum(1 for row in set(rows) if top_before <= row < push.physical_top) > 1:
