@@ -27,7 +27,6 @@ COMPRESS_THRESH = 32
 DEFAULT_MAX_DECOMPRESSED = 512 * 1024 * 1024
 
 
-
 class _Contexts(threading.local):
     """zstd contexts, one set per thread: a context must never be used by two threads at once
     (zstd manual: "use one context per thread"; shared, payloads come out corrupt or the

@@ -176,10 +176,8 @@ class StampedSocketSide(Side):
     def write_eof(self) -> None:
         if self.sock is None or self._eof_after_flush:
             return
-        if self._out:
-            self._eof_after_flush = True
-        else:
-            self._eof_after_flush = True
+        self._eof_after_flush = True  # what is buffered goes first (see _writable)
+        if not self._out:
             self._shutdown_write()
 
     def _shutdown_write(self) -> None:
@@ -222,10 +220,6 @@ class StampedSocketSide(Side):
     def _notify_lost(self, exc: BaseException | None) -> None:
         if self.relay is not None:
             self.relay.connection_lost(self, exc)
-
-    @property
-    def closed(self) -> bool:
-        return self.sock is None
 
     def describe(self) -> dict[str, Any]:
         return {"peer": self._peer}

@@ -602,10 +602,9 @@ class PaneLines:
                             stale_kind=kind, cols=cols, stale_from=self.stale_from))
         self.tick += 1
         self.stale_from = self.tick
-        if kind not in RESIZE_KINDS:
+        if kind not in RESIZE_KINDS or cols is None or self.cols is None:
+            # not a resize, or one from or to an unknown width (assume a rewrap): every row
             selective = {row for row, _ in changed}
-        elif cols is None or self.cols is None:
-            selective = {row for row, _ in changed}  # the old or new width is unknown: assume a rewrap
         elif cols == self.cols:
             selective = set()
         else:

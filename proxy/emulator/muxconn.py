@@ -33,9 +33,8 @@ from codec.errors import CodecError
 from codec.leb128 import decode_unsigned
 from codec.schema.versions import get_version
 from proxy.endpoints import TcpAddress, UnixAddress
-from proxy.stamped import ANCILLARY_SPACE, enable_receive_timestamps, monotonic_arrival, send_some
+from proxy.stamped import ANCILLARY_SPACE, READ_SIZE, enable_receive_timestamps, monotonic_arrival, send_some
 
-READ_SIZE = 256 * 1024
 #: a frame's header (its leb128 length) fits in this many bytes
 _HEADER_PEEK = 10
 #: the top bit of a frame's length says "compressed" (codec/src/lib.rs COMPRESSED_MASK)
