@@ -22,11 +22,11 @@ def size(rows=24, cols=80):
 
 
 def changes(pane: int, dirty: list[tuple[int, int]] = (), bonus: dict[int, str] | None = None,
-            cursor_y: int = 0, physical_top: int = 0, seqno: int = 1000) -> dict[str, Any]:
+            cursor_y: int = 0, physical_top: int = 0, seqno: int = 1000, cols: int = 80) -> dict[str, Any]:
     return {
         "pane_id": pane, "mouse_grabbed": False,
         "cursor_position": {"x": 0, "y": cursor_y, "shape": "Default", "visibility": "Visible"},
-        "dimensions": {"cols": 80, "viewport_rows": 24, "scrollback_rows": 100, "physical_top": physical_top,
+        "dimensions": {"cols": cols, "viewport_rows": 24, "scrollback_rows": 100, "physical_top": physical_top,
                        "scrollback_top": 0, "dpi": 0, "pixel_width": 0, "pixel_height": 0,
                        "reverse_video": False},
         "dirty_lines": [{"start": a, "end": b} for a, b in dirty],
@@ -515,6 +515,40 @@ def test_selective_what_if_counts_the_refetch_of_a_line_only_a_saved_fetch_broug
     w.get_lines(6, 0, 0, 1)
     w.send(S2C, "GetLinesResponse", get_lines_response(0, {0: "c"}, seqno=3000), 6)
     assert w.report["what_if"]["selective"]["rows_saved"] == 6
+
+
+def test_selective_client_model_stales_only_what_a_rewrap_can_alter():
+    """A selective client (``--client-model selective``, the emulator's ``--policy selective``)
+    answers a resize with the rewrap rule: rows 1-4 go stale, row 0 stays valid. Its later
+    refetch of row 0, after a push names it, is ``dirty``; WezTerm's make_all_stale would have
+    left it stale for the resize. A height-only resize stales nothing."""
+
+    def run(model: str) -> dict[str, Any]:
+        w = Wire(client_model=model)
+        w.send(C2S, "ListPanes", {}, 1)
+        w.send(S2C, "ListPanesResponse", list_panes(0, 7, 24, 80), 1)
+        w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=1000), 0)
+        rows = {0: ("short", False), 1: ("x" * 80, True), 2: ("tail", False), 3: ("after", False), 4: ("y", False)}
+        w.get_lines(2, 0, 0, 5)
+        w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, rows), 2)
+        w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size(24, 40)}, 3)
+        w.get_lines(4, 0, 1, 5)
+        w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, {r: rows[r] for r in range(1, 5)}), 4)
+        w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(0, 1)], seqno=1001, cols=40), 0)
+        w.get_lines(5, 0, 0, 1)
+        w.lines(5, 0, {0: "changed"})
+        w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size(30, 40)}, 6)
+        w.get_lines(7, 0, 3, 4)  # a row the height-only resize left valid
+        w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, {3: rows[3]}), 7)
+        return w.report
+
+    selective, wezterm = run("selective"), run("wezterm")
+    assert selective["client_model"] == "selective"
+    assert selective["causes"] == {"first_view": 5, "resize": 4, "dirty": 1, "unexplained": 1}
+    assert wezterm["causes"] == {"first_view": 5, "resize": 5, "dirty": 1}
+    # the what-if's rule is the client's own: a selective client saves nothing by it
+    assert selective["what_if"]["selective"]["rows_saved"] == 0
+    assert wezterm["what_if"]["selective"]["rows_saved"] == 1
 
 
 def test_selective_what_if_assumes_a_rewrap_when_the_old_width_is_unknown():

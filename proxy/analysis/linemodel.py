@@ -74,10 +74,12 @@ CAUSES = ("dirty", "resize", "zoom", "palette", "tab_resized", "first_view", "un
 OUTCOMES = ("redundant", "superseded", "changed", "new")
 EVENT_KINDS = ("resize", "zoom", "palette", "tab_resized")
 DEFAULT_MAX_ROWS = 200_000
-CLIENT_MODELS = ("wezterm", "coalesce")
+CLIENT_MODELS = ("wezterm", "selective", "coalesce")
 CLIENT_MODEL_HELP = (
-    "the client fetch logic the analysis mirrors: wezterm (default: wezterm-client as released) or "
-    "coalesce (a client that never asks again for a row in flight, as the emulator's --policy coalesce)"
+    "the client fetch logic the analysis mirrors: wezterm (default: wezterm-client as released), "
+    "selective (a client that on a resize stales only the rows a rewrap can alter, as the emulator's "
+    "--policy selective) or coalesce (a client that never asks again for a row in flight, as the "
+    "emulator's --policy coalesce)"
 )
 #: how long after a push a request may still have crossed it: far above the few milliseconds a
 #: client takes to read what is already in its socket, far below human timescales
@@ -358,7 +360,7 @@ class PaneLines:
                 e.stamp, e.prev_stamp = serial, None
             elif e.state == STALE:
                 e.state, e.stamp = LINE_AND_FETCHING, serial
-            elif self._changed(e) and self.client == "wezterm":
+            elif self._changed(e) and self.client != "coalesce":
                 # get_lines: changed_since -> Stale; this reply is dropped
                 e.state, e.stamp, e.cause = STALE, None, "dirty"
             else:
@@ -594,7 +596,8 @@ class PaneLines:
 
         For the selective what-if, a resize to ``cols`` (the Resize's width) marks only the rows
         :func:`codec.lines.rewrap_rows` names, and none when the width did not change; other
-        kinds mark every row they stale."""
+        kinds mark every row they stale. The ``selective`` client does just that instead: of its
+        ``Line`` entries only those rows become ``Stale`` (the ``Stale`` ones take the new cause)."""
         entries = self.entries
         changed = [(row, e) for row, e in entries.items() if e.state == LINE or e.state == STALE]
         if self.recent:
@@ -613,10 +616,13 @@ class PaneLines:
             selective = set(rewrap_rows(held, cols))
         if kind in RESIZE_KINDS and cols is not None:
             self.cols = cols
+        only_selective = self.client == "selective" and kind in RESIZE_KINDS and cols is not None
         for row, e in changed:
-            e.state, e.cause = STALE, kind
             if row in selective:
                 e.selective_stale = True
+            elif only_selective and e.state == LINE:
+                continue
+            e.state, e.cause = STALE, kind
 
     def _keep_facts(self, facts: LineFacts | None) -> None:
         if facts is None:
