@@ -22,6 +22,7 @@ socket is writable, ask the relay to pause the other side above
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import socket
 import struct
@@ -62,6 +63,88 @@ def monotonic_arrival(ancillary: Iterable[tuple[int, int, bytes]], now_ns: int) 
             realtime_to_monotonic = time.time_ns() - time.monotonic_ns()
             return min(sec * 1_000_000_000 + nsec - realtime_to_monotonic, now_ns)
     return now_ns
+
+
+#: ``SO_TIMESTAMPING`` and its flags (linux/net_tstamp.h): stamp each send when the segment
+#: holding its last byte goes to the device, report it in software, keyed by that byte's offset,
+#: without echoing the payload
+SO_TIMESTAMPING = getattr(socket, "SO_TIMESTAMPING", 37)
+_TX_SOFTWARE, _SOFTWARE, _OPT_ID, _OPT_TSONLY = 1 << 1, 1 << 4, 1 << 7, 1 << 11
+#: ``struct sock_extended_err``: ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data
+_EXTENDED_ERR = struct.Struct("@IBBBBII")
+_SO_EE_ORIGIN_TIMESTAMPING = 4
+_SEND_STAMP_SPACE = 512
+_KEY_MOD = 1 << 32
+
+
+def enable_send_timestamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp when each send on TCP ``sock`` leaves (see :class:`SendStamps`);
+    False where it cannot. Must be called before the first byte is sent: the stamps' keys count
+    bytes from here."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, _TX_SOFTWARE | _SOFTWARE | _OPT_ID | _OPT_TSONLY)
+    except OSError:
+        return False
+    return True
+
+
+def widen_key(key: int, next_offset: int) -> int:
+    """The byte offset a 32-bit send-stamp ``key`` stands for: the first at or after
+    ``next_offset`` (the byte after the last one stamped; stamps come in order) with those low bits."""
+    return next_offset + ((key - next_offset) % _KEY_MOD)
+
+
+class SendStamps:
+    """When the bytes written to a socket left, from the kernel's send stamps.
+
+    A process that takes the time and then calls ``send`` may be preempted in
+    between; on a 2-core machine running server, proxy and client that happened
+    for about 1 request in 200, for up to 3.6 ms, and the client's latency then
+    counted time the request had not yet left. The kernel stamps the segment
+    holding a send's last byte as it hands it to the device (on loopback, in
+    the send itself) and queues the stamp on the socket's error queue, keyed by
+    that byte's offset. :meth:`sent` says where each message ends; :meth:`collect`
+    drains the queue (it must be drained whenever the socket polls readable, or
+    the error readiness never clears) and returns, per message whose last byte
+    has left, when it did.
+    """
+
+    def __init__(self) -> None:
+        self.written = 0  # bytes handed to the socket so far (queued or sent)
+        self._waiting: collections.deque[tuple[int, Any]] = collections.deque()
+        self._stamped = 0  # offset of the last byte a stamp covered, plus one
+
+    def sent(self, nbytes: int, token: Any) -> None:
+        """``nbytes`` more bytes were written (or queued) for the message ``token``."""
+        self.written += nbytes
+        self._waiting.append((self.written - 1, token))
+
+    def collect(self, sock: socket.socket) -> list[tuple[Any, int]]:
+        """(token, CLOCK_MONOTONIC departure) of each message the stamps now read cover."""
+        out: list[tuple[Any, int]] = []
+        while True:
+            try:
+                _, ancillary, _, _ = sock.recvmsg(0, _SEND_STAMP_SPACE, socket.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError, OSError):
+                return out
+            t_ns = key = None
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING and len(value) >= _TIMESPEC.size:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    t_ns = sec * 1_000_000_000 + nsec - (time.time_ns() - time.monotonic_ns())
+                elif len(value) >= _EXTENDED_ERR.size:
+                    fields = _EXTENDED_ERR.unpack_from(value)
+                    if fields[1] == _SO_EE_ORIGIN_TIMESTAMPING:
+                        key = fields[6]
+            if t_ns is None or key is None:
+                continue
+            last = widen_key(key, self._stamped)
+            self._stamped = last + 1
+            waiting = self._waiting
+            while waiting and waiting[0][0] <= last:
+                out.append((waiting.popleft()[1], t_ns))
 
 
 def send_some(sock: socket.socket, data: bytes | bytearray) -> int:

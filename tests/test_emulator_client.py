@@ -482,7 +482,7 @@ def test_out_of_order_replies_are_matched_by_serial() -> None:
 
         server = await asyncio.start_unix_server(serve, path)
         pushes: list[Any] = []
-        conn = MuxConnection(44, pushes.append)
+        conn = MuxConnection(44, lambda pdu, t_ns: pushes.append(pdu))
         await conn.open(UnixAddress(path))
         t1 = asyncio.create_task(conn.request("GetPaneRenderChanges", {"pane_id": 1}, "LivenessResponse"))
         t2 = asyncio.create_task(conn.request("GetPaneRenderChanges", {"pane_id": 2}, "LivenessResponse"))
@@ -569,7 +569,8 @@ def test_resize_drag_storm_grows_with_resizes_and_viewport_rows() -> None:
     for r in (small, many, tall):
         assert_truth_adds_up(r)
         assert r.settled
-    resize_rows = {name: r.truth["causes"].get("resize", 0) for name, r in (("small", small), ("many", many), ("tall", tall))}
+    runs = {"small": small, "many": many, "tall": tall}
+    resize_rows = {name: r.truth["causes"].get("resize", 0) for name, r in runs.items()}
     assert resize_rows["many"] > resize_rows["small"] > 0, resize_rows
     assert resize_rows["tall"] > resize_rows["small"], resize_rows
     assert many.rpcs["Resize"] >= 16

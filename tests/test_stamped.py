@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 
 from codec import encode_pdu
 from proxy.endpoints import TcpAddress, UnixAddress
 from proxy.server import ProxyServer
-from proxy.stamped import ANCILLARY_SPACE, enable_receive_timestamps, monotonic_arrival
+from proxy.stamped import (
+    ANCILLARY_SPACE,
+    SendStamps,
+    enable_receive_timestamps,
+    enable_send_timestamps,
+    monotonic_arrival,
+    widen_key,
+)
 from tests.support import ScriptedMux
 
 LATE_S = 0.05
@@ -38,6 +46,67 @@ def test_unix_sockets_have_no_stamps_and_the_read_time_stands():
         a.sendall(b"x")
         _, ancillary, _, _ = b.recvmsg(8, ANCILLARY_SPACE)
         assert monotonic_arrival(ancillary, 123) == 123
+
+
+def test_send_stamps_say_when_each_message_left():
+    with socket.create_server(("127.0.0.1", 0)) as srv, socket.create_connection(srv.getsockname()) as c:
+        s, _ = srv.accept()
+        with s:
+            assert enable_send_timestamps(c)
+            assert enable_receive_timestamps(s)
+            c.setblocking(False)
+            stamps = SendStamps()
+            got: list[tuple[str, int, int, int]] = []
+            for token, size in (("a", 10), ("b", 3000), ("c", 1)):
+                before = time.monotonic_ns()
+                stamps.sent(size, token)
+                assert c.send(b"x" * size) == size
+                after = time.monotonic_ns()
+                got += [(tok, t, before, after) for tok, t in stamps.collect(c)]
+            _, ancillary, _, _ = s.recvmsg(1 << 16, ANCILLARY_SPACE)
+            arrived = monotonic_arrival(ancillary, time.monotonic_ns())
+    assert [tok for tok, *_ in got] == ["a", "b", "c"]
+    for _, t, before, after in got:  # (the realtime stamps are converted: allow a millisecond)
+        assert before - 1_000_000 <= t <= after + 1_000_000
+    assert arrived >= got[-1][1] - 1_000_000  # received after it left
+
+
+def test_a_message_that_leaves_in_two_sends_is_stamped_by_its_last_byte():
+    with socket.create_server(("127.0.0.1", 0)) as srv, socket.create_connection(srv.getsockname()) as c:
+        s, _ = srv.accept()
+        with s:
+            assert enable_send_timestamps(c)
+            c.setblocking(False)
+            stamps = SendStamps()
+            stamps.sent(8, "small")
+            c.send(b"y" * 8)
+            big = b"z" * (16 << 20)  # far beyond the socket buffers while the peer does not read
+            stamps.sent(len(big), "big")
+            first = c.send(big)
+            assert 0 < first < len(big)
+            assert [tok for tok, _ in stamps.collect(c)] == ["small"]
+            partly_sent = time.monotonic_ns()
+            time.sleep(LATE_S)
+            s.setblocking(False)
+            left, stamped = big[first:], []
+            deadline = time.monotonic() + 10
+            while (left or not stamped) and time.monotonic() < deadline:
+                with contextlib.suppress(BlockingIOError):
+                    while s.recv(1 << 20):
+                        pass
+                with contextlib.suppress(BlockingIOError):
+                    left = left[c.send(left):]
+                stamped += stamps.collect(c)
+    assert not left and [tok for tok, _ in stamped] == ["big"]
+    # its last byte could not leave before the rest was sent, after the pause
+    assert stamped[0][1] >= partly_sent + LATE_S * 1e9 - 1_000_000
+
+
+def test_send_stamp_keys_widen_past_32_bits():
+    assert widen_key(9, 0) == 9
+    assert widen_key(5, (1 << 32) + 2) == (1 << 32) + 5
+    assert widen_key(3, (1 << 32) - 2) == (1 << 32) + 3  # the key wrapped
+    assert widen_key(0xFFFFFFFF, (1 << 33) + 7) == (1 << 33) + 0xFFFFFFFF
 
 
 class _Recorder:

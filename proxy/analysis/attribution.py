@@ -203,6 +203,8 @@ class AttributionAddon(Addon):
         self.total = Tally()
         #: (conn, serial, pane, row, outcome, cause) per fetched row, when record_rows (tests, truth checks)
         self.row_log: list[tuple[int, int, int, int, str, str]] | None = [] if record_rows else None
+        #: (conn, serial) of each GetLines judged to have crossed a push, when record_rows
+        self.crossed_log: set[tuple[int, int]] | None = set() if record_rows else None
         self.bursts: list[dict[str, Any]] = []
         self._burst_index = 0
         self._conns: dict[int, ConnAttribution] = {}
@@ -380,6 +382,8 @@ class AttributionAddon(Addon):
         for tally in (st.tally, self.total):
             tally.crossed_requests += req.crossed
             tally.coalescible_rows += req.coalescible
+        if req.crossed and self.crossed_log is not None:
+            self.crossed_log.add((conn.conn_id, serial))
         pending = PendingFetch(serial, pane_id, held, causes, selective_saved=req.selective_saved)
         st.pending[serial] = pending  # a reused serial replaces the old one: it will never be answered
         for tally in (st.tally, self.total):

@@ -530,9 +530,10 @@ class EmulatedClient:
         self._spawn(finish())
 
     # -- pushes ---------------------------------------------------------------------
-    def _on_push(self, pdu: Pdu) -> None:
+    def _on_push(self, pdu: Pdu, t_ns: int) -> None:
         """Handle a push synchronously, in arrival order, when nothing is queued before it
         and it needs no round trip (images to hydrate, an unknown pane); else queue it."""
+        self.truth.pushes.append((pdu.name, t_ns))
         if self._pushes.empty() and not self._push_busy and self._push_sync(pdu):
             return
         self._pushes.put_nowait(pdu)

@@ -45,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"fetch behaviour: {', '.join(POLICIES)} (default wezterm)")
     p.add_argument("--truth-file", default=None, metavar="PATH", help="write the ground truth here as JSON")
     p.add_argument("--truth-detail", action="store_true",
-                   help="with --truth-file: also list every fetched row (serial, pane, row, outcome)")
+                   help="with --truth-file: also list every fetched row (serial, pane, row, outcome) "
+                        "and every push read (pdu, CLOCK_MONOTONIC ns)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to wait for the screen to settle (default 10)")
     p.add_argument("--rows", type=int, default=24, help="initial window rows (default 24)")
@@ -111,9 +112,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.truth_file:
         with open(args.truth_file, "w", encoding="utf-8") as fh:
-            truth = dict(report.truth)
-            if args.truth_detail:
-                truth["rows_detail"] = [list(d) for d in client.truth.detail]
+            truth = client.truth.to_json(detail=args.truth_detail)
             json.dump(truth, fh, indent=1)
             fh.write("\n")
     out: Any = report.to_json() if args.json else format_report(report)

@@ -8,14 +8,16 @@ is a corrupt stream that fails every pending request and drops the connection.
 The ``rpc!`` macro's rule is kept too: any reply of an unexpected type
 (ErrorResponse included) is an error for the caller.
 
-Latency per RPC is measured from the moment the request was handed to the
-socket to the moment its response's last byte reached the client's socket.
-On TCP that moment is the kernel's receive timestamp (``SO_TIMESTAMPNS``),
-and the socket is read one frame at a time so that each response gets the
-timestamp of its own last byte, not of whatever arrived after it: the
-latency is then the wire's, whatever the client's event loop was busy with
-when the bytes came in. Unix sockets carry no receive timestamps; there the
-read itself is the moment.
+Latency per RPC is measured from the moment the request left to the moment
+its response's last byte reached the client's socket. On TCP both are the
+kernel's stamps: the send stamp of the request's last byte
+(``SO_TIMESTAMPING``, :class:`proxy.stamped.SendStamps`) and the receive
+stamp (``SO_TIMESTAMPNS``), the socket read one frame at a time so that each
+response gets the stamp of its own last byte, not of whatever arrived after
+it (unless the kernel had already merged the two segments): the latency is
+then the wire's, whatever the client's process was doing between taking a
+time and the syscall. Unix sockets carry no stamps; there the time the
+request was handed to the socket and the read itself are the moments.
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ from codec.errors import CodecError
 from codec.leb128 import decode_unsigned
 from codec.schema.versions import get_version
 from proxy.endpoints import TcpAddress, UnixAddress
-from proxy.stamped import ANCILLARY_SPACE, READ_SIZE, enable_receive_timestamps, monotonic_arrival, send_some
+from proxy.stamped import (
+    ANCILLARY_SPACE,
+    READ_SIZE,
+    SendStamps,
+    enable_receive_timestamps,
+    enable_send_timestamps,
+    monotonic_arrival,
+    send_some,
+)
 
 #: a frame's header (its leb128 length) fits in this many bytes
 _HEADER_PEEK = 10
@@ -62,7 +72,7 @@ class Reply:
 class MuxConnection:
     """Request/response over one stream, with pushes delivered to ``on_push``."""
 
-    def __init__(self, version: int, on_push: Callable[[Pdu], None], summary_lines: bool = False) -> None:
+    def __init__(self, version: int, on_push: Callable[[Pdu, int], None], summary_lines: bool = False) -> None:
         self.version = get_version(version)
         self.on_push = on_push
         self.next_serial = 1
@@ -78,6 +88,8 @@ class MuxConnection:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: kernel receive timestamps are on (TCP); reads then stop at frame ends
         self.kernel_timestamps = False
+        #: with kernel send stamps (TCP), when each request left (replaces the time it was written)
+        self.send_stamps: SendStamps | None = None
         #: bytes of the current frame still to read (0: at a frame boundary), and the start of a
         #: frame length that arrived in pieces
         self._frame_left = 0
@@ -102,6 +114,8 @@ class MuxConnection:
             sock = await self._connect_tcp(loop, addr)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.kernel_timestamps = enable_receive_timestamps(sock)
+            if enable_send_timestamps(sock):
+                self.send_stamps = SendStamps()
         else:
             raise ValueError(f"the emulated client connects to unix: or tcp: addresses, not {addr}")
         self._sock = sock
@@ -148,6 +162,8 @@ class MuxConnection:
             self.handlers[serial] = on_reply
         self.sent[name] += 1
         self.pending[serial] = (fut, time.monotonic_ns(), name)
+        if self.send_stamps is not None:
+            self.send_stamps.sent(len(frame), serial)
         self._write(frame)
         return fut
 
@@ -178,6 +194,7 @@ class MuxConnection:
             except OSError as exc:
                 self._lost(ConnectionLost(f"connection lost: {exc}"))
                 return
+            self._collect_send_stamps()
             if sent == len(data):
                 return
             data = data[sent:]
@@ -194,9 +211,20 @@ class MuxConnection:
             self._lost(ConnectionLost(f"connection lost: {exc}"))
             return
         del self._out[:sent]
+        self._collect_send_stamps()
         if not self._out:
             self._loop.remove_writer(sock.fileno())
             self._drained.set()
+
+    def _collect_send_stamps(self) -> None:
+        """A request's send time becomes the kernel's stamp of its departure, once there is one."""
+        if self.send_stamps is None or self._sock is None:
+            return
+        pending = self.pending
+        for serial, t_ns in self.send_stamps.collect(self._sock):
+            entry = pending.get(serial)
+            if entry is not None:
+                pending[serial] = (entry[0], t_ns, entry[2])
 
     def _readable(self) -> None:
         """Read what the socket has, timestamped; with kernel timestamps, one frame (or the part
@@ -204,6 +232,7 @@ class MuxConnection:
         sock = self._sock
         if sock is None:
             return
+        self._collect_send_stamps()  # also clears the error readiness the stamps raise
         try:
             size = READ_SIZE
             if self.kernel_timestamps:
@@ -273,7 +302,7 @@ class MuxConnection:
 
     def _dispatch(self, pdu: Pdu, t_ns: int) -> None:
         if pdu.serial == 0:
-            self.on_push(pdu)
+            self.on_push(pdu, t_ns)
             return
         if pdu.serial > self.next_serial:
             raise ConnectionLost(f"CorruptResponse: serial {pdu.serial} > next serial {self.next_serial}")

@@ -3,7 +3,7 @@
 Per fetched row: was it ``superseded`` (discarded by ``put_line``), ``redundant``
 (identical content already held), ``new`` or ``changed``; per requested row:
 why it was requested; per RPC: the latency the client measured (its last
-request byte written to the response's last byte read).
+request byte sent to the response's last byte received; see muxconn.py).
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class Truth:
     rpcs: list[dict[str, Any]] = field(default_factory=list)
     #: (serial, pane, row, outcome) per fetched row: for comparing row by row with muxscope's analysis
     detail: list[tuple[int, int, int, str]] = field(default_factory=list)
+    #: (pdu, read time on CLOCK_MONOTONIC) per push, in arrival order: with the capture's times of
+    #: the same pushes and requests, which requests crossed which push
+    pushes: list[tuple[str, int]] = field(default_factory=list)
 
     def request(self, causes: list[str]) -> None:
         """One GetLines went out asking for rows with these causes."""
@@ -52,7 +55,8 @@ class Truth:
     def to_json(self, detail: bool = False) -> dict[str, Any]:
         """``{"rows", "panes", "causes", "rpcs"}``: the shape shared with ``muxscope report --json``.
 
-        ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome]`` per fetched row.
+        ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome]`` per fetched row, and
+        ``pushes_detail``: ``[pdu, received_ns]`` per push read.
         """
         out: dict[str, Any] = {
             "rows": dict(self.rows),
@@ -62,4 +66,5 @@ class Truth:
         }
         if detail:
             out["rows_detail"] = [list(d) for d in self.detail]
+            out["pushes_detail"] = [list(p) for p in self.pushes]
         return out
