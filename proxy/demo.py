@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import logs
+from .analysis.linemodel import CLIENT_MODELS
 from .endpoints import AddressError, UnixAddress
 from .runtime import ProxyRuntime, RuntimeOptions
 from .shaping import LinkShape, parse_bandwidth, parse_duration, shaper_for
@@ -111,6 +112,7 @@ async def _demo(args: argparse.Namespace) -> int:
                 listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock), metrics_addr=metrics_addr,
                 capture=str(capture_path) if capture_path else None, wrap_side=shaper_for(shape),
                 capture_meta={"options": {"demo": True, "shape": shape.describe(), "policy": args.policy}},
+                client_model=args.policy if args.policy in CLIENT_MODELS else "wezterm",
             ))
 
         rt = runtime(args.metrics)
