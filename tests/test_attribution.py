@@ -462,14 +462,20 @@ def wrapped_rows_response(pane: int, rows: dict[int, tuple[str, bool]]) -> dict[
     return body
 
 
-def test_selective_what_if_counts_resize_rows_a_rewrap_cannot_alter():
-    w = Wire()
+def _five_rows_at_80_columns(w: Wire) -> dict[int, tuple[str, bool]]:
+    """A pane of 80 columns whose rows 0-4 the client fetched: rows 1-2 one wrapped logical line."""
     w.send(C2S, "ListPanes", {}, 1)
     w.send(S2C, "ListPanesResponse", list_panes(0, 7, 24, 80), 1)
     w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=1000), 0)
     rows = {0: ("short", False), 1: ("x" * 80, True), 2: ("tail", False), 3: ("after", False), 4: ("y", False)}
     w.get_lines(2, 0, 0, 5)
     w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, rows), 2)
+    return rows
+
+
+def test_selective_what_if_counts_resize_rows_a_rewrap_cannot_alter():
+    w = Wire()
+    rows = _five_rows_at_80_columns(w)
     # narrower: row 0 stays as it is; rows 1-2 are one logical line of 84 columns that takes three
     # rows at 40, so the rows below move
     w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size(24, 40)}, 3)
@@ -525,12 +531,7 @@ def test_selective_client_model_stales_only_what_a_rewrap_can_alter():
 
     def run(model: str) -> dict[str, Any]:
         w = Wire(client_model=model)
-        w.send(C2S, "ListPanes", {}, 1)
-        w.send(S2C, "ListPanesResponse", list_panes(0, 7, 24, 80), 1)
-        w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=1000), 0)
-        rows = {0: ("short", False), 1: ("x" * 80, True), 2: ("tail", False), 3: ("after", False), 4: ("y", False)}
-        w.get_lines(2, 0, 0, 5)
-        w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, rows), 2)
+        rows = _five_rows_at_80_columns(w)
         w.send(C2S, "Resize", {"containing_tab_id": 7, "pane_id": 0, "size": size(24, 40)}, 3)
         w.get_lines(4, 0, 1, 5)
         w.send(S2C, "GetLinesResponse", wrapped_rows_response(0, {r: rows[r] for r in range(1, 5)}), 4)
