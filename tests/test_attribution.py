@@ -360,6 +360,24 @@ def test_the_next_steps_of_a_crossed_logical_line_walk_crossed_it_too():
     assert rep["rows"] == {"redundant": 0, "superseded": 3, "changed": 0, "new": 4}
 
 
+def test_a_walk_step_after_the_last_steps_reply_did_not_cross_the_pushes_before_it():
+    """From a truth session with output streaming: the walk's first step (row 3) crossed a push;
+    its reply came back 18 ms later, and the next step (row 2, never held) followed 12 ms after
+    that. To take it the client had read that reply, and the push relayed before it."""
+    w = Wire()
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, physical_top=4, seqno=5), 0)
+    w.get_lines(1, 0, 4, 8)
+    w.lines(1, 0, {r: f"row {r}" for r in range(4, 8)})
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, bonus={6: "f"}, physical_top=4, seqno=6), 0, dt_ms=20)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 3, "end": 4}]}, 2, dt_ms=0.05)
+    w.lines(2, 0, {3: "row 3"}, dt_ms=18)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 2, "end": 3}]}, 3, dt_ms=12)
+    w.lines(3, 0, {2: "row 2"})
+    rep = w.report
+    assert rep["crossed_requests"] == 1
+    assert rep["rows"] == {"redundant": 0, "superseded": 0, "changed": 0, "new": 6}
+
+
 def test_requests_written_together_cross_the_same_push():
     """Three GetLines in one burst after a push the client had not read (as in the 40 ms sample
     capture): the first asks for the old screen, so all three were written before the push."""

@@ -169,8 +169,18 @@ def _checked_session(scenario: str, policy: str, server_extra: list[str] = ()) -
     shutil.rmtree(d, ignore_errors=True)
 
 
+def _differing(truth: dict, attribution: AttributionAddon) -> dict[tuple[int, int, int], tuple[tuple[str, str], ...]]:
+    """(serial, pane, row) -> ((outcome, cause) by the client, by muxscope) for every fetched row
+    the two judge otherwise."""
+    client = {(s, p, r): (o, c) for s, p, r, o, c in truth["rows_detail"]}
+    mine = {(s, p, r): (o, c) for _, s, p, r, o, c in attribution.row_log}
+    assert client and mine.keys() == client.keys()
+    return {k: (client[k], mine[k]) for k in client if client[k] != mine[k]}
+
+
 def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: AttributionAddon) -> int:
-    """Every row agrees, except at most those of one GetLines; returns how many rows differ.
+    """Every row agrees, outcome and cause, except at most those of one GetLines; returns how
+    many rows differ.
 
     That one is the crossing the wire gives no evidence of: a busy client that sends a request
     for a few rows it holds some milliseconds after the proxy relayed a push it has not read yet
@@ -178,11 +188,8 @@ def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: Attrib
     it must have crossed a push, by the clocks of both processes (``truth["crossed"]``).
     """
     report = attribution.report()
-    client = {(s, p, r): o for s, p, r, o in truth["rows_detail"]}
-    mine = {(s, p, r): o for _, s, p, r, o, _ in attribution.row_log}
-    total = len(client)
-    assert total > 0 and mine.keys() == client.keys()
-    differing = {k: (client[k], mine[k]) for k in client if client[k] != mine[k]}
+    total = len(truth["rows_detail"])
+    differing = _differing(truth, attribution)
     print(f"{scenario}/{policy}: {total - len(differing)} of {total} rows agree")
     requests = {serial for serial, _, _ in differing}
     assert len(requests) <= 1, f"{len(differing)} of {total} rows differ: {sorted(differing.items())[:5]}"
@@ -195,9 +202,9 @@ def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: Attrib
     for pane, counts in truth["panes"].items():
         got = report["panes"][pane]["rows"]
         assert sum(abs(got[o] - counts["rows"][o]) for o in counts["rows"]) <= 2 * slack, (pane, got, counts)
-    # causes, where the client knows them: every requested row's cause, counted the same (the
-    # analysis mirrors the client's policy: --client-model selective for a selective client,
-    # which leaves rows a rewrap cannot alter un-stale on a resize)
+    # causes, counted per requested row (with any never answered) the same (the analysis mirrors
+    # the client's policy: --client-model selective for a selective client, which leaves rows a
+    # rewrap cannot alter un-stale on a resize)
     causes = {c: n for c, n in truth["causes"].items() if n}
     off = sum(abs(report["causes"].get(c, 0) - causes.get(c, 0)) for c in set(causes) | set(report["causes"]))
     allowed = 2 * slack
@@ -213,9 +220,7 @@ def _crossing_rows(truth: dict, attribution: AttributionAddon, slack: int) -> in
     their outcomes may agree by chance while the what-ifs count both."""
     if not slack:
         return 0
-    client = {(serial, pane, row): outcome for serial, pane, row, outcome in truth["rows_detail"]}
-    differing = {serial for _, serial, pane, row, outcome, _ in attribution.row_log
-                 if client[serial, pane, row] != outcome}
+    differing = {serial for serial, _, _ in _differing(truth, attribution)}
     pushes = set().union(*(truth["crossed"][s] for s in differing))
     rows = {r["serial"]: r["rows"] for r in truth["rpcs"] if r["pdu"] == "GetLines"}
     return sum(rows[s] for s, crossed in truth["crossed"].items() if crossed & pushes)

@@ -261,6 +261,10 @@ class PaneLines:
     #: the row of the last GetLines, if it asked for one row and crossed pushes: the logical-line
     #: walk of the old screen, which the next single-row request may continue
     crossed_walk_row: int | None = None
+    #: that request's serial, and the sequence number of its reply once one came: the client read
+    #: the pushes relayed before that reply before it took the next step
+    crossed_walk_serial: int | None = None
+    crossed_walk_reply_seq: int | None = None
     #: for the coalescing what-if: an event counter; when each row (and the whole pane) was last
     #: invalidated; each row's latest fetch as (tick, serial, "pending" | "kept" | "dropped")
     tick: int = 0
@@ -298,6 +302,7 @@ class PaneLines:
         self.commit()
         self.crossed_at = t_ns if undone else None
         self.crossed_walk_row = rows[0] if undone and len(rows) == 1 else None
+        self.crossed_walk_serial, self.crossed_walk_reply_seq = serial, None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
         selective_saved = {row for row, cause in causes.items() if self._selective_saves(row, cause)}
@@ -391,8 +396,13 @@ class PaneLines:
             and rows[0] != pushes[-1][1].physical_top - 1
         ):
             # the next step up of a logical-line walk that crossed them (a client that had read the
-            # pushes would start its walk again, at the row above the new top)
-            first = pushes[0][0]
+            # pushes would start its walk again, at the row above the new top). Once the last
+            # step's reply has been relayed, the step is taken to have waited for it (it must,
+            # for a row it never held), having read what came before it on the one stream: it
+            # crossed only later pushes. A step over held rows that did not wait is then missed,
+            # the side this model errs on.
+            after = self.crossed_walk_reply_seq
+            first = next((i for i, push in pushes if after is None or push.seq > after), None)
         for i, push in pushes:
             if t_ns - push.t_ns < MIN_CLIENT_REACTION_NS:
                 first = i  # too soon to be an answer to that push
@@ -533,6 +543,8 @@ class PaneLines:
         ``selective_saved``: a selective client would not have asked for it."""
         if self.recent:
             self.responded.add(row)
+        if serial == self.crossed_walk_serial and self.crossed_walk_reply_seq is None:
+            self.crossed_walk_reply_seq = seq
         kept = self._response_line(serial, row, fingerprint, seqno, seq, facts, selective_saved)
         fetch = self.last_fetch.get(row)
         if fetch is not None and fetch[1] == serial:

@@ -454,7 +454,9 @@ class EmulatedClient:
         self.rows_fetched += len(lines)
         for row, outcome in pane.apply_fetched(batch, lines):
             self.truth.outcome(pane.remote_pane_id, outcome)
-            self.truth.detail.append((reply.pdu.serial, pane.remote_pane_id, row, outcome))
+            fetched = batch.rows.get(row)
+            cause = fetched.cause if fetched is not None else "unexplained"
+            self.truth.detail.append((reply.pdu.serial, pane.remote_pane_id, row, outcome, cause))
             if outcome == "superseded":
                 self.rows_discarded += 1
 

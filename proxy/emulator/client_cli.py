@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"fetch behaviour: {', '.join(POLICIES)} (default wezterm)")
     p.add_argument("--truth-file", default=None, metavar="PATH", help="write the ground truth here as JSON")
     p.add_argument("--truth-detail", action="store_true",
-                   help="with --truth-file: also list every fetched row (serial, pane, row, outcome) "
+                   help="with --truth-file: also list every fetched row (serial, pane, row, outcome, cause) "
                         "and every push read (pdu, CLOCK_MONOTONIC ns)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to wait for the screen to settle (default 10)")

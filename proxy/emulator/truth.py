@@ -25,8 +25,8 @@ class Truth:
     panes: dict[int, dict[str, int]] = field(default_factory=dict)
     causes: Counter[str] = field(default_factory=Counter)
     rpcs: list[dict[str, Any]] = field(default_factory=list)
-    #: (serial, pane, row, outcome) per fetched row: for comparing row by row with muxscope's analysis
-    detail: list[tuple[int, int, int, str]] = field(default_factory=list)
+    #: (serial, pane, row, outcome, cause) per fetched row: for comparing row by row with muxscope's analysis
+    detail: list[tuple[int, int, int, str, str]] = field(default_factory=list)
     #: (pdu, read time on CLOCK_MONOTONIC) per push, in arrival order: with the capture's times of
     #: the same pushes and requests, which requests crossed which push
     pushes: list[tuple[str, int]] = field(default_factory=list)
@@ -55,7 +55,7 @@ class Truth:
     def to_json(self, detail: bool = False) -> dict[str, Any]:
         """``{"rows", "panes", "causes", "rpcs"}``: the shape shared with ``muxscope report --json``.
 
-        ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome]`` per fetched row, and
+        ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome, cause]`` per fetched row, and
         ``pushes_detail``: ``[pdu, received_ns]`` per push read.
         """
         out: dict[str, Any] = {
