@@ -35,7 +35,9 @@ from .relay import Side
 #: ``SO_TIMESTAMPNS`` (asm-generic/socket.h; the stdlib does not name it)
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC = struct.Struct("@qq")
-ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+#: room for the receive stamp, and for the ``SCM_TIMESTAMPING`` copy of it (three timespecs) that a
+#: socket with send stamps on (:func:`enable_send_timestamps`) also gets on every read
+ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) + socket.CMSG_SPACE(3 * _TIMESPEC.size)
 READ_SIZE = 256 * 1024
 #: asyncio's defaults for a selector transport's write buffer
 HIGH_WATER = 64 * 1024

@@ -54,6 +54,7 @@ def test_send_stamps_say_when_each_message_left():
         with s:
             assert enable_send_timestamps(c)
             assert enable_receive_timestamps(s)
+            assert enable_send_timestamps(s)  # as the emulated client has both: no stamp may be cut off
             c.setblocking(False)
             stamps = SendStamps()
             got: list[tuple[str, int, int, int]] = []
@@ -63,8 +64,9 @@ def test_send_stamps_say_when_each_message_left():
                 assert c.send(b"x" * size) == size
                 after = time.monotonic_ns()
                 got += [(tok, t, before, after) for tok, t in stamps.collect(c)]
-            _, ancillary, _, _ = s.recvmsg(1 << 16, ANCILLARY_SPACE)
+            _, ancillary, flags, _ = s.recvmsg(1 << 16, ANCILLARY_SPACE)
             arrived = monotonic_arrival(ancillary, time.monotonic_ns())
+    assert not flags & socket.MSG_CTRUNC
     assert [tok for tok, *_ in got] == ["a", "b", "c"]
     for _, t, before, after in got:  # (the realtime stamps are converted: allow a millisecond)
         assert before - 1_000_000 <= t <= after + 1_000_000
