@@ -77,8 +77,9 @@ class _WireTimes(Addon):
 
 def crossed_pushes(truth: dict, wire: _WireTimes) -> dict[int, set[int]]:
     """GetLines serial -> the pushes (by index) it crossed: relayed by the proxy before the request
-    came through, read by the client after it sent the request. Proxy and client run on one
-    machine and both time on CLOCK_MONOTONIC, so this is what happened, not what the wire suggests."""
+    came through, taken in by the client (read; applied, if it was queued: one for a pane the
+    client did not know yet) after it sent the request. Proxy and client run on one machine and
+    both time on CLOCK_MONOTONIC, so this is what happened, not what the wire suggests."""
     read = [t for _, t in truth["pushes_detail"]]
     assert len(read) <= len(wire.pushes)  # a push relayed at the end may never have been read
     # one clock, and the pushes paired in order: none can be read before the proxy relayed it

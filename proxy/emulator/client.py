@@ -258,6 +258,9 @@ class EmulatedClient:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pushes: asyncio.Queue[Pdu] = asyncio.Queue()
         self._push_busy = False
+        #: id(push) -> (the push, kept so its id stays its own; its index in truth.pushes), for
+        #: pushes queued before they take effect
+        self._push_index: dict[int, tuple[Pdu, int]] = {}
         #: pane -> serial of the last Resize we sent (a ListPanes answered before it is stale)
         self.last_resize_serial: dict[int, int] = {}
         self._debounce: asyncio.TimerHandle | None = None
@@ -534,10 +537,12 @@ class EmulatedClient:
     # -- pushes ---------------------------------------------------------------------
     def _on_push(self, pdu: Pdu, t_ns: int) -> None:
         """Handle a push synchronously, in arrival order, when nothing is queued before it
-        and it needs no round trip (images to hydrate, an unknown pane); else queue it."""
+        and it needs no round trip (images to hydrate, an unknown pane); else queue it.
+        The truth notes when it took effect: now, or when a queued one is applied to its pane."""
         self.truth.pushes.append((pdu.name, t_ns))
         if self._pushes.empty() and not self._push_busy and self._push_sync(pdu):
             return
+        self._push_index[id(pdu)] = (pdu, len(self.truth.pushes) - 1)
         self._pushes.put_nowait(pdu)
 
     def _push_sync(self, pdu: Pdu) -> bool:
@@ -604,11 +609,20 @@ class EmulatedClient:
             if bonus.images:
                 await self._hydrate(pane, self._full_lines(pdu))
             assert self.conn is not None
+            self._applied(pdu)
             pane.apply_changes(pdu.body, lines_from_summary(bonus, self.conn.version))
         elif pdu.name == "SetPalette":
+            self._applied(pdu)
             pane.on_set_palette(pdu.body["palette"])
         elif pdu.name == "PaneRemoved":
             pane.dead = True
+
+    def _applied(self, pdu: Pdu) -> None:
+        """A queued push takes effect now: the truth's time for it (requests sent before did not
+        see it)."""
+        queued = self._push_index.pop(id(pdu), None)
+        if queued is not None:
+            self.truth.pushes[queued[1]] = (pdu.name, time.monotonic_ns())
 
     # -- the GUI ----------------------------------------------------------------------
     def visible_panes(self) -> list[ClientPane]:

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--truth-file", default=None, metavar="PATH", help="write the ground truth here as JSON")
     p.add_argument("--truth-detail", action="store_true",
                    help="with --truth-file: also list every fetched row (serial, pane, row, outcome, cause) "
-                        "and every push read (pdu, CLOCK_MONOTONIC ns)")
+                        "and every push read (pdu, CLOCK_MONOTONIC ns when it took effect)")
     p.add_argument("--timeout", type=float, default=10.0,
                    help="seconds to wait for the screen to settle (default 10)")
     p.add_argument("--rows", type=int, default=24, help="initial window rows (default 24)")

@@ -27,8 +27,9 @@ class Truth:
     rpcs: list[dict[str, Any]] = field(default_factory=list)
     #: (serial, pane, row, outcome, cause) per fetched row: for comparing row by row with muxscope's analysis
     detail: list[tuple[int, int, int, str, str]] = field(default_factory=list)
-    #: (pdu, read time on CLOCK_MONOTONIC) per push, in arrival order: with the capture's times of
-    #: the same pushes and requests, which requests crossed which push
+    #: (pdu, when it took effect, on CLOCK_MONOTONIC: read, or applied if it was queued) per push,
+    #: in arrival order: with the capture's times of the same pushes and requests, which requests
+    #: crossed which push
     pushes: list[tuple[str, int]] = field(default_factory=list)
 
     def request(self, causes: list[str]) -> None:
@@ -56,7 +57,7 @@ class Truth:
         """``{"rows", "panes", "causes", "rpcs"}``: the shape shared with ``muxscope report --json``.
 
         ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome, cause]`` per fetched row, and
-        ``pushes_detail``: ``[pdu, received_ns]`` per push read.
+        ``pushes_detail``: ``[pdu, effective_ns]`` per push read (when it took effect).
         """
         out: dict[str, Any] = {
             "rows": dict(self.rows),
