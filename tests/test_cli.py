@@ -83,6 +83,26 @@ def test_report_json_and_html(tmp_path):
     assert "Resize bursts" in text.stdout and "What if" in text.stdout
 
 
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="sample capture missing")
+def test_report_client_model_changes_causes_not_outcomes():
+    """The sample is a WezTerm client's drag. Told the client was selective, the analysis keeps
+    the rows the rewrap rule spares valid, so the client's requests for them read as unexplained
+    (the sign of a wrong model); outcomes are the client's own either way."""
+    reports = {}
+    for model in ("wezterm", "selective"):
+        res = run("report", str(SAMPLE), "--json", "--no-progress", "--client-model", model)
+        assert res.returncode == 0, res.stderr
+        reports[model] = json.loads(res.stdout)
+    wezterm, selective = reports["wezterm"], reports["selective"]
+    assert (wezterm["client_model"], selective["client_model"]) == ("wezterm", "selective")
+    assert selective["rows"] == wezterm["rows"]
+    assert "unexplained" not in wezterm["causes"] and selective["causes"]["unexplained"] > 0
+    assert selective["causes"]["resize"] < wezterm["causes"]["resize"]
+    assert wezterm["what_if"]["selective"]["rows_saved"] > 0 == selective["what_if"]["selective"]["rows_saved"]
+    bad = run("report", str(SAMPLE), "--client-model", "eager")
+    assert bad.returncode == 2 and "choose from 'wezterm', 'selective', 'coalesce'" in bad.stderr
+
+
 def test_demo_end_to_end(tmp_path):
     res = run("demo", "--resizes", "6", "--drag-seconds", "0.3", "--rows", "20", "--cols", "70",
               "--out", str(tmp_path / "demo"), "--metrics", "127.0.0.1:0", timeout=90)

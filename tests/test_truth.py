@@ -104,9 +104,11 @@ def replies_crossing_invalidations(truth: dict, wire: _WireTimes) -> set[tuple[i
     sent = {r["serial"]: r["sent_ns"] for r in truth["rpcs"] if r["pdu"] in INVALIDATING}
     rows: set[tuple[int, int]] = set()
     for serial, (relayed, reply_rows) in wire.replies.items():
-        if serial in received and any(
-            relayed < arrived and received[serial] > sent[inv] for inv, arrived in wire.invalidations.items()
-        ):
+        if serial not in received:
+            continue
+        # (an invalidation never answered has no send time in the truth: the proxy's is an upper bound)
+        if any(relayed < arrived and received[serial] > sent.get(inv, arrived)
+               for inv, arrived in wire.invalidations.items()):
             rows |= reply_rows
     return rows
 
@@ -225,8 +227,8 @@ def _differing(truth: dict, attribution: AttributionAddon) -> dict[tuple[int, in
 def _excused_causes(truth: dict, attribution: AttributionAddon) -> int:
     """How many rows' causes differ only as replies_crossing_invalidations allows."""
     client = {(s, p, r): c for s, p, r, _, c in truth["rows_detail"]}
-    return sum(1 for _, s, p, r, _, c in attribution.row_log
-               if client[s, p, r] != c and (s, p, r) not in _differing(truth, attribution))
+    differing = _differing(truth, attribution)
+    return sum(1 for _, s, p, r, _, c in attribution.row_log if client[s, p, r] != c and (s, p, r) not in differing)
 
 
 def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: AttributionAddon) -> int:
