@@ -44,26 +44,36 @@ HIGH_WATER = 64 * 1024
 LOW_WATER = 16 * 1024
 
 
-def enable_receive_timestamps(sock: socket.socket) -> bool:
-    """Ask the kernel to stamp what ``sock`` receives; False where it cannot (unix sockets never get stamps)."""
+def _set_stamping_option(sock: socket.socket, option: int, value: int) -> bool:
+    """Set a timestamping socket option on a TCP ``sock``; False where it cannot be (unix sockets
+    never get stamps, a kernel may refuse)."""
     if sock.family not in (socket.AF_INET, socket.AF_INET6):
         return False
     try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.SOL_SOCKET, option, value)
     except OSError:
         return False
     return True
 
 
+def _monotonic_ns(timespec: bytes) -> int:
+    """A kernel software stamp (CLOCK_REALTIME ``timespec``) on CLOCK_MONOTONIC, the clock of the
+    proxy's timestamps and of every other process."""
+    sec, nsec = _TIMESPEC.unpack_from(timespec)
+    return sec * 1_000_000_000 + nsec - (time.time_ns() - time.monotonic_ns())
+
+
+def enable_receive_timestamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp what ``sock`` receives; False where it cannot (unix sockets never get stamps)."""
+    return _set_stamping_option(sock, SO_TIMESTAMPNS, 1)
+
+
 def monotonic_arrival(ancillary: Iterable[tuple[int, int, bytes]], now_ns: int) -> int:
-    """The kernel's receive stamp in ``recvmsg``'s ancillary data, on CLOCK_MONOTONIC (the clock
-    of the proxy's timestamps and of every other process); ``now_ns`` (a monotonic reading
-    taken after the read) if there is none."""
+    """The kernel's receive stamp in ``recvmsg``'s ancillary data, on CLOCK_MONOTONIC; ``now_ns``
+    (a monotonic reading taken after the read) if there is none."""
     for level, kind, value in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
-            sec, nsec = _TIMESPEC.unpack_from(value)
-            realtime_to_monotonic = time.time_ns() - time.monotonic_ns()
-            return min(sec * 1_000_000_000 + nsec - realtime_to_monotonic, now_ns)
+            return min(_monotonic_ns(value), now_ns)
     return now_ns
 
 
@@ -83,13 +93,7 @@ def enable_send_timestamps(sock: socket.socket) -> bool:
     """Ask the kernel to stamp when each send on TCP ``sock`` leaves (see :class:`SendStamps`);
     False where it cannot. Must be called before the first byte is sent: the stamps' keys count
     bytes from here."""
-    if sock.family not in (socket.AF_INET, socket.AF_INET6):
-        return False
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, _TX_SOFTWARE | _SOFTWARE | _OPT_ID | _OPT_TSONLY)
-    except OSError:
-        return False
-    return True
+    return _set_stamping_option(sock, SO_TIMESTAMPING, _TX_SOFTWARE | _SOFTWARE | _OPT_ID | _OPT_TSONLY)
 
 
 def widen_key(key: int, next_offset: int) -> int:
@@ -114,14 +118,14 @@ class SendStamps:
     """
 
     def __init__(self) -> None:
-        self.written = 0  # bytes handed to the socket so far (queued or sent)
+        self._written = 0  # bytes handed to the socket so far (queued or sent)
         self._waiting: collections.deque[tuple[int, Any]] = collections.deque()
         self._stamped = 0  # offset of the last byte a stamp covered, plus one
 
     def sent(self, nbytes: int, token: Any) -> None:
         """``nbytes`` more bytes were written (or queued) for the message ``token``."""
-        self.written += nbytes
-        self._waiting.append((self.written - 1, token))
+        self._written += nbytes
+        self._waiting.append((self._written - 1, token))
 
     def collect(self, sock: socket.socket) -> list[tuple[Any, int]]:
         """(token, CLOCK_MONOTONIC departure) of each message the stamps now read cover."""
@@ -129,13 +133,12 @@ class SendStamps:
         while True:
             try:
                 _, ancillary, _, _ = sock.recvmsg(0, _SEND_STAMP_SPACE, socket.MSG_ERRQUEUE)
-            except (BlockingIOError, InterruptedError, OSError):
+            except OSError:  # nothing queued (EAGAIN), or the socket is gone
                 return out
             t_ns = key = None
             for level, kind, value in ancillary:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING and len(value) >= _TIMESPEC.size:
-                    sec, nsec = _TIMESPEC.unpack_from(value)
-                    t_ns = sec * 1_000_000_000 + nsec - (time.time_ns() - time.monotonic_ns())
+                    t_ns = _monotonic_ns(value)
                 elif len(value) >= _EXTENDED_ERR.size:
                     fields = _EXTENDED_ERR.unpack_from(value)
                     if fields[1] == _SO_EE_ORIGIN_TIMESTAMPING:

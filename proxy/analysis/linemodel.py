@@ -302,7 +302,8 @@ class PaneLines:
         self.commit()
         self.crossed_at = t_ns if undone else None
         self.crossed_walk_row = rows[0] if undone and len(rows) == 1 else None
-        self.crossed_walk_serial, self.crossed_walk_reply_seq = serial, None
+        self.crossed_walk_serial = serial if self.crossed_walk_row is not None else None
+        self.crossed_walk_reply_seq = None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
         selective_saved = {row for row, cause in causes.items() if self._selective_saves(row, cause)}
