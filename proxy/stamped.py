@@ -11,7 +11,9 @@ segment read along with the bytes; asyncio's transports read with ``recv`` and
 drop it. :class:`StampedSocketSide` is a relay side that reads with
 ``recvmsg``, so the relay gets the arrival time, not the read time. Unix
 sockets carry no stamps; there (and wherever stamps are off) the read time is
-used, as before.
+used, as before. So it is for a segment that arrives just after the first
+socket on the host asked for stamps: the kernel switches stamping on from a
+work queue, and such a segment comes unstamped.
 
 Writing, backpressure and half-close follow asyncio's selector transport:
 send at once what the socket takes, buffer the rest and send it when the
