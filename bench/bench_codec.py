@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from codec import FrameDecoder, decode_frame
-from codec.compression import decompress
+from codec.wire.compression import decompress
 
 from .content import get_lines_response
 

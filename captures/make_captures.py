@@ -22,12 +22,12 @@ from dataclasses import dataclass
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from proxy import logs  # noqa: E402
-from proxy.emulator.client import ClientOptions, EmulatedClient  # noqa: E402
-from proxy.emulator.server import EmulatedMuxServer, ServerOptions  # noqa: E402
-from proxy.endpoints import UnixAddress  # noqa: E402
+from muxscope_emulator.client import ClientOptions, EmulatedClient  # noqa: E402
+from muxscope_emulator.server import EmulatedMuxServer, ServerOptions  # noqa: E402
+from proxy.observe import logs  # noqa: E402
+from proxy.relay.endpoints import UnixAddress  # noqa: E402
+from proxy.relay.shaping import LinkShape, shaper_for  # noqa: E402
 from proxy.runtime import ProxyRuntime, RuntimeOptions  # noqa: E402
-from proxy.shaping import LinkShape, shaper_for  # noqa: E402
 
 MAX_BYTES = 2 * 1024 * 1024
 

@@ -3,17 +3,17 @@
 Bytes in, frames and typed PDUs out, and the reverse; no sockets, no asyncio,
 no logging configuration. Layers, bottom up:
 
-* :mod:`codec.leb128`, :mod:`codec.framing`: varints and frames (``FrameDecoder``).
-* :mod:`codec.compression`: zstd as WezTerm uses it, with a decompression ceiling.
-* :mod:`codec.varbincode`: the schema DSL and its interpreter.
+* :mod:`codec.wire.leb128`, :mod:`codec.wire.framing`: varints and frames (``FrameDecoder``).
+* :mod:`codec.wire.compression`: zstd as WezTerm uses it, with a decompression ceiling.
+* :mod:`codec.wire.varbincode`: the schema DSL and its interpreter.
 * :mod:`codec.schema`: one declarative schema per Rust type, per codec version.
 * :mod:`codec.pdu`: frames <-> PDUs, and ``PduStream`` for a connection direction.
 * :mod:`codec.lines`: line text, content fingerprints and the fast scan used by the analysis.
 """
 
-from .errors import CodecError, DecompressionError, EncodeError, FrameError, LimitExceeded, PayloadError
-from .framing import Frame, FrameDecoder, encode_frame
-from .pdu import Pdu, PduStream, StreamError, decode_frame, encode_payload, encode_pdu
+from codec.errors import CodecError, DecompressionError, EncodeError, FrameError, LimitExceeded, PayloadError
+from codec.pdu import Pdu, PduStream, StreamError, decode_frame, encode_payload, encode_pdu
+from codec.wire.framing import Frame, FrameDecoder, encode_frame
 
 __all__ = [
     "CodecError",

@@ -58,9 +58,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from hashlib import blake2b
 from typing import Any, NamedTuple
 
-from .errors import PayloadError
-from .leb128 import decode_signed, decode_unsigned, encode_unsigned
-from .schema.termwiz import (
+from codec.errors import PayloadError
+from codec.schema.termwiz import (
     CELL_STORAGE,
     CLUSTERED_LINE,
     HYPERLINK,
@@ -68,7 +67,8 @@ from .schema.termwiz import (
     SERIALIZED_IMAGE_CELL,
     ZONE_RANGE,
 )
-from .varbincode import U32, Seq, substitute
+from codec.wire.leb128 import decode_signed, decode_unsigned, encode_unsigned
+from codec.wire.varbincode import U32, Seq, substitute
 
 #: The walk only skips a line's cells, so it takes the widest ClusteredLine of any codec version
 #: (45 widened ``len`` to u32): one walk serves every version.
@@ -79,7 +79,7 @@ _SCAN_CELL_STORAGE = substitute(
 try:  # the optional C accelerator (codec/_fastscan.c); same results, ~10x faster
     if os.environ.get("MUXSCOPE_NO_ACCEL"):
         raise ImportError("disabled by MUXSCOPE_NO_ACCEL")
-    from . import _fastscan  # type: ignore[attr-defined]
+    from codec import _fastscan  # type: ignore[attr-defined]
 except ImportError:
     _fastscan = None
 

@@ -1,6 +1,6 @@
 """Typed PDUs: frames in, PDUs out, and the reverse.
 
-:func:`decode_frame` turns one :class:`~codec.framing.Frame` into a
+:func:`decode_frame` turns one :class:`~codec.wire.framing.Frame` into a
 :class:`Pdu` for a given codec version; :func:`encode_pdu` builds the frame
 bytes for a PDU exactly as WezTerm's ``Pdu::encode`` would (same compression
 decision). :class:`PduStream` is the sans-I/O pipeline for one direction of a
@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
-from .errors import CodecError, PayloadError
-from .framing import DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, encode_frame
-from .schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, get_version
-from .varbincode import Custom, Schema, Struct, to_json
+from codec.errors import CodecError, PayloadError
+from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, get_version
+from codec.wire.compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
+from codec.wire.framing import DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, encode_frame
+from codec.wire.varbincode import Custom, Schema, Struct, to_json
 
 UNKNOWN = "Unknown"
 #: PDUs whose body carries termwiz lines, and the field that holds the SerializedLines.
@@ -52,7 +52,7 @@ class LinesSummary:
 
 
 def _lines_summary_decode(buf: bytes, pos: int) -> tuple[LinesSummary, int]:
-    from .lines import scan_serialized_lines_detail
+    from codec.lines import scan_serialized_lines_detail
 
     lines, starts, images, end = scan_serialized_lines_detail(buf, pos)
     return LinesSummary(lines, end - pos, starts, images, buf), end
@@ -83,7 +83,7 @@ def summary_table(version: CodecVersion) -> dict[int, Schema]:
 class Pdu:
     """One decoded PDU.
 
-    ``body`` has the serde_json shape of the Rust value (see codec.varbincode);
+    ``body`` has the serde_json shape of the Rust value (see codec.wire.varbincode);
     for an unknown ident it is None and ``payload`` keeps the bytes.
     """
 
@@ -237,7 +237,7 @@ def pdu_lines(pdu: Pdu) -> list[dict[str, Any]]:
     ignores the seqno, so equal content on two fetches compares equal. For a
     PDU decoded with ``summary=True`` the text is not available (None).
     """
-    from .lines import line_text, serialized_lines_fingerprints
+    from codec.lines import line_text, serialized_lines_fingerprints
 
     fld = LINE_FIELDS.get(pdu.name)
     if fld is None or not isinstance(pdu.body, dict):

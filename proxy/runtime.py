@@ -13,12 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import logs
-from .analysis.analyzer import Addon, Analyzer
-from .endpoints import AddressError, ListenAddress, UpstreamAddress, parse_metrics_addr
-from .metrics import Metrics, serve
-from .server import ProxyServer, SideWrapper
-from .tap import Consumer, Tap
+from proxy.analysis.analyzer import Addon, Analyzer
+from proxy.observe import logs
+from proxy.observe.metrics import Metrics, serve
+from proxy.relay.endpoints import AddressError, ListenAddress, UpstreamAddress, parse_metrics_addr
+from proxy.relay.server import ProxyServer, SideWrapper
+from proxy.relay.tap import Consumer, Tap
 
 
 @dataclass
@@ -52,7 +52,7 @@ class ProxyRuntime:
         consumers: list[Consumer] = []
         self.capture_writer = None
         if opts.capture:
-            from .capture import CaptureConsumer
+            from proxy.capture.writer import CaptureConsumer
 
             self.capture_writer = CaptureConsumer(
                 opts.capture,
@@ -64,7 +64,7 @@ class ProxyRuntime:
         addons = list(opts.addons)
         self.attribution = None
         try:
-            from .analysis.attribution import AttributionAddon
+            from proxy.analysis.attribution import AttributionAddon
         except ModuleNotFoundError:
             AttributionAddon = None  # noqa: N806
         if AttributionAddon is not None:

@@ -98,13 +98,13 @@ def ssh_argv(port: int, key: Path | None, known_hosts: Path, *command: str, opti
 def emulated_server_argv() -> list[str]:
     """The emulated mux server on stdio (what the fake remote ``wezterm cli proxy`` runs)."""
     try:
-        from proxy.cli import build_parser
+        from proxy.cli.main import build_parser
 
         build_parser().parse_args(["emulate", "server", "--listen", "stdio"])
         return [sys.executable, "-m", "proxy.cli", "emulate", "server", "--listen", "stdio"]
     except SystemExit:  # the `emulate` sub-command is not registered (yet): run the server directly
         code = (f"import asyncio, sys; sys.path.insert(0, {str(REPO)!r}); "
-                "from proxy.emulator.server import EmulatedMuxServer, ServerOptions; "
+                "from muxscope_emulator.server import EmulatedMuxServer, ServerOptions; "
                 "asyncio.run(EmulatedMuxServer(ServerOptions()).serve_stdio())")
         return [sys.executable, "-c", code]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from codec import PduStream, encode_pdu
 from codec.pdu import Pdu
-from proxy import logs
+from proxy.observe import logs
 
 DEFAULT_ATTRS = {"attributes": 0, "foreground": "Default", "background": "Default", "fat": None}
 

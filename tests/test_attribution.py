@@ -9,8 +9,8 @@ import pytest
 from codec import encode_pdu
 from proxy.analysis.analyzer import Analyzer
 from proxy.analysis.attribution import AttributionAddon
-from proxy.metrics import Metrics
-from proxy.tap import TapEvent
+from proxy.observe.metrics import Metrics
+from proxy.relay.tap import TapEvent
 from tests.support import LogCapture, get_lines_response, serialized_lines
 
 C2S, S2C = "client_to_server", "server_to_client"
@@ -572,7 +572,7 @@ def test_selective_client_model_stales_only_what_a_rewrap_can_alter():
 
 def test_selective_what_if_assumes_a_rewrap_when_the_old_width_is_unknown():
     from codec import decode_frame
-    from codec.framing import FrameDecoder
+    from codec.wire.framing import FrameDecoder
     from proxy.analysis.linemodel import LineFacts, PaneLines
 
     dec = FrameDecoder()

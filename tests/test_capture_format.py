@@ -10,12 +10,12 @@ import stat
 import pytest
 
 from codec import encode_pdu
-from proxy import capture_format
-from proxy.capture import CaptureConsumer
-from proxy.capture_format import CaptureError, encode_header, open_capture
-from proxy.endpoints import UnixAddress
+from proxy.capture.format import CaptureError, encode_header, open_capture
+from proxy.capture.writer import CaptureConsumer
+from proxy.capture import format as capture_format
+from proxy.relay.endpoints import UnixAddress
+from proxy.relay.tap import TapEvent
 from proxy.runtime import ProxyRuntime, RuntimeOptions
-from proxy.tap import TapEvent
 from tests.support import LogCapture, ScriptedMux
 
 

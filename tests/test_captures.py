@@ -19,10 +19,10 @@ from codec import PduStream, encode_frame, encode_pdu
 from codec.lines import cell_width
 from codec.pdu import Pdu
 from codec.schema.versions import get_version
-from codec.varbincode import Enum, Map, Option, Ref, Seq, Struct, Tuple
-from proxy.capture import CaptureConsumer
-from proxy.capture_cmd import capture_info, scrub_capture
-from proxy.capture_format import (
+from codec.wire.varbincode import Enum, Map, Option, Ref, Seq, Struct, Tuple
+from muxscope_emulator.client import ClientOptions, EmulatedClient
+from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
+from proxy.capture.format import (
     DATA,
     NOTE,
     OPEN,
@@ -32,15 +32,15 @@ from proxy.capture_format import (
     encode_record,
     open_capture,
 )
-from proxy.cli import main as cli_main
-from proxy.emulator.client import ClientOptions, EmulatedClient
-from proxy.emulator.server import EmulatedMuxServer, ServerOptions
-from proxy.endpoints import UnixAddress
-from proxy.offline import analyze_capture
-from proxy.replay_drive import drive_capture
-from proxy.replay_serve import serve_capture
+from proxy.capture.offline import analyze_capture
+from proxy.capture.replay_drive import drive_capture
+from proxy.capture.replay_serve import serve_capture
+from proxy.capture.writer import CaptureConsumer
+from proxy.cli.capture import capture_info, scrub_capture
+from proxy.cli.main import main as cli_main
+from proxy.relay.endpoints import UnixAddress
+from proxy.relay.tap import TapEvent
 from proxy.runtime import ProxyRuntime, RuntimeOptions
-from proxy.tap import TapEvent
 from tests.support import DEFAULT_ATTRS, LogCapture, ScriptedMux, get_lines_response, make_line, row_text
 
 C2S, S2C = "client_to_server", "server_to_client"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 
-from codec.compression import compress_like_wezterm, decompress
+from codec.wire.compression import compress_like_wezterm, decompress
 
 
 def _payloads(n: int) -> list[bytes]:

@@ -20,7 +20,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.analysis.linemodel import CAUSES, OUTCOMES
-from proxy.metrics import DECODE_ERROR_REASONS, DIRECTIONS, Metrics
+from proxy.observe.metrics import DECODE_ERROR_REASONS, DIRECTIONS, Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 GRAFANA = ROOT / "grafana"
@@ -82,7 +82,7 @@ def exposition() -> dict[str, set[str]]:
 
 def pdu_names() -> set[str]:
     import codec.schema.pdus as pdus
-    from codec.varbincode import Struct
+    from codec.wire.varbincode import Struct
 
     return {v.name for v in vars(pdus).values() if isinstance(v, Struct)}
 

@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 
 from codec import decode_frame
-from codec.framing import FrameDecoder
-from proxy.emulator import client_cli
-from proxy.emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion, root_size
-from proxy.emulator.clientpane import BASE_POLL_INTERVAL, ClientPane, FetchBatch, Policy, to_ranges
-from proxy.emulator.linecache import CachedLine, Entry, LineCache, State, lines_from_serialized
-from proxy.emulator.muxconn import MuxConnection, RpcError
-from proxy.emulator.ratelimit import RateLimiter
-from proxy.emulator.scenarios import drag_steps
-from proxy.endpoints import UnixAddress
+from codec.wire.framing import FrameDecoder
+from muxscope_emulator import client_cli
+from muxscope_emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion, root_size
+from muxscope_emulator.clientpane import BASE_POLL_INTERVAL, ClientPane, FetchBatch, Policy, to_ranges
+from muxscope_emulator.linecache import CachedLine, Entry, LineCache, State, lines_from_serialized
+from muxscope_emulator.muxconn import MuxConnection, RpcError
+from muxscope_emulator.ratelimit import RateLimiter
+from muxscope_emulator.scenarios import drag_steps
+from proxy.relay.endpoints import UnixAddress
 from tests import golden
 from tests.support import make_line, serialized_lines
 
@@ -503,7 +503,7 @@ def test_out_of_order_replies_are_matched_by_serial() -> None:
 # ---------------------------------------------------------------------------
 # end to end, against the emulated mux server
 
-server_mod = pytest.importorskip("proxy.emulator.server")
+server_mod = pytest.importorskip("muxscope_emulator.server")
 
 
 def run_client(server_opts: dict[str, Any] | None = None, **client_opts: Any) -> tuple[ClientReport, dict]:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from proxy.emulator.client import ClientOptions, EmulatedClient
-from proxy.emulator.server import EmulatedMuxServer, ServerOptions
-from proxy.endpoints import TcpAddress, UnixAddress
+from muxscope_emulator.client import ClientOptions, EmulatedClient
+from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
+from proxy.relay.endpoints import TcpAddress, UnixAddress
+from proxy.relay.shaping import LinkShape, shaper_for
 from proxy.runtime import ProxyRuntime, RuntimeOptions
-from proxy.shaping import LinkShape, shaper_for
 
 
 async def _session(transport: str, shape: LinkShape | None, rows: int = 24, **client: Any) -> tuple[Any, Any, Any]:

@@ -2,7 +2,7 @@
 
 The rewrap tests replay WezTerm's own ``term/src/test/mod.rs`` cases
 (``test_resize_wrap``, ``test_resize_wrap_issue_971``, ``test_resize_2162*``)
-against :class:`~proxy.emulator.terminal.Terminal`.
+against :class:`~muxscope_emulator.terminal.Terminal`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pytest
 
 from codec import Pdu, PduStream, StreamError, encode_pdu
 from codec.lines import line_text, serialized_lines_fingerprints
-from proxy.emulator.server import EmulatedMuxServer, ServerOptions
-from proxy.emulator.terminal import WRAPPED, ContentGenerator, Terminal, make_hyperlink, serialize_lines
-from proxy.endpoints import UnixAddress
+from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
+from muxscope_emulator.terminal import WRAPPED, ContentGenerator, Terminal, make_hyperlink, serialize_lines
+from proxy.relay.endpoints import UnixAddress
 
 VERSIONS = (42, 44, 45)
 CLIENT_ID = {"hostname": "h", "username": "u", "pid": 1, "epoch": 2, "id": 3, "ssh_auth_sock": None}
@@ -440,7 +440,7 @@ def test_serialize_lines_lifts_hyperlinks_by_identity() -> None:
     assert all(cell["attrs"]["fat"] is None for cell in value["lines"][0][1]["cells"]["V"]["cells"])
     assert value["lines"][0][1]["bits"] & 2  # HAS_HYPERLINK
     link = make_hyperlink("u")
-    from proxy.emulator.terminal import Cell, Line
+    from muxscope_emulator.terminal import Cell, Line
 
     line = Line(1, [Cell("a", link=link), Cell("b", link=link)])
     assert serialize_lines([(5, line)])["hyperlinks"][0]["coords"] == [{"line_idx": 0, "cols": {"start": 0, "end": 2}}]

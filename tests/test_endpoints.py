@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.endpoints import (
+from proxy.relay.endpoints import (
     AddressError,
     ExecAddress,
     SshAddress,

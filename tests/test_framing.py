@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codec import FrameDecoder, FrameError, LimitExceeded, PduStream, decode_frame, encode_frame, encode_pdu
-from codec.compression import compress_like_wezterm, decompress
-from codec.framing import COMPRESSED_MASK
+from codec.wire.compression import compress_like_wezterm, decompress
+from codec.wire.framing import COMPRESSED_MASK
 
 
 def test_encode_raw_vector():

@@ -14,7 +14,7 @@ import pytest
 
 from codec import FrameDecoder, PduStream, decode_frame, encode_payload
 from codec.pdu import payload_of, pdu_lines
-from codec.varbincode import to_json
+from codec.wire.varbincode import to_json
 from tests import golden
 
 pytestmark = pytest.mark.skipif(not golden.available(), reason=f"golden vectors not found at {golden.GOLDEN}")

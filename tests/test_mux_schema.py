@@ -45,7 +45,7 @@ from codec.schema.mux import (
     TERMINAL_SIZE,
     WindowsOsString,
 )
-from codec.varbincode import (
+from codec.wire.varbincode import (
     BOOL,
     ISIZE,
     STR,

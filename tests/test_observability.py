@@ -35,9 +35,9 @@ from typing import Any
 
 import pytest
 
-from proxy.endpoints import UnixAddress
+from proxy.relay.endpoints import UnixAddress
+from proxy.relay.shaping import LinkShape, parse_bandwidth, shaper_for
 from proxy.runtime import ProxyRuntime, RuntimeOptions
-from proxy.shaping import LinkShape, parse_bandwidth, shaper_for
 from tests.integration import free_port, missing, require_binary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -175,8 +175,8 @@ class LiveDrag:
             self.dragged.set()
 
     async def _main(self) -> None:
-        from proxy.emulator.client import ClientOptions, EmulatedClient
-        from proxy.emulator.server import EmulatedMuxServer, ServerOptions
+        from muxscope_emulator.client import ClientOptions, EmulatedClient
+        from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
 
         self._loop = asyncio.get_running_loop()
         self._go, self._stop = asyncio.Event(), asyncio.Event()

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from codec import encode_payload
 from codec.schema.versions import VERSIONS
-from codec.varbincode import (
+from codec.wire.varbincode import (
     BOOL,
     BYTES,
     CHAR,

@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from codec import encode_frame, encode_pdu
-from codec.compression import compress_like_wezterm
-from proxy.endpoints import TcpAddress, UnixAddress
+from codec.wire.compression import compress_like_wezterm
+from proxy.relay.endpoints import TcpAddress, UnixAddress
 from proxy.runtime import ProxyRuntime, RuntimeOptions
 from tests.support import LogCapture, ScriptedMux, get_lines_response, row_text
 

@@ -822,7 +822,7 @@ def _flood_chunk(i: int) -> bytes:
 def test_client_that_does_not_read_stops_the_upstream(tmp_path, transport):
     """Upstream floods 200 MB; the client reads nothing for a while: the proxy must stop
     reading from the upstream, not buffer; then the client gets every byte. (On TCP the
-    client's side is proxy.stamped's own socket side, not an asyncio transport.)"""
+    client's side is proxy.relay.stamped's own socket side, not an asyncio transport.)"""
     sock = tmp_path / "p.sock"
     port = free_port()
     listen = f"unix:{sock}" if transport == "unix" else f"tcp:127.0.0.1:{port}"

@@ -16,9 +16,9 @@ import pytest
 
 from codec import CodecError, FrameDecoder, PduStream, decode_frame
 from codec.errors import PayloadError
-from codec.framing import Frame
 from codec.pdu import payload_of
 from codec.schema.versions import get_version
+from codec.wire.framing import Frame
 from tests import golden
 
 pytestmark = pytest.mark.skipif(not golden.available(), reason=f"golden vectors not found at {golden.GOLDEN}")
@@ -85,8 +85,8 @@ def test_stream_decoder_never_raises_on_mutated_streams(version):
 
 def test_huge_declared_lengths_do_not_allocate():
     # a sequence claiming 2**60 elements, a string claiming 2**40 bytes: refused at once
-    from codec.leb128 import encode_unsigned
     from codec.schema.pdus import GET_LINES, SEND_PASTE
+    from codec.wire.leb128 import encode_unsigned
 
     with pytest.raises(PayloadError, match="cannot fit"):
         GET_LINES.loads(b"\x01" + encode_unsigned(2**60))

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from codec import encode_pdu
-from proxy.endpoints import UnixAddress
+from proxy.relay.endpoints import UnixAddress
+from proxy.relay.shaping import LinkShape, parse_bandwidth, parse_duration, shaper_for
 from proxy.runtime import ProxyRuntime, RuntimeOptions
-from proxy.shaping import LinkShape, parse_bandwidth, parse_duration, shaper_for
 from tests.support import ScriptedMux
 
 

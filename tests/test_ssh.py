@@ -25,11 +25,11 @@ import pytest
 
 from codec import PduStream, encode_pdu
 from codec.pdu import Pdu
-from proxy.endpoints import AddressError, SshAddress, UnixAddress, parse_listen
+from proxy.relay.endpoints import AddressError, SshAddress, UnixAddress, parse_listen
+from proxy.relay.server import ProxyError
 from proxy.runtime import ProxyRuntime, RuntimeOptions
-from proxy.server import ProxyError
-from proxy.ssh_client import SshUpstreamOptions
-from proxy.ssh_server import SshListenOptions, is_mux_proxy_command
+from proxy.ssh.client import SshUpstreamOptions
+from proxy.ssh.server import SshListenOptions, is_mux_proxy_command
 from tests.integration import (
     REPO,
     Sshd,
@@ -385,8 +385,8 @@ def test_upstream_ssh_answers_like_a_direct_run(tmp_path: Path, keys: Keys, sshd
 
 def test_upstream_ssh_resize_drag_like_direct(tmp_path: Path, keys: Keys, sshd: Sshd) -> None:
     try:
-        from proxy.emulator.client import ClientOptions, EmulatedClient
-        from proxy.emulator.server import EmulatedMuxServer, ServerOptions
+        from muxscope_emulator.client import ClientOptions, EmulatedClient
+        from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
     except ImportError as exc:
         pytest.skip(f"emulated client not available: {exc}")
     logs = LogCapture()

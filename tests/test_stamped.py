@@ -8,9 +8,9 @@ import socket
 import time
 
 from codec import encode_pdu
-from proxy.endpoints import TcpAddress, UnixAddress
-from proxy.server import ProxyServer
-from proxy.stamped import (
+from proxy.relay.endpoints import TcpAddress, UnixAddress
+from proxy.relay.server import ProxyServer
+from proxy.relay.stamped import (
     ANCILLARY_SPACE,
     SendStamps,
     enable_receive_timestamps,

@@ -16,7 +16,7 @@ import pytest
 
 from codec import lines as lines_mod
 from codec.schema import termwiz as tw
-from codec.varbincode import U64, USIZE, Option, to_json
+from codec.wire.varbincode import U64, USIZE, Option, to_json
 
 GOLDEN = Path(
     os.environ.get("MUXSCOPE_GOLDEN_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "golden"

@@ -33,11 +33,11 @@ from typing import Any
 
 import pytest
 
-from proxy import logs
 from proxy.analysis.analyzer import Addon, Analyzer, lines_of
 from proxy.analysis.attribution import AttributionAddon
-from proxy.capture_format import open_capture
-from proxy.offline import replay_records
+from proxy.capture.format import open_capture
+from proxy.capture.offline import replay_records
+from proxy.observe import logs
 from tests.integration import free_port, wait_port
 
 PY = [sys.executable, "-m", "proxy.cli"]
@@ -313,7 +313,7 @@ def _check_what_ifs(client_report: dict, attribution: AttributionAddon, slack: i
 def test_latencies_agree_with_the_client():
     """Per GetLines, the latency the proxy logs and the one the client measured, on TCP loopback.
 
-    Both sides use the kernel's stamps (the proxy receive stamps for requests, proxy.stamped; the
+    Both sides use the kernel's stamps (the proxy receive stamps for requests, proxy.relay.stamped; the
     client send stamps for requests and receive stamps for replies, muxconn.py), so neither side's
     process shows: the proxy's wait is the client's minus two loopback hops (20 sessions: 484
     GetLines, median 18 us apart, p99 0.45-0.83 ms, one at 2.5 ms). What is left is the proxy's own

@@ -190,7 +190,7 @@ def test_every_key_is_a_wezterm_option() -> None:
 
 def test_doc_commands_match_the_snippets() -> None:
     """The muxscope command lines shown listen where the Lua snippets connect, and parse as CLI args."""
-    from proxy.cli import build_parser
+    from proxy.cli.main import build_parser
 
     cmds = doc_commands()
     for argv in cmds:

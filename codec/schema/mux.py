@@ -28,9 +28,10 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import EncodeError, PayloadError
-from ..leb128 import decode_unsigned, encode_unsigned
-from ..varbincode import (
+from codec.errors import EncodeError, PayloadError
+from codec.schema.common import SRGBA_TUPLE
+from codec.wire.leb128 import decode_unsigned, encode_unsigned
+from codec.wire.varbincode import (
     BOOL,
     I64,
     ISIZE,
@@ -53,7 +54,6 @@ from ..varbincode import (
     Struct,
     Variant,
 )
-from .common import SRGBA_TUPLE
 
 # ---------------------------------------------------------------------------
 # id aliases (``pub type X = usize/isize``)

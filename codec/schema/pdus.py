@@ -7,7 +7,8 @@ codec versions from this one by naming only what changed.
 
 from __future__ import annotations
 
-from ..varbincode import (
+from codec.schema import mux, termwiz
+from codec.wire.varbincode import (
     BOOL,
     BYTES,
     ISIZE,
@@ -26,7 +27,6 @@ from ..varbincode import (
     Struct,
     UnitStruct,
 )
-from . import mux, termwiz
 
 # Type aliases of the Rust source, kept so the structs below read like it.
 PANE_ID = USIZE  # mux::pane::PaneId = usize

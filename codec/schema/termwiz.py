@@ -35,7 +35,8 @@ Serde details that shape the wire here (checked against the source):
 
 from __future__ import annotations
 
-from ..varbincode import (
+from codec.schema.common import SRGBA_TUPLE
+from codec.wire.varbincode import (
     BOOL,
     BYTES,
     CHAR,
@@ -59,7 +60,6 @@ from ..varbincode import (
     Tuple,
     Variant,
 )
-from .common import SRGBA_TUPLE
 
 # ---------------------------------------------------------------------------
 # colours (termwiz/src/color.rs, termwiz/src/cell.rs)

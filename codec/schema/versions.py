@@ -24,8 +24,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..varbincode import U32, Schema, substitute
-from . import mux, pdus, termwiz
+from codec.schema import mux, pdus, termwiz
+from codec.wire.varbincode import U32, Schema, substitute
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class CodecVersion:
     number: int
     #: ident -> schema; the schema's ``name`` is the PDU name in WezTerm's table
     table: Mapping[int, Schema]
-    #: how this version's sender compresses (see codec.compression)
+    #: how this version's sender compresses (see codec.wire.compression)
     compression: str
     notes: str = ""
     #: termwiz ``Line`` as this version serializes it (for decoding one line on its own)

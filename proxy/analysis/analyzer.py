@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codec.pdu import LINE_FIELDS, LinesSummary, Pdu
-
-from .. import logs
-from ..metrics import Metrics
-from ..relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
-from ..tap import TapEvent
-from .connection import ConnectionDecoder, WireEvent
-from .panes import PaneDirectory
-from .rpc import Rpc, RpcTracker
+from proxy.analysis.connection import ConnectionDecoder, WireEvent
+from proxy.analysis.panes import PaneDirectory
+from proxy.analysis.rpc import Rpc, RpcTracker
+from proxy.observe import logs
+from proxy.observe.metrics import Metrics
+from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
+from proxy.relay.tap import TapEvent
 
 #: At most this many decode-error log events per connection (all are counted).
 MAX_ERROR_LOGS_PER_CONNECTION = 20
@@ -76,7 +75,7 @@ def lines_of(pdu: Pdu) -> LinesSummary | None:
 
 
 class Analyzer:
-    """Consumes :class:`~proxy.tap.TapEvent` on the analysis thread."""
+    """Consumes :class:`~proxy.relay.tap.TapEvent` on the analysis thread."""
 
     def __init__(
         self,

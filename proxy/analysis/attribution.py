@@ -25,10 +25,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..relay import CLIENT_TO_SERVER
-from .analyzer import Addon, ConnState, lines_of
-from .connection import WireEvent
-from .linemodel import (
+from proxy.analysis.analyzer import Addon, ConnState, lines_of
+from proxy.analysis.connection import WireEvent
+from proxy.analysis.linemodel import (
     CAUSES,
     CLIENT_MODEL_HELP,
     CLIENT_MODELS,
@@ -40,7 +39,8 @@ from .linemodel import (
     empty_rows,
     outcome,
 )
-from .rpc import Rpc
+from proxy.analysis.rpc import Rpc
+from proxy.relay.relay import CLIENT_TO_SERVER
 
 DEBOUNCE_WHAT_IFS_MS = (50, 100, 250)
 MAX_BURSTS_KEPT = 10_000
@@ -191,7 +191,7 @@ class AttributionAddon(Addon):
 
     def __init__(self, metrics: Any = None, burst_gap_s: float = 0.25, live: bool = True,
                  logger: Any = None, record_rows: bool = False, client_model: str = "wezterm") -> None:
-        from .. import logs
+        from proxy.observe import logs
 
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")

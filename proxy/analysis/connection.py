@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from codec.framing import FrameDecoder
 from codec.pdu import Pdu, PduStream, StreamError
 from codec.schema.versions import KNOWN_IDENTS
-
-from ..relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
+from codec.wire.framing import FrameDecoder
+from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 
 
 @dataclass(slots=True)

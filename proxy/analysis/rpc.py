@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codec.pdu import Pdu
-
-from .connection import WireEvent
+from proxy.analysis.connection import WireEvent
 
 #: Pending requests older than this many newer requests are given up on, so a
 #: server that never answers cannot grow the table without bound.

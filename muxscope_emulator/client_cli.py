@@ -1,0 +1,119 @@
+"""``muxscope emulate client``: run the emulated wezterm-gui against a mux server and say what it saw.
+
+``register(subparsers)`` adds the ``client`` parser to the ``emulate``
+sub-command's subparsers; ``run(args)`` plays one scenario and prints the RPCs,
+rows fetched and discarded, and the settle time (``--json`` for the full
+report, ``--truth-file`` for the ground truth in ``muxscope report --json``'s shape).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from muxscope_emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion
+from muxscope_emulator.clientpane import POLICIES, Policy
+from muxscope_emulator.muxconn import ConnectionLost
+from muxscope_emulator.scenarios import SCENARIOS
+from proxy.relay.endpoints import AddressError, TcpAddress, UnixAddress, parse_upstream
+
+
+def _policy(spec: str) -> Policy:
+    try:
+        return Policy.parse(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "client",
+        help="an emulated wezterm-gui mux client: resize storms, typing, scrolling",
+        description="Connect like wezterm-gui does (GetCodecVersion, SetClientId, ListPanes, SetPalette), "
+        "render at 60 fps fetching lines as wezterm-client does, play a scenario, wait for the screen to "
+        "settle, and report what it fetched, what it threw away, and how long it took.",
+    )
+    p.add_argument("--connect", required=True, metavar="ADDR", help="the mux server: unix:PATH or tcp:HOST:PORT")
+    p.add_argument("--scenario", choices=SCENARIOS, default="resize-drag")
+    p.add_argument("--resizes", type=int, default=20, help="resize-drag: size changes in the drag (default 20)")
+    p.add_argument("--drag-seconds", type=float, default=1.0, help="resize-drag: drag duration (default 1.0)")
+    p.add_argument("--policy", type=_policy, default=Policy(), metavar="POLICY",
+                   help=f"fetch behaviour: {', '.join(POLICIES)} (default wezterm)")
+    p.add_argument("--truth-file", default=None, metavar="PATH", help="write the ground truth here as JSON")
+    p.add_argument("--truth-detail", action="store_true",
+                   help="with --truth-file: also list every fetched row (serial, pane, row, outcome, cause) "
+                        "and every push read (pdu, CLOCK_MONOTONIC ns when it took effect)")
+    p.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds to wait for the screen to settle (default 10)")
+    p.add_argument("--rows", type=int, default=24, help="initial window rows (default 24)")
+    p.add_argument("--cols", type=int, default=80, help="initial window columns (default 80)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for pacing and drag steps")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.set_defaults(func=run)
+    return p
+
+
+def _options(args: argparse.Namespace) -> ClientOptions:
+    if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0:
+        raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
+    if args.rows < 1 or args.cols < 1:
+        raise ValueError("--rows and --cols must be at least 1")
+    return ClientOptions(
+        scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
+        policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
+    )  # fmt: skip
+
+
+def format_report(report: ClientReport) -> str:
+    """The human-readable summary."""
+    truth = report.truth["rows"]
+    rpcs = ", ".join(f"{name} {n}" for name, n in sorted(report.rpcs.items(), key=lambda kv: -kv[1]))
+    latencies = sorted(r["latency_ms"] for r in report.truth["rpcs"] if r["pdu"] == "GetLines")
+    lat = ""
+    if latencies:
+        p50 = latencies[len(latencies) // 2]
+        lat = f"; GetLines latency p50 {p50:.2f} ms, max {latencies[-1]:.2f} ms"
+    settle = f"{report.settle_time_s:.3f} s" if report.settle_time_s is not None else "did not settle"
+    lines = [
+        f"scenario {report.scenario}, policy {report.policy}",
+        f"RPCs sent: {sum(report.rpcs.values())} ({rpcs})",
+        f"rows fetched: {report.rows_fetched} ({report.rows_fetched_scenario} during the scenario){lat}",
+        f"rows discarded: {report.rows_discarded}  (superseded {truth['superseded']}, redundant "
+        f"{truth['redundant']}, changed {truth['changed']}, new {truth['new']})",
+        f"settle time: {settle}",
+        f"what other policies would have saved here: selective {report.selective_saved_rows} rows, "
+        f"coalesce {report.refetched_in_flight} rows"
+        + (f" (this run coalesced {report.coalesced_rows})" if report.policy == "coalesce" else ""),
+    ]
+    if report.errors:
+        lines.append(f"errors: {len(report.errors)} (first: {report.errors[0]})")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        addr = parse_upstream(args.connect)
+        if not isinstance(addr, (UnixAddress, TcpAddress)):
+            raise AddressError(f"--connect {args.connect!r}: the emulated client connects to unix:PATH or "
+                               "tcp:HOST:PORT only")
+        options = _options(args)
+    except ValueError as exc:
+        print(f"muxscope emulate client: {exc}", file=sys.stderr)
+        return 2
+    try:
+        client = EmulatedClient(options)
+        report = asyncio.run(client.run(addr))
+    except (OSError, ConnectionLost, IncompatibleVersion) as exc:
+        print(f"muxscope emulate client: cannot talk to {addr}: {exc}", file=sys.stderr)
+        return 1
+    if args.truth_file:
+        with open(args.truth_file, "w", encoding="utf-8") as fh:
+            truth = client.truth.to_json(detail=args.truth_detail)
+            json.dump(truth, fh, indent=1)
+            fh.write("\n")
+    out: Any = report.to_json() if args.json else format_report(report)
+    print(json.dumps(out, indent=1) if args.json else out)
+    return 0 if report.settled else 3

@@ -1,0 +1,567 @@
+"""One remote pane as the emulated wezterm-gui holds it: ``ClientPane`` + ``RenderableInner``.
+
+Reproduces the fetch logic of ``wezterm-client/src/pane/renderable.rs``
+(``RenderableState::get_lines``, ``get_changed_since``,
+``RenderableInner::poll``, ``apply_changes_to_surface``, ``put_line``,
+``apply_lines``) and the state changes of
+``wezterm-client/src/pane/clientpane.rs`` (``resize``, ``set_zoomed``,
+``process_unilateral(SetPalette)``). It never touches a socket: what WezTerm
+sends from here (GetLines, GetPaneRenderChanges, Resize, SetPaneZoomed) goes
+through :class:`PaneHooks`, which the client implements, so the state machine
+can be driven directly by tests.
+
+The ``policy`` switches in measured alternatives to WezTerm's behaviour; with
+``Policy()`` (``wezterm``) every branch is WezTerm's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from muxscope_emulator.linecache import CachedLine, Entry, LineCache, State, next_token
+from muxscope_emulator.ratelimit import DEFAULT_PREFETCHES_PER_SECOND, RateLimiter
+from muxscope_emulator.shadow import SelectiveShadow
+
+#: ``renderable.rs: BASE_POLL_INTERVAL`` / ``MAX_POLL_INTERVAL``
+BASE_POLL_INTERVAL = 0.020
+MAX_POLL_INTERVAL = 30.0
+
+POLICIES = ("wezterm", "selective", "coalesce", "debounce=MS")
+#: the causes the ``selective`` policy answers with a rewrap rule instead of ``make_all_stale``
+RESIZE_CAUSES = frozenset({"resize", "tab_resized"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which fetch behaviour to emulate: WezTerm's, or one proposed fix.
+
+    * ``wezterm``: as the source does it.
+    * ``selective``: on a resize stale only rows the rewrap can alter
+      (:meth:`LineCache.make_rewrap_stale`) instead of ``make_all_stale``.
+    * ``coalesce``: never request a row that is already in flight in a fetch
+      that left after the row's last invalidation (a resize, zoom or palette
+      change, or a push that named the row); the row's entry waits for that
+      reply instead. Older fetches carry content from before the change, so
+      they are not reused. This includes WezTerm's
+      ``Stale`` quirk (a changed ``Line`` is fetched, its entry set ``Stale``,
+      and the reply dropped, so the row is asked for again): a coalescing
+      client waits for that first fetch.
+    * ``debounce=MS``: the GUI applies a resize (dims, stale marking, Resize
+      PDU) only once the size has been still for MS milliseconds.
+    """
+
+    name: str = "wezterm"
+    debounce_ms: float = 0.0
+
+    @classmethod
+    def parse(cls, spec: str) -> Policy:
+        spec = spec.strip()
+        if spec in ("wezterm", "selective", "coalesce"):
+            return cls(spec)
+        kind, sep, ms = spec.partition("=")
+        if kind == "debounce":
+            try:
+                value = float(ms) if sep else 100.0
+            except ValueError:
+                raise ValueError(f"--policy {spec!r}: debounce=MS needs a number of milliseconds") from None
+            if value < 0:
+                raise ValueError(f"--policy {spec!r}: the debounce must not be negative")
+            return cls("debounce", value)
+        raise ValueError(f"--policy {spec!r}: expected one of {', '.join(POLICIES)}")
+
+    def __str__(self) -> str:
+        return f"debounce={self.debounce_ms:g}" if self.name == "debounce" else self.name
+
+    @property
+    def selective(self) -> bool:
+        return self.name == "selective"
+
+    @property
+    def coalesce(self) -> bool:
+        return self.name == "coalesce"
+
+
+@dataclass(slots=True)
+class FetchRow:
+    """What the client knew of a row when it asked for it (ground truth)."""
+
+    cause: str
+    #: fingerprint of the line held at request time (any state), None if none
+    held: bytes | None
+
+
+@dataclass(slots=True)
+class FetchBatch:
+    """One ``GetLines`` as ``schedule_fetch_lines`` builds it."""
+
+    token: int
+    ranges: list[tuple[int, int]]
+    rows: dict[int, FetchRow]
+    #: "render" (get_lines) or "prefetch" (apply_changes_to_surface)
+    origin: str
+
+
+class PaneHooks(Protocol):
+    """What a ClientPane asks its client to put on the wire."""
+
+    def fetch_lines(self, pane: ClientPane, batch: FetchBatch) -> None: ...
+    def poll(self, pane: ClientPane) -> None: ...
+    def send_resize(self, pane: ClientPane, size: dict[str, int]) -> None: ...
+    def send_zoom(self, pane: ClientPane, zoomed: bool) -> None: ...
+
+
+def to_ranges(rows: Iterable[int]) -> list[tuple[int, int]]:
+    """``RangeSet`` -> sorted, coalesced half-open ranges (``rangeset`` merges adjacent ones)."""
+    out: list[list[int]] = []
+    for row in sorted(set(rows)):
+        if out and out[-1][1] == row:
+            out[-1][1] = row + 1
+        else:
+            out.append([row, row + 1])
+    return [(a, b) for a, b in out]
+
+
+def _rows_of(ranges: Iterable[Mapping[str, int]]) -> set[int]:
+    rows: set[int] = set()
+    for r in ranges:
+        rows.update(range(r["start"], r["end"]))
+    return rows
+
+
+@dataclass
+class PaneStats:
+    """Counters the report and the tests read."""
+
+    get_lines_batches: int = 0
+    prefetch_batches: int = 0
+    throttled_pushes: int = 0
+    pushes: int = 0
+    max_inflight_per_row: int = 0
+    #: ``coalesce``: rows that waited for a fetch in flight instead of being asked for again
+    coalesced_rows: int = 0
+    #: rows asked for again while a fetch for them that left after their last invalidation was in
+    #: flight, or had its reply dropped by ``put_line`` (WezTerm's Stale quirk): what coalescing saves
+    refetched_in_flight: int = 0
+    #: rows made stale by each cause (make_all_stale / make_rewrap_stale)
+    staled: dict[str, int] = field(default_factory=dict)
+
+
+class ClientPane:
+    """``ClientPane`` + ``RenderableInner`` for one remote pane."""
+
+    def __init__(
+        self,
+        remote_pane_id: int,
+        remote_tab_id: int,
+        size: Mapping[str, int],
+        title: str,
+        hooks: PaneHooks,
+        *,
+        scrollback_lines: int = 3500,
+        prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND,
+        policy: Policy | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.remote_pane_id = remote_pane_id
+        self.remote_tab_id = remote_tab_id
+        self.title = title
+        self.hooks = hooks
+        self.policy = policy or Policy()
+        self.clock = clock
+        now = clock()
+        # ClientPane::new: dims from the PaneEntry size; physical_top 0 (quirk:
+        # PaneEntry.physical_top is ignored until the first push)
+        self.dims: dict[str, Any] = {
+            "cols": size["cols"],
+            "viewport_rows": size["rows"],
+            "scrollback_rows": size["rows"],
+            "physical_top": 0,
+            "scrollback_top": 0,
+            "dpi": size.get("dpi", 0),
+            "pixel_width": size.get("pixel_width", 0),
+            "pixel_height": size.get("pixel_height", 0),
+            "reverse_video": False,
+        }
+        #: the dimensions of the last push (``dims`` also holds local resizes)
+        self.server_dims: dict[str, Any] | None = None
+        self.cursor: dict[str, Any] = {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}
+        self.seqno = 0
+        self.cache = LineCache(scrollback_lines)
+        self.limiter = RateLimiter(prefetch_rate, clock)
+        self.poll_interval = BASE_POLL_INTERVAL
+        self.last_poll = now
+        self.poll_in_progress = False
+        self.last_send_time = now
+        self.last_recv_time = now
+        self.input_serial = 0
+        self.dead = False
+        self.zoomed = False
+        self.palette: Any = None
+        #: the GUI's scroll position; None follows the bottom (``get_viewport``)
+        self.viewport_top: int | None = None
+        #: rows a push evicted, and why: their next fetch is attributed to it
+        self.evicted_cause: dict[int, str] = {}
+        #: row -> tokens of GetLines in flight that asked for it
+        self.inflight: dict[int, list[int]] = {}
+        #: ``coalesce``: fetches with a token below these left before the pane's last
+        #: make_all_stale / the row's last push, so their replies cannot be reused
+        self._valid_from = 0
+        self._row_valid_from: dict[int, int] = {}
+        #: row -> a still-valid fetch whose reply ``put_line`` dropped (for ``refetched_in_flight``)
+        self._dropped_valid: dict[int, int] = {}
+        self._selective = SelectiveShadow()
+        self.stats = PaneStats()
+
+    # -- geometry ----------------------------------------------------------
+    def viewport(self) -> tuple[int, int]:
+        """``paint_pane``: ``top = get_viewport() or dims.physical_top``, ``viewport_rows`` rows."""
+        top = self.viewport_top if self.viewport_top is not None else self.dims["physical_top"]
+        return top, top + self.dims["viewport_rows"]
+
+    # -- fetch helpers -------------------------------------------------------
+    def _valid_fetch_in_flight(self, row: int) -> int | None:
+        """The newest fetch in flight for ``row`` if it left after the row was last invalidated
+        (an older one brings content from before the change)."""
+        tokens = self.inflight.get(row)
+        if tokens and self._still_valid(tokens[-1], row):
+            return tokens[-1]
+        return None
+
+    def _still_valid(self, token: int | None, row: int) -> bool:
+        return token is not None and token >= max(self._valid_from, self._row_valid_from.get(row, 0))
+
+    def _coalesced_token(self, row: int) -> int | None:
+        """Under ``coalesce``: the newest in-flight fetch that already asks for ``row``, if it left
+        after the row was last invalidated (an older one brings content from before the change)."""
+        if self.policy.coalesce:
+            token = self._valid_fetch_in_flight(row)
+            if token is not None:
+                self.stats.coalesced_rows += 1
+                return token
+        return None
+
+    def _schedule(self, rows: dict[int, FetchRow], token: int, origin: str) -> None:
+        """``RenderableInner::schedule_fetch_lines``: one GetLines per call; skipped if empty or dead."""
+        if not rows or self.dead:
+            return
+        batch = FetchBatch(token, to_ranges(rows), rows, origin)
+        dropped = self._dropped_valid
+        for row in rows:
+            if self._valid_fetch_in_flight(row) or self._still_valid(dropped.pop(row, None), row):
+                self.stats.refetched_in_flight += 1
+            tokens = self.inflight.setdefault(row, [])
+            tokens.append(token)
+            self.stats.max_inflight_per_row = max(self.stats.max_inflight_per_row, len(tokens))
+        if origin == "prefetch":
+            self.stats.prefetch_batches += 1
+        else:
+            self.stats.get_lines_batches += 1
+        self.hooks.fetch_lines(self, batch)
+
+    def _fetch_done(self, batch: FetchBatch) -> None:
+        for row in batch.rows:
+            tokens = self.inflight.get(row)
+            if tokens is not None:
+                if batch.token in tokens:
+                    tokens.remove(batch.token)
+                if not tokens:
+                    del self.inflight[row]
+
+    # -- RenderableState -------------------------------------------------------
+    def get_lines(self, start: int, end: int) -> list[CachedLine | None]:
+        """``RenderableState::get_lines``: what the GUI renders, and the fetch of what it lacks.
+
+        None stands for the blank ``Line::with_width(cols, SEQ_ZERO)`` placeholder.
+        """
+        cache = self.cache
+        result: list[CachedLine | None] = []
+        to_fetch: dict[int, FetchRow] = {}
+        token = next_token()
+        for row in range(start, end):
+            entry = cache.pop(row)
+            if entry is None:
+                result.append(None)
+                cause = self.evicted_cause.pop(row, "first_view")
+                shared = self._coalesced_token(row)
+                if shared is None:
+                    to_fetch[row] = FetchRow(cause, None)
+                entry = Entry(State.FETCHING, None, shared or token, cause)
+            elif entry.state is State.LINE:
+                line = entry.line
+                assert line is not None
+                result.append(line)
+                if line.changed_since(self.seqno):
+                    if self.policy.coalesce:
+                        # the quirk fixed: wait for this fetch (or the one in flight)
+                        shared = self._coalesced_token(row)
+                        if shared is None:
+                            to_fetch[row] = FetchRow("dirty", line.fingerprint)
+                        entry = Entry(State.LINE_AND_FETCHING, line, shared or token, "dirty")
+                    else:
+                        # quirk kept: the entry goes Stale (not *Fetching), so the
+                        # reply to this very fetch will be discarded by put_line
+                        to_fetch[row] = FetchRow("dirty", line.fingerprint)
+                        entry = Entry(State.STALE, line, None, "dirty")
+                    if not self.policy.selective and row in to_fetch:
+                        self._selective.fetched_again(row, token)
+            elif entry.state is State.STALE:
+                line = entry.line
+                assert line is not None
+                result.append(line)
+                shared = self._coalesced_token(row)
+                if shared is None:
+                    to_fetch[row] = FetchRow(entry.cause, line.fingerprint)
+                    if not self.policy.selective:
+                        if entry.cause == "dirty":
+                            self._selective.fetched_again(row, token)
+                        elif entry.cause in RESIZE_CAUSES and not line.changed_since(self.seqno):
+                            # (a line newer than the pane's seqno is fetched under every policy)
+                            self._selective.fetched_for_resize(row, token)
+                entry = Entry(State.LINE_AND_FETCHING, line, shared or token, entry.cause)
+            else:
+                result.append(entry.line)  # LineAndFetching: old line; Fetching: blank
+            cache.put(row, entry)
+        self._schedule(to_fetch, token, "render")
+        return result
+
+    def get_changed_since(self, start: int, end: int, seqno: int) -> list[int]:
+        """``RenderableState::get_changed_since``: runs ``poll()``, then the rows to repaint."""
+        self.poll()
+        dirty = []
+        for row in range(start, end):
+            entry = self.cache.get(row)
+            if entry is None or (entry.line is not None and entry.line.changed_since(seqno)):
+                dirty.append(row)
+        return dirty
+
+    def poll(self) -> bool:
+        """``RenderableInner::poll``: paint-driven GetPaneRenderChanges with a doubling interval."""
+        if self.poll_in_progress or self.dead:
+            return False
+        now = self.clock()
+        if now - self.last_poll < self.poll_interval:
+            return False
+        self.poll_interval = min(self.poll_interval * 2, MAX_POLL_INTERVAL)
+        self.last_poll = now
+        self.poll_in_progress = True
+        self.hooks.poll(self)
+        return True
+
+    def poll_done(self, alive: bool) -> None:
+        """The LivenessResponse (or error): does not reset the interval."""
+        self.dead = not alive
+        self.last_recv_time = self.clock()
+        self.poll_in_progress = False
+
+    def update_last_send(self) -> None:
+        """``RenderableInner::update_last_send``: input resets the poll interval."""
+        self.last_send_time = self.clock()
+        self.poll_interval = BASE_POLL_INTERVAL
+
+    # -- pushes ----------------------------------------------------------------
+    def apply_changes(self, delta: Mapping[str, Any], bonus: list[tuple[int, CachedLine]]) -> None:
+        """``RenderableInner::apply_changes_to_surface`` for one render-changes push."""
+        now = self.clock()
+        self.stats.pushes += 1
+        self.poll_interval = BASE_POLL_INTERVAL
+        self.last_recv_time = now
+        dirty = _rows_of(delta["dirty_lines"])
+        cursor = delta["cursor_position"]
+        if cursor != self.cursor:
+            dirty.add(self.cursor["y"])
+            dirty.add(cursor["y"])
+        serial = delta.get("input_serial")
+        if serial is None or serial >= self.input_serial:
+            self.cursor = dict(cursor)
+        self.dims = dict(delta["dimensions"])
+        self.server_dims = dict(self.dims)
+        self.title = delta["title"]
+        self.seqno = delta["seqno"]
+        token = next_token()
+        for row, line in bonus:
+            self.put_line(row, line, None)
+            dirty.discard(row)
+            self._row_valid_from[row] = token
+        physical_top = self.dims["physical_top"]
+        to_fetch: dict[int, FetchRow] = {}
+        cache = self.cache
+        for row in sorted(dirty):
+            self._row_valid_from[row] = token
+            self._selective.row_invalidated(row)
+            prior = cache.pop(row)
+            if row < physical_top:
+                # not fetchable: make_stale() after the pop is a no-op, so the
+                # row is simply evicted (an in-flight reply for it is dropped)
+                if prior is not None:
+                    self.evicted_cause[row] = "dirty"
+                continue
+            shared = self._coalesced_token(row)
+            old = prior.line if prior is not None else None
+            if shared is None:
+                to_fetch[row] = FetchRow("dirty", old.fingerprint if old is not None else None)
+            state = State.FETCHING if old is None else State.LINE_AND_FETCHING
+            cache.put(row, Entry(state, old, shared or token, "dirty"))
+        if to_fetch:
+            if self.limiter.check():
+                self._schedule(to_fetch, token, "prefetch")
+            else:
+                self.stats.throttled_pushes += 1
+                for row in to_fetch:
+                    cache.make_stale(row, "dirty")
+
+    def put_line(self, row: int, line: CachedLine, token: int | None) -> bool:
+        """``RenderableInner::put_line``; False when a fetched line is discarded.
+
+        "changed since fetch started, leave it be": a fetched line is stored
+        only if the entry still waits for this very fetch.
+        """
+        if token is None:
+            self.cache.put(row, Entry(State.LINE, line))
+            self._delivered(row, None)
+            return True
+        entry = self.cache.pop(row)
+        if entry is None:
+            return False
+        if entry.fetching and entry.token == token:
+            line.seqno = max(line.seqno, self.seqno)
+            self.cache.put(row, Entry(State.LINE, line))
+            self._delivered(row, token)
+            return True
+        self.cache.put(row, entry)
+        if self._still_valid(token, row) and not entry.fetching:
+            self._dropped_valid[row] = token
+        return False
+
+    def _delivered(self, row: int, token: int | None) -> None:
+        self._dropped_valid.pop(row, None)
+        self._selective.delivered(row, token)
+
+    def apply_fetched(self, batch: FetchBatch, lines: list[tuple[int, CachedLine]]) -> list[tuple[int, str]]:
+        """``RenderableInner::apply_lines`` (Ok), with each row's ground-truth outcome.
+
+        Outcomes, exactly one per returned row: ``superseded`` (discarded by
+        ``put_line``), else ``redundant`` (the client held identical content
+        when it asked), else ``new`` (held nothing), else ``changed``.
+        """
+        self._fetch_done(batch)
+        outcomes = []
+        for row, line in lines:
+            meta = batch.rows.get(row)
+            held = meta.held if meta is not None else None
+            if not self.put_line(row, line, batch.token):
+                outcome = "superseded"
+            elif held is not None and held == line.fingerprint:
+                outcome = "redundant"
+            elif held is None:
+                outcome = "new"
+            else:
+                outcome = "changed"
+            outcomes.append((row, outcome))
+        self._selective.done(batch.token, batch.rows)
+        return outcomes
+
+    def fetch_failed(self, batch: FetchBatch) -> None:
+        """``RenderableInner::apply_lines`` (Err): undo this batch's *Fetching entries."""
+        self._fetch_done(batch)
+        self._selective.done(batch.token, batch.rows)
+        for row in batch.rows:
+            entry = self.cache.pop(row)
+            if entry is None:
+                continue
+            if entry.fetching and entry.token == batch.token:
+                if entry.state is State.FETCHING:
+                    continue
+                entry = Entry(State.LINE, entry.line)
+            self.cache.put(row, entry)
+
+    def on_set_palette(self, palette: Any) -> None:
+        """``ClientPane::process_unilateral(SetPalette)``: store it and ``make_all_stale``."""
+        self.palette = palette
+        self._make_all_stale("palette")
+
+    def _make_all_stale(self, cause: str, cols: int | None = None) -> None:
+        """``make_all_stale``; the shadow notes which rows the selective policy would have staled
+        (for a resize to a new width ``cols``, those a rewrap can alter; else all)."""
+        if cause not in RESIZE_CAUSES:
+            self._selective.invalidated(self.cache, None)
+        elif cols is not None:
+            self._selective.invalidated(self.cache, cols)
+        self._valid_from = next_token()
+        before = sum(1 for _, e in self.cache.items() if e.state is State.LINE)
+        self.cache.make_all_stale(cause)
+        self.stats.staled[cause] = self.stats.staled.get(cause, 0) + before
+
+    # -- user actions ------------------------------------------------------------
+    def resize(self, size: Mapping[str, int], cause: str = "resize") -> bool:
+        """``ClientPane::resize``: on any change of cols/rows/pixels, stale the cache and send Resize.
+
+        ``cause`` only labels the ground truth (``resize`` from the GUI,
+        ``tab_resized`` from a ListPanes resync). Returns True if a Resize was sent.
+        """
+        dims = self.dims
+        if (
+            dims["cols"] == size["cols"]
+            and dims["viewport_rows"] == size["rows"]
+            and dims["pixel_width"] == size["pixel_width"]
+            and dims["pixel_height"] == size["pixel_height"]
+        ):
+            return False
+        old_cols = dims["cols"]
+        dims["cols"] = size["cols"]
+        dims["viewport_rows"] = size["rows"]
+        dims["pixel_width"] = size["pixel_width"]
+        dims["pixel_height"] = size["pixel_height"]
+        if self.policy.selective:
+            self.cache.relabel_stale(cause)
+            n = self.cache.make_rewrap_stale(size["cols"], cause) if size["cols"] != old_cols else 0
+            self.stats.staled[cause] = self.stats.staled.get(cause, 0) + n
+        else:
+            self._make_all_stale(cause, size["cols"] if size["cols"] != old_cols else None)
+        self.hooks.send_resize(self, dict(size))
+        self.update_last_send()
+        return True
+
+    def set_zoomed(self, zoomed: bool) -> None:
+        """``ClientPane::set_zoomed``: ``make_all_stale``, SetPaneZoomed, poll reset."""
+        self.zoomed = zoomed
+        self._make_all_stale("zoom")
+        self.hooks.send_zoom(self, zoomed)
+        self.update_last_send()
+
+    # -- inspection (not WezTerm) -------------------------------------------------
+    def selective_saved_rows(self) -> int:
+        """Rows fetched because of a resize that the ``selective`` policy would not have staled
+        (0 under that policy: it fetches no such row)."""
+        return self._selective.saved_rows()
+
+    def unsettled_rows(self) -> list[int]:
+        """Viewport rows not held as an up-to-date Line (what a next paint would fetch or lacks)."""
+        start, end = self.viewport()
+        out = []
+        for row in range(start, end):
+            entry = self.cache.peek(row)
+            current = entry is not None and entry.state is State.LINE
+            if not current or entry.line.changed_since(self.seqno):  # type: ignore[union-attr]
+                out.append(row)
+        return out
+
+    def screen(self) -> list[str]:
+        """The viewport's text rows as the client would draw them (blank where it holds nothing)."""
+        start, end = self.viewport()
+        out = []
+        for row in range(start, end):
+            entry = self.cache.peek(row)
+            out.append(entry.line.text if entry is not None and entry.line is not None else "")
+        return out
+
+    def screen_fingerprints(self) -> dict[int, str]:
+        start, end = self.viewport()
+        out = {}
+        for row in range(start, end):
+            entry = self.cache.peek(row)
+            if entry is not None and entry.line is not None:
+                out[row] = entry.line.fingerprint.hex()
+        return out

@@ -1,0 +1,100 @@
+"""The ``emulate server`` sub-command: run an emulated wezterm-mux-server.
+
+``--listen unix:PATH`` / ``tcp:HOST:PORT`` serve any number of connections;
+``--listen stdio`` serves exactly one on stdin/stdout, which is how the SSH
+tests run it behind a fake ``wezterm`` script. The bound address is printed
+on stderr (stdout may be the protocol stream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+
+from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
+from proxy.relay.endpoints import AddressError, StdioAddress, TcpAddress, UnixAddress, parse_listen
+
+
+def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """Add ``server`` to the ``emulate`` sub-commands."""
+    p = subparsers.add_parser(
+        "server",
+        help="run an emulated wezterm-mux-server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--listen", default="stdio", help="unix:PATH, tcp:HOST:PORT or stdio (default: stdio)")
+    p.add_argument("--panes", type=int, default=1, help="tabs (one pane each) to start with")
+    p.add_argument("--rows", type=int, default=24)
+    p.add_argument("--cols", type=int, default=80)
+    p.add_argument("--scrollback", type=int, default=2000, metavar="ROWS", help="scrollback_lines per pane")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated content")
+    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=44)
+    p.add_argument(
+        "--prefill-rows",
+        type=int,
+        default=None,
+        help="generated lines each pane starts with (default 2*rows + scrollback/4)",
+    )
+    p.add_argument(
+        "--output-rate",
+        type=float,
+        default=0.0,
+        help="background output in lines per second per pane (default 0: quiet)",
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> ServerOptions:
+    return ServerOptions(
+        panes=args.panes,
+        rows=args.rows,
+        cols=args.cols,
+        scrollback=args.scrollback,
+        seed=args.seed,
+        codec_version=args.codec_version,
+        prefill_rows=getattr(args, "prefill_rows", None),
+        output_rate=args.output_rate,
+    )
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    listen = parse_listen(args.listen)
+    server = EmulatedMuxServer(options_from_args(args))
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if isinstance(listen, StdioAddress):
+        print("emulated wezterm-mux-server on stdio", file=sys.stderr, flush=True)
+        serving = asyncio.ensure_future(server.serve_stdio())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        serving.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await serving
+    elif isinstance(listen, (UnixAddress, TcpAddress)):
+        address = await server.start(listen)
+        print(f"emulated wezterm-mux-server listening on {address}", file=sys.stderr, flush=True)
+        await stop.wait()
+    else:
+        raise AddressError(f"--listen {listen}: the emulated server listens on unix:, tcp: or stdio")
+    await server.stop()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run until SIGINT/SIGTERM (or, on stdio, until the peer hangs up)."""
+    try:
+        return asyncio.run(_serve(args))
+    except AddressError as exc:
+        print(f"muxscope emulate server: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Captures: the .muxcap format, the recorder, offline analysis, replay, scrub."""

@@ -1,0 +1,210 @@
+"""``muxscope demo``: the whole story in one command, no WezTerm needed.
+
+Starts the emulated mux server, a muxscope proxy in front of it over a shaped
+link (defaults near a typical SSH link: 40 ms RTT, 20 Mbit/s) with metrics and
+capture on, and the emulated wezterm-gui client doing a resize drag through
+it; then prints what muxscope saw: the per-fetch summary and the over-fetch
+report, next to what the client itself recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from proxy.analysis.linemodel import CLIENT_MODELS
+from proxy.observe import logs
+from proxy.relay.endpoints import AddressError, UnixAddress
+from proxy.relay.shaping import LinkShape, parse_bandwidth, parse_duration, shaper_for
+from proxy.runtime import ProxyRuntime, RuntimeOptions
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="emulated mux server + proxy + emulated wezterm-gui: a resize storm, measured",
+        description="Run the emulated mux server, a muxscope proxy over a shaped link (metrics and capture on) "
+        "and the emulated wezterm-gui client dragging a window corner; print what muxscope saw and the "
+        "over-fetch report. Finishes in well under 30 s with the defaults.",
+    )
+    p.add_argument("--rtt", default="40ms", help="round-trip time of the simulated link (default 40ms)")
+    p.add_argument("--bandwidth", default="20mbit", help="bandwidth of the simulated link (default 20mbit)")
+    p.add_argument("--panes", type=int, default=1, help="panes (tabs) on the emulated server (default 1)")
+    p.add_argument("--rows", type=int, default=40, help="initial window rows (default 40)")
+    p.add_argument("--cols", type=int, default=120, help="initial window columns (default 120)")
+    p.add_argument("--scrollback", type=int, default=2000, help="scrollback rows per pane (default 2000)")
+    p.add_argument("--resizes", type=int, default=20, help="size changes in the drag (default 20)")
+    p.add_argument("--drag-seconds", type=float, default=1.0, help="how long the drag lasts (default 1.0)")
+    p.add_argument("--policy", default="wezterm",
+                   help="client fetch policy: wezterm (default), selective, coalesce, debounce=MS")
+    p.add_argument("--out", default="muxscope-demo",
+                   help="folder for the log and the capture (default ./muxscope-demo)")
+    p.add_argument("--metrics", default="127.0.0.1:9464", metavar="HOST:PORT",
+                   help="metrics endpoint (default 127.0.0.1:9464; port 0 picks a free one)")
+    p.add_argument("--no-capture", action="store_true", help="do not record a capture")
+    p.add_argument("--keep-running", action="store_true",
+                   help="keep the server, proxy and metrics up after the drag (for Grafana) until Ctrl-C")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds the client waits for the screen to settle")
+    p.set_defaults(func=run)
+
+
+def _summary_of_fetches(events: list[dict[str, Any]]) -> str:
+    if not events:
+        return "no GetLines seen"
+    lat = sorted(e["latency_ms"] for e in events)
+    rows = sum(e["rows_returned"] for e in events)
+    wire = sum(e["response_wire_bytes"] for e in events)
+    dec = sum(e["response_decompressed_bytes"] for e in events)
+    p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
+    return (f"{len(events)} GetLines, {rows} rows returned, {wire / 1024:.1f} KiB on the wire "
+            f"({dec / 1024:.1f} KiB decompressed); latency p50 {statistics.median(lat):.1f} ms, "
+            f"p95 {p95:.1f} ms, max {lat[-1]:.1f} ms")
+
+
+async def _start_process(*argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy.cli", *argv,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def _wait_for_socket(path: str, proc: asyncio.subprocess.Process, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if proc.returncode is not None or time.monotonic() > deadline:
+            err = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
+            raise OSError(f"the emulated mux server did not start: {err.strip()[-500:]}")
+        await asyncio.sleep(0.05)
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from proxy.cli.report import render_text, verdict
+
+    shape = LinkShape(parse_duration(args.rtt) / 2, 0.0, parse_bandwidth(args.bandwidth))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "muxscope.log"
+    capture_path = None if args.no_capture else out / "demo.muxcap"
+    truth_path = out / "client-truth.json"
+    logs.configure("json", "info", str(log_path))
+    sockdir = tempfile.mkdtemp(prefix="muxscope-demo-")
+    server_sock, proxy_sock = os.path.join(sockdir, "mux.sock"), os.path.join(sockdir, "proxy.sock")
+    # Server and client run in processes of their own, as wezterm-mux-server and wezterm-gui do:
+    # sharing one interpreter with the proxy would add their CPU time to every latency measured.
+    server = await _start_process("emulate", "server", "--listen", f"unix:{server_sock}", "--panes", str(args.panes),
+                                  "--rows", str(args.rows), "--cols", str(args.cols),
+                                  "--scrollback", str(args.scrollback), "--seed", str(args.seed))
+    rt: ProxyRuntime | None = None
+    try:
+        await _wait_for_socket(server_sock, server)
+
+        def runtime(metrics_addr: str) -> ProxyRuntime:
+            return ProxyRuntime(RuntimeOptions(
+                listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock), metrics_addr=metrics_addr,
+                capture=str(capture_path) if capture_path else None, wrap_side=shaper_for(shape),
+                capture_meta={"options": {"demo": True, "shape": shape.describe(), "policy": args.policy}},
+                client_model=args.policy if args.policy in CLIENT_MODELS else "wezterm",
+            ))
+
+        rt = runtime(args.metrics)
+        try:
+            await rt.start()
+        except AddressError as exc:
+            if not args.metrics.endswith(":9464"):
+                raise
+            print(f"muxscope demo: {exc}; using a free port instead", file=sys.stderr)
+            rt = runtime(args.metrics.rsplit(":", 1)[0] + ":0")
+            await rt.start()
+        print(f"muxscope demo: emulated mux server <- {shape.describe()} link <- muxscope proxy <- emulated "
+              f"wezterm-gui ({args.resizes} resizes over {args.drag_seconds:g} s, policy {args.policy})",
+              file=sys.stderr)
+        t0 = time.monotonic()
+        client = await _start_process(
+            "emulate", "client", "--connect", f"unix:{proxy_sock}", "--scenario", "resize-drag",
+            "--resizes", str(args.resizes), "--drag-seconds", str(args.drag_seconds), "--policy", args.policy,
+            "--rows", str(args.rows), "--cols", str(args.cols), "--timeout", str(args.timeout),
+            "--seed", str(args.seed), "--truth-file", str(truth_path), "--json")
+        stdout, stderr = await client.communicate()
+        elapsed = time.monotonic() - t0
+        if client.returncode not in (0, 3):  # 3: the screen did not settle in time (reported below)
+            raise OSError(f"the emulated client failed: {stderr.decode(errors='replace').strip()[-500:]}")
+        report = json.loads(stdout)
+        await asyncio.get_running_loop().run_in_executor(None, rt.tap.wait_idle, 10.0)
+        attribution = rt.attribution
+        assert attribution is not None
+        attribution.finish()
+        rep = attribution.report()
+        rep["verdict"] = verdict(rep)
+        rep["capture"] = {"file": str(capture_path) if capture_path else "-", "records": 0,
+                          "duration_s": round(elapsed, 3), "truncated": False, "truncation_reason": None,
+                          "dropped_chunks": 0, "connections": 1, "codec_version": 44, "header": {}}
+        getlines = _read_getlines(log_path)
+
+        print()
+        print(render_text(rep))
+        print()
+        print("Per-fetch summary (muxscope): " + _summary_of_fetches(getlines))
+        t = report["truth"]["rows"]
+        settled = (f"settled {report['settle_time_s']} s after the last resize" if report["settled"]
+                   else "did not settle within --timeout")
+        print(f"The emulated client itself recorded: {report['rows_fetched']} rows fetched, "
+              f"{report['rows_discarded']} discarded on arrival; redundant {t['redundant']}, superseded "
+              f"{t['superseded']}, changed {t['changed']}, new {t['new']}; screen {settled}. Its own count of "
+              f"what the what-ifs estimate: selective invalidation {report['selective_saved_rows']} rows, "
+              f"coalescing {report['refetched_in_flight']} rows.")
+        print()
+        print(f"metrics: {rt.metrics_url}")
+        print(f"log:     {log_path}  (one JSON event per line; `grep getlines` for the per-fetch events)")
+        if capture_path:
+            print(f"capture: {capture_path}  (try: muxscope report {capture_path} --html report.html)")
+        print(f"truth:   {truth_path}  (the client's own record, in the shape of `muxscope report --json`)")
+        if args.keep_running:
+            print(f"proxy still listening at unix:{proxy_sock} (mux server at unix:{server_sock}); Ctrl-C to stop")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+    finally:
+        if rt is not None:
+            await rt.stop()
+        if server.returncode is None:
+            server.terminate()
+            await server.wait()
+        with contextlib.suppress(OSError):
+            for name in os.listdir(sockdir):
+                os.unlink(os.path.join(sockdir, name))
+            os.rmdir(sockdir)
+    return 0
+
+
+def _read_getlines(path: Path) -> list[dict[str, Any]]:
+    logs.flush()
+    out = []
+    with contextlib.suppress(OSError), open(path, encoding="utf-8") as f:
+        for line in f:
+            if '"getlines"' in line:
+                with contextlib.suppress(ValueError):
+                    ev = json.loads(line)
+                    if ev.get("event") == "getlines":
+                        out.append(ev)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_demo(args))
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError) as exc:
+        print(f"muxscope demo: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""Sinks that turn analysis results into log events and Prometheus metrics."""

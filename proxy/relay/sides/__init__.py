@@ -1,0 +1,1 @@
+"""One relay side per transport that is not a plain socket (exec, stdio, ...)."""
