@@ -700,3 +700,42 @@ def test_line_bytes_kept_for_wrap_facts_are_bounded():
     assert len(model.kept_facts) == MAX_LINE_FACTS
     assert all(f._summary is None for f in payloads[:10])
     assert all(f._summary is not None for f in payloads[10:])
+
+
+def test_a_burst_waits_for_its_fetches_before_it_is_summarised():
+    """Issue #15: a GetLines still in flight when the next burst's first Resize arrives brings its
+    rows to the burst that sent it, and that burst is logged only after they are in."""
+    logs = LogCapture()
+    w = Wire(burst_gap_s=0.25)
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2)
+    w.get_lines(3, 0, 0, 4)  # burst 1's refetch, answered only after burst 2 has begun
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 82)}, 4, dt_ms=300)
+    w.get_lines(5, 0, 0, 4)
+    w.lines(3, 0, ROWS, dt_ms=10)
+    w.lines(5, 0, ROWS, dt_ms=10)
+    w.close()
+    bursts = w.report["bursts"]
+    assert [b["getlines"] for b in bursts] == [1, 1]
+    assert [b["rows_returned"] for b in bursts] == [4, 4]
+    assert sum(sum(b["rows"].values()) for b in bursts) + w.report["outside_bursts"]["rows_returned"] == 12
+    events = [(e["event"], e.get("burst")) for e in logs.events() if e["event"] in ("getlines", "resize_burst")]
+    assert events.index(("getlines", 1)) < events.index(("resize_burst", 1))
+
+
+def test_wall_clock_wait_is_shared_among_concurrent_fetches():
+    """Two GetLines outstanding together for 100 ms: 0.2 RPC-seconds, 0.1 s of wall-clock waiting,
+    each charged its share; a lone fetch after them is charged all of its time."""
+    w = Wire()
+    w.get_lines(1, 0, 0, 2)
+    w.send(C2S, "GetLines", {"pane_id": 0, "lines": [{"start": 2, "end": 4}]}, 2, dt_ms=0)
+    w.lines(1, 0, {0: "a", 1: "b"}, dt_ms=100)
+    w.lines(2, 0, {2: "c", 3: "d"}, dt_ms=0)
+    w.get_lines(3, 0, 0, 2)
+    w.lines(3, 0, {0: "a", 1: "b"}, dt_ms=50)
+    rep = w.report
+    assert rep["fetch_wait_s"] == pytest.approx(0.1 + 0.1 + 0.05)
+    assert rep["fetch_wall_s"] == pytest.approx(0.1 + 0.05)
+    assert [f.wall_s for f in w.addon.timeline.fetches] == pytest.approx([0.05, 0.05, 0.05])
+    assert rep["wall_s"]["new"] == pytest.approx(0.1) and rep["overfetch_wall_s"] == pytest.approx(0.05)

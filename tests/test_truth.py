@@ -325,7 +325,7 @@ def test_latencies_agree_with_the_client():
     with tempfile.TemporaryDirectory(dir="/tmp") as d:
         truth, attribution, _ = run_session("resize-drag", "wezterm", Path(d), tcp=True)
     client = {r["serial"]: r["latency_ms"] for r in truth["rpcs"] if r["pdu"] == "GetLines"}
-    mine = {f[5]: (f[1] - f[0]) / 1e6 for f in attribution.fetches}
+    mine = {f.serial: f.latency_s * 1000 for f in attribution.timeline.fetches}
     assert mine.keys() == client.keys() and len(mine) > 10
     gaps = sorted(client[s] - mine[s] for s in mine)
     within = sum(1 for g in gaps if abs(g) <= 2.0)

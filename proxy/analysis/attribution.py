@@ -15,7 +15,19 @@ burst; the GetLines sent while a burst is active (its resizes are less than
 ``burst_gap`` old, or fetches it caused are still in flight or ended less than
 ``burst_gap`` ago) belong to it. Settle time runs from the burst's first
 Resize to the last response to a GetLines it caused: the repaint the user
-watches after letting go of the window corner.
+watches after letting go of the window corner. A burst is summarised (logged,
+listed) only once every GetLines it caused has been answered or given up, even
+when a later Resize has already begun the next burst, so every row lands in
+the burst whose fetch brought it, and bursts plus the fetches outside any burst
+add up to the totals.
+
+Two kinds of wait, because fetches overlap: *RPC seconds* (``fetch_wait_s``)
+sum each GetLines' request-to-response time, so three concurrent 100 ms fetches
+count 0.3 s; *wall seconds* (``fetch_wall_s``) are the wall-clock time the
+client had at least one GetLines outstanding on the connection, each instant
+shared evenly among the fetches outstanding then, so per fetch, burst, pane and
+outcome they add up to the wall-clock total and never exceed the time that
+passed.
 """
 
 from __future__ import annotations
@@ -40,11 +52,57 @@ from proxy.analysis.linemodel import (
     outcome,
 )
 from proxy.analysis.rpc import Rpc
+from proxy.analysis.timeline import FetchMark, PushMark, ResizeMark, Timeline
 from proxy.relay.relay import CLIENT_TO_SERVER
 
 DEBOUNCE_WHAT_IFS_MS = (50, 100, 250)
 MAX_BURSTS_KEPT = 10_000
 MAX_TIMELINE = 200_000
+
+
+@dataclass
+class Spend:
+    """What a set of GetLines cost: the fetches outside any burst, one pane's fetches."""
+
+    getlines: int = 0
+    rows_requested: int = 0
+    rows: dict[str, int] = field(default_factory=empty_rows)
+    wire_bytes: int = 0
+    decompressed_bytes: int = 0
+    wait_s: float = 0.0
+    overfetch_wait_s: float = 0.0
+    wall_s: float = 0.0
+    overfetch_wall_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return _spend_summary(self)
+
+
+def _spend_summary(s: Spend | Burst) -> dict[str, Any]:
+    """The counters a :class:`Spend` and a :class:`Burst` share, under the same keys in both."""
+    return {
+        "getlines": s.getlines,
+        "rows_requested": s.rows_requested,
+        "rows_returned": sum(s.rows.values()),
+        "rows": dict(s.rows),
+        "overfetch_rows": s.rows["redundant"] + s.rows["superseded"],
+        "wire_bytes": s.wire_bytes,
+        "decompressed_bytes": s.decompressed_bytes,
+        "fetch_wait_s": round(s.wait_s, 6),
+        "overfetch_wait_s": round(s.overfetch_wait_s, 6),
+        "fetch_wall_s": round(s.wall_s, 6),
+        "overfetch_wall_s": round(s.overfetch_wall_s, 6),
+    }
+
+
+def _add_response(s: Spend | Burst, counts: dict[str, int], wire: int, dec: int, latency: float,
+                  over_wait: float) -> None:
+    for k, v in counts.items():
+        s.rows[k] += v
+    s.wire_bytes += wire
+    s.decompressed_bytes += dec
+    s.wait_s += latency
+    s.overfetch_wait_s += over_wait
 
 
 @dataclass
@@ -65,6 +123,10 @@ class Burst:
     open_fetches: int = 0
     t_last_response_ns: int | None = None
     closed: bool = False
+    #: a later Resize began the next burst: no new fetch joins this one, it closes when its last is answered
+    ended: bool = False
+    wall_s: float = 0.0
+    overfetch_wall_s: float = 0.0
     #: (request, response) times of the GetLines it caused, for the busy time
     fetch_spans: list[tuple[int, int]] = field(default_factory=list)
 
@@ -94,14 +156,7 @@ class Burst:
             "conn": self.conn_id,
             "panes": sorted(self.panes),
             "resizes": len(self.resizes),
-            "getlines": self.getlines,
-            "rows_requested": self.rows_requested,
-            "rows": dict(self.rows),
-            "overfetch_rows": self.rows["redundant"] + self.rows["superseded"],
-            "wire_bytes": self.wire_bytes,
-            "decompressed_bytes": self.decompressed_bytes,
-            "fetch_wait_s": round(self.wait_s, 6),
-            "overfetch_wait_s": round(self.overfetch_wait_s, 6),
+            **_spend_summary(self),
             "settle_s": round(self.settle_s(), 6),
             "fetch_busy_s": round(self.busy_s(), 6),
             "t_first_s": self.t_first_ns / 1e9,
@@ -122,6 +177,26 @@ class _Triple:
         self.wait_s += other[1]
         self.wire_bytes += other[2]
         return self
+
+
+@dataclass
+class _Judged:
+    """One GetLines response, row by row: outcome counts, causes, and the over-fetched share of its cost."""
+
+    counts: dict[str, int] = field(default_factory=empty_rows)
+    causes: dict[str, int] = field(default_factory=dict)
+    wait_by_out: dict[str, float] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0.0))
+    over_wait: float = 0.0
+    over_wall: float = 0.0
+    over_wire: float = 0.0
+    over_dec: float = 0.0
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
 
 
 class Tally:
@@ -145,6 +220,11 @@ class Tally:
         #: GetLines the client wrote before it read pushes the proxy had already relayed (see linemodel)
         self.crossed_requests = 0
         self.fetch_wait_s = 0.0
+        #: wall-clock seconds with at least one GetLines outstanding, and their split by outcome
+        self.fetch_wall_s = 0.0
+        self.wall_s = dict.fromkeys(OUTCOMES, 0.0)
+        #: per pane: GetLines, rows requested and returned, RPC and wall seconds
+        self.pane_spend: dict[int, Spend] = {}
         #: rows a selective client would not have asked for: (rows, wait, wire bytes)
         self.selective_saved = _Triple()
 
@@ -174,6 +254,29 @@ class ConnAttribution:
     tally: Tally = field(default_factory=Tally)
     #: the client fetch logic the line model mirrors (linemodel.CLIENT_MODELS)
     client: str = "wezterm"
+    #: bursts a later Resize ended while GetLines they caused were still in flight
+    ending: list[Burst] = field(default_factory=list)
+    #: wall-clock sharing (see the module docstring): seconds each outstanding GetLines has accrued so far
+    share_s: float = 0.0
+    share_t_ns: int | None = None
+    #: serial -> (share_s when it was sent, request time) of each GetLines outstanding
+    started: dict[int, tuple[float, int]] = field(default_factory=dict)
+
+    def advance(self, t_ns: int) -> None:
+        """Share the time since the last start or end of a GetLines among those outstanding."""
+        if self.share_t_ns is not None and self.started and t_ns > self.share_t_ns:
+            self.share_s += (t_ns - self.share_t_ns) / 1e9 / len(self.started)
+        self.share_t_ns = t_ns if self.share_t_ns is None else max(self.share_t_ns, t_ns)
+
+    def start_fetch(self, serial: int, t_ns: int) -> None:
+        self.advance(t_ns)
+        self.started[serial] = (self.share_s, t_ns)
+
+    def end_fetch(self, serial: int, t_ns: int) -> tuple[float, int]:
+        """(wall seconds the fetch is charged, its request time) as it ends at ``t_ns``."""
+        self.advance(t_ns)
+        share0, t_request = self.started.pop(serial, (self.share_s, t_ns))
+        return self.share_s - share0, t_request
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
@@ -208,9 +311,13 @@ class AttributionAddon(Addon):
         self.bursts: list[dict[str, Any]] = []
         self._burst_index = 0
         self._conns: dict[int, ConnAttribution] = {}
-        #: timeline for the HTML report: GetLines spans and Resize times (bounded)
-        self.fetches: list[tuple[int, int, int, dict[str, int], int | None, int]] = []
-        self.resize_times: list[int] = []
+        #: GetLines sent while no burst was active
+        self.outside = Spend()
+        #: bursts past MAX_BURSTS_KEPT: counted here so the totals still add up
+        self.unlisted = Spend()
+        self.unlisted_bursts = 0
+        #: GetLines, Resizes and pushes for the HTML timeline and the trace export (bounded)
+        self.timeline = Timeline(MAX_TIMELINE)
 
     # -- addon hooks ---------------------------------------------------------------
     def connection_opened(self, conn: ConnState) -> None:
@@ -226,6 +333,7 @@ class AttributionAddon(Addon):
     def wire_event(self, conn: ConnState, ev: WireEvent) -> None:
         st = self._state(conn)
         st.last_t_ns = max(st.last_t_ns, ev.t_ns)
+        self._emit_finished(st)
         self._maybe_close_burst(conn, st, ev.t_ns)
         pdu = ev.pdu
         if pdu is None or not isinstance(pdu.body, dict):
@@ -244,6 +352,8 @@ class AttributionAddon(Addon):
                 st.resync.pop(pane_id, None)
                 st.pane(pane_id).make_all_stale(kind, ev.t_ns, cols=body["size"]["cols"])
                 self._resize(conn, st, pane_id, ev.t_ns)
+                self.timeline.add(ResizeMark(conn.conn_id, pane_id, ev.t_ns, size[0], size[1], kind,
+                                             st.burst.index if st.burst is not None else None))
             elif name == "SetPaneZoomed":
                 st.pane(body["pane_id"]).make_all_stale("zoom", ev.t_ns)
             elif name == "SendKeyDown":
@@ -270,6 +380,7 @@ class AttributionAddon(Addon):
         elif name == "ErrorResponse" and pdu.serial in st.pending:
             failed = st.pending.pop(pdu.serial)
             st.pane(failed.pane_id).fetch_failed(pdu.serial, list(failed.held))
+            self._abandon(conn, st, failed, ev.t_ns)
 
     def rpc(self, conn: ConnState, rpc: Rpc) -> dict[str, Any] | None:
         if rpc.request.name != "GetLines":
@@ -280,18 +391,50 @@ class AttributionAddon(Addon):
             return None
         summary = lines_of(rpc.response)
         if summary is None:
+            self._abandon(conn, st, pending, rpc.t_response_ns)
             return None
+        wall, _ = st.end_fetch(rpc.serial, rpc.t_response_ns)
+        judged = self._judge_rows(conn, st, pending, rpc, summary, wall)
+        counts, wire_total, dec_total = judged.counts, rpc.response.wire_len, len(rpc.response.payload)
+        latency = rpc.latency_s
+        for tally in (st.tally, self.total):
+            tally.fetch_wait_s += latency
+            tally.fetch_wall_s += wall
+        burst = pending.burst
+        pane_spend = self.total.pane_spend.setdefault(pending.pane_id, Spend())
+        for target in (burst if burst is not None else self.outside, pane_spend):
+            _add_response(target, counts, wire_total, dec_total, latency, judged.over_wait)
+            target.wall_s += wall
+            target.overfetch_wall_s += judged.over_wall
+        self.timeline.add(FetchMark(conn.conn_id, pending.pane_id, rpc.serial, rpc.t_request_ns, rpc.t_response_ns,
+                                    len(pending.held), counts, _count(pending.causes.values()), wire_total,
+                                    dec_total, wall, burst.index if burst is not None else None))
+        if burst is not None:
+            burst.t_last_response_ns = max(burst.t_last_response_ns or 0, rpc.t_response_ns)
+            burst.fetch_spans.append((rpc.t_request_ns, rpc.t_response_ns))
+            self._burst_fetch_done(st, burst)
+        m = self.metrics
+        if m is not None:
+            for out, w in judged.wait_by_out.items():
+                if w:
+                    m.fetch_wait.labels(out).inc(w)
+            m.overfetch_bytes.labels("wire").inc(judged.over_wire)
+            m.overfetch_bytes.labels("decompressed").inc(judged.over_dec)
+        return {
+            "outcomes": counts,
+            "causes": judged.causes,
+            "overfetch_rows": counts["redundant"] + counts["superseded"],
+            "overfetch_wait_ms": round(judged.over_wait * 1000, 3),
+            **({"burst": burst.index} if burst is not None else {}),
+        }
+
+    def _judge_rows(self, conn: ConnState, st: ConnAttribution, pending: PendingFetch, rpc: Rpc, summary: Any,
+                    wall: float) -> _Judged:
+        """Each returned row's outcome and cause; the fetch's wait, wall time and bytes split among its rows."""
         model = st.pane(pending.pane_id)
         total_bytes = sum(ln.byte_length for ln in summary.lines) or 1
-        wire_total = rpc.response.wire_len
-        dec_total = len(rpc.response.payload)
-        latency = rpc.latency_s
-        counts = empty_rows()
-        causes: dict[str, int] = {}
-        over_wait = 0.0
-        over_wire = over_dec = 0.0
-        wait_by_out = dict.fromkeys(OUTCOMES, 0.0)
-        burst = pending.burst
+        wire_total, dec_total, latency = rpc.response.wire_len, len(rpc.response.payload), rpc.latency_s
+        j = _Judged()
         version = conn.decoder.codec_version
         for i, ln in enumerate(summary.lines):
             share = ln.byte_length / total_bytes
@@ -301,59 +444,49 @@ class AttributionAddon(Addon):
             kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq(), facts, saved)
             out = outcome(held, ln.fingerprint, kept)
             cause = pending.causes.get(ln.row, "unexplained")
-            counts[out] += 1
-            causes[cause] = causes.get(cause, 0) + 1
+            j.counts[out] += 1
+            j.causes[cause] = j.causes.get(cause, 0) + 1
             if self.row_log is not None:
                 self.row_log.append((conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause))
             wait, wire, dec = latency * share, wire_total * share, dec_total * share
-            wait_by_out[out] += wait
-            if saved:
-                for tally in (st.tally, self.total):
-                    tally.selective_saved += (1, wait, wire)
+            j.wait_by_out[out] += wait
             for tally in (st.tally, self.total):
+                if saved:
+                    tally.selective_saved += (1, wait, wire)
                 tally.add_row(pending.pane_id, cause, out, wait, wire, dec)
+                tally.wall_s[out] += wall * share
             if out in ("redundant", "superseded"):
-                over_wait += wait
-                over_wire += wire
-                over_dec += dec
+                j.over_wait += wait
+                j.over_wall += wall * share
+                j.over_wire += wire
+                j.over_dec += dec
             if self.metrics is not None:
                 self.metrics.rows_delivered.labels("getlines", out).inc()
+        return j
+
+    def _abandon(self, conn: ConnState, st: ConnAttribution, pending: PendingFetch, t_ns: int) -> None:
+        """A GetLines that will never be answered (an error, a reused serial, the end of the connection):
+        its wall time still counts, and its burst no longer waits for it."""
+        wall, t_request = st.end_fetch(pending.serial, t_ns)
         for tally in (st.tally, self.total):
-            tally.fetch_wait_s += latency
+            tally.fetch_wall_s += wall
+        burst = pending.burst
+        for target in (burst if burst is not None else self.outside,
+                       self.total.pane_spend.setdefault(pending.pane_id, Spend())):
+            target.wall_s += wall
+        self.timeline.add(FetchMark(conn.conn_id, pending.pane_id, pending.serial, t_request, t_ns,
+                                    len(pending.held), empty_rows(), _count(pending.causes.values()), 0, 0, wall,
+                                    burst.index if burst is not None else None, answered=False))
         if burst is not None:
-            burst.open_fetches -= 1
-            burst.t_last_response_ns = max(burst.t_last_response_ns or 0, rpc.t_response_ns)
-            for k, v in counts.items():
-                burst.rows[k] += v
-            burst.wire_bytes += wire_total
-            burst.decompressed_bytes += dec_total
-            burst.wait_s += latency
-            burst.overfetch_wait_s += over_wait
-            burst.fetch_spans.append((rpc.t_request_ns, rpc.t_response_ns))
-        if len(self.fetches) < MAX_TIMELINE:
-            self.fetches.append((rpc.t_request_ns, rpc.t_response_ns, pending.pane_id, counts,
-                                 burst.index if burst is not None else None, rpc.serial))
-        m = self.metrics
-        if m is not None:
-            for out, w in wait_by_out.items():
-                if w:
-                    m.fetch_wait.labels(out).inc(w)
-            m.overfetch_bytes.labels("wire").inc(over_wire)
-            m.overfetch_bytes.labels("decompressed").inc(over_dec)
-        return {
-            "outcomes": counts,
-            "causes": causes,
-            "overfetch_rows": counts["redundant"] + counts["superseded"],
-            "overfetch_wait_ms": round(over_wait * 1000, 3),
-            **({"burst": burst.index} if burst is not None else {}),
-        }
+            self._burst_fetch_done(st, burst)
 
     def connection_closed(self, conn: ConnState) -> dict[str, Any] | None:
         st = self._conns.pop(conn.conn_id, None)
         if st is None:
             return None
-        if st.burst is not None and not st.burst.closed:
-            self._emit_burst(st.burst)
+        for serial in list(st.pending):
+            self._abandon(conn, st, st.pending.pop(serial), st.last_t_ns)
+        self._emit_open_bursts(st)
         t = st.tally
         return {
             "rows": dict(t.rows),
@@ -364,13 +497,19 @@ class AttributionAddon(Addon):
     def flush(self) -> None:
         now = time.monotonic_ns() if self.live else None
         for st in list(self._conns.values()):
+            self._emit_finished(st)
             self._maybe_close_burst(None, st, now if now is not None else st.last_t_ns)
 
     def finish(self) -> None:
         """End of a replay: every burst still open is complete."""
         for st in self._conns.values():
-            if st.burst is not None and not st.burst.closed:
-                self._emit_burst(st.burst)
+            self._emit_open_bursts(st)
+
+    def _emit_open_bursts(self, st: ConnAttribution) -> None:
+        for burst in [*st.ending, st.burst]:
+            if burst is not None and not burst.closed:
+                self._emit_burst(burst)
+        st.ending.clear()
 
     # -- requests and pushes -----------------------------------------------------------
     def _request(self, conn: ConnState, st: ConnAttribution, serial: int, body: dict[str, Any], t_ns: int) -> None:
@@ -385,7 +524,11 @@ class AttributionAddon(Addon):
         if req.crossed and self.crossed_log is not None:
             self.crossed_log.add((conn.conn_id, serial))
         pending = PendingFetch(serial, pane_id, held, causes, selective_saved=req.selective_saved)
-        st.pending[serial] = pending  # a reused serial replaces the old one: it will never be answered
+        old = st.pending.pop(serial, None)
+        if old is not None:  # a reused serial replaces the old one: it will never be answered
+            self._abandon(conn, st, old, t_ns)
+        st.pending[serial] = pending
+        st.start_fetch(serial, t_ns)
         for tally in (st.tally, self.total):
             tally.getlines += 1
             tally.rows_requested += len(held)
@@ -398,12 +541,14 @@ class AttributionAddon(Addon):
             for c, n in counts.items():
                 self.metrics.rows_fetched.labels(c).inc(n)
         burst = st.burst
+        target: Burst | Spend = self.outside
         if burst is not None and not burst.closed and self._burst_active(burst, t_ns):
-            pending.burst = burst
-            burst.getlines += 1
-            burst.rows_requested += len(held)
+            pending.burst = target = burst
             burst.open_fetches += 1
             burst.panes.add(pane_id)
+        for spend in (target, self.total.pane_spend.setdefault(pane_id, Spend())):
+            spend.getlines += 1
+            spend.rows_requested += len(held)
 
     def _changes(self, conn: ConnState, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
         """A render-changes push: its bonus lines' outcomes, then the line model applies it."""
@@ -425,11 +570,11 @@ class AttributionAddon(Addon):
         dims = body["dimensions"]
         model.apply_push(Push(st.next_seq(), t_ns, body["seqno"], dims["physical_top"], body["cursor_position"],
                               body.get("input_serial"), bonus, dirty, dims["cols"], bonus_facts))
+        self.timeline.add(PushMark(conn.conn_id, body["pane_id"], t_ns, body["seqno"],
+                                   sum(max(0, b - a) for a, b in dirty), len(bonus)))
 
     # -- bursts ------------------------------------------------------------------
     def _resize(self, conn: ConnState, st: ConnAttribution, pane_id: int, t_ns: int) -> None:
-        if len(self.resize_times) < MAX_TIMELINE:
-            self.resize_times.append(t_ns)
         burst = st.burst
         if burst is not None and not burst.closed and t_ns - burst.t_last_resize_ns < self.burst_gap_ns:
             burst.t_last_resize_ns = t_ns
@@ -437,7 +582,11 @@ class AttributionAddon(Addon):
             burst.panes.add(pane_id)
             return
         if burst is not None and not burst.closed:
-            self._emit_burst(burst)
+            if burst.open_fetches > 0:  # its rows are still coming: summarise it when the last arrives
+                burst.ended = True
+                st.ending.append(burst)
+            else:
+                self._emit_burst(burst)
         self._burst_index += 1
         st.burst = Burst(self._burst_index, conn.conn_id, t_ns, t_ns, [t_ns], {pane_id})
 
@@ -451,11 +600,32 @@ class AttributionAddon(Addon):
         if now_ns - burst.quiet_since_ns() >= self.burst_gap_ns:
             self._emit_burst(burst)
 
+    def _burst_fetch_done(self, st: ConnAttribution, burst: Burst) -> None:
+        # an ended burst is summarised at the next event (_emit_finished), after the log event of this fetch
+        burst.open_fetches -= 1
+
+    def _emit_finished(self, st: ConnAttribution) -> None:
+        """Summarise the ended bursts whose last GetLines has been answered (or given up)."""
+        if not st.ending:
+            return
+        for burst in [b for b in st.ending if b.open_fetches <= 0]:
+            st.ending.remove(burst)
+            if not burst.closed:
+                self._emit_burst(burst)
+
     def _emit_burst(self, burst: Burst) -> None:
         burst.closed = True
         summary = burst.summary()
         if len(self.bursts) < MAX_BURSTS_KEPT:
             self.bursts.append(summary)
+        else:
+            self.unlisted_bursts += 1
+            self.unlisted.getlines += burst.getlines
+            self.unlisted.rows_requested += burst.rows_requested
+            _add_response(self.unlisted, burst.rows, burst.wire_bytes, burst.decompressed_bytes, burst.wait_s,
+                          burst.overfetch_wait_s)
+            self.unlisted.wall_s += burst.wall_s
+            self.unlisted.overfetch_wall_s += burst.overfetch_wall_s
         m = self.metrics
         if m is not None:
             m.resize_bursts.inc()
@@ -485,8 +655,16 @@ class AttributionAddon(Addon):
             "coalescible_rows": t.coalescible_rows,
             "crossed_requests": t.crossed_requests,
             "client_model": self.client_model,
-            "bursts": list(self.bursts),
+            "bursts": sorted(self.bursts, key=lambda b: b["burst"]),
             "what_if": self.what_if(),
+            # added for the report's reconciliation; the keys above are the truth file's shape
+            "fetch_wall_s": round(t.fetch_wall_s, 6),
+            "wall_s": {k: round(v, 6) for k, v in t.wall_s.items()},
+            "overfetch_wall_s": round(t.wall_s["redundant"] + t.wall_s["superseded"], 6),
+            "outside_bursts": self.outside.summary(),
+            "unlisted_bursts": {"bursts": self.unlisted_bursts, **self.unlisted.summary()},
+            "pane_stats": {str(p): sp.summary() for p, sp in sorted(t.pane_spend.items())},
+            "timeline_complete": self.timeline.complete(),
         }
 
     def what_if(self) -> dict[str, Any]:

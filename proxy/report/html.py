@@ -19,8 +19,9 @@ BAR_H = 6
 
 
 def _svg(rep: dict[str, Any], attribution: Any) -> str:
-    fetches = attribution.fetches
-    resizes = attribution.resize_times
+    tl = attribution.timeline
+    fetches = [(f.t_request_ns, f.t_response_ns, f.pane, f.rows, f.burst, f.serial) for f in tl.fetches]
+    resizes = [r.t_ns for r in tl.resizes]
     times = [f[0] for f in fetches] + [f[1] for f in fetches] + list(resizes)
     if not times:
         return "<p>No GetLines or Resize traffic to plot.</p>"
@@ -113,7 +114,7 @@ def _svg(rep: dict[str, Any], attribution: Any) -> str:
 
 
 def write_html(path: str, rep: dict[str, Any], attribution: Any) -> None:
-    from proxy.cli.report import render_text
+    from proxy.report.text import render_text
 
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>muxscope report</title>

@@ -1,0 +1,125 @@
+"""The report as text: the verdict, then tables whose rows add up to it.
+
+Every table ends in a total row, and the burst table has a row for the fetches
+outside any burst, so a reader can add the column up and find the verdict's
+numbers and the pane table's. Column names say what they count, with units,
+and a legend under each table says how.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from proxy.report.verdict import OUTCOMES, add_up, burst_totals
+
+BURST_COLUMNS = ["burst", "resizes", "GetLines", "rows req", "rows ret", *OUTCOMES, "over-fetch", "wire KiB",
+                 "wall s", "over wall s", "RPC s", "settle s"]
+PANE_COLUMNS = ["pane", "GetLines", "rows req", "rows ret", *OUTCOMES, "over-fetch", "wire KiB", "wall s",
+                "over wall s", "RPC s"]
+LEGEND = ("rows req: rows the GetLines asked for; rows ret: rows the responses carried (= redundant + superseded "
+          "+ changed + new); over-fetch: (redundant + superseded) / rows ret. wall s: wall-clock seconds the "
+          "client had at least one GetLines outstanding, each moment shared among the fetches then in flight, "
+          "so rows add up to the total; RPC s: request-to-response seconds summed over fetches (concurrent "
+          "fetches count once each, so this can exceed the time that passed); over: the share of the rows "
+          "already on the client (by serialized size); settle s: first Resize to the last response to a "
+          "GetLines the burst caused (total: wall-clock, overlaps counted once).")
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for n, r in enumerate(cells):
+        lines.append("  ".join(c.rjust(w) if n and _numeric(c) else c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def _numeric(s: str) -> bool:
+    return s.replace(".", "", 1).replace("%", "").replace("-", "", 1).isdigit()
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.0f}%" if whole else "-"
+
+
+def _spend_cells(s: dict[str, Any]) -> list[Any]:
+    """The columns a burst, the outside-bursts row, a pane and a total share."""
+    return [s["getlines"], s["rows_requested"], s["rows_returned"], *(s["rows"][k] for k in OUTCOMES),
+            _pct(s["overfetch_rows"], s["rows_returned"]), f"{s['wire_bytes'] / 1024:.1f}",
+            round(s["fetch_wall_s"], 3), round(s["overfetch_wall_s"], 3), round(s["fetch_wait_s"], 3)]
+
+
+def burst_table(rep: dict[str, Any]) -> str:
+    rows = [[b["burst"], b["resizes"], *_spend_cells(b), round(b["settle_s"], 3)] for b in rep["bursts"]]
+    unlisted = rep.get("unlisted_bursts") or {"bursts": 0}
+    if unlisted["bursts"]:
+        rows.append([f"{unlisted['bursts']} more", "-", *_spend_cells(unlisted), "-"])
+    outside = rep.get("outside_bursts")
+    parts = list(rep["bursts"]) + ([unlisted] if unlisted["bursts"] else [])
+    if outside is not None:
+        rows.append(["outside", "-", *_spend_cells(outside), "-"])
+        parts.append(outside)
+    t = burst_totals(rep)
+    rows.append(["total", t.resizes, *_spend_cells(add_up(parts)), round(t.settle_s, 3)])
+    return _table(BURST_COLUMNS, rows)
+
+
+def pane_table(rep: dict[str, Any]) -> str:
+    stats = rep.get("pane_stats")
+    if stats is None:  # a report from before pane_stats: rows only
+        stats = {p: {"getlines": 0, "rows_requested": 0, "rows_returned": sum(v["rows"].values()), "rows": v["rows"],
+                     "overfetch_rows": v["rows"]["redundant"] + v["rows"]["superseded"], "wire_bytes": 0,
+                     "fetch_wall_s": 0.0, "overfetch_wall_s": 0.0, "fetch_wait_s": 0.0}
+                 for p, v in rep["panes"].items()}
+    rows = [[pane, *_spend_cells(s)] for pane, s in stats.items()]
+    rows.append(["total", *_spend_cells(add_up(list(stats.values())))])
+    return _table(PANE_COLUMNS, rows)
+
+
+def render_text(rep: dict[str, Any]) -> str:
+    out = [rep["verdict"], ""]
+    cap = rep["capture"]
+    out.append(f"capture: {cap['file']}  {cap['duration_s']:.1f} s, {cap['connections']} connection(s), "
+               f"codec {cap['codec_version']}, {rep['getlines']} GetLines, {rep['rows_requested']} rows requested, "
+               f"{rep['rows_returned']} rows returned"
+               + ("  [TRUNCATED: " + str(cap["truncation_reason"]) + "]" if cap["truncated"] else ""))
+    out.append("")
+    if rep["bursts"]:
+        out += ["Resize bursts", burst_table(rep), ""]
+    out += ["Panes", pane_table(rep), ""]
+    out += [*textwrap.wrap(LEGEND, 110), ""]
+    out.append("Rows requested by cause: " + ", ".join(f"{k} {v}" for k, v in rep["causes"].items()))
+    if rep.get("crossed_requests"):
+        out.append(f"{rep['crossed_requests']} GetLines crossed a push on the wire (written before the client read it) "
+                   f"and were judged in the client's order; client model: {rep.get('client_model', 'wezterm')}")
+    if "fetch_wall_s" in rep:
+        out.append(f"GetLines wait, wall-clock: {rep['fetch_wall_s']:.3f} s with at least one outstanding; by outcome "
+                   + ", ".join(f"{k} {v:.3f} s" for k, v in rep["wall_s"].items()))
+    out.append(f"GetLines wait, summed RPC time: {rep['fetch_wait_s']:.3f} RPC-s; by outcome "
+               + ", ".join(f"{k} {v:.3f} s" for k, v in rep["wait_s"].items()))
+    out.append("")
+    out += _what_if(rep["what_if"])
+    return "\n".join(out)
+
+
+def _what_if(wi: dict[str, Any]) -> list[str]:
+    out = ["What if (estimates from this capture)"]
+    wrows = [["selective invalidation", wi["selective"]["rows_saved"], round(wi["selective"]["wait_saved_s"], 3),
+              round(wi["selective"]["wire_bytes_saved"] / 1024, 1)],
+             ["coalesce in-flight rows", wi["coalesce"]["rows_saved"], round(wi["coalesce"]["wait_saved_s"], 3),
+              round(wi["coalesce"]["wire_bytes_saved"] / 1024, 1)]]
+    for k, v in wi["debounce"].items():
+        wrows.append([f"debounce Resize {k} ({v['resizes_sent']}/{v['resizes']} sent)", v["rows_saved"],
+                      round(v["wait_saved_s"], 3), "-"])
+    out.append(_table(["policy", "rows saved", "RPC s saved", "wire KiB saved"], wrows))
+    out += textwrap.wrap("model: " + wi["model"], 110)
+    return out

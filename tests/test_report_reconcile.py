@@ -1,0 +1,169 @@
+"""The report adds up: verdict, burst table, pane table and JSON reconcile exactly (issue #15).
+
+Checked on every shipped capture and on fresh demo runs. The identities are
+written out here rather than taken from the report's code, and the wall-clock
+totals are recomputed from the timeline marks (the union of each connection's
+GetLines spans), so an accounting error in the analysis shows up as a
+mismatch rather than being reproduced.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxy.report.build import build_report
+from proxy.report.text import render_text
+
+REPO = Path(__file__).resolve().parents[1]
+CAPTURES = sorted((REPO / "captures").glob("*.muxcap"))
+OUTCOMES = ("redundant", "superseded", "changed", "new")
+EPS = 1e-5
+
+
+def _union_s(spans: list[tuple[int, int]]) -> float:
+    total, end = 0, None
+    for a, b in sorted(spans):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total / 1e9
+
+
+def _parts(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    unlisted = rep["unlisted_bursts"]
+    return [*rep["bursts"], rep["outside_bursts"], *([unlisted] if unlisted["bursts"] else [])]
+
+
+def check_json(rep: dict[str, Any]) -> None:
+    rows = rep["rows"]
+    assert sum(rows.values()) == rep["rows_returned"]
+    # pane table == totals, in both the truth-file shape ("panes") and the added "pane_stats"
+    assert rep["panes"].keys() == rep["pane_stats"].keys()
+    for pane, stats in rep["pane_stats"].items():
+        assert rep["panes"][pane]["rows"] == stats["rows"]
+        assert sum(stats["rows"].values()) == stats["rows_returned"]
+    panes = list(rep["pane_stats"].values())
+    # bursts + outside (+ unlisted) == totals == panes, for every count and both kinds of wait
+    for group in (_parts(rep), panes):
+        assert sum(p["getlines"] for p in group) == rep["getlines"]
+        assert sum(p["rows_requested"] for p in group) == rep["rows_requested"]
+        for k in OUTCOMES:
+            assert sum(p["rows"][k] for p in group) == rows[k], k
+        assert sum(p["fetch_wait_s"] for p in group) == pytest.approx(rep["fetch_wait_s"], abs=EPS * len(group))
+        assert sum(p["fetch_wall_s"] for p in group) == pytest.approx(rep["fetch_wall_s"], abs=EPS * len(group))
+        assert sum(p["overfetch_wall_s"] for p in group) == pytest.approx(rep["overfetch_wall_s"],
+                                                                          abs=EPS * len(group))
+    assert sum(rep["wall_s"].values()) <= rep["fetch_wall_s"] + EPS
+    for b in rep["bursts"]:
+        assert sum(b["rows"].values()) == b["rows_returned"], b
+        assert b["overfetch_rows"] == b["rows"]["redundant"] + b["rows"]["superseded"]
+        # wall-clock shares fit in the burst's own busy time, which fits in its settle window
+        assert b["overfetch_wall_s"] <= b["fetch_wall_s"] + EPS
+        assert b["fetch_wall_s"] <= b["fetch_busy_s"] + EPS <= b["settle_s"] + 2 * EPS, b
+        assert b["overfetch_wait_s"] <= b["fetch_wait_s"] + EPS
+
+
+def check_verdict(rep: dict[str, Any]) -> None:
+    bursts = [*rep["bursts"], *([rep["unlisted_bursts"]] if rep["unlisted_bursts"]["bursts"] else [])]
+    m = re.search(r"\((\d+) redundant \+ (\d+) superseded of (\d+) rows returned in (\d+) resize bursts?\); "
+                  r"the client waited ([\d.]+) s on them of the ([\d.]+) s it had GetLines outstanding, "
+                  r"in ([\d.]+) s of settling", rep["verdict"])
+    assert m is not None, rep["verdict"]
+    red, sup, ret, n = (int(g) for g in m.groups()[:4])
+    assert red == sum(b["rows"]["redundant"] for b in bursts)
+    assert sup == sum(b["rows"]["superseded"] for b in bursts)
+    assert ret == sum(b["rows_returned"] for b in bursts)
+    assert n == len(rep["bursts"]) + rep["unlisted_bursts"]["bursts"]
+    over_wall, wall, settle = (float(g) for g in m.groups()[4:])
+    assert over_wall == pytest.approx(sum(b["overfetch_wall_s"] for b in bursts), abs=0.006)
+    assert wall == pytest.approx(sum(b["fetch_wall_s"] for b in bursts), abs=0.006)
+    assert over_wall <= wall <= settle + 0.006
+    outside = rep["outside_bursts"]["rows_returned"]
+    assert (f"{outside} more rows came outside bursts" in rep["verdict"]) == (outside > 0)
+
+
+def check_timeline(rep: dict[str, Any], attribution: Any, duration_s: float) -> None:
+    """The wall-clock totals are what the marks say: the union of each connection's GetLines spans."""
+    tl = attribution.timeline
+    assert rep["timeline_complete"] and tl.complete()
+    marks = tl.fetches + tl.unanswered
+    assert len(marks) == rep["getlines"]
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for f in marks:
+        spans.setdefault(f.conn, []).append((f.t_request_ns, f.t_response_ns))
+    assert rep["fetch_wall_s"] == pytest.approx(sum(_union_s(s) for s in spans.values()), abs=EPS)
+    assert rep["fetch_wall_s"] <= duration_s * max(1, len(spans)) + EPS
+    assert rep["fetch_wait_s"] == pytest.approx(sum(f.latency_s for f in tl.fetches), abs=EPS)
+    assert sum(f.wall_s for f in marks) == pytest.approx(rep["fetch_wall_s"], abs=EPS)
+    for b in rep["bursts"]:
+        mine = [f for f in marks if f.burst == b["burst"]]
+        assert len(mine) == b["getlines"] and sum(f.rows_returned for f in mine) == b["rows_returned"]
+
+
+def _table_rows(text: str, title: str) -> dict[str, list[str]]:
+    block = text.split(f"\n{title}\n", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    return {line.split()[0]: line.split() for line in block}
+
+
+def check_text(rep: dict[str, Any]) -> None:
+    """The printed tables: burst rows + outside == the total row == the pane table's total row."""
+    text = render_text(rep)
+    assert text.splitlines()[0] == rep["verdict"]
+    if not rep["bursts"]:
+        return
+    bursts = _table_rows(text, "Resize bursts")
+    panes = _table_rows(text, "Panes")
+    total, pane_total = bursts.pop("total"), panes.pop("total")
+    # columns after the labels: GetLines, rows req, rows ret, 4 outcomes (bursts have "resizes" before them)
+    for i in range(7):
+        assert sum(int(r[2 + i]) for r in bursts.values() if r[0] != "more") == int(total[2 + i])
+        assert int(total[2 + i]) == int(pane_total[1 + i])
+    assert int(total[4]) == rep["rows_returned"] and int(total[3]) == rep["rows_requested"]
+
+
+def _check_all(rep: dict[str, Any], result: Any) -> None:
+    check_json(rep)
+    check_verdict(rep)
+    check_timeline(rep, result.attribution, result.duration_s)
+    check_text(rep)
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=[c.name for c in CAPTURES])
+def test_shipped_capture_reconciles(capture):
+    rep, result = build_report(str(capture), show_progress=False)
+    _check_all(rep, result)
+
+
+def test_drag_sample_puts_every_row_in_a_burst():
+    """The numbers of issue #15: 79 rows logged with burst=N after that burst was summarised never
+    reached the burst table (205 of 284). Every GetLines of this capture is sent during a burst."""
+    rep, _ = build_report(str(REPO / "captures" / "resize-drag-40ms.muxcap"), show_progress=False)
+    assert rep["rows_returned"] == 284 and rep["outside_bursts"]["rows_returned"] == 0
+    assert sum(b["rows_returned"] for b in rep["bursts"]) == 284
+    assert sum(b["rows"]["superseded"] for b in rep["bursts"]) == rep["rows"]["superseded"]
+    assert rep["fetch_wait_s"] > rep["capture"]["duration_s"] > rep["fetch_wall_s"]
+
+
+@pytest.mark.parametrize("extra", [
+    ["--resizes", "6", "--drag-seconds", "0.3", "--rows", "20", "--cols", "70"],
+    ["--resizes", "8", "--drag-seconds", "0.4", "--rows", "16", "--cols", "60", "--rtt", "80ms", "--panes", "2"],
+], ids=["small", "slow-link"])
+def test_fresh_demo_run_reconciles(tmp_path, extra):
+    out = tmp_path / "demo"
+    res = subprocess.run([sys.executable, "-m", "proxy.cli", "demo", *extra, "--out", str(out),
+                          "--metrics", "127.0.0.1:0"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rep, result = build_report(str(out / "demo.muxcap"), show_progress=False)
+    assert rep["bursts"] and rep["getlines"] > 0
+    _check_all(rep, result)
+    # the demo's own printout (the live analysis) is the same report
+    assert res.stdout.lstrip().splitlines()[0] == rep["verdict"]
