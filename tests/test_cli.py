@@ -77,7 +77,7 @@ def test_report_json_and_html(tmp_path):
     assert rep["bursts"] and rep["verdict"].startswith(("Over-fetching", "Some", "Little", "No"))
     assert "% of rows fetched after resizes" in rep["verdict"]
     page = html.read_text()
-    assert "<svg" in page and "settle window" in page and rep["verdict"].split(":")[0] in page
+    assert 'id="timeline"' in page and "settle window" in page and rep["verdict"].split(":")[0] in page
     text = run("report", str(SAMPLE), "--no-progress")
     assert text.stdout.splitlines()[0] == rep["verdict"]
     assert "Resize bursts" in text.stdout and "What if" in text.stdout
