@@ -28,6 +28,7 @@ import math
 from typing import Any
 
 from proxy.analysis.timeline import FetchMark, Timeline
+from proxy.report import lanes
 
 COLORS = {"redundant": "#e8912d", "superseded": "#9b59b6", "changed": "#3b7dd8", "new": "#3aa55d"}
 NO_ROWS = "#9e9e9e"
@@ -42,23 +43,12 @@ def _lane_prefix(conn: int, pane: int, many_conns: bool) -> str:
     return f"conn {conn} · pane {pane}" if many_conns else f"pane {pane}"
 
 
-def assign_lanes(fetches: list[FetchMark], many_conns: bool) -> tuple[dict[int, str], dict[tuple[int, int], int]]:
+def assign_lanes(fetches: list[FetchMark], many_conns: bool) -> tuple[dict[int, str], dict[Any, int]]:
     """Each fetch (by index) -> its lane: the first of its pane's lanes free when it was sent."""
-    ends: dict[tuple[int, int], list[int]] = {}
-    lane_of: dict[int, str] = {}
-    order = sorted(range(len(fetches)), key=lambda i: (fetches[i].t_request_ns, fetches[i].serial))
-    for i in order:
-        f = fetches[i]
-        lanes = ends.setdefault((f.conn, f.pane), [])
-        for n, end in enumerate(lanes):
-            if end <= f.t_request_ns:
-                lanes[n] = f.t_response_ns
-                break
-        else:
-            lanes.append(f.t_response_ns)
-            n = len(lanes) - 1
-        lane_of[i] = f"{_lane_prefix(f.conn, f.pane, many_conns)} · GetLines {n + 1}"
-    return lane_of, {k: len(v) for k, v in ends.items()}
+    lane, counts = lanes.assign(fetches, lambda f: (f.conn, f.pane), lambda f: f.t_request_ns,
+                                lambda f: f.t_response_ns)
+    lane_of = {i: f"{_lane_prefix(f.conn, f.pane, many_conns)} · GetLines {lane[i] + 1}" for i, f in enumerate(fetches)}
+    return lane_of, counts
 
 
 def _fetch_hover(f: FetchMark, t0: int) -> str:
@@ -125,14 +115,10 @@ def burst_parts(bursts: list[dict[str, Any]], t0: int,
     shaded across the plot, and the lanes' names."""
     trace = _bar_trace("resize burst (settle window)", SETTLE)
     shapes = []
-    ends: dict[int, list[float]] = {}
-    for b in sorted(bursts, key=lambda b: (b["conn"], b["t_first_s"])):
+    lane, counts = lanes.assign(bursts, lambda b: b["conn"], lambda b: b["t_first_s"],
+                                lambda b: b["t_first_s"] + b["settle_s"])
+    for b, n in zip(bursts, lane, strict=True):
         start = b["t_first_s"] - t0 / 1e9
-        lanes = ends.setdefault(b["conn"], [])
-        n = next((i for i, end in enumerate(lanes) if end <= start), len(lanes))
-        if n == len(lanes):
-            lanes.append(0.0)
-        lanes[n] = start + b["settle_s"]
         trace["x"].append(b["settle_s"])
         trace["base"].append(start)
         trace["y"].append(_burst_lane(b["conn"], n, many_conns))
@@ -145,7 +131,7 @@ def burst_parts(bursts: list[dict[str, Any]], t0: int,
         shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": start + b["settle_s"],
                        "y0": 0, "y1": 1, "fillcolor": SETTLE, "opacity": 0.18, "line": {"width": 0},
                        "layer": "below"})
-    cats = [_burst_lane(c, n, many_conns) for c in sorted(ends) for n in range(len(ends[c]))]
+    cats = [_burst_lane(c, n, many_conns) for c in sorted(counts) for n in range(counts[c])]
     return trace, shapes, cats
 
 

@@ -1,0 +1,113 @@
+"""``muxscope export --trace``: a valid Chrome trace-event file whose events are the capture's facts.
+
+Validity is checked against the fields the Trace Event Format documents for the
+JSON object form and for the phases used (X complete, i instant, M metadata);
+counts are checked against two independent sources: the report's JSON and the
+PDU counts of ``capture info`` (which only decodes, no analysis).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxy.capture.format import open_capture
+
+REPO = Path(__file__).resolve().parents[1]
+CAPTURES = sorted((REPO / "captures").glob("*.muxcap"))
+METADATA = {"process_name": "name", "thread_name": "name", "process_sort_index": "sort_index",
+            "thread_sort_index": "sort_index"}
+
+
+def muxscope(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "proxy.cli", *args], capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
+
+
+def validate(doc: Any) -> list[dict[str, Any]]:
+    """The format's documented rules for what this exporter writes; returns the events."""
+    assert isinstance(doc, dict) and isinstance(doc["traceEvents"], list)
+    assert doc.get("displayTimeUnit", "ms") in ("ms", "ns")
+    named: set[tuple[int, int | None]] = set()
+    spans: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for ev in doc["traceEvents"]:
+        assert isinstance(ev["name"], str) and ev["ph"] in ("X", "i", "M"), ev
+        assert isinstance(ev["pid"], int)
+        if ev["ph"] == "M":
+            assert ev["name"] in METADATA and set(ev["args"]) == {METADATA[ev["name"]]}, ev
+            if ev["name"].endswith("_name"):
+                named.add((ev["pid"], ev.get("tid")))
+            continue
+        assert isinstance(ev["tid"], int) and isinstance(ev["ts"], int | float) and ev["ts"] >= 0, ev
+        assert isinstance(ev.get("cat", ""), str) and isinstance(ev.get("args", {}), dict)
+        if ev["ph"] == "X":
+            assert isinstance(ev["dur"], int | float) and ev["dur"] >= 0
+            spans.setdefault((ev["pid"], ev["tid"]), []).append((ev["ts"], ev["ts"] + ev["dur"]))
+        else:
+            assert ev["s"] in ("g", "p", "t")
+        assert (ev["pid"], None) in named and (ev["pid"], ev["tid"]) in named, "every track is named"
+    for track in spans.values():  # complete events on one thread must nest: ours never overlap
+        track.sort()
+        assert all(a[1] <= b[0] + 1e-3 for a, b in itertools.pairwise(track)), track
+    return doc["traceEvents"]
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=[c.name for c in CAPTURES])
+def test_trace_is_valid_and_counts_match(tmp_path, capture):
+    out = tmp_path / "trace.json"
+    res = muxscope("export", "--trace", str(out), str(capture), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    events = validate(json.loads(out.read_text()))
+    rep = json.loads(muxscope("report", str(capture), "--json", "--no-progress").stdout)
+    info = json.loads(muxscope("capture", "info", str(capture), "--json").stdout)
+    c2s, s2c = info["pdus"]["client_to_server"], info["pdus"]["server_to_client"]
+
+    getlines = [e for e in events if e["name"] == "GetLines"]
+    assert len(getlines) == rep["getlines"] == c2s["GetLines"]
+    assert all(e["ph"] == "X" and e["cat"] == "getlines" for e in getlines)
+    for k in ("redundant", "superseded", "changed", "new"):
+        assert sum(e["args"][k] for e in getlines) == rep["rows"][k], k
+    assert sum(e["args"]["rows_requested"] for e in getlines) == rep["rows_requested"]
+    assert sum(e["args"]["latency_ms"] for e in getlines if e["args"]["answered"]) == pytest.approx(
+        rep["fetch_wait_s"] * 1000, abs=0.01 * len(getlines))
+    assert all(e["dur"] == pytest.approx(e["args"]["latency_ms"] * 1000, abs=0.6) for e in getlines)  # ms to 3 places
+    resizes = [e for e in events if e["name"] == "Resize"]
+    assert len(resizes) == c2s["Resize"] == sum(b["resizes"] for b in rep["bursts"])
+    pushes = [e for e in events if e["name"] == "render-changes push"]
+    assert len(pushes) == s2c.get("GetPaneRenderChangesResponse", 0)
+    bursts = [e for e in events if e.get("cat") == "burst"]
+    assert [e["args"]["burst"] for e in bursts] == [b["burst"] for b in rep["bursts"]]
+
+    # timestamps: microseconds on the capture's clock, within its first and last record
+    times = [r.t_ns for r in open_capture(str(capture)).records()]
+    stamped = [e["ts"] for e in events if e["ph"] != "M"]
+    assert min(times) / 1000 - 0.001 <= min(stamped) and max(stamped) <= max(times) / 1000 + 0.001
+    assert max(e["ts"] + e["dur"] for e in getlines) <= max(times) / 1000 + 0.001
+
+
+def test_monotonic_clock_adds_the_capture_t0(tmp_path):
+    capture = CAPTURES[0]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert muxscope("export", "--trace", str(a), str(capture), "--no-progress").returncode == 0
+    assert muxscope("export", "--trace", str(b), str(capture), "--clock", "monotonic", "--no-progress").returncode == 0
+    da, db = json.loads(a.read_text()), json.loads(b.read_text())
+    t0 = open_capture(str(capture)).header["t0_monotonic_ns"]
+    assert db["otherData"]["t0_monotonic_ns"] == t0 > 0
+    for ea, eb in zip(da["traceEvents"], db["traceEvents"], strict=True):
+        if ea["ph"] != "M":
+            assert eb["ts"] == pytest.approx(ea["ts"] + t0 / 1000, abs=0.002)
+
+
+def test_export_errors_are_one_line(tmp_path):
+    res = muxscope("export", str(CAPTURES[0]))
+    assert res.returncode == 2 and "give --trace OUT.json" in res.stderr
+    res = muxscope("export", "--trace", str(tmp_path / "missing" / "t.json"), str(CAPTURES[0]), "--no-progress")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "cannot write" in res.stderr
+    res = muxscope("export", "--trace", "-", str(tmp_path / "nope.muxcap"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
