@@ -20,9 +20,6 @@ from proxy.observe import logs
 from proxy.report.build import build_report
 from proxy.report.html import write_html
 from proxy.report.text import render_text
-from proxy.report.verdict import verdict
-
-__all__ = ["build_report", "register", "render_text", "run", "verdict"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_client_model_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=run)
+
 
 
 def run(args: argparse.Namespace) -> int:

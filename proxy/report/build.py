@@ -1,8 +1,6 @@
-"""Analysing a capture into the report's JSON: the attribution's figures, the verdict, the capture's facts.
+"""Build a report from a capture: the offline analysis, its tables, the verdict and where the figures came from.
 
-One function shared by ``muxscope report`` and ``muxscope export``, so the
-text, the JSON, the HTML timeline and the trace file are built from one run of
-the analysis and cannot disagree.
+Library code shared by ``muxscope report``, the demo and the tests; it prints nothing.
 """
 
 from __future__ import annotations
@@ -42,5 +40,4 @@ class _NullLogger:
 
     def _noop(self, *a: Any, **k: Any) -> _NullLogger:
         return self
-
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from proxy.analysis.timeline import FetchMark, Timeline
 from proxy.report import lanes
+from proxy.report.text import render_text
 
 COLORS = {"redundant": "#e8912d", "superseded": "#9b59b6", "changed": "#3b7dd8", "new": "#3aa55d"}
 NO_ROWS = "#9e9e9e"
@@ -218,9 +219,7 @@ def build_figure(rep: dict[str, Any], tl: Timeline) -> dict[str, Any] | None:
 
 
 def write_html(path: str, rep: dict[str, Any], attribution: Any) -> None:
-    import plotly.io as pio
-
-    from proxy.report.text import render_text
+    import plotly.io as pio  # imported when a page is written: plotly takes a while to load
 
     tl: Timeline = attribution.timeline
     fig = build_figure(rep, tl)
