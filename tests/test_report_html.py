@@ -125,3 +125,41 @@ def test_page_draws_every_mark_in_headless_chromium(tmp_path, capture):
     assert "(s)" in got["xtitle"] and any(t.endswith(" s") for t in got["ticks"])
     assert "GetLines serial" in hover and "requested" in hover and "KiB" in hover and "ms" in hover
     print(f"{capture.name}: marks drawn {got}")
+
+
+def two_connections() -> tuple[dict[str, Any], Any]:
+    """Two clients resize and fetch; one fetch fails with an ErrorResponse."""
+    from proxy.report.verdict import verdict
+    from tests.test_attribution import C2S, ROWS, S2C, Wire, size
+
+    w = Wire()
+    for conn in (1, 2):
+        w.get_lines(1, 0, 0, 4, conn=conn)
+        w.lines(1, 0, ROWS, conn=conn)
+        w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 2, conn=conn)
+        w.get_lines(3, 0, 0, 4, conn=conn)
+        w.get_lines(4, 0, 4, 6, conn=conn)
+    w.lines(3, 0, ROWS, conn=1)
+    w.send(S2C, "ErrorResponse", {"reason": "pane is gone"}, 4, conn=1)
+    w.lines(3, 0, ROWS, conn=2)
+    w.lines(4, 0, {4: "x", 5: "y"}, conn=2)
+    for conn in (1, 2):
+        w.close(conn)
+    rep = w.report
+    rep["verdict"] = verdict(rep)
+    rep["capture"] = {"file": "two-clients", "duration_s": 0.1, "connections": 2, "codec_version": 44,
+                      "truncated": False}
+    return rep, w.addon
+
+
+def test_two_connections_get_lanes_of_their_own_and_a_failed_fetch_shows():
+    rep, addon = two_connections()
+    tl = addon.timeline
+    assert len(tl.unanswered) == 1 and not tl.unanswered[0].answered
+    fig = build_figure(rep, tl)
+    cats = fig["layout"]["yaxis"]["categoryarray"]
+    for conn in (1, 2):
+        assert f"conn {conn} · resize bursts 1" in cats and f"conn {conn} · pane 0 · GetLines 2" in cats
+    assert _trace_counts(fig) == expected_marks(rep, tl)
+    failed = next(t for t in fig["data"] if t["name"].startswith("no rows"))
+    assert len(failed["x"]) == 1 and "never answered" in failed["hovertext"][0]

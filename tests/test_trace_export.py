@@ -111,3 +111,20 @@ def test_export_errors_are_one_line(tmp_path):
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "cannot write" in res.stderr
     res = muxscope("export", "--trace", "-", str(tmp_path / "nope.muxcap"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_two_connections_are_two_processes_and_a_failed_fetch_is_kept():
+    from proxy.report.trace import trace_document
+    from tests.test_report_html import two_connections
+
+    rep, addon = two_connections()
+    doc = trace_document(rep, addon.timeline, {"t0_monotonic_ns": 5})
+    events = validate(json.loads(json.dumps(doc)))
+    names = {e["pid"]: e["args"]["name"] for e in events if e["name"] == "process_name"}
+    assert names == {1: "mux connection 1", 2: "mux connection 2"}
+    getlines = [e for e in events if e["name"] == "GetLines"]
+    assert len(getlines) == rep["getlines"] == 6
+    assert [e["args"]["answered"] for e in getlines].count(False) == 1
+    # the two concurrent fetches of a connection are on two threads
+    per_conn = {pid: {e["tid"] for e in getlines if e["pid"] == pid} for pid in (1, 2)}
+    assert all(len(tids) == 2 for tids in per_conn.values())
