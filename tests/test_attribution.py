@@ -739,3 +739,7 @@ def test_wall_clock_wait_is_shared_among_concurrent_fetches():
     assert rep["fetch_wall_s"] == pytest.approx(0.1 + 0.05)
     assert [f.wall_s for f in w.addon.timeline.fetches] == pytest.approx([0.05, 0.05, 0.05])
     assert rep["wall_s"]["new"] == pytest.approx(0.1) and rep["overfetch_wall_s"] == pytest.approx(0.05)
+    reg = w.metrics.registry
+    for out in ("new", "superseded"):
+        got = reg.get_sample_value("muxscope_fetch_wall_seconds_total", {"outcome": out})
+        assert got == pytest.approx(rep["wall_s"][out])

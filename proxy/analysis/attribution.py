@@ -396,7 +396,7 @@ class AttributionAddon(Addon):
         wall, _ = st.end_fetch(rpc.serial, rpc.t_response_ns)
         judged = self._judge_rows(conn, st, pending, rpc, summary, wall)
         counts, wire_total, dec_total = judged.counts, rpc.response.wire_len, len(rpc.response.payload)
-        latency = rpc.latency_s
+        latency = rpc.latency_s  # wait_by_out splits it by row size; wall is split the same way
         for tally in (st.tally, self.total):
             tally.fetch_wait_s += latency
             tally.fetch_wall_s += wall
@@ -418,6 +418,7 @@ class AttributionAddon(Addon):
             for out, w in judged.wait_by_out.items():
                 if w:
                     m.fetch_wait.labels(out).inc(w)
+                    m.fetch_wall.labels(out).inc(wall * w / latency if latency else 0.0)
             m.overfetch_bytes.labels("wire").inc(judged.over_wire)
             m.overfetch_bytes.labels("decompressed").inc(judged.over_dec)
         return {

@@ -177,7 +177,14 @@ class Metrics:
         )
         self.fetch_wait = Counter(
             "muxscope_fetch_wait_seconds",
-            "GetLines latency apportioned to the rows it returned (by serialized size), by row outcome.",
+            "GetLines latency apportioned to the rows it returned (by serialized size), by row outcome; "
+            "summed over concurrent fetches (RPC-seconds), so it can grow faster than time passes.",
+            ["outcome"], registry=r,
+        )
+        self.fetch_wall = Counter(
+            "muxscope_fetch_wall_seconds",
+            "Wall-clock time the client had at least one GetLines outstanding, each moment shared among the "
+            "fetches then in flight and apportioned to their rows (by serialized size), by row outcome.",
             ["outcome"], registry=r,
         )
         self.overfetch_bytes = Counter(
