@@ -743,3 +743,19 @@ def test_wall_clock_wait_is_shared_among_concurrent_fetches():
     for out in ("new", "superseded"):
         got = reg.get_sample_value("muxscope_fetch_wall_seconds_total", {"outcome": out})
         assert got == pytest.approx(rep["wall_s"][out])
+
+
+def test_fetches_in_flight_across_an_analysis_gap_are_given_up():
+    """Chunks the analysis dropped may have held the responses: the fetches then in flight stop
+    accruing wall-clock time and their burst is summarised instead of waiting for ever."""
+    w = Wire()
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81)}, 1)
+    w.get_lines(2, 0, 0, 4)
+    w.seq[(1, S2C)] = 5  # the next server chunk arrives after 5 dropped ones
+    w.send(S2C, "GetPaneRenderChangesResponse", changes(0, seqno=3), 0, dt_ms=10)
+    w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 82)}, 3, dt_ms=1000)
+    w.send(C2S, "Ping", {}, 4, dt_ms=10)
+    rep = w.report
+    assert [b["getlines"] for b in rep["bursts"]] == [1]  # summarised before the connection closed
+    assert rep["fetch_wall_s"] == pytest.approx(0.010) and rep["bursts"][0]["fetch_wall_s"] == pytest.approx(0.010)
+    assert len(w.addon.timeline.unanswered) == 1

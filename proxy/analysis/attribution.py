@@ -335,6 +335,8 @@ class AttributionAddon(Addon):
         st.last_t_ns = max(st.last_t_ns, ev.t_ns)
         self._emit_finished(st)
         self._maybe_close_burst(conn, st, ev.t_ns)
+        if ev.error is not None and ev.error.kind == "gap" and not ev.from_client:
+            self._lost_responses(conn, st, ev.t_ns)
         pdu = ev.pdu
         if pdu is None or not isinstance(pdu.body, dict):
             return
@@ -480,6 +482,14 @@ class AttributionAddon(Addon):
                                     burst.index if burst is not None else None, answered=False))
         if burst is not None:
             self._burst_fetch_done(st, burst)
+
+    def _lost_responses(self, conn: ConnState, st: ConnAttribution, t_ns: int) -> None:
+        """The analysis skipped server bytes: the responses of the fetches in flight may be among them.
+        Give those fetches up, so that neither their bursts nor their wall-clock time wait for ever."""
+        for serial in list(st.pending):
+            lost = st.pending.pop(serial)
+            st.pane(lost.pane_id).fetch_failed(serial, list(lost.held))
+            self._abandon(conn, st, lost, t_ns)
 
     def connection_closed(self, conn: ConnState) -> dict[str, Any] | None:
         st = self._conns.pop(conn.conn_id, None)
