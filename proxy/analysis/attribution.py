@@ -52,57 +52,13 @@ from proxy.analysis.linemodel import (
     outcome,
 )
 from proxy.analysis.rpc import Rpc
+from proxy.analysis.spend import Spend, WallClock, add_response, spend_summary
 from proxy.analysis.timeline import FetchMark, PushMark, ResizeMark, Timeline
 from proxy.relay.relay import CLIENT_TO_SERVER
 
 DEBOUNCE_WHAT_IFS_MS = (50, 100, 250)
 MAX_BURSTS_KEPT = 10_000
 MAX_TIMELINE = 200_000
-
-
-@dataclass
-class Spend:
-    """What a set of GetLines cost: the fetches outside any burst, one pane's fetches."""
-
-    getlines: int = 0
-    rows_requested: int = 0
-    rows: dict[str, int] = field(default_factory=empty_rows)
-    wire_bytes: int = 0
-    decompressed_bytes: int = 0
-    wait_s: float = 0.0
-    overfetch_wait_s: float = 0.0
-    wall_s: float = 0.0
-    overfetch_wall_s: float = 0.0
-
-    def summary(self) -> dict[str, Any]:
-        return _spend_summary(self)
-
-
-def _spend_summary(s: Spend | Burst) -> dict[str, Any]:
-    """The counters a :class:`Spend` and a :class:`Burst` share, under the same keys in both."""
-    return {
-        "getlines": s.getlines,
-        "rows_requested": s.rows_requested,
-        "rows_returned": sum(s.rows.values()),
-        "rows": dict(s.rows),
-        "overfetch_rows": s.rows["redundant"] + s.rows["superseded"],
-        "wire_bytes": s.wire_bytes,
-        "decompressed_bytes": s.decompressed_bytes,
-        "fetch_wait_s": round(s.wait_s, 6),
-        "overfetch_wait_s": round(s.overfetch_wait_s, 6),
-        "fetch_wall_s": round(s.wall_s, 6),
-        "overfetch_wall_s": round(s.overfetch_wall_s, 6),
-    }
-
-
-def _add_response(s: Spend | Burst, counts: dict[str, int], wire: int, dec: int, latency: float,
-                  over_wait: float) -> None:
-    for k, v in counts.items():
-        s.rows[k] += v
-    s.wire_bytes += wire
-    s.decompressed_bytes += dec
-    s.wait_s += latency
-    s.overfetch_wait_s += over_wait
 
 
 @dataclass
@@ -156,7 +112,7 @@ class Burst:
             "conn": self.conn_id,
             "panes": sorted(self.panes),
             "resizes": len(self.resizes),
-            **_spend_summary(self),
+            **spend_summary(self),
             "settle_s": round(self.settle_s(), 6),
             "fetch_busy_s": round(self.busy_s(), 6),
             "t_first_s": self.t_first_ns / 1e9,
@@ -256,27 +212,7 @@ class ConnAttribution:
     client: str = "wezterm"
     #: bursts a later Resize ended while GetLines they caused were still in flight
     ending: list[Burst] = field(default_factory=list)
-    #: wall-clock sharing (see the module docstring): seconds each outstanding GetLines has accrued so far
-    share_s: float = 0.0
-    share_t_ns: int | None = None
-    #: serial -> (share_s when it was sent, request time) of each GetLines outstanding
-    started: dict[int, tuple[float, int]] = field(default_factory=dict)
-
-    def advance(self, t_ns: int) -> None:
-        """Share the time since the last start or end of a GetLines among those outstanding."""
-        if self.share_t_ns is not None and self.started and t_ns > self.share_t_ns:
-            self.share_s += (t_ns - self.share_t_ns) / 1e9 / len(self.started)
-        self.share_t_ns = t_ns if self.share_t_ns is None else max(self.share_t_ns, t_ns)
-
-    def start_fetch(self, serial: int, t_ns: int) -> None:
-        self.advance(t_ns)
-        self.started[serial] = (self.share_s, t_ns)
-
-    def end_fetch(self, serial: int, t_ns: int) -> tuple[float, int]:
-        """(wall seconds the fetch is charged, its request time) as it ends at ``t_ns``."""
-        self.advance(t_ns)
-        share0, t_request = self.started.pop(serial, (self.share_s, t_ns))
-        return self.share_s - share0, t_request
+    wall: WallClock = field(default_factory=WallClock)
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
@@ -395,7 +331,7 @@ class AttributionAddon(Addon):
         if summary is None:
             self._abandon(conn, st, pending, rpc.t_response_ns)
             return None
-        wall, _ = st.end_fetch(rpc.serial, rpc.t_response_ns)
+        wall, _ = st.wall.end_fetch(rpc.serial, rpc.t_response_ns)
         judged = self._judge_rows(conn, st, pending, rpc, summary, wall)
         counts, wire_total, dec_total = judged.counts, rpc.response.wire_len, len(rpc.response.payload)
         latency = rpc.latency_s  # wait_by_out splits it by row size; wall is split the same way
@@ -405,7 +341,7 @@ class AttributionAddon(Addon):
         burst = pending.burst
         pane_spend = self.total.pane_spend.setdefault(pending.pane_id, Spend())
         for target in (burst if burst is not None else self.outside, pane_spend):
-            _add_response(target, counts, wire_total, dec_total, latency, judged.over_wait)
+            add_response(target, counts, wire_total, dec_total, latency, judged.over_wait)
             target.wall_s += wall
             target.overfetch_wall_s += judged.over_wall
         self.timeline.add(FetchMark(conn.conn_id, pending.pane_id, rpc.serial, rpc.t_request_ns, rpc.t_response_ns,
@@ -470,7 +406,7 @@ class AttributionAddon(Addon):
     def _abandon(self, conn: ConnState, st: ConnAttribution, pending: PendingFetch, t_ns: int) -> None:
         """A GetLines that will never be answered (an error, a reused serial, the end of the connection):
         its wall time still counts, and its burst no longer waits for it."""
-        wall, t_request = st.end_fetch(pending.serial, t_ns)
+        wall, t_request = st.wall.end_fetch(pending.serial, t_ns)
         for tally in (st.tally, self.total):
             tally.fetch_wall_s += wall
         burst = pending.burst
@@ -539,7 +475,7 @@ class AttributionAddon(Addon):
         if old is not None:  # a reused serial replaces the old one: it will never be answered
             self._abandon(conn, st, old, t_ns)
         st.pending[serial] = pending
-        st.start_fetch(serial, t_ns)
+        st.wall.start_fetch(serial, t_ns)
         for tally in (st.tally, self.total):
             tally.getlines += 1
             tally.rows_requested += len(held)
@@ -633,7 +569,7 @@ class AttributionAddon(Addon):
             self.unlisted_bursts += 1
             self.unlisted.getlines += burst.getlines
             self.unlisted.rows_requested += burst.rows_requested
-            _add_response(self.unlisted, burst.rows, burst.wire_bytes, burst.decompressed_bytes, burst.wait_s,
+            add_response(self.unlisted, burst.rows, burst.wire_bytes, burst.decompressed_bytes, burst.wait_s,
                           burst.overfetch_wait_s)
             self.unlisted.wall_s += burst.wall_s
             self.unlisted.overfetch_wall_s += burst.overfetch_wall_s
