@@ -48,7 +48,7 @@ class Spend:
 
 
 def spend_summary(s: Costs) -> dict[str, Any]:
-    """The counters a :class:`Spend` and a :class:`Burst` share, under the same keys in both."""
+    """The counters a :class:`Spend` and a resize burst share, under the same keys in both."""
     return {
         "getlines": s.getlines,
         "rows_requested": s.rows_requested,
