@@ -167,3 +167,25 @@ def test_fresh_demo_run_reconciles(tmp_path, extra):
     _check_all(rep, result)
     # the demo's own printout (the live analysis) is the same report
     assert res.stdout.lstrip().splitlines()[0] == rep["verdict"]
+
+
+def test_verdict_without_resizes_uses_the_totals():
+    from proxy.report.verdict import verdict
+    from tests.test_attribution import ROWS, Wire
+
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS, dt_ms=40)
+    w.get_lines(2, 0, 0, 4)  # asked again for rows it holds: redundant
+    w.lines(2, 0, ROWS, dt_ms=20)
+    w.close()
+    rep = w.report
+    rep["verdict"] = verdict(rep)
+    m = re.match(r"No resizes in this capture; (\d+)% of the (\d+) rows returned were already on the client; "
+                 r"the client waited ([\d.]+) s on them of ([\d.]+) s with GetLines outstanding", rep["verdict"])
+    assert m is not None, rep["verdict"]
+    assert int(m[1]) == 50 and int(m[2]) == rep["rows_returned"] == 8
+    assert float(m[3]) == pytest.approx(rep["overfetch_wall_s"], abs=5e-4) and float(m[3]) > 0
+    assert float(m[4]) == pytest.approx(rep["fetch_wall_s"], abs=5e-4)
+    assert rep["fetch_wall_s"] == pytest.approx(0.04 + 0.02)
+    check_json(rep)
