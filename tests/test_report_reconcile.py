@@ -189,3 +189,12 @@ def test_verdict_without_resizes_uses_the_totals():
     assert float(m[4]) == pytest.approx(rep["fetch_wall_s"], abs=5e-4)
     assert rep["fetch_wall_s"] == pytest.approx(0.04 + 0.02)
     check_json(rep)
+
+
+def test_two_connections_with_a_failed_fetch_reconcile():
+    from tests.test_report_html import two_connections
+
+    rep, addon = two_connections()
+    check_json(rep)
+    check_verdict(rep)
+    assert len(addon.timeline.unanswered) == 1 and rep["getlines"] == 6

@@ -14,8 +14,8 @@ Resize bursts: Resize PDUs on a connection less than ``burst_gap`` apart form a
 burst; the GetLines sent while a burst is active (its resizes are less than
 ``burst_gap`` old, or fetches it caused are still in flight or ended less than
 ``burst_gap`` ago) belong to it. Settle time runs from the burst's first
-Resize to the last response to a GetLines it caused: the repaint the user
-watches after letting go of the window corner. A burst is summarised (logged,
+Resize to the last response to a GetLines it caused (or the moment one was
+given up): the repaint the user watches after letting go of the window corner. A burst is summarised (logged,
 listed) only once every GetLines it caused has been answered or given up, even
 when a later Resize has already begun the next burst, so every row lands in
 the burst whose fetch brought it, and bursts plus the fetches outside any burst
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,10 +150,7 @@ class _Judged:
 
 
 def _count(items: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
+    return dict(Counter(items))
 
 
 class Tally:
@@ -417,6 +415,9 @@ class AttributionAddon(Addon):
                                     len(pending.held), empty_rows(), _count(pending.causes.values()), 0, 0, wall,
                                     burst.index if burst is not None else None, answered=False))
         if burst is not None:
+            # the client waited on it until now: it counts in the burst's busy and settle time like an answer
+            burst.t_last_response_ns = max(burst.t_last_response_ns or 0, t_ns)
+            burst.fetch_spans.append((t_request, t_ns))
             self._burst_fetch_done(st, burst)
 
     def _lost_responses(self, conn: ConnState, st: ConnAttribution, t_ns: int) -> None:
