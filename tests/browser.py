@@ -51,8 +51,10 @@ class Browser:
             os.dup2(a, 3)
             os.dup2(b, 4)
 
+        # stderr to a file, not a pipe nobody reads: a chatty browser would block on a full pipe
+        self._log = open(os.path.join(self._profile, "stderr.log"), "wb")  # noqa: SIM115 (closed in __exit__)
         self.proc = subprocess.Popen([chromium_binary(), *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
                                      pass_fds=(3, 4), preexec_fn=fds)
         os.close(to_child_r)
         os.close(from_child_w)
@@ -78,8 +80,7 @@ class Browser:
             self.proc.wait(10)
         for fd in (self._to_child, self._from_child):
             os.close(fd)
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        self._log.close()
         shutil.rmtree(self._profile, ignore_errors=True)
 
     # -- protocol -------------------------------------------------------------------
@@ -103,15 +104,20 @@ class Browser:
         while b"\0" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError("chromium did not answer in time")
+                raise TimeoutError(f"chromium did not answer in time: {self._stderr_tail()}")
             ready, _, _ = select.select([self._from_child], [], [], left)
             if ready:
                 chunk = os.read(self._from_child, 1 << 16)
                 if not chunk:
-                    raise RuntimeError("chromium closed the protocol pipe")
+                    raise RuntimeError(f"chromium closed the protocol pipe: {self._stderr_tail()}")
                 self._buf += chunk
         raw, self._buf = self._buf.split(b"\0", 1)
         return json.loads(raw)
+
+    def _stderr_tail(self) -> str:
+        self._log.flush()
+        with open(self._log.name, "rb") as f:
+            return f.read()[-2000:].decode(errors="replace")
 
     # -- page -----------------------------------------------------------------------
     def open(self, url: str, ready_js: str = "document.readyState === 'complete'") -> None:
