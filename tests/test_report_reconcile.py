@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from proxy.report.build import build_report
 from proxy.report.text import render_text
@@ -63,6 +65,13 @@ def check_json(rep: dict[str, Any]) -> None:
         assert sum(p["overfetch_wall_s"] for p in group) == pytest.approx(rep["overfetch_wall_s"],
                                                                           abs=EPS * len(group))
     assert sum(rep["wall_s"].values()) <= rep["fetch_wall_s"] + EPS
+    # settling, counted once per moment: no less than the wall-clock wait of the bursts' fetches
+    bursts_wall = sum(p["fetch_wall_s"] for p in _parts(rep) if p is not rep["outside_bursts"])
+    assert bursts_wall <= rep["settle_wall_s"] + EPS * len(rep["bursts"])
+    if not rep["unlisted_bursts"]["bursts"]:
+        from proxy.report.verdict import settle_union_s
+
+        assert rep["settle_wall_s"] == pytest.approx(settle_union_s(rep["bursts"]), abs=EPS)
     for b in rep["bursts"]:
         assert sum(b["rows"].values()) == b["rows_returned"], b
         assert b["overfetch_rows"] == b["rows"]["redundant"] + b["rows"]["superseded"]
@@ -120,14 +129,23 @@ def check_text(rep: dict[str, Any]) -> None:
     assert text.splitlines()[0] == rep["verdict"]
     if not rep["bursts"]:
         return
+    total = check_printed_tables(text)
+    assert int(total[4]) == rep["rows_returned"] and int(total[3]) == rep["rows_requested"]
+
+
+def check_printed_tables(text: str) -> list[str]:
+    """Column sums of a printed report (the JSON is not needed); returns the burst table's total row."""
     bursts = _table_rows(text, "Resize bursts")
     panes = _table_rows(text, "Panes")
     total, pane_total = bursts.pop("total"), panes.pop("total")
     # columns after the labels: GetLines, rows req, rows ret, 4 outcomes (bursts have "resizes" before them)
     for i in range(7):
-        assert sum(int(r[2 + i]) for r in bursts.values() if r[0] != "more") == int(total[2 + i])
+        assert sum(int(r[2 + i]) for r in bursts.values()) == int(total[2 + i])
         assert int(total[2 + i]) == int(pane_total[1 + i])
-    assert int(total[4]) == rep["rows_returned"] and int(total[3]) == rep["rows_requested"]
+    # rows ret == redundant + superseded + changed + new, on every row of both tables
+    for row in [*bursts.values(), total]:
+        assert int(row[4]) == sum(int(row[5 + k]) for k in range(4)), row
+    return total
 
 
 def _check_all(rep: dict[str, Any], result: Any) -> None:
@@ -165,8 +183,8 @@ def test_fresh_demo_run_reconciles(tmp_path, extra):
     rep, result = build_report(str(out / "demo.muxcap"), show_progress=False)
     assert rep["bursts"] and rep["getlines"] > 0
     _check_all(rep, result)
-    # the demo's own printout (the live analysis) is the same report
-    assert res.stdout.lstrip().splitlines()[0] == rep["verdict"]
+    # the demo's own printout (the live analysis, not the capture) adds up too
+    check_printed_tables(res.stdout)
 
 
 def test_verdict_without_resizes_uses_the_totals():
@@ -198,3 +216,42 @@ def test_two_connections_with_a_failed_fetch_reconcile():
     check_json(rep)
     check_verdict(rep)
     assert len(addon.timeline.unanswered) == 1 and rep["getlines"] == 6
+
+
+def test_bursts_past_the_kept_limit_still_add_up(monkeypatch):
+    from proxy.analysis import attribution
+    from proxy.report.verdict import verdict
+    from tests.test_attribution import C2S, ROWS, Wire, size
+
+    monkeypatch.setattr(attribution, "MAX_BURSTS_KEPT", 2)
+    w = Wire()
+    w.get_lines(1, 0, 0, 4)
+    w.lines(1, 0, ROWS)
+    for i in range(4):  # four bursts a second apart, each with a refetch
+        w.send(C2S, "Resize", {"containing_tab_id": 0, "pane_id": 0, "size": size(24, 81 + i)}, 10 + 2 * i,
+               dt_ms=1000)
+        w.get_lines(11 + 2 * i, 0, 0, 4)
+        w.lines(11 + 2 * i, 0, ROWS, dt_ms=20)
+    w.close()
+    rep = w.report
+    rep["verdict"] = verdict(rep)
+    rep["capture"] = {"file": "-", "duration_s": 4.1, "connections": 1, "codec_version": 44, "truncated": False}
+    assert len(rep["bursts"]) == 2 and rep["unlisted_bursts"]["bursts"] == 2
+    assert rep["unlisted_bursts"]["rows_returned"] == 8
+    check_json(rep)
+    check_verdict(rep)
+    check_text(rep)
+    assert "in 4 resize bursts" in rep["verdict"]
+
+
+@given(st.lists(st.tuples(st.integers(0, 100), st.integers(0, 30)), max_size=25))
+def test_interval_union_counts_each_moment_once(spans):
+    from proxy.analysis.spend import IntervalUnion
+
+    u = IntervalUnion()
+    covered: set[int] = set()
+    for a, n in spans:
+        u.add(a, a + n)
+        covered.update(range(a, a + n))
+    assert u.total() == len(covered)
+    assert all(u.ends[k] < u.starts[k + 1] for k in range(len(u.starts) - 1))  # disjoint, sorted runs

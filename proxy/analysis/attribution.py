@@ -53,7 +53,7 @@ from proxy.analysis.linemodel import (
     outcome,
 )
 from proxy.analysis.rpc import Rpc
-from proxy.analysis.spend import Spend, WallClock, add_response, spend_summary
+from proxy.analysis.spend import IntervalUnion, Spend, WallClock, add_response, spend_summary
 from proxy.analysis.timeline import FetchMark, PushMark, ResizeMark, Timeline
 from proxy.relay.relay import CLIENT_TO_SERVER
 
@@ -250,6 +250,8 @@ class AttributionAddon(Addon):
         #: bursts past MAX_BURSTS_KEPT: counted here so the totals still add up
         self.unlisted = Spend()
         self.unlisted_bursts = 0
+        #: per connection, the moments some burst was settling (each counted once)
+        self.settling: dict[int, IntervalUnion] = {}
         #: GetLines, Resizes and pushes for the HTML timeline and the trace export (bounded)
         self.timeline = Timeline(MAX_TIMELINE)
 
@@ -564,6 +566,8 @@ class AttributionAddon(Addon):
     def _emit_burst(self, burst: Burst) -> None:
         burst.closed = True
         summary = burst.summary()
+        self.settling.setdefault(burst.conn_id, IntervalUnion()).add(
+            burst.t_first_ns, burst.t_first_ns + round(burst.settle_s() * 1e9))
         if len(self.bursts) < MAX_BURSTS_KEPT:
             self.bursts.append(summary)
         else:
@@ -611,6 +615,7 @@ class AttributionAddon(Addon):
             "overfetch_wall_s": round(t.wall_s["redundant"] + t.wall_s["superseded"], 6),
             "outside_bursts": self.outside.summary(),
             "unlisted_bursts": {"bursts": self.unlisted_bursts, **self.unlisted.summary()},
+            "settle_wall_s": round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
             "pane_stats": {str(p): sp.summary() for p, sp in sorted(t.pane_spend.items())},
             "timeline_complete": self.timeline.complete(),
         }

@@ -9,6 +9,7 @@ overlap: RPC seconds (each fetch's latency, summed) and wall seconds (see
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,3 +106,28 @@ class WallClock:
         self.advance(t_ns)
         share0, t_request = self.started.pop(serial, (self.share_s, t_ns))
         return self.share_s - share0, t_request
+
+
+@dataclass
+class IntervalUnion:
+    """The length of a union of intervals added in any order (disjoint runs kept sorted, merged on insert).
+
+    The bursts' settle windows overlap when a burst is still settling as the next begins, and they
+    are summarised out of order; the verdict's settling time counts each moment once.
+    """
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+
+    def add(self, a: int, b: int) -> None:
+        if b < a:
+            return
+        i = bisect.bisect_left(self.ends, a)  # first run that ends at or after a
+        j = bisect.bisect_right(self.starts, b)  # runs before j start at or before b
+        if i < j:  # runs i..j-1 touch [a, b]: merge them
+            a, b = min(a, self.starts[i]), max(b, self.ends[j - 1])
+        self.starts[i:j] = [a]
+        self.ends[i:j] = [b]
+
+    def total(self) -> int:
+        return sum(e - s for s, e in zip(self.starts, self.ends, strict=True))

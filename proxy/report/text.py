@@ -62,7 +62,7 @@ def burst_table(rep: dict[str, Any]) -> str:
     rows = [[b["burst"], b["resizes"], *_spend_cells(b), round(b["settle_s"], 3)] for b in rep["bursts"]]
     unlisted = rep.get("unlisted_bursts") or {"bursts": 0}
     if unlisted["bursts"]:
-        rows.append([f"{unlisted['bursts']} more", "-", *_spend_cells(unlisted), "-"])
+        rows.append(["unlisted", "-", *_spend_cells(unlisted), "-"])  # bursts past the kept limit
     outside = rep.get("outside_bursts")
     parts = list(rep["bursts"]) + ([unlisted] if unlisted["bursts"] else [])
     if outside is not None:

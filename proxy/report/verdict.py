@@ -71,8 +71,9 @@ def burst_totals(rep: dict[str, Any]) -> BurstTotals:
     unlisted = rep.get("unlisted_bursts") or {"bursts": 0}
     parts = list(listed) + ([unlisted] if unlisted["bursts"] else [])
     sums = add_up(parts)
+    settle = rep.get("settle_wall_s")  # counts the unlisted bursts too; absent from older reports
     return BurstTotals(len(listed) + unlisted["bursts"], sum(b["resizes"] for b in listed), sums.pop("rows"),
-                       sums, settle_union_s(listed))
+                       sums, settle if settle is not None else settle_union_s(listed))
 
 
 def verdict(rep: dict[str, Any]) -> str:
