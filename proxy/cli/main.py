@@ -13,11 +13,11 @@ from collections.abc import Sequence
 
 from muxscope_emulator import cli as emulate
 from proxy import __version__
-from proxy.analysis.attribution import add_client_model_argument
 from proxy.cli import capture as capture_cmd
 from proxy.cli import demo
 from proxy.cli import replay as replay_cmd
 from proxy.cli import report as report_cmd
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
 
 EPILOG = """\
@@ -103,8 +103,7 @@ def add_observability_args(p: argparse.ArgumentParser) -> None:
                    help="rotate the capture after this many compressed bytes (FILE.1, FILE.2, ...)")
     p.add_argument("--capture-max-seconds", type=float, default=None,
                    help="rotate the capture after this many seconds")
-    p.add_argument("--burst-gap", type=float, default=0.25,
-                   help="Resize PDUs closer than this (seconds) form one resize burst (default 0.25)")
+    add_burst_gap_argument(p)
     add_client_model_argument(p)
 
 
