@@ -12,7 +12,7 @@
  *          inside cells, malformed or truncated input); the caller then runs
  *          the pure-Python path, which also produces the proper error.
  *
- * Wire rules (varbincode, see codec/wire/varbincode.py): LEB128 integers, u8 raw,
+ * Wire rules (varbincode, see codec/wire/varbincode/): LEB128 integers, u8 raw,
  * Option = u8 tag, enums = LEB128 variant index, strings = LEB128 length + bytes.
  */
 #define PY_SSIZE_T_CLEAN
