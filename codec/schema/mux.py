@@ -121,7 +121,7 @@ ALERT = Enum(
     ],
 )
 
-#: ``wezterm_term::Alert`` at codec 42: no ``Progress`` variant.
+#: ``wezterm_term::Alert`` at codec 42 and 43: no ``Progress`` variant (added by 44866cc13, codec 44).
 ALERT_V42 = ALERT.replace(drop=["Progress"])
 
 
@@ -415,7 +415,7 @@ CLIENT_ID = Struct(
     ],
 )
 
-#: ``mux::client::ClientId`` at codec 42: no ``ssh_auth_sock``.
+#: ``mux::client::ClientId`` at codec 42: no ``ssh_auth_sock`` (added by 6b93ee19e, codec 43).
 CLIENT_ID_V42 = CLIENT_ID.replace(drop=["ssh_auth_sock"])
 
 

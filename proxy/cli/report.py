@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from codec.schema.versions import SUPPORTED
 from proxy.analysis.attribution import add_client_model_argument
 from proxy.capture.format import CaptureError
 from proxy.observe import logs
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--html", metavar="OUT", default=None, help="also write an HTML page with a timeline plot")
     p.add_argument("--burst-gap", type=float, default=0.25,
                    help="Resize PDUs closer than this many seconds form one burst (default 0.25)")
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_client_model_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=run)
