@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from muxscope_emulator import cli as emulate
 from proxy import __version__
 from proxy.cli import capture as capture_cmd
@@ -42,8 +43,8 @@ def _add_decode(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file", help="raw frame stream or .muxcap capture ('-' for stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per PDU per line")
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None,
-                   help="decode as this codec version (default: from GetCodecVersionResponse, else 44)")
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None,
+                   help=f"decode as this codec version (default: from GetCodecVersionResponse, else {DEFAULT_VERSION})")
     p.add_argument("--cells", action="store_true", help="tree output: show every cell, not one line per row")
 
 
@@ -63,7 +64,7 @@ def _add_proxy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a non-loopback --listen/--metrics address (the mux protocol has no auth)")
     add_observability_args(p)
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None,
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None,
                    help="force the codec version instead of reading it from GetCodecVersionResponse")
     p.add_argument("--queue-chunks", type=int, default=4096,
                    help="analysis queue size in chunks; when full, analysis drops (never the relay)")

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
@@ -34,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (same shape as --truth-file)")
     p.add_argument("--html", metavar="OUT", default=None, help="also write an HTML page with a timeline plot")
     add_burst_gap_argument(p)
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_client_model_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=run)
