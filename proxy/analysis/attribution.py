@@ -15,183 +15,55 @@ burst; the GetLines sent while a burst is active (its resizes are less than
 ``burst_gap`` old, or fetches it caused are still in flight or ended less than
 ``burst_gap`` ago) belong to it. Settle time runs from the burst's first
 Resize to the last response to a GetLines it caused (or the moment one was
-given up): the repaint the user watches after letting go of the window corner. A burst is summarised (logged,
-listed) only once every GetLines it caused has been answered or given up, even
-when a later Resize has already begun the next burst, so every row lands in
-the burst whose fetch brought it, and bursts plus the fetches outside any burst
-add up to the totals.
+given up): the repaint the user watches after letting go of the window corner.
+A burst is summarised (``BurstClosed``) only once every GetLines it caused has
+been answered or given up, even when a later Resize has already begun the next
+burst, so every row lands in the burst whose fetch brought it, and the bursts
+plus the fetches outside any burst add up to the totals.
 
 Two kinds of wait, because fetches overlap: *RPC seconds* (``fetch_wait_s``)
 sum each GetLines' request-to-response time, so three concurrent 100 ms fetches
 count 0.3 s; *wall seconds* (``fetch_wall_s``) are the wall-clock time the
 client had at least one GetLines outstanding on the connection, each instant
-shared evenly among the fetches outstanding then, so per fetch, burst, pane and
-outcome they add up to the wall-clock total and never exceed the time that
-passed.
+shared evenly among the fetches outstanding then (``spend.WallClock``), so per
+fetch, burst, pane and outcome they add up to the wall-clock total and never
+exceed the time that passed.
 """
 
 from __future__ import annotations
 
-import itertools
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.analysis.analyzer import Addon, ConnState, lines_of
+from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
-from proxy.analysis.linemodel import (
-    CAUSES,
-    CLIENT_MODEL_HELP,
-    CLIENT_MODELS,
-    OUTCOMES,
-    LineFacts,
-    PaneLines,
-    PendingFetch,
-    Push,
-    empty_rows,
-    outcome,
-)
+from proxy.analysis.linemodel import PaneLines
+from proxy.analysis.linestate import LineFacts, Push
+from proxy.analysis.results import BonusRowsDelivered, BurstClosed, FetchJudged, JudgedRow, RowsRequested
 from proxy.analysis.rpc import Rpc
-from proxy.analysis.spend import IntervalUnion, Spend, WallClock, add_response, spend_summary
+from proxy.analysis.spend import IntervalUnion, Spend, WallClock, add_response
+from proxy.analysis.tally import Tally
 from proxy.analysis.timeline import FetchMark, PushMark, ResizeMark, Timeline
+from proxy.analysis.vocabulary import CLIENT_MODELS, OVERFETCH, Cause, ClientModel, Outcome, empty_rows, outcome
+from proxy.analysis.whatif.summary import what_if
 from proxy.relay.relay import CLIENT_TO_SERVER
 
-DEBOUNCE_WHAT_IFS_MS = (50, 100, 250)
 MAX_BURSTS_KEPT = 10_000
 MAX_TIMELINE = 200_000
 
 
-@dataclass
-class Burst:
-    index: int
-    conn_id: int
-    t_first_ns: int
-    t_last_resize_ns: int
-    resizes: list[int] = field(default_factory=list)  # resize times (ns), for the debounce what-if
-    panes: set[int] = field(default_factory=set)
-    getlines: int = 0
-    rows_requested: int = 0
-    rows: dict[str, int] = field(default_factory=empty_rows)
-    wire_bytes: int = 0
-    decompressed_bytes: int = 0
-    wait_s: float = 0.0
-    overfetch_wait_s: float = 0.0
-    open_fetches: int = 0
-    t_last_response_ns: int | None = None
-    closed: bool = False
-    #: a later Resize began the next burst: no new fetch joins this one, it closes when its last is answered
-    ended: bool = False
-    wall_s: float = 0.0
-    overfetch_wall_s: float = 0.0
-    #: (request, response) times of the GetLines it caused, for the busy time
-    fetch_spans: list[tuple[int, int]] = field(default_factory=list)
+@dataclass(slots=True)
+class PendingFetch:
+    """A GetLines in flight: what the client held for each row when it asked, and why it asked."""
 
-    def busy_s(self) -> float:
-        """Time during which at least one GetLines of this burst was in flight."""
-        total = 0
-        end = None
-        for a, b in sorted(self.fetch_spans):
-            if end is None or a > end:
-                total += b - a
-                end = b
-            elif b > end:
-                total += b - end
-                end = b
-        return total / 1e9
-
-    def settle_s(self) -> float:
-        end = self.t_last_response_ns if self.t_last_response_ns is not None else self.t_last_resize_ns
-        return max(0.0, (end - self.t_first_ns) / 1e9)
-
-    def quiet_since_ns(self) -> int:
-        return max(self.t_last_resize_ns, self.t_last_response_ns or 0)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "burst": self.index,
-            "conn": self.conn_id,
-            "panes": sorted(self.panes),
-            "resizes": len(self.resizes),
-            **spend_summary(self),
-            "settle_s": round(self.settle_s(), 6),
-            "fetch_busy_s": round(self.busy_s(), 6),
-            "t_first_s": self.t_first_ns / 1e9,
-            "resize_offsets_s": [round((t - self.t_first_ns) / 1e9, 6) for t in self.resizes],
-        }
-
-
-class _Triple:
-    """(rows, wait seconds, wire bytes), added to with ``+= (n, w, b)``."""
-
-    def __init__(self) -> None:
-        self.rows = 0
-        self.wait_s = 0.0
-        self.wire_bytes = 0.0
-
-    def __iadd__(self, other: tuple[int, float, float]) -> _Triple:
-        self.rows += other[0]
-        self.wait_s += other[1]
-        self.wire_bytes += other[2]
-        return self
-
-
-@dataclass
-class _Judged:
-    """One GetLines response, row by row: outcome counts, causes, and the over-fetched share of its cost."""
-
-    counts: dict[str, int] = field(default_factory=empty_rows)
-    causes: dict[str, int] = field(default_factory=dict)
-    wait_by_out: dict[str, float] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0.0))
-    over_wait: float = 0.0
-    over_wall: float = 0.0
-    over_wire: float = 0.0
-    over_dec: float = 0.0
-
-
-def _count(items: Any) -> dict[str, int]:
-    return dict(Counter(items))
-
-
-class Tally:
-    """Rows, wait and bytes added up per outcome and cause (one per connection, one overall)."""
-
-    def __init__(self) -> None:
-        self.rows = empty_rows()
-        self.panes: dict[int, dict[str, int]] = {}
-        self.causes = dict.fromkeys(CAUSES, 0)
-        self.rows_by_cause_outcome: dict[tuple[str, str], int] = {}
-        self.wait_s = dict.fromkeys(OUTCOMES, 0.0)
-        self.wait_by_cause_outcome: dict[tuple[str, str], float] = {}
-        self.wire_bytes = dict.fromkeys(OUTCOMES, 0.0)
-        self.decompressed_bytes = dict.fromkeys(OUTCOMES, 0.0)
-        self.bytes_by_cause_outcome: dict[tuple[str, str], float] = {}
-        self.bonus_rows = {"redundant": 0, "changed": 0, "new": 0}
-        self.getlines = 0
-        self.rows_requested = 0
-        #: rows asked for again while a still-valid fetch for them was pending or had been dropped
-        self.coalescible_rows = 0
-        #: GetLines the client wrote before it read pushes the proxy had already relayed (see linemodel)
-        self.crossed_requests = 0
-        self.fetch_wait_s = 0.0
-        #: wall-clock seconds with at least one GetLines outstanding, and their split by outcome
-        self.fetch_wall_s = 0.0
-        self.wall_s = dict.fromkeys(OUTCOMES, 0.0)
-        #: per pane: GetLines, rows requested and returned, RPC and wall seconds
-        self.pane_spend: dict[int, Spend] = {}
-        #: rows a selective client would not have asked for: (rows, wait, wire bytes)
-        self.selective_saved = _Triple()
-
-    def add_row(self, pane: int, cause: str, out: str, wait: float, wire: float, dec: float) -> None:
-        self.rows[out] += 1
-        self.panes.setdefault(pane, empty_rows())[out] += 1
-        key = (cause, out)
-        self.rows_by_cause_outcome[key] = self.rows_by_cause_outcome.get(key, 0) + 1
-        self.wait_s[out] += wait
-        self.wait_by_cause_outcome[key] = self.wait_by_cause_outcome.get(key, 0.0) + wait
-        self.wire_bytes[out] += wire
-        self.decompressed_bytes[out] += dec
-        self.bytes_by_cause_outcome[key] = self.bytes_by_cause_outcome.get(key, 0.0) + wire
+    serial: int
+    pane_id: int
+    held: dict[int, bytes | None]
+    causes: dict[int, Cause]
+    burst: Burst | None = None
+    selective_saved: set[int] = field(default_factory=set)
 
 
 @dataclass
@@ -206,8 +78,8 @@ class ConnAttribution:
     #: pane -> (rows, cols) the server listed after a TabResized: a Resize to it is a resync
     resync: dict[int, tuple[int, int]] = field(default_factory=dict)
     tally: Tally = field(default_factory=Tally)
-    #: the client fetch logic the line model mirrors (linemodel.CLIENT_MODELS)
-    client: str = "wezterm"
+    #: the client fetch logic the line model mirrors
+    client: ClientModel = ClientModel.WEZTERM
     #: bursts a later Resize ended while GetLines they caused were still in flight
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
@@ -226,22 +98,13 @@ class ConnAttribution:
 class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
-    def __init__(self, metrics: Any = None, burst_gap_s: float = 0.25, live: bool = True,
-                 logger: Any = None, record_rows: bool = False, client_model: str = "wezterm") -> None:
-        from proxy.observe import logs
-
+    def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
+                 client_model: str = ClientModel.WEZTERM) -> None:
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
-        self.client_model = client_model
-        self.metrics = metrics
+        self.client_model = ClientModel(client_model)
         self.burst_gap_ns = int(burst_gap_s * 1e9)
-        self.live = live
-        self.log = logger if logger is not None else logs.get_logger()
         self.total = Tally()
-        #: (conn, serial, pane, row, outcome, cause) per fetched row, when record_rows (tests, truth checks)
-        self.row_log: list[tuple[int, int, int, int, str, str]] | None = [] if record_rows else None
-        #: (conn, serial) of each GetLines judged to have crossed a push, when record_rows
-        self.crossed_log: set[tuple[int, int]] | None = set() if record_rows else None
         self.bursts: list[dict[str, Any]] = []
         self._burst_index = 0
         self._conns: dict[int, ConnAttribution] = {}
@@ -286,21 +149,21 @@ class AttributionAddon(Addon):
                 # After a TabResized the client re-lists the panes and resizes each
                 # to the size the server listed (clientpane.rs resync): those Resizes
                 # are the server's doing, not the user's.
-                kind = "tab_resized" if pane_id in st.resync and st.resync[pane_id] == size else "resize"
+                kind = Cause.TAB_RESIZED if pane_id in st.resync and st.resync[pane_id] == size else Cause.RESIZE
                 st.resync.pop(pane_id, None)
                 st.pane(pane_id).make_all_stale(kind, ev.t_ns, cols=body["size"]["cols"])
                 self._resize(conn, st, pane_id, ev.t_ns)
                 self.timeline.add(ResizeMark(conn.conn_id, pane_id, ev.t_ns, size[0], size[1], kind,
                                              st.burst.index if st.burst is not None else None))
             elif name == "SetPaneZoomed":
-                st.pane(body["pane_id"]).make_all_stale("zoom", ev.t_ns)
+                st.pane(body["pane_id"]).make_all_stale(Cause.ZOOM, ev.t_ns)
             elif name == "SendKeyDown":
                 st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns)
             return
         if name == "GetPaneRenderChangesResponse":
             self._changes(conn, st, body, ev.t_ns)
         elif name == "SetPalette":
-            st.pane(body["pane_id"]).make_all_stale("palette", ev.t_ns, from_client=False)
+            st.pane(body["pane_id"]).make_all_stale(Cause.PALETTE, ev.t_ns, from_client=False)
         elif name == "TabResized":
             # nothing is stale yet: the client re-lists the panes, and the Resizes that follow
             # (to the sizes listed) are the tab_resized invalidation
@@ -332,80 +195,80 @@ class AttributionAddon(Addon):
             self._abandon(conn, st, pending, rpc.t_response_ns)
             return None
         wall, _ = st.wall.end_fetch(rpc.serial, rpc.t_response_ns)
-        judged = self._judge_rows(conn, st, pending, rpc, summary, wall)
-        counts, wire_total, dec_total = judged.counts, rpc.response.wire_len, len(rpc.response.payload)
-        latency = rpc.latency_s  # wait_by_out splits it by row size; wall is split the same way
+        judged = self._judge_rows(conn, st, rpc, pending, summary, wall)
+        counts = empty_rows()
+        causes: dict[str, int] = {}
+        for row in judged.rows:
+            counts[row.outcome] += 1
+            causes[row.cause] = causes.get(row.cause, 0) + 1
         for tally in (st.tally, self.total):
-            tally.fetch_wait_s += latency
+            tally.fetch_wait_s += rpc.latency_s
             tally.fetch_wall_s += wall
+        over_wait = judged.overfetch_wait_s
         burst = pending.burst
-        pane_spend = self.total.pane_spend.setdefault(pending.pane_id, Spend())
-        for target in (burst if burst is not None else self.outside, pane_spend):
-            add_response(target, counts, wire_total, dec_total, latency, judged.over_wait)
-            target.wall_s += wall
-            target.overfetch_wall_s += judged.over_wall
-        self.timeline.add(FetchMark(conn.conn_id, pending.pane_id, rpc.serial, rpc.t_request_ns, rpc.t_response_ns,
-                                    len(pending.held), counts, _count(pending.causes.values()), wire_total,
-                                    dec_total, wall, burst.index if burst is not None else None))
         if burst is not None:
-            burst.t_last_response_ns = max(burst.t_last_response_ns or 0, rpc.t_response_ns)
-            burst.fetch_spans.append((rpc.t_request_ns, rpc.t_response_ns))
-            self._burst_fetch_done(st, burst)
-        m = self.metrics
-        if m is not None:
-            for out, w in judged.wait_by_out.items():
-                if w:
-                    m.fetch_wait.labels(out).inc(w)
-                    m.fetch_wall.labels(out).inc(wall * w / latency if latency else 0.0)
-            m.overfetch_bytes.labels("wire").inc(judged.over_wire)
-            m.overfetch_bytes.labels("decompressed").inc(judged.over_dec)
+            # an ended burst is summarised at the next event (_emit_finished), after this fetch's log event
+            burst.fetch_done(rpc, counts, over_wait)
+        else:
+            add_response(self.outside, counts, rpc.response.wire_len, len(rpc.response.payload), rpc.latency_s,
+                         over_wait)
+        pane_spend = self.total.pane_spend.setdefault(pending.pane_id, Spend())
+        add_response(pane_spend, counts, rpc.response.wire_len, len(rpc.response.payload), rpc.latency_s, over_wait)
+        for target in (burst if burst is not None else self.outside, pane_spend):
+            target.wall_s += wall
+            target.overfetch_wall_s += judged.overfetch_wall_s
+        self.timeline.add(FetchMark(conn.conn_id, pending.pane_id, rpc.serial, rpc.t_request_ns, rpc.t_response_ns,
+                                    len(pending.held), counts, dict(Counter(pending.causes.values())),
+                                    rpc.response.wire_len, len(rpc.response.payload), wall,
+                                    burst.index if burst is not None else None))
+        self.emit(judged)
         return {
             "outcomes": counts,
-            "causes": judged.causes,
-            "overfetch_rows": counts["redundant"] + counts["superseded"],
-            "overfetch_wait_ms": round(judged.over_wait * 1000, 3),
+            "causes": causes,
+            "overfetch_rows": counts[Outcome.REDUNDANT] + counts[Outcome.SUPERSEDED],
+            "overfetch_wait_ms": round(over_wait * 1000, 3),
             **({"burst": burst.index} if burst is not None else {}),
         }
 
-    def _judge_rows(self, conn: ConnState, st: ConnAttribution, pending: PendingFetch, rpc: Rpc, summary: Any,
-                    wall: float) -> _Judged:
-        """Each returned row's outcome and cause; the fetch's wait, wall time and bytes split among its rows."""
+    def _judge_rows(self, conn: ConnState, st: ConnAttribution, rpc: Rpc, pending: PendingFetch,
+                    summary: Any, wall: float) -> FetchJudged:
+        """Each returned row's outcome and cause; the RPC's wait and bytes shared by serialized size."""
         model = st.pane(pending.pane_id)
         total_bytes = sum(ln.byte_length for ln in summary.lines) or 1
         wire_total, dec_total, latency = rpc.response.wire_len, len(rpc.response.payload), rpc.latency_s
-        j = _Judged()
+        wait_by_out = dict.fromkeys(Outcome, 0.0)
+        wall_by_out = dict.fromkeys(Outcome, 0.0)
+        over_wait = over_wire = over_dec = over_wall = 0.0
+        rows = []
         version = conn.decoder.codec_version
         for i, ln in enumerate(summary.lines):
             share = ln.byte_length / total_bytes
             held = pending.held[ln.row] if ln.row in pending.held else model.held(ln.row)
-            facts = LineFacts(summary, i, version)
             saved = ln.row in pending.selective_saved
-            kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq(), facts, saved)
+            kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq(),
+                                       LineFacts(summary, i, version), saved)
             out = outcome(held, ln.fingerprint, kept)
-            cause = pending.causes.get(ln.row, "unexplained")
-            j.counts[out] += 1
-            j.causes[cause] = j.causes.get(cause, 0) + 1
-            if self.row_log is not None:
-                self.row_log.append((conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause))
+            cause = pending.causes.get(ln.row, Cause.UNEXPLAINED)
+            rows.append(JudgedRow(conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause))
             wait, wire, dec = latency * share, wire_total * share, dec_total * share
-            j.wait_by_out[out] += wait
+            wait_by_out[out] += wait
+            wall_by_out[out] += wall * share
             for tally in (st.tally, self.total):
                 if saved:
                     tally.selective_saved += (1, wait, wire)
                 tally.add_row(pending.pane_id, cause, out, wait, wire, dec)
                 tally.wall_s[out] += wall * share
-            if out in ("redundant", "superseded"):
-                j.over_wait += wait
-                j.over_wall += wall * share
-                j.over_wire += wire
-                j.over_dec += dec
-            if self.metrics is not None:
-                self.metrics.rows_delivered.labels("getlines", out).inc()
-        return j
+            if out in OVERFETCH:
+                over_wait += wait
+                over_wire += wire
+                over_dec += dec
+                over_wall += wall * share
+        return FetchJudged(conn.conn_id, rpc.serial, tuple(rows), wait_by_out, over_wait, over_wire, over_dec,
+                           wall_by_out, over_wall)
 
     def _abandon(self, conn: ConnState, st: ConnAttribution, pending: PendingFetch, t_ns: int) -> None:
-        """A GetLines that will never be answered (an error, a reused serial, the end of the connection):
-        its wall time still counts, and its burst no longer waits for it."""
+        """A GetLines that will never be answered (an error, a reused serial, lost bytes, the end of the
+        connection): its wall time still counts, and its burst no longer waits for it."""
         wall, t_request = st.wall.end_fetch(pending.serial, t_ns)
         for tally in (st.tally, self.total):
             tally.fetch_wall_s += wall
@@ -414,13 +277,10 @@ class AttributionAddon(Addon):
                        self.total.pane_spend.setdefault(pending.pane_id, Spend())):
             target.wall_s += wall
         self.timeline.add(FetchMark(conn.conn_id, pending.pane_id, pending.serial, t_request, t_ns,
-                                    len(pending.held), empty_rows(), _count(pending.causes.values()), 0, 0, wall,
-                                    burst.index if burst is not None else None, answered=False))
+                                    len(pending.held), empty_rows(), dict(Counter(pending.causes.values())), 0, 0,
+                                    wall, burst.index if burst is not None else None, answered=False))
         if burst is not None:
-            # the client waited on it until now: it counts in the burst's busy and settle time like an answer
-            burst.t_last_response_ns = max(burst.t_last_response_ns or 0, t_ns)
-            burst.fetch_spans.append((t_request, t_ns))
-            self._burst_fetch_done(st, burst)
+            burst.fetch_given_up(t_request, t_ns)
 
     def _lost_responses(self, conn: ConnState, st: ConnAttribution, t_ns: int) -> None:
         """The analysis skipped server bytes: the responses of the fetches in flight may be among them.
@@ -440,15 +300,14 @@ class AttributionAddon(Addon):
         t = st.tally
         return {
             "rows": dict(t.rows),
-            "overfetch_rows": t.rows["redundant"] + t.rows["superseded"],
-            "overfetch_wait_s": round(t.wait_s["redundant"] + t.wait_s["superseded"], 6),
+            "overfetch_rows": t.rows[Outcome.REDUNDANT] + t.rows[Outcome.SUPERSEDED],
+            "overfetch_wait_s": round(t.wait_s[Outcome.REDUNDANT] + t.wait_s[Outcome.SUPERSEDED], 6),
         }
 
-    def flush(self) -> None:
-        now = time.monotonic_ns() if self.live else None
+    def flush(self, now_ns: int | None) -> None:
         for st in list(self._conns.values()):
             self._emit_finished(st)
-            self._maybe_close_burst(None, st, now if now is not None else st.last_t_ns)
+            self._maybe_close_burst(None, st, now_ns if now_ns is not None else st.last_t_ns)
 
     def finish(self) -> None:
         """End of a replay: every burst still open is complete."""
@@ -461,6 +320,15 @@ class AttributionAddon(Addon):
                 self._emit_burst(burst)
         st.ending.clear()
 
+    def _emit_finished(self, st: ConnAttribution) -> None:
+        """Summarise the ended bursts whose last GetLines has been answered (or given up)."""
+        if not st.ending:
+            return
+        for burst in [b for b in st.ending if b.open_fetches <= 0]:
+            st.ending.remove(burst)
+            if not burst.closed:
+                self._emit_burst(burst)
+
     # -- requests and pushes -----------------------------------------------------------
     def _request(self, conn: ConnState, st: ConnAttribution, serial: int, body: dict[str, Any], t_ns: int) -> None:
         pane_id = body["pane_id"]
@@ -471,8 +339,6 @@ class AttributionAddon(Addon):
         for tally in (st.tally, self.total):
             tally.crossed_requests += req.crossed
             tally.coalescible_rows += req.coalescible
-        if req.crossed and self.crossed_log is not None:
-            self.crossed_log.add((conn.conn_id, serial))
         pending = PendingFetch(serial, pane_id, held, causes, selective_saved=req.selective_saved)
         old = st.pending.pop(serial, None)
         if old is not None:  # a reused serial replaces the old one: it will never be answered
@@ -484,12 +350,10 @@ class AttributionAddon(Addon):
             tally.rows_requested += len(held)
             for c in causes.values():
                 tally.causes[c] += 1
-        if self.metrics is not None:
-            counts: dict[str, int] = {}
-            for c in causes.values():
-                counts[c] = counts.get(c, 0) + 1
-            for c, n in counts.items():
-                self.metrics.rows_fetched.labels(c).inc(n)
+        counts: dict[Cause, int] = {}
+        for c in causes.values():
+            counts[c] = counts.get(c, 0) + 1
+        self.emit(RowsRequested(conn.conn_id, serial, counts, bool(req.crossed)))
         burst = st.burst
         target: Burst | Spend = self.outside
         if burst is not None and not burst.closed and self._burst_active(burst, t_ns):
@@ -508,14 +372,16 @@ class AttributionAddon(Addon):
         summary = body.get("bonus_lines")
         if summary is not None and hasattr(summary, "lines"):
             version = conn.decoder.codec_version
+            delivered: dict[Outcome, int] = {}
             for i, ln in enumerate(summary.lines):
                 bonus_facts[ln.row] = LineFacts(summary, i, version)
                 out = outcome(model.held(ln.row), ln.fingerprint, True)
                 for tally in (st.tally, self.total):
                     tally.bonus_rows[out] += 1
-                if self.metrics is not None:
-                    self.metrics.rows_delivered.labels("bonus", out).inc()
+                delivered[out] = delivered.get(out, 0) + 1
                 bonus.append((ln.row, ln.fingerprint, ln.seqno))
+            if delivered:
+                self.emit(BonusRowsDelivered(conn.conn_id, delivered))
         dirty = [(r["start"], r["end"]) for r in body["dirty_lines"]]
         dims = body["dimensions"]
         model.apply_push(Push(st.next_seq(), t_ns, body["seqno"], dims["physical_top"], body["cursor_position"],
@@ -550,19 +416,6 @@ class AttributionAddon(Addon):
         if now_ns - burst.quiet_since_ns() >= self.burst_gap_ns:
             self._emit_burst(burst)
 
-    def _burst_fetch_done(self, st: ConnAttribution, burst: Burst) -> None:
-        # an ended burst is summarised at the next event (_emit_finished), after the log event of this fetch
-        burst.open_fetches -= 1
-
-    def _emit_finished(self, st: ConnAttribution) -> None:
-        """Summarise the ended bursts whose last GetLines has been answered (or given up)."""
-        if not st.ending:
-            return
-        for burst in [b for b in st.ending if b.open_fetches <= 0]:
-            st.ending.remove(burst)
-            if not burst.closed:
-                self._emit_burst(burst)
-
     def _emit_burst(self, burst: Burst) -> None:
         burst.closed = True
         summary = burst.summary()
@@ -575,21 +428,19 @@ class AttributionAddon(Addon):
             self.unlisted.getlines += burst.getlines
             self.unlisted.rows_requested += burst.rows_requested
             add_response(self.unlisted, burst.rows, burst.wire_bytes, burst.decompressed_bytes, burst.wait_s,
-                          burst.overfetch_wait_s)
+                         burst.overfetch_wait_s)
             self.unlisted.wall_s += burst.wall_s
             self.unlisted.overfetch_wall_s += burst.overfetch_wall_s
-        m = self.metrics
-        if m is not None:
-            m.resize_bursts.inc()
-            m.burst_settle.observe(burst.settle_s())
-            m.burst_rows.observe(burst.rows_requested)
-        self.log.info("resize_burst", **{k: v for k, v in summary.items() if k != "resize_offsets_s"})
+        self.emit(BurstClosed(summary, burst.settle_s(), burst.rows_requested))
 
     # -- results -------------------------------------------------------------------
+    def what_if(self) -> dict[str, Any]:
+        return what_if(self.total, self.bursts)
+
     def report(self) -> dict[str, Any]:
         """The analysis in the JSON shape shared with the emulated client's truth file."""
         t = self.total
-        over_wait = t.wait_s["redundant"] + t.wait_s["superseded"]
+        over_wait = t.wait_s[Outcome.REDUNDANT] + t.wait_s[Outcome.SUPERSEDED]
         return {
             "rows": dict(t.rows),
             "panes": {str(p): {"rows": dict(r)} for p, r in sorted(t.panes.items())},
@@ -612,69 +463,13 @@ class AttributionAddon(Addon):
             # added for the report's reconciliation; the keys above are the truth file's shape
             "fetch_wall_s": round(t.fetch_wall_s, 6),
             "wall_s": {k: round(v, 6) for k, v in t.wall_s.items()},
-            "overfetch_wall_s": round(t.wall_s["redundant"] + t.wall_s["superseded"], 6),
+            "overfetch_wall_s": round(t.wall_s[Outcome.REDUNDANT] + t.wall_s[Outcome.SUPERSEDED], 6),
             "outside_bursts": self.outside.summary(),
             "unlisted_bursts": {"bursts": self.unlisted_bursts, **self.unlisted.summary()},
             "settle_wall_s": round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
             "pane_stats": {str(p): sp.summary() for p, sp in sorted(t.pane_spend.items())},
             "timeline_complete": self.timeline.complete(),
         }
-
-    def what_if(self) -> dict[str, Any]:
-        t = self.total
-        sel = t.selective_saved
-        sel_rows, sel_wait, sel_bytes = sel.rows, sel.wait_s, sel.wire_bytes
-        coal_rows = t.coalescible_rows
-        coal_share = coal_rows / t.rows_requested if t.rows_requested else 0.0
-        coal_wait = t.fetch_wait_s * coal_share
-        coal_bytes = sum(t.wire_bytes.values()) * coal_share
-        debounce = {}
-        for ms in DEBOUNCE_WHAT_IFS_MS:
-            saved_rows = saved_wait = 0.0
-            sent_total = resizes_total = 0
-            for b in self.bursts:
-                offsets = b["resize_offsets_s"]
-                n = len(offsets)
-                if not n:
-                    continue
-                sent = 1 + sum(1 for a, c in itertools.pairwise(offsets) if (c - a) * 1000 >= ms)
-                frac = 1 - sent / n
-                saved_rows += b["rows_requested"] * frac
-                saved_wait += b["fetch_wait_s"] * frac
-                sent_total += sent
-                resizes_total += n
-            debounce[f"{ms}ms"] = {
-                "resizes_sent": sent_total,
-                "resizes": resizes_total,
-                "rows_saved": round(saved_rows),
-                "wait_saved_s": round(saved_wait, 6),
-            }
-        return {
-            "model": (
-                "Rows a policy would not have fetched, with the wait and wire bytes those rows were "
-                "apportioned (by serialized size) in the recorded run. selective: a client that, on a "
-                "resize, stales only the rows a rewrap to the new width can alter (rows of logical lines "
-                "that were wrapped or are wider than the new width, and every held row below one whose row "
-                "count may change; none when only the height changed) instead of every row, and otherwise "
-                "behaves as WezTerm's: the rows requested because of a resize that this rule would not have "
-                "staled, and get_lines' refetches of lines only such a fetch brought. coalesce: rows asked "
-                "for again while a fetch for them sent after their last invalidation was still in flight or "
-                "had been dropped (the wait and bytes are their share of all fetches). debounce: per "
-                "burst, rows and fetch wait scale with the number of Resize PDUs still sent (one per pause "
-                "of at least the debounce interval, plus the last)."
-            ),
-            "selective": {"rows_saved": sel_rows, "wait_saved_s": round(sel_wait, 6),
-                          "wire_bytes_saved": round(sel_bytes)},
-            "coalesce": {"rows_saved": coal_rows, "wait_saved_s": round(coal_wait, 6),
-                         "wire_bytes_saved": round(coal_bytes)},
-            "debounce": debounce,
-        }
-
-
-def add_client_model_argument(parser: Any) -> None:
-    """``--client-model``, for every command that runs the analysis."""
-    parser.add_argument("--client-model", choices=CLIENT_MODELS, default="wezterm", help=CLIENT_MODEL_HELP)
-
 
 def _nested(d: dict[tuple[str, str], int]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}

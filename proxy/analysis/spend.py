@@ -13,7 +13,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from proxy.analysis.linemodel import empty_rows
+from proxy.analysis.vocabulary import empty_rows
 
 
 class Costs(Protocol):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from proxy.analysis.attribution import add_client_model_argument
+from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
 
 
@@ -34,9 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clock", choices=("capture", "monotonic"), default="capture",
                    help="trace timestamps: time since the capture began (default), or the recording machine's "
                    "CLOCK_MONOTONIC, to line up with a profile of wezterm-gui recorded there")
-    p.add_argument("--burst-gap", type=float, default=0.25,
-                   help="Resize PDUs closer than this many seconds form one burst (default 0.25)")
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
+    add_burst_gap_argument(p)
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_client_model_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=run, export_parser=p)
