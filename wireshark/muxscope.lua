@@ -323,7 +323,9 @@ local F = {
     serial = ProtoField.uint64("wezmux.serial", "Serial"),
     ident = ProtoField.uint32("wezmux.ident", "Ident", base.DEC, PDU_NAMES),
     pdu = ProtoField.string("wezmux.pdu", "PDU"),
-    payload_len = ProtoField.uint32("wezmux.payload_len", "Payload length"),
+    wire_len = ProtoField.uint32("wezmux.wire_len", "Frame length on the wire", base.DEC, nil, nil,
+        "header + payload bytes"),
+    payload_len = ProtoField.uint32("wezmux.payload_len", "Payload length on the wire"),
     inflated_len = ProtoField.uint32("wezmux.inflated_len", "Decompressed payload length"),
     codec_version = ProtoField.uint32("wezmux.codec_version", "Codec version used"),
     request_in = ProtoField.framenum("wezmux.request_in", "Request in", base.NONE, frametype.REQUEST),
@@ -359,8 +361,6 @@ local E = {
 }
 proto.experts = { E.garbage, E.payload, E.compressed, E.unknown }
 
-local f_tcp_stream = Field.new("tcp.stream")
-local f_frame_time = Field.new("frame.time")
 
 -- Fields that matter for the analysis, by "<PDU>.<field path>" (indices left out).
 local HOOKS = {
@@ -706,8 +706,8 @@ end
 ---------------------------------------------------------------------------------------------------
 -- per-capture state: request/response pairs by (TCP stream, serial), codec version per stream
 
-local rpc = {}          -- key "stream:serial" -> {req=frame, req_time=NSTime, req_src=..., resp=, resp_time=}
-local stream_version = {} -- tcp stream -> codec version announced by GetCodecVersionResponse
+local rpc = {}          -- key "connection:serial" -> {req=frame, req_time=NSTime, req_src=..., resp=, resp_time=}
+local stream_version = {} -- connection -> codec version announced by GetCodecVersionResponse
 local frame_version = {}  -- frame number -> codec version in force when it was first dissected
 
 function proto.init()
@@ -718,12 +718,28 @@ local function endpoint(pinfo)
     return tostring(pinfo.src) .. ":" .. tostring(pinfo.src_port)
 end
 
+-- The TCP connection, the same from both ends. Field extractors (tcp.stream, frame.time) are not
+-- used: tshark's first pass builds no tree, and they come back empty there.
+local function connection_key(pinfo)
+    local a = endpoint(pinfo)
+    local b = tostring(pinfo.dst) .. ":" .. tostring(pinfo.dst_port)
+    if a < b then return a .. "-" .. b end
+    return b .. "-" .. a
+end
+
+-- seconds (a double, relative to the first packet: exact to the nanosecond for ~100 days) -> NSTime
+local function nstime_between(t0, t1)
+    local ns = math.floor((t1 - t0) * 1e9 + 0.5)
+    local secs = math.floor(ns / 1e9)
+    return NSTime(secs, ns - secs * 1e9)
+end
+
 local function link_rpc(pinfo, tree, h, stream)
     if h.serial == 0 or stream == nil then return end
     local key = stream .. ":" .. num_text(h.serial, h.serial_big)
     local entry = rpc[key]
     if not pinfo.visited then
-        local now = f_frame_time().value
+        local now = pinfo.rel_ts
         if entry == nil then
             rpc[key] = { req = pinfo.number, req_time = now, req_src = endpoint(pinfo) }
             entry = rpc[key]
@@ -736,7 +752,7 @@ local function link_rpc(pinfo, tree, h, stream)
         if entry.resp then tree:add(F.response_in, entry.resp):set_generated() end
     elseif entry.resp == pinfo.number then
         tree:add(F.request_in, entry.req):set_generated()
-        tree:add(F.time, entry.resp_time - entry.req_time):set_generated()
+        tree:add(F.time, nstime_between(entry.req_time, entry.resp_time)):set_generated()
     end
 end
 
@@ -757,6 +773,7 @@ local function dissect_frame(tvb, off, h, pinfo, tree, stream)
     local serial_text = num_text(h.serial, h.serial_big)
     ftree:set_text(string.format("WezTerm mux %s, serial %s, %d bytes%s", name, serial_text, total,
         h.compressed and " (compressed)" or ""))
+    ftree:add(F.wire_len, tvb(off, total), total):set_generated()
     local p = off
     ftree:add(F.len, tvb(p, h.len_bytes), UInt64(h.len % TWO32, math.floor(h.len / TWO32)))
     ftree:add(F.compressed, tvb(p, h.len_bytes), h.compressed)
@@ -818,8 +835,7 @@ local function dissect_stream(tvb, pinfo, tree)
     local s = tvb:raw()
     local n = #s
     local max_len = proto.prefs.max_frame_len
-    local stream_field = f_tcp_stream()
-    local stream = stream_field and tostring(stream_field.value) or nil
+    local stream = connection_key(pinfo)
     local pos = 1      -- 1-based position in s
     local info = {}
     local garbage_start, garbage_why = nil, nil
