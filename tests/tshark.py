@@ -71,7 +71,8 @@ def dissect(pcap: Path, *options: str) -> list[Packet]:
     packets = []
     for pkt in ET.fromstring(proc.stdout).iter("packet"):
         meta: dict[str, list[str]] = {}
-        _fields(pkt.find("proto[@name='frame']") or ET.Element("x"), meta)
+        for proto in pkt.findall("proto[@name='frame']") + pkt.findall("proto[@name='pkt_comment']"):
+            _fields(proto, meta)
         tcp: dict[str, list[str]] = {}
         for proto in pkt.findall("proto[@name='tcp']"):
             _fields(proto, tcp)

@@ -299,6 +299,8 @@ local CUSTOM = {}
 local MAX_DEPTH = 150
 local ZSTD_MAGIC = "\040\181\047\253"
 local RESYNC_MAX_UNCOMPRESSED_LEN = 1024 * 1024
+-- garbage held back for re-judging with the next segment, at most (bytes)
+local GARBAGE_HOLD = 65536
 local TWO32 = 4294967296
 
 local proto = Proto("wezmux", "WezTerm mux protocol (muxscope)")
@@ -868,11 +870,16 @@ local function dissect_stream(tvb, pinfo, tree)
         end
     end
     if pos ~= nil and pos <= n then
-        -- an incomplete header (or garbage that needs more bytes to judge): ask for one more segment
-        if garbage_start then
-            if pos > garbage_start then add_garbage(tvb, garbage_start - 1, pos - 1, garbage_why, pinfo, tree, info) end
+        -- An incomplete header: ask for one more segment. Inside garbage, ask for it from the garbage's
+        -- start, so the whole run is judged again with more bytes (stateless, and what FrameDecoder does:
+        -- it waits too); past GARBAGE_HOLD bytes, report what is known and wait at the candidate.
+        local from = pos
+        if garbage_start and pos - garbage_start <= GARBAGE_HOLD then
+            from = garbage_start
+        elseif garbage_start then
+            add_garbage(tvb, garbage_start - 1, pos - 1, garbage_why, pinfo, tree, info)
         end
-        pinfo.desegment_offset = pos - 1
+        pinfo.desegment_offset = from - 1
         pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
     elseif pos ~= nil and garbage_start then
         add_garbage(tvb, garbage_start - 1, n, garbage_why, pinfo, tree, info)
