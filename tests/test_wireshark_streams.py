@@ -193,3 +193,17 @@ def test_export_command_errors_are_one_line(tmp_path):
     assert bad.returncode == 2 and b"not a muxscope capture" in bad.stderr and len(bad.stderr.splitlines()) == 1
     assert not (tmp_path / "x.pcapng").exists() and not (tmp_path / "x.pcapng.partial").exists()
 
+
+
+def test_port_preference_and_heuristic(tmp_path):
+    """An export to another port reads through the heuristic, or through the port preference alone."""
+    records = [open_record(0), (DATA, 1 * MS, 1, C2S, raw_frame("Resize", RESIZE, 1)),
+               (DATA, 2 * MS, 1, S2C, raw_frame("UnitResponse", {}, 1))]
+    cap = tmp_path / "port.muxcap"
+    write_capture(cap, records)
+    pcap = tmp_path / "port.pcapng"
+    export(cap, pcap, "--pcapng-port", "5555")
+    names = ["Resize", "UnitResponse"]
+    assert [p.one("wezmux.pdu") for p in frames(dissect(pcap))] == names  # found by the heuristic
+    assert frames(dissect(pcap, "wezmux.heuristic:FALSE")) == []
+    assert [p.one("wezmux.pdu") for p in frames(dissect(pcap, "wezmux.heuristic:FALSE", "wezmux.port:5555"))] == names
