@@ -441,7 +441,7 @@ Walker.__index = Walker
 -- reads `len` bytes of `tvb` from `base`: the frame's own bytes, or a decompressed tvb
 local function new_walker(tvb, base, len, pdu_name, pdu_tree, budget)
     return setmetatable({ s = len > 0 and tvb:raw(base, len) or "", tvb = tvb, base = base, pos = 1,
-        pdu = pdu_name, top = pdu_tree, budget = budget, hidden = 0 }, Walker)
+        pdu = pdu_name, top = pdu_tree, budget = budget, hidden = 0, sum = { rows = {}, dirty = {} } }, Walker)
 end
 
 function Walker:fail(msg)
@@ -475,6 +475,37 @@ function Walker:hook(path, start, value)
         end
     end
     if path == "GetCodecVersionResponse.codec_vers" then self.codec_vers = value end
+    self:summarize(field, value)
+end
+
+-- What the Info column says about a PDU besides its name: pane, rows asked for, size, seqno, dirty rows.
+function Walker:summarize(field, value)
+    local sum = self.sum
+    if field == F.pane_id then
+        sum.pane = value
+    elseif field == F.lines_start or field == F.dirty_start then
+        local list = (field == F.lines_start) and sum.rows or sum.dirty
+        list[#list + 1] = num_text(value)
+    elseif field == F.lines_end or field == F.dirty_end then
+        local list = (field == F.lines_end) and sum.rows or sum.dirty
+        if #list > 0 then list[#list] = list[#list] .. ".." .. num_text(value) end
+    elseif field == F.rows or field == F.cols then
+        sum[field == F.rows and "size_rows" or "size_cols"] = value
+    elseif field == F.seqno then
+        sum.seqno = value
+    end
+end
+
+function Walker:summary()
+    local sum, out = self.sum, {}
+    if sum.pane then out[#out + 1] = "pane " .. num_text(sum.pane) end
+    if #sum.rows > 0 then out[#out + 1] = "rows " .. table.concat(sum.rows, ",") end
+    if sum.size_rows and sum.size_cols then
+        out[#out + 1] = num_text(sum.size_rows) .. "x" .. num_text(sum.size_cols)
+    end
+    if sum.seqno then out[#out + 1] = "seqno " .. num_text(sum.seqno) end
+    if #sum.dirty > 0 then out[#out + 1] = "dirty " .. table.concat(sum.dirty, ",") end
+    return table.concat(out, " ")
 end
 
 local UINT_LIMIT = { u16 = 2 ^ 16 - 1, u32 = 2 ^ 32 - 1 }
@@ -753,8 +784,10 @@ local function link_rpc(pinfo, tree, h, stream)
     if entry.req == pinfo.number and entry.req_src == endpoint(pinfo) then
         if entry.resp then tree:add(F.response_in, entry.resp):set_generated() end
     elseif entry.resp == pinfo.number then
+        local dt = nstime_between(entry.req_time, entry.resp_time)
         tree:add(F.request_in, entry.req):set_generated()
-        tree:add(F.time, nstime_between(entry.req_time, entry.resp_time)):set_generated()
+        tree:add(F.time, dt):set_generated()
+        return string.format("%.3f ms", dt:tonumber() * 1000)
     end
 end
 
@@ -787,14 +820,15 @@ local function dissect_frame(tvb, off, h, pinfo, tree, stream)
     p = p + h.ident_bytes
     local payload = tvb(p, h.data_len)
     ftree:add(F.payload_len, payload, h.data_len)
-    link_rpc(pinfo, ftree, h, stream)
+    local rtt = link_rpc(pinfo, ftree, h, stream)
+    local label = name .. " #" .. serial_text .. (rtt and (" (" .. rtt .. ")") or "")
     local version = codec_version_for(pinfo, stream)
     ftree:add(F.codec_version, version):set_generated()
     local nid = PDU_SCHEMAS[version][h.ident]
     if nid == nil then
         ftree:add_proto_expert_info(E.unknown, "ident " .. h.ident .. " is unknown to codec " .. version
             .. ": payload kept undecoded")
-        return name, serial_text
+        return label
     end
     local ptvb, base = tvb, p
     if h.compressed then
@@ -805,7 +839,7 @@ local function dissect_frame(tvb, off, h, pinfo, tree, stream)
         if ptvb == tvb then
             ftree:add_proto_expert_info(E.compressed, "zstd payload not decoded: this Wireshark's Lua API "
                 .. "cannot inflate zstd (4.3 and later can); `muxscope decode` shows every field")
-            return name, serial_text
+            return label .. " [zstd " .. h.data_len .. " B]"
         end
         ftree:add(F.inflated_len, ptvb:len()):set_generated()
     end
@@ -820,7 +854,8 @@ local function dissect_frame(tvb, off, h, pinfo, tree, stream)
             .. "'Payload tree items per PDU' preference]", w.hidden))
     end
     if ok and w.codec_vers and stream and not pinfo.visited then stream_version[stream] = w.codec_vers end
-    return name, serial_text
+    local summary = ok and w:summary() or "[payload error]"
+    return label .. (summary ~= "" and (" " .. summary) or "")
 end
 
 local function add_garbage(tvb, start, stop, why, pinfo, tree, info)
@@ -863,8 +898,7 @@ local function dissect_stream(tvb, pinfo, tree)
                 pos = nil
                 break
             else
-                local name, serial = dissect_frame(tvb, pos - 1, h, pinfo, tree, stream)
-                info[#info + 1] = name .. " #" .. serial
+                info[#info + 1] = dissect_frame(tvb, pos - 1, h, pinfo, tree, stream)
                 pos = pos + h.hlen + h.data_len
             end
         end
