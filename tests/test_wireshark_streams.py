@@ -207,3 +207,23 @@ def test_port_preference_and_heuristic(tmp_path):
     assert [p.one("wezmux.pdu") for p in frames(dissect(pcap))] == names  # found by the heuristic
     assert frames(dissect(pcap, "wezmux.heuristic:FALSE")) == []
     assert [p.one("wezmux.pdu") for p in frames(dissect(pcap, "wezmux.heuristic:FALSE", "wezmux.port:5555"))] == names
+
+
+def test_heuristic_leaves_other_protocols_alone(tmp_path):
+    """HTTP, a TLS record and random bytes on an unregistered port are not taken for mux frames."""
+    import random
+
+    rng = random.Random(7)
+    # a TLS record header reads as len 22, serial 3, ident 1 (Ping): sizes add up, but a Ping has no payload
+    tls = b"\x16\x03\x01" + rng.randbytes(20)
+    # len 5, serial 1, ident 14 (Resize): 3 bytes cannot hold a Resize
+    short = b"\x05\x01\x0e" + rng.randbytes(3)
+    noise = [tls, short, b"GET / HTTP/1.1\r\nHost: example\r\n\r\n"]
+    noise += [rng.randbytes(rng.randrange(3, 200)) for _ in range(200)]
+    records = [open_record(0)] + [(DATA, (i + 1) * MS, 1, C2S if i % 2 else S2C, chunk)
+                                  for i, chunk in enumerate(noise)]
+    cap = tmp_path / "noise.muxcap"
+    write_capture(cap, records)
+    pcap = tmp_path / "noise.pcapng"
+    export(cap, pcap, "--pcapng-port", "5557")
+    assert [w for p in dissect(pcap) for w in p.pdus] == []

@@ -298,7 +298,6 @@ local CUSTOM = {}
 
 local MAX_DEPTH = 150
 local ZSTD_MAGIC = "\040\181\047\253"
-local RESYNC_MAX_UNCOMPRESSED_LEN = 1024 * 1024
 -- garbage held back for re-judging with the next segment, at most (bytes)
 local GARBAGE_HOLD = 65536
 local TWO32 = 4294967296
@@ -463,6 +462,7 @@ function Walker:item(tree, start, text)
 end
 
 function Walker:hook(path, start, value)
+    if self.top == nil then return end  -- only checking that a payload reads (the heuristic)
     local field = HOOKS[path]
     if field == nil and path == self.pdu .. ".pane_id" then field = F.pane_id end
     if field ~= nil and type(value) == "number" then
@@ -929,21 +929,35 @@ function proto.dissector(tvb, pinfo, tree)
     return dissect_stream(tvb, pinfo, tree)
 end
 
--- Heuristic: the segment starts with a frame a WezTerm peer could send (a known ident, sane sizes, the
--- zstd magic when compressed) that either fills the segment, is followed by another such header, or
--- is a compressed frame that continues in later segments. Claims the whole conversation when it fits.
+-- True when an uncompressed payload reads exactly (every byte, no error) as its PDU in some codec version.
+local function payload_reads_exactly(tvb, off, h)
+    for _, version in ipairs(CODEC_VERSIONS) do
+        local nid = PDU_SCHEMAS[version][h.ident]
+        if nid ~= nil then
+            local w = new_walker(tvb, off + h.hlen, h.data_len, PDU_NAMES[h.ident], nil, 0)
+            local ok = pcall(function() w:walk(nid, nil, "", w.pdu, 0) end)
+            if ok and w.pos - 1 == h.data_len then return true end
+        end
+    end
+    return false
+end
+
+-- Heuristic: the segment starts with a frame a WezTerm peer could send: a known ident, sane sizes, and
+-- either a payload that reads exactly as that PDU or the zstd magic of a compressed one; and whatever
+-- follows it in the segment starts with a plausible header too. Claims the conversation when it fits.
 local function heuristic(tvb, pinfo, tree)
     if not proto.prefs.heuristic or tvb:len() < 3 then return false end
+    local max_len = proto.prefs.max_frame_len
     local s = tvb:raw(0, math.min(tvb:len(), 64))
-    local h = read_header(s, 1, proto.prefs.max_frame_len)
-    if h == nil or PDU_NAMES[h.ident] == nil or plausible(s, 1, proto.prefs.max_frame_len) ~= true then return false end
-    if not h.compressed and h.data_len > RESYNC_MAX_UNCOMPRESSED_LEN then return false end
+    local h = read_header(s, 1, max_len)
+    if h == nil or plausible(s, 1, max_len) ~= true then return false end
     local after = h.hlen + h.data_len
+    if not h.compressed then
+        if after > tvb:len() or not payload_reads_exactly(tvb, 0, h) then return false end
+    end
     if after < tvb:len() then
         local rest = tvb:raw(after, math.min(tvb:len() - after, 64))
-        if plausible(rest, 1, proto.prefs.max_frame_len) ~= true then return false end
-    elseif after > tvb:len() and not h.compressed then
-        return false
+        if plausible(rest, 1, max_len) ~= true then return false end
     end
     pinfo.conversation = proto
     dissect_stream(tvb, pinfo, tree)
