@@ -598,34 +598,49 @@ function Walker:walk(nid, tree, label, path, depth)
         self:item(tree, start, label .. ": " .. text .. " (" .. table.concat(names, " | ") .. ")")
         return v
     elseif k == "option" then
-        local tag = self.s:byte(self.pos)
-        if tag == nil then self:fail("unexpected end of payload") end
-        self.pos = self.pos + 1
-        if tag == 0 then
-            self:item(tree, start, label .. ": None")
-            return nil
-        elseif tag ~= 1 then
-            self:fail("invalid Option tag " .. tag)
-        end
-        return self:walk(node.inner, tree, label, path, depth + 1)
+        return self:walk_option(node, tree, label, path, depth)
     elseif k == "enum" then
-        local idx, np, err = uleb(self.s, self.pos)
-        if err then self:fail(err) end
-        local variant = node.variants[idx + 1]
-        if variant == nil then
-            self:fail("unknown " .. node.name .. " variant index " .. idx .. " (known: 0.." .. (#node.variants - 1) .. ")")
-        end
-        self.pos = np
-        if variant[2] == nil then
-            self:item(tree, start, label .. ": " .. variant[1])
-            return variant[1]
-        end
-        local sub = self:item(tree, start, label .. ": " .. variant[1])
-        self:walk(variant[2], sub, variant[1], path .. "." .. variant[1], depth + 1)
-        if sub then sub:set_len(self.pos - start) end
+        return self:walk_enum(node, tree, label, path, depth)
+    end
+    return self:walk_container(node, tree, label, path, depth)
+end
+
+function Walker:walk_option(node, tree, label, path, depth)
+    local start = self.pos
+    local tag = self.s:byte(self.pos)
+    if tag == nil then self:fail("unexpected end of payload") end
+    self.pos = self.pos + 1
+    if tag == 0 then
+        self:item(tree, start, label .. ": None")
+        return nil
+    elseif tag ~= 1 then
+        self:fail("invalid Option tag " .. tag)
+    end
+    return self:walk(node.inner, tree, label, path, depth + 1)
+end
+
+function Walker:walk_enum(node, tree, label, path, depth)
+    local start = self.pos
+    local idx, np, err = uleb(self.s, self.pos)
+    if err then self:fail(err) end
+    local variant = node.variants[idx + 1]
+    if variant == nil then
+        self:fail("unknown " .. node.name .. " variant index " .. idx .. " (known: 0.." .. (#node.variants - 1) .. ")")
+    end
+    self.pos = np
+    if variant[2] == nil then
+        self:item(tree, start, label .. ": " .. variant[1])
         return variant[1]
     end
-    -- containers: struct, tuple, array, seq, map
+    local sub = self:item(tree, start, label .. ": " .. variant[1])
+    self:walk(variant[2], sub, variant[1], path .. "." .. variant[1], depth + 1)
+    if sub then sub:set_len(self.pos - start) end
+    return variant[1]
+end
+
+-- struct, tuple, array, seq, map: a subtree holding the parts
+function Walker:walk_container(node, tree, label, path, depth)
+    local start, k = self.pos, node.k
     local sub = self:item(tree, start, label .. " (" .. node.name .. ")")
     if k == "struct" then
         for _, f in ipairs(node.fields) do self:walk(f[2], sub, f[1], path .. "." .. f[1], depth + 1) end
