@@ -227,3 +227,47 @@ def test_heuristic_leaves_other_protocols_alone(tmp_path):
     pcap = tmp_path / "noise.pcapng"
     export(cap, pcap, "--pcapng-port", "5557")
     assert [w for p in dissect(pcap) for w in p.pdus] == []
+
+
+def test_two_connections_are_two_streams_with_their_own_serials(tmp_path):
+    """Interleaved connections with the same serials: each is its own TCP stream, pairs stay inside it."""
+    records = [open_record(0, 1), open_record(1 * MS, 2),
+               (DATA, 2 * MS, 1, C2S, raw_frame("GetLines", GET_LINES, 1)),
+               (DATA, 3 * MS, 2, C2S, raw_frame("Resize", RESIZE, 1)),
+               (DATA, 5 * MS, 2, S2C, raw_frame("UnitResponse", {}, 1)),
+               (DATA, 9 * MS, 1, S2C, raw_frame("ErrorResponse", {"reason": "no such pane"}, 1))]
+    cap = tmp_path / "two.muxcap"
+    write_capture(cap, records)
+    pcap = tmp_path / "two.pcapng"
+    export(cap, pcap)
+    from tests.tshark import tshark_fields
+
+    rows = [r for r in tshark_fields(pcap, ["tcp.stream", "wezmux.pdu", "wezmux.time"]) if r[1]]
+    assert rows == [["0", "GetLines", ""], ["1", "Resize", ""], ["1", "UnitResponse", "0.002000000"],
+                    ["0", "ErrorResponse", "0.007000000"]]
+
+
+def test_pcapng_blocks_are_well_formed():
+    """Without tshark: every block's two lengths agree and are 32-bit aligned; timestamps are in ns."""
+    import io
+    import struct
+
+    from proxy.capture.pcapng import EPB_TYPE, IDB_TYPE, SHB_TYPE, PcapngWriter, TcpFlow
+
+    buf = io.BytesIO()
+    w = PcapngWriter(buf, userappl="test", comments=["odd length comment"])
+    flow = TcpFlow.for_connection(7)
+    for pkt in flow.handshake() + flow.data(True, b"abc") + flow.data(False, b"x" * 70000):
+        w.packet(1_700_000_000_123_456_789, pkt, ["c"])
+    data, pos, types = buf.getvalue(), 0, []
+    while pos < len(data):
+        btype, total = struct.unpack_from("<II", data, pos)
+        assert total % 4 == 0 and struct.unpack_from("<I", data, pos + total - 4)[0] == total
+        if btype == EPB_TYPE:
+            hi, lo = struct.unpack_from("<II", data, pos + 12)
+            assert (hi << 32) | lo == 1_700_000_000_123_456_789
+        types.append(btype)
+        pos += total
+    assert types[:2] == [SHB_TYPE, IDB_TYPE] and types.count(EPB_TYPE) == 3 + 1 + 2  # 70000 B: two segments
+    assert b"\x09\x00\x01\x00\x09\x00\x00\x00" in data  # if_tsresol = 9 (nanoseconds), padded
+    assert flow.client.seq - flow.for_connection(7).client.seq == 1 + 3  # SYN + 3 bytes
