@@ -105,33 +105,40 @@ def test_shipped_capture_reads_as_muxscope_reads_it(shipped):
     assert problems == []
 
 
-def test_shipped_capture_fields_match_decode(shipped):
-    """GetLines ranges, Resize sizes and pane ids of uncompressed PDUs, in order."""
-    capture, _, packets = shipped
-    want = defaultdict(list)
-    for r in muxscope_decode(capture):
-        if r.get("compressed") is False and r.get("pdu") in ("GetLines", "Resize"):
-            body = r["body"]
-            if r["pdu"] == "GetLines":
-                want["lines"].append([(x["start"], x["end"]) for x in body["lines"]])
-            else:
-                size = body["size"]
-                want["size"].append((size["rows"], size["cols"], size["pixel_width"], size["pixel_height"],
-                                     size["dpi"]))
-            want["pane"].append(body["pane_id"])
-    got = defaultdict(list)
-    for p in frames(packets):
-        if p.one("wezmux.pdu") == "GetLines":
-            got["lines"].append(list(zip(map(int, p.fields["wezmux.lines.start"]),
-                                         map(int, p.fields["wezmux.lines.end"]), strict=True)))
-        elif p.one("wezmux.pdu") == "Resize":
-            got["size"].append(tuple(int(p.one(f"wezmux.size.{k}"))
-                                     for k in ("rows", "cols", "pixel_width", "pixel_height", "dpi")))
-        else:
+def fields_that_matter_from_decode(records):
+    """Per PDU (in order): the values the dissector exposes as filterable fields, from muxscope's JSON."""
+    out = []
+    for r in records:
+        if "pdu" not in r:
             continue
-        got["pane"].append(int(p.one("wezmux.pane_id")))
-    assert want["lines"] and want["size"]
-    assert dict(got) == dict(want)
+        body, name = r["body"], r["pdu"]
+        f = {}
+        if isinstance(body, dict) and isinstance(body.get("pane_id"), int):
+            f["wezmux.pane_id"] = [str(body["pane_id"])]
+        if name == "GetLines":
+            f["wezmux.lines.start"] = [str(x["start"]) for x in body["lines"]]
+            f["wezmux.lines.end"] = [str(x["end"]) for x in body["lines"]]
+        elif name == "Resize":
+            f.update({f"wezmux.size.{k}": [str(v)] for k, v in body["size"].items()})
+        elif name == "GetPaneRenderChangesResponse":
+            f["wezmux.seqno"] = [str(body["seqno"])]
+            f["wezmux.dirty.start"] = [str(x["start"]) for x in body["dirty_lines"]]
+            f["wezmux.dirty.end"] = [str(x["end"]) for x in body["dirty_lines"]]
+        if name in ("GetLinesResponse", "GetPaneRenderChangesResponse"):
+            f["wezmux.row"] = [str(line["row"]) for line in r["lines"]]
+        out.append((name, sorted((k, v) for k, v in f.items() if v)))
+    return out
+
+
+def test_shipped_capture_fields_match_decode(shipped):
+    """Pane ids, GetLines ranges, Resize sizes, seqno and dirty ranges, rows carried: every PDU,
+    compressed or not (the dissector inflates zstd itself), equal to muxscope decode's."""
+    capture, _, packets = shipped
+    want = fields_that_matter_from_decode(muxscope_decode(capture))
+    keys = {k for _, f in want for k, _ in f}
+    got = [(p.one("wezmux.pdu"), sorted((k, v) for k, v in p.fields.items() if k in keys)) for p in frames(packets)]
+    assert {"wezmux.seqno", "wezmux.dirty.start", "wezmux.lines.start", "wezmux.size.rows", "wezmux.row"} <= keys
+    assert got == want
 
 
 def rpc_reference(capture: Path) -> dict[int, tuple[str, str, int]]:
@@ -170,15 +177,22 @@ def test_request_response_pairs_and_times_match_rpc_matching(shipped):
     assert got == want
 
 
-def test_compressed_pdus_say_how_to_see_them(shipped):
-    _, _, packets = shipped
+def test_compressed_payloads_inflate_to_what_muxscope_inflates(shipped):
+    capture, _, packets = shipped
+    want = [r["payload_bytes"] for r in muxscope_decode(capture) if r.get("compressed")]
     compressed = [p for p in frames(packets) if p.one("wezmux.compressed") == "1"]
+    assert len(want) > 10
+    assert sorted(int(p.one("wezmux.inflated_len")) for p in compressed) == sorted(want)
+    assert [p for p in compressed if "wezmux.decode_error" in p.fields] == []
+
+
+def test_compressed_payloads_say_how_to_see_them_when_not_inflated(shipped):
+    _, pcap, _ = shipped
+    compressed = [p for p in frames(dissect(pcap, "wezmux.inflate:FALSE")) if p.one("wezmux.compressed") == "1"]
     assert compressed
     for p in compressed:
-        if "wezmux.inflated_len" in p.fields:  # a Wireshark whose Lua API inflates zstd (4.3+)
-            continue
-        assert any("muxscope decode" in m for m in p.fields.get("_ws.expert.message", [])) or \
-            "wezmux.compressed.expert" in p.fields
+        assert "wezmux.inflated_len" not in p.fields
+        assert any("muxscope decode" in m for m in p.fields["_ws.expert.message"])
 
 
 def test_export_is_valid_tcp_with_the_capture_timestamps(shipped):

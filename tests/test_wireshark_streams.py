@@ -136,17 +136,15 @@ def test_closed_connection_ends_with_fin(tmp_path):
 # -- WezTerm's own payloads (golden frames), field for field -----------------------------------
 
 
-@pytest.mark.skipif(not golden.available(), reason="the golden frames (shared/golden) are not beside the repo")
-@pytest.mark.parametrize("version", golden.VERSIONS)
-def test_golden_payloads_decode_as_wezterm_wrote_them(tmp_path, version):
-    """Every golden payload, framed uncompressed, dissects without an error, and the fields that
-    matter equal WezTerm's expected values; the codec version comes from GetCodecVersionResponse."""
+def _golden_pdus(tmp_path: Path, version: str, original: bool):
+    """The golden frames of ``version`` after a GetCodecVersionResponse, through export and tshark:
+    WezTerm's own frames (compressed where WezTerm compressed) or every payload framed uncompressed."""
     entries = golden.entries(version)
-    number = golden.manifest(version)["codec_version"]
     cvr = next(e for e in entries if e["pdu"] == "GetCodecVersionResponse")
     chunks = [encode_frame(27, 1, golden.payload_bytes(version, cvr), False)]
     for i, e in enumerate(entries):
-        chunks.append(encode_frame(e["ident"], 100 + i, golden.payload_bytes(version, e), False))
+        chunks.append(golden.frame_bytes(version, e) if original
+                      else encode_frame(e["ident"], 100 + i, golden.payload_bytes(version, e), False))
     records = [open_record(0)] + [(DATA, (i + 1) * MS, 1, S2C, c) for i, c in enumerate(chunks)]
     cap = tmp_path / "golden.muxcap"
     write_capture(cap, records)
@@ -154,32 +152,55 @@ def test_golden_payloads_decode_as_wezterm_wrote_them(tmp_path, version):
     export(cap, pcap)
     pdus = frames(dissect(pcap))[1:]
     assert len(pdus) == len(entries)
-    errors = {e["file"]: p.fields.get("wezmux.decode_error") for e, p in zip(entries, pdus, strict=True)
-              if "wezmux.decode_error" in p.fields}
-    assert errors == {}
+    return list(zip(entries, pdus, strict=True))
+
+
+def _check_golden_fields(e, p, checked):
+    want = e.get("expected")
+    if not isinstance(want, dict):
+        return
+    if "pane_id" in want and isinstance(want["pane_id"], int):
+        assert p.one("wezmux.pane_id") == str(want["pane_id"]), e["file"]
+        checked["pane_id"] += 1
+    if e["pdu"] == "GetLines":
+        assert p.fields["wezmux.lines.start"] == [str(r["start"]) for r in want["lines"]]
+        assert p.fields["wezmux.lines.end"] == [str(r["end"]) for r in want["lines"]]
+        checked["lines"] += 1
+    if e["pdu"] == "Resize":
+        keys = ("rows", "cols", "pixel_width", "pixel_height", "dpi")
+        assert [p.one(f"wezmux.size.{k}") for k in keys] == [str(want["size"][k]) for k in keys]
+        checked["resize"] += 1
+    if e["pdu"] == "GetPaneRenderChangesResponse":
+        assert p.one("wezmux.seqno") == str(want["seqno"]), e["file"]
+        assert p.fields.get("wezmux.dirty.start", []) == [str(r["start"]) for r in want["dirty_lines"]]
+        assert p.fields.get("wezmux.dirty.end", []) == [str(r["end"]) for r in want["dirty_lines"]]
+        checked["render"] += 1
+    if e["pdu"] in ("GetLinesResponse", "GetPaneRenderChangesResponse"):
+        lines = want["lines" if e["pdu"] == "GetLinesResponse" else "bonus_lines"]["lines"]
+        assert p.fields.get("wezmux.row", []) == [str(row) for row, _ in lines], e["file"]
+        checked["rows"] += 1
+
+
+@pytest.mark.skipif(not golden.available(), reason="the golden frames (shared/golden) are not beside the repo")
+@pytest.mark.parametrize("original", [True, False], ids=["as-wezterm-sent", "uncompressed"])
+@pytest.mark.parametrize("version", golden.VERSIONS)
+def test_golden_frames_dissect_as_wezterm_wrote_them(tmp_path, version, original):
+    """Every golden frame dissects without an error and its fields that matter equal WezTerm's values:
+    as WezTerm sent it (zstd inflated by the dissector), and with its payload framed uncompressed. The
+    codec version comes from the GetCodecVersionResponse in front."""
+    pairs = _golden_pdus(tmp_path, version, original)
+    number = golden.manifest(version)["codec_version"]
+    assert {e["file"]: p.fields["wezmux.decode_error"] for e, p in pairs if "wezmux.decode_error" in p.fields} == {}
     checked = defaultdict(int)
-    for e, p in zip(entries, pdus, strict=True):
+    for e, p in pairs:
         assert p.one("wezmux.codec_version") == str(number) and p.one("wezmux.pdu") == e["pdu"]
-        want = e.get("expected")
-        if not isinstance(want, dict):
-            continue
-        if "pane_id" in want and isinstance(want["pane_id"], int):
-            assert p.one("wezmux.pane_id") == str(want["pane_id"]), e["file"]
-            checked["pane_id"] += 1
-        if e["pdu"] == "GetLines":
-            assert p.fields["wezmux.lines.start"] == [str(r["start"]) for r in want["lines"]]
-            assert p.fields["wezmux.lines.end"] == [str(r["end"]) for r in want["lines"]]
-            checked["lines"] += 1
-        if e["pdu"] == "Resize":
-            assert [p.one(f"wezmux.size.{k}") for k in ("rows", "cols", "pixel_width", "pixel_height", "dpi")] \
-                == [str(want["size"][k]) for k in ("rows", "cols", "pixel_width", "pixel_height", "dpi")]
-            checked["resize"] += 1
-        if e["pdu"] == "GetPaneRenderChangesResponse":
-            assert p.one("wezmux.seqno") == str(want["seqno"]), e["file"]
-            assert p.fields.get("wezmux.dirty.start", []) == [str(r["start"]) for r in want["dirty_lines"]]
-            assert p.fields.get("wezmux.dirty.end", []) == [str(r["end"]) for r in want["dirty_lines"]]
-            checked["render"] += 1
+        assert (p.one("wezmux.compressed") == "1") == (original and e["compressed"])
+        if original and e["compressed"]:
+            assert p.one("wezmux.inflated_len") == str(e["payload_len"]), e["file"]
+            checked["inflated"] += 1
+        _check_golden_fields(e, p, checked)
     assert checked["lines"] and checked["resize"] and checked["render"] >= 5 and checked["pane_id"] > 20
+    assert checked["rows"] >= 10 and (checked["inflated"] > 10 or not original)
 
 
 def test_export_command_errors_are_one_line(tmp_path):
