@@ -16,6 +16,7 @@ from muxscope_emulator import cli as emulate
 from proxy import __version__
 from proxy.cli import capture as capture_cmd
 from proxy.cli import demo
+from proxy.cli import export as export_cmd
 from proxy.cli import replay as replay_cmd
 from proxy.cli import report as report_cmd
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
@@ -28,6 +29,7 @@ examples:
   muxscope proxy --listen stdio --upstream 'exec:ssh myhost wezterm cli --prefer-mux proxy'
   muxscope decode captures/resize-drag-40ms.muxcap --json | head
   muxscope report captures/resize-drag-40ms.muxcap
+  muxscope export --pcapng drag.pcapng captures/resize-drag-40ms.muxcap   # for Wireshark
 
 Every sub-command has its own --help.
 """
@@ -121,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_decode(sub)
     _add_proxy(sub)
-    for module in (demo, emulate, report_cmd, replay_cmd, capture_cmd):
+    for module in (demo, emulate, report_cmd, replay_cmd, capture_cmd, export_cmd):
         module.register(sub)
     return parser
 
