@@ -106,7 +106,7 @@ def test_monotonic_clock_adds_the_capture_t0(tmp_path):
 
 def test_export_errors_are_one_line(tmp_path):
     res = muxscope("export", str(CAPTURES[0]))
-    assert res.returncode == 2 and "give --trace OUT.json" in res.stderr
+    assert res.returncode == 2 and "--trace OUT.json" in res.stderr
     res = muxscope("export", "--trace", str(tmp_path / "missing" / "t.json"), str(CAPTURES[0]), "--no-progress")
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "cannot write" in res.stderr
     res = muxscope("export", "--trace", "-", str(tmp_path / "nope.muxcap"))

@@ -29,6 +29,7 @@ examples:
   muxscope proxy --listen stdio --upstream 'exec:ssh myhost wezterm cli --prefer-mux proxy'
   muxscope decode captures/resize-drag-40ms.muxcap --json | head
   muxscope report captures/resize-drag-40ms.muxcap
+  muxscope export --pcapng drag.pcapng captures/resize-drag-40ms.muxcap   # for Wireshark
   muxscope export --trace drag.json captures/resize-drag-40ms.muxcap   # for Perfetto
 
 Every sub-command has its own --help.
