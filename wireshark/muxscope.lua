@@ -15,8 +15,10 @@
 -- not add up, or whose length is over the limit is garbage; the dissector reports it and skips
 -- ahead to the next plausible header (a known ident, sane sizes, and the zstd magic after the
 -- header of a frame flagged compressed), as `muxscope decode` does.
+--
+-- Built by wireshark/build.py from wireshark/src/*.lua and codec/schema: edit those and rebuild.
 
--- BEGIN GENERATED SCHEMA (wireshark/gen_schema.py; do not edit by hand)
+-- BEGIN GENERATED SCHEMA (wireshark/build.py from codec/schema)
 local N = {}
 N[1] = {k="struct", name="ErrorResponse", fields={{"reason", 2}}}
 N[2] = {k="prim", t="String"}
@@ -294,6 +296,10 @@ local DEFAULT_CODEC_VERSION = 44
 local DEFAULT_PORT = 4246
 -- END GENERATED SCHEMA
 
+-- ==== wireshark/src/proto.lua =============================================================================
+-- The protocol, its preferences, fields and expert infos, and which payload fields are filterable.
+-- Uses the generated schema above it (PDU_NAMES, CODEC_VERSIONS, DEFAULT_*).
+
 -- Custom (hand-written serde) types of the schema, by name: see codec/schema/mux.py.
 local CUSTOM = {}
 
@@ -400,6 +406,11 @@ local function subpath(path, name)
     if path ~= nil and HOOK_PREFIX[path] then return path .. "." .. name end
     return nil
 end
+
+
+-- ==== wireshark/src/payload.lua ===========================================================================
+-- Reading a varbincode payload by a generated schema node (N[...]): a tree, the filterable fields
+-- (HOOKS, from proto.lua) and the Info column summary. Needs proto.lua above it.
 
 ---------------------------------------------------------------------------------------------------
 -- varints on a Lua string (1-based positions). Values are Lua numbers (exact below 2^53) and, past
@@ -749,7 +760,8 @@ CUSTOM["Palette256"] = function(w, node, tree, label, path, depth)
     return nil
 end
 
--- >>> zstd (tests/test_wireshark_zstd.py runs this section on its own)
+
+-- ==== wireshark/src/zstd.lua ==============================================================================
 ---------------------------------------------------------------------------------------------------
 -- zstd decompression in plain Lua (RFC 8878), for Wireshark versions whose Lua API has no
 -- TvbRange:uncompress_zstd (before 4.3). Frames, raw/RLE/compressed blocks, Huffman literals (1 or 4
@@ -1219,7 +1231,10 @@ function zstd.decompress(s, limit)
     end
     return table.concat(parts)
 end
--- <<< zstd
+
+-- ==== wireshark/src/frames.lua ============================================================================
+-- Frames on a TCP stream: headers, reassembly, garbage, request/response links, codec version per
+-- connection, the heuristic and the port registration. Needs everything above it.
 
 ---------------------------------------------------------------------------------------------------
 -- the frame layer
