@@ -292,3 +292,19 @@ def test_pcapng_blocks_are_well_formed():
     assert types[:2] == [SHB_TYPE, IDB_TYPE] and types.count(EPB_TYPE) == 3 + 1 + 2  # 70000 B: two segments
     assert b"\x09\x00\x01\x00\x09\x00\x00\x00" in data  # if_tsresol = 9 (nanoseconds), padded
     assert flow.client.seq - flow.for_connection(7).client.seq == 1 + 3  # SYN + 3 bytes
+
+
+def test_info_column_lists_every_pdu_of_a_segment(tmp_path):
+    """A segment that completes one frame and holds another: TCP calls the dissector twice for it."""
+    lines, resize, ping = raw_frame("GetLines", GET_LINES, 1), raw_frame("Resize", RESIZE, 2), raw_frame("Ping", {}, 3)
+    records = [open_record(0), (DATA, 1 * MS, 1, C2S, lines[:4]), (DATA, 2 * MS, 1, C2S, lines[4:] + resize + ping[:1]),
+               (DATA, 3 * MS, 1, C2S, ping[1:])]
+    cap = tmp_path / "info.muxcap"
+    write_capture(cap, records)
+    pcap = tmp_path / "info.pcapng"
+    export(cap, pcap)
+    from tests.tshark import tshark_fields
+
+    infos = [r[0] for r in tshark_fields(pcap, ["_ws.col.Info"])]
+    assert "GetLines #1 pane 3 rows 0..50,-2..1, Resize #2 pane 3 50x120" in infos
+    assert "Ping #3" in infos

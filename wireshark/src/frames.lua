@@ -253,8 +253,11 @@ local function dissect_stream(tvb, pinfo, tree)
         add_garbage(tvb, garbage_start - 1, n, garbage_why, pinfo, tree, info)
     end
     if #info > 0 then
+        -- called again for the same packet (TCP hands over a reassembled frame, then the rest of the
+        -- segment, with a fence in the Info column between): continue the list
+        local again = tostring(pinfo.cols.protocol) == "WezMux"
         pinfo.cols.protocol = "WezMux"
-        pinfo.cols.info = table.concat(info, ", ")
+        pinfo.cols.info = (again and ", " or "") .. table.concat(info, ", ")
     end
     return n
 end
