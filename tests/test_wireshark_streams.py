@@ -308,3 +308,19 @@ def test_info_column_lists_every_pdu_of_a_segment(tmp_path):
     infos = [r[0] for r in tshark_fields(pcap, ["_ws.col.Info"])]
     assert "GetLines #1 pane 3 rows 0..50,-2..1, Resize #2 pane 3 50x120" in infos
     assert "Ping #3" in infos
+
+
+def test_bad_zstd_payload_is_a_payload_error_and_the_stream_goes_on(tmp_path):
+    import zstandard
+
+    good = zstandard.ZstdCompressor().compress(b"\x03" + bytes(40))  # a valid zstd frame, then spoiled
+    bad = good[:6] + b"\xff" * (len(good) - 6)
+    records = [open_record(0), (DATA, 1 * MS, 1, C2S, encode_frame(22, 1, bad, True) + raw_frame("Ping", {}, 2))]
+    cap = tmp_path / "badzstd.muxcap"
+    write_capture(cap, records)
+    pcap = tmp_path / "badzstd.pcapng"
+    export(cap, pcap)
+    pdus = frames(dissect(pcap))
+    assert [p.one("wezmux.pdu") for p in pdus] == ["GetLines", "Ping"]
+    assert "zstd" in pdus[0].one("wezmux.decode_error")
+    assert [r.get("kind") for r in muxscope_decode(cap)] == ["payload", None]  # muxscope: a payload error too

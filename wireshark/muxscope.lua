@@ -1239,6 +1239,15 @@ end
 ---------------------------------------------------------------------------------------------------
 -- the frame layer
 
+local function encoded_length(v)
+    local n = 1
+    while v >= 128 do
+        v = math.floor(v / 128)
+        n = n + 1
+    end
+    return n
+end
+
 -- A header at `off` of `s` (1-based): returns h (table), or nil + "more" when more bytes are needed,
 -- or nil + an error message for a header that is not a frame (as FrameDecoder.next_frame).
 local function read_header(s, pos, max_len)
@@ -1266,7 +1275,9 @@ local function read_header(s, pos, max_len)
     local ident, p3, err2 = uleb(s, p2)
     if err2 == "unexpected end of payload" then return nil, "more" end
     if err2 then return nil, "leb128 is too large" end
-    local data_len = len - (p3 - pos)
+    -- as FrameDecoder: the sizes of serial and ident as their shortest encoding (what a WezTerm sender
+    -- writes), even if these bytes spelled them longer
+    local data_len = len - encoded_length(ident) - encoded_length(serial)
     if data_len < 0 then
         return nil, string.format("sizes don't make sense: len:%s serial:%s ident:%s", num_text(len),
             num_text(serial, big), num_text(ident))
@@ -1354,10 +1365,11 @@ end
 
 local has_native_zstd = pcall(function() return TvbRange.uncompress_zstd end)
 
--- The payload to walk: (tvb, offset, length), or nil and why it cannot be had.
-local function payload_source(tvb, p, h, name, ftree)
+-- The payload to walk: (tvb, offset, length), or nil, why it cannot be had, and whether that is the
+-- payload's fault (bad zstd) rather than the preferences'.
+local function payload_source(tvb, p, h, name)
     if not h.compressed then return tvb, p, h.data_len end
-    if not proto.prefs.inflate then return nil, "decompression is off (preferences)" end
+    if not proto.prefs.inflate then return nil, "decompression is off in the preferences", false end
     local payload = tvb(p, h.data_len)
     if has_native_zstd then  -- Wireshark 4.3+: zstd in C
         local ok, inflated = pcall(function() return payload:uncompress_zstd("Decompressed " .. name) end)
@@ -1365,7 +1377,7 @@ local function payload_source(tvb, p, h, name, ftree)
     end
     local ok, res = pcall(zstd.decompress, payload:raw(), proto.prefs.max_inflated)
     if not ok then
-        return nil, "zstd: " .. (type(res) == "table" and tostring(res.zstd) or tostring(res))
+        return nil, "zstd: " .. (type(res) == "table" and tostring(res.zstd) or tostring(res)), true
     end
     if #res == 0 then return tvb, p, 0 end
     return ByteArray.new(res, true):tvb("Decompressed " .. name), 0, #res
@@ -1405,8 +1417,12 @@ local function dissect_frame(tvb, off, h, pinfo, tree, stream)
             .. ": payload kept undecoded")
         return label
     end
-    local ptvb, base, plen = payload_source(tvb, p, h, name, ftree)
-    if ptvb == nil then
+    local ptvb, base, plen = payload_source(tvb, p, h, name)
+    if ptvb == nil and plen then  -- the zstd stream is bad: a payload error, as muxscope reports it
+        ftree:add(F.decode_error, payload, base)
+        ftree:add_proto_expert_info(E.payload, name .. ": " .. base)
+        return label .. " [payload error]"
+    elseif ptvb == nil then
         ftree:add_proto_expert_info(E.compressed, "zstd payload not decoded (" .. base .. "); "
             .. "`muxscope decode` shows every field")
         return label .. " [zstd " .. h.data_len .. " B]"
