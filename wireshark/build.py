@@ -27,7 +27,6 @@ if str(REPO) not in sys.path:
 
 from codec.schema import versions  # noqa: E402
 from codec.schema.common import SRGBA_TUPLE  # noqa: E402
-from codec.wire import varbincode as vbc  # noqa: E402
 from codec.wire.varbincode import (  # noqa: E402
     Array,
     Custom,
@@ -36,6 +35,7 @@ from codec.wire.varbincode import (  # noqa: E402
     Map,
     Newtype,
     Option,
+    Primitive,
     Ref,
     Schema,
     Seq,
@@ -43,11 +43,6 @@ from codec.wire.varbincode import (  # noqa: E402
     Tuple,
     UnitStruct,
 )
-
-#: The primitive schemas, by identity (their class is private to varbincode).
-PRIMITIVES = {id(p): p for p in (vbc.U8, vbc.I8, vbc.U16, vbc.U32, vbc.U64, vbc.USIZE, vbc.I16, vbc.I32, vbc.I64,
-                                 vbc.ISIZE, vbc.BOOL, vbc.F32, vbc.F64, vbc.CHAR, vbc.STR, vbc.PATH, vbc.BYTES,
-                                 vbc.UNIT)}
 from proxy.capture.pcapng import DEFAULT_SERVER_PORT  # noqa: E402
 
 LUA_FILE = REPO / "wireshark" / "muxscope.lua"
@@ -89,7 +84,7 @@ class _Emitter:
 
     def _render(self, s: Schema) -> str:
         name = _lua_str(s.name)
-        if id(s) in PRIMITIVES:
+        if isinstance(s, Primitive):
             return f"{{k={_lua_str('prim')}, t={name}}}"
         if isinstance(s, Custom):
             if s.name not in LUA_CUSTOM:
