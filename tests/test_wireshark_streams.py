@@ -101,7 +101,8 @@ def test_garbage_between_frames_is_reported_and_dissection_recovers(tmp_path):
 
 def test_dropped_chunks_notes_and_truncation_are_comments(tmp_path):
     ping = raw_frame("Ping", {}, 1)
-    records = [open_record(0),
+    records = [(NOTE, 0, 0, "", json.dumps({"capture": "a capture-wide note"}).encode()),
+               open_record(0),
                (NOTE, 1 * MS, 1, "", json.dumps({"codec_version": 44}).encode()),
                (DATA, 2 * MS, 1, C2S, ping),
                (DROPPED, 3 * MS, 1, S2C, json.dumps({"chunks": 3}).encode()),
@@ -114,6 +115,7 @@ def test_dropped_chunks_notes_and_truncation_are_comments(tmp_path):
     assert "3 dropped chunk(s)" in message and "truncated" in message
     comments = [c for p in dissect(pcap) for c in p.comments]
     assert any("codec version 44" in c for c in comments)
+    assert any("a capture-wide note" in c for c in comments)
     assert any("lost 3 chunk(s) server to client" in c for c in comments)
     assert any("truncated" in c for c in comments)
 
