@@ -55,8 +55,8 @@ def _add_proxy(sub: argparse._SubParsersAction) -> None:
         "side every PDU is decoded, each GetLines is logged with its rows and latency, and metrics are "
         "exported for Prometheus.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="addresses:\n  --listen   unix:PATH | tcp:HOST:PORT | stdio | ssh:HOST:PORT\n"
-        "  --upstream unix:PATH | tcp:HOST:PORT | exec:COMMAND | ssh://[USER@]HOST[:PORT]\n",
+        epilog="addresses:\n  --listen   unix:PATH | tcp:HOST:PORT | stdio | ssh:HOST:PORT | tls:HOST:PORT\n"
+        "  --upstream unix:PATH | tcp:HOST:PORT | exec:COMMAND | ssh://[USER@]HOST[:PORT] | tls://HOST:PORT\n",
     )
     p.add_argument("--listen", required=True, help="where wezterm-gui connects (see below)")
     p.add_argument("--upstream", required=True, help="the real mux server (see below)")
@@ -72,6 +72,29 @@ def _add_proxy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shape", default=None, metavar="SPEC",
                    help="simulate a slow link on the upstream side, e.g. 'rtt=60ms,bandwidth=20mbit,jitter=2ms'")
     _add_ssh_args(p)
+    _add_tls_args(p)
+
+
+def _add_tls_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "tls (--listen tls:HOST:PORT, --upstream tls://HOST:PORT; a TLS domain, see docs/wezterm-config.md)")
+    g.add_argument("--tls-dir", metavar="DIR", default=None,
+                   help="muxscope's CA and certificates, made once (default $XDG_STATE_HOME/muxscope/tls)")
+    g.add_argument("--tls-client-ca", metavar="PATH", action="append", default=None,
+                   help="also accept client certificates from this CA (file or directory; repeatable), "
+                   "e.g. the one your tls_clients entry's pem_cert comes from")
+    g.add_argument("--tls-name", metavar="NAME", action="append", default=None,
+                   help="another host name or address for muxscope's server certificate (repeatable)")
+    g.add_argument("--tls-cert", metavar="FILE", default=None,
+                   help="client certificate for the upstream: your tls_clients pem_cert (may hold the key)")
+    g.add_argument("--tls-key", metavar="FILE", default=None,
+                   help="its private key: pem_private_key (default: the --tls-cert file)")
+    g.add_argument("--tls-ca", metavar="PATH", action="append", default=None,
+                   help="CA that signed the upstream's certificate: pem_root_certs (file or directory; repeatable)")
+    g.add_argument("--tls-expected-cn", metavar="NAME", default=None,
+                   help="name the upstream's certificate must match instead of HOST (expected_cn)")
+    g.add_argument("--tls-accept-invalid-hostnames", action="store_true",
+                   help="do not check the upstream's name (accept_invalid_hostnames; weakens TLS)")
 
 
 def _add_ssh_args(p: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ import signal
 import sys
 
 from proxy.observe import logs
-from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, parse_listen, parse_upstream
+from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, TlsAddress, parse_listen, parse_upstream
 from proxy.relay.errors import ProxyError
 from proxy.runtime import ProxyRuntime, RuntimeOptions
 
@@ -41,6 +41,7 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         from proxy.ssh.client import SshUpstreamOptions
 
         ssh_upstream = SshUpstreamOptions(args.ssh_config, args.known_hosts, args.identity, args.remote_command)
+    tls_listen, tls_upstream = _tls_options(args, listen, upstream)
     return RuntimeOptions(
         listen=listen,
         upstream=upstream,
@@ -56,7 +57,23 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         wrap_side=wrap,
         ssh_listen=ssh_listen,
         ssh_upstream=ssh_upstream,
+        tls_listen=tls_listen,
+        tls_upstream=tls_upstream,
     )
+
+
+def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> tuple[object, object]:
+    from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
+
+    tls_listen = tls_upstream = None
+    if isinstance(listen, TlsAddress):
+        tls_listen = TlsListenOptions(args.tls_dir, tuple(args.tls_client_ca or ()), tuple(args.tls_name or ()))
+    if isinstance(upstream, TlsAddress):
+        tls_upstream = TlsUpstreamOptions(args.tls_cert, args.tls_key, tuple(args.tls_ca or ()),
+                                          args.tls_expected_cn, args.tls_accept_invalid_hostnames)
+    elif args.tls_cert or args.tls_ca:
+        raise ValueError("--tls-cert/--tls-ca are for an --upstream tls://HOST:PORT")
+    return tls_listen, tls_upstream
 
 
 async def _main(opts: RuntimeOptions, grace: float) -> int:
@@ -78,6 +95,7 @@ async def _main(opts: RuntimeOptions, grace: float) -> int:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         await rt.start()
+        _tell_tls_setup(rt)
     except BaseException:
         with contextlib.suppress(Exception):
             await rt.stop(0)  # a metrics server already listening, a capture already open...
@@ -96,6 +114,16 @@ async def _main(opts: RuntimeOptions, grace: float) -> int:
     if serve is not None and serve.done() and not serve.cancelled():
         serve.result()  # the one stdio connection failed (ProxyError): a failed run
     return 0
+
+
+def _tell_tls_setup(rt: ProxyRuntime) -> None:
+    """``--listen tls:``: the CA path and the wezterm.lua lines, on stderr (stdout may carry the protocol)."""
+    setup = rt.server.tls_setup
+    if setup is None:
+        return
+    print(f"muxscope: TLS listener on {rt.server.bound}; CA: {setup.ca}\n"
+          "muxscope: add this TLS domain to wezterm.lua (then: wezterm connect muxscope):\n"
+          + setup.tls_clients_lua(), file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from proxy.relay.endpoints import (
     SshAddress,
     StdioAddress,
     TcpAddress,
+    TlsAddress,
     UnixAddress,
     UpstreamAddress,
 )
@@ -68,6 +69,8 @@ class ProxyServer:
         connect_timeout: float = 15.0,
         ssh_listen: Any = None,
         ssh_upstream: Any = None,
+        tls_listen: Any = None,
+        tls_upstream: Any = None,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
@@ -78,6 +81,10 @@ class ProxyServer:
         self._open_upstream_override = open_upstream
         self.ssh_listen = ssh_listen  # ssh_server.SshListenOptions (None: defaults)
         self.ssh_upstream = ssh_upstream  # ssh_client.SshUpstreamOptions (None: defaults)
+        self.tls_listen = tls_listen  # tls.contexts.TlsListenOptions (None: defaults)
+        self.tls_upstream = tls_upstream  # tls.contexts.TlsUpstreamOptions
+        self.tls_setup: Any = None  # tls.setup.TlsListenSetup once listening: what to tell the user
+        self._tls_upstream_ctx: Any = None
         self.log = logs.get_logger()
         self._ids = itertools.count(1)
         self._server: asyncio.AbstractServer | None = None
@@ -87,6 +94,10 @@ class ProxyServer:
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
+        if isinstance(self.upstream, TlsAddress):
+            from proxy.tls.setup import upstream_setup
+
+            self._tls_upstream_ctx = upstream_setup(self.tls_upstream)  # bad files: fail now, not per connection
         loop = asyncio.get_running_loop()
         addr = self.listen
         factory = lambda: _AcceptedSide(self._accepted)  # noqa: E731
@@ -114,6 +125,12 @@ class ProxyServer:
             self.bound = str(TcpAddress(sock[0], sock[1]))
         elif isinstance(addr, StdioAddress):
             self.bound = "stdio"
+        elif isinstance(addr, TlsAddress):
+            from proxy.tls.setup import start_tls_listener
+
+            self._server, self.tls_setup = await start_tls_listener(addr, self.tls_listen, self._accepted, self.log)
+            sock = self._server.sockets[0].getsockname()
+            self.bound = "tls:" + str(TcpAddress(sock[0], sock[1])).removeprefix("tcp:")
         elif isinstance(addr, SshAddress):
             self._server = await start_listener(self, addr, self.ssh_listen)  # type: ignore[assignment]
             sock = self._server.sockets[0].getsockname()
@@ -245,6 +262,11 @@ class ProxyServer:
             )
         if isinstance(up, SshAddress):
             return await open_ssh_upstream(up, self.ssh_upstream, self.log.bind(conn=conn_id))
+        if isinstance(up, TlsAddress):
+            from proxy.relay.sides.tls import connect_tls
+
+            ctx, name, hint = self._tls_upstream_ctx
+            return await connect_tls(up.host, up.port, ctx, name(up.host), hint)
         raise ProxyError(f"unsupported upstream {up}")
 
 

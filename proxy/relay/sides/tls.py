@@ -1,0 +1,276 @@
+"""TLS relay sides that keep the kernel's receive stamps.
+
+asyncio's TLS transport reads the socket with ``recv`` and would lose the
+arrival stamps :mod:`proxy.relay.stamped` exists for. :class:`TlsSide` is a
+:class:`~proxy.relay.stamped.StampedSocketSide` whose bytes go through an
+``ssl.SSLObject`` over memory BIOs: ciphertext is read with ``recvmsg`` and its
+stamp, decrypted, and the plaintext handed to the relay with that stamp.
+Under TLS a stamp therefore means what it means on plain TCP, the arrival of
+the newest segment in the read that completed the bytes, with one difference:
+bytes are readable only once their whole TLS record (up to 16 KiB) is in, so a
+PDU is stamped when the record holding its last byte arrived.
+
+The handshake runs before the side exists (:func:`handshake`): a listener
+checks the client certificate (and its CN, as WezTerm's server does) before
+the connection reaches the proxy, so a refused client never opens an upstream
+and nothing is relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+from proxy.relay.errors import ProxyError
+from proxy.relay.stamped import READ_SIZE, StampedListener, StampedSocketSide, enable_receive_timestamps
+from proxy.tls.contexts import check_client_name, describe
+
+HANDSHAKE_TIMEOUT_S = 15.0
+#: After a TLS 1.3 client handshake the server still judges our certificate; OpenSSL servers then
+#: send session tickets (or an alert). Waiting this long for them turns a refusal into a connect
+#: error, before anything is relayed.
+VERDICT_WAIT_S = 1.0
+
+
+class TlsSide(StampedSocketSide):
+    """A TCP socket carrying TLS, after the handshake, as a relay side."""
+
+    def __init__(self, sock: socket.socket, obj: ssl.SSLObject, incoming: ssl.MemoryBIO,
+                 outgoing: ssl.MemoryBIO, early: bytes = b"", early_t_ns: int = 0) -> None:
+        super().__init__(sock)
+        self.tls = obj
+        self._in, self._out_bio = incoming, outgoing
+        self._early, self._early_t = early, early_t_ns
+        self._ended = False
+        self._closing_tls = False
+        self.error: str | None = None
+
+    # -- reading: ciphertext in, plaintext to the relay with the ciphertext's stamp --------------
+    def resume_reading(self) -> None:
+        super().resume_reading()
+        if self._reading and (self._early or self._in.pending):
+            # read during the handshake, before the relay existed
+            self._loop.call_soon(self._deliver_early)
+
+    def _deliver_early(self) -> None:
+        early, self._early = self._early, b""
+        if early and self.relay is not None:
+            self.relay.data_received(self, early, self._early_t)
+        if self._in.pending:
+            self._decrypt(self._early_t)
+
+    def _received(self, data: bytes, t_ns: int) -> None:
+        self._in.write(data)
+        self._decrypt(t_ns)
+
+    def _decrypt(self, t_ns: int) -> None:
+        chunks: list[bytes] = []
+        ended = False
+        while True:
+            try:
+                chunk = self.tls.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                ended = True
+                break
+            except ssl.SSLError as exc:
+                self._flush_tls()  # the alert, if any
+                self.error = describe(exc, "peer")
+                self._lost(exc)
+                return
+            if not chunk:
+                ended = True
+                break
+            chunks.append(chunk)
+        self._flush_tls()  # key updates and the like
+        if chunks and self.relay is not None:
+            self.relay.data_received(self, b"".join(chunks), t_ns)
+        if ended:
+            self._eof()
+
+    def _eof(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self.pause_reading()
+        super()._eof()
+
+    # -- writing: plaintext from the relay, ciphertext to the socket ------------------------------
+    def write(self, data: bytes) -> None:
+        if self.sock is None or self._closing_tls:
+            return
+        try:
+            self.tls.write(data)
+        except ssl.SSLError as exc:
+            self._lost(exc)
+            return
+        self._flush_tls()
+
+    def _flush_tls(self) -> None:
+        out = self._out_bio.read()
+        if out:
+            self._send(out)
+
+    def _close_notify(self) -> None:
+        if self._closing_tls or self.sock is None:
+            return
+        self._closing_tls = True
+        with contextlib.suppress(ssl.SSLError, ValueError):
+            self.tls.unwrap()  # sends close_notify; the peer's comes (or not) later
+        self._flush_tls()
+
+    def write_eof(self) -> None:
+        """Half-close: TLS close_notify, then the socket's FIN once the buffer is flushed."""
+        self._close_notify()
+        self._shutdown_after_flush()
+
+    def close(self) -> None:
+        self._close_notify()
+        super().close()
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "tls": self.tls.version()}
+
+
+async def handshake(sock: socket.socket, ctx: ssl.SSLContext, *, server_side: bool,
+                    server_hostname: str | None = None, timeout: float = HANDSHAKE_TIMEOUT_S) -> TlsSide:
+    """Run the TLS handshake on a connected ``sock`` and return it as a side.
+
+    Raises ``ssl.SSLError`` (after sending our alert), ``OSError`` or ``TimeoutError``; the
+    caller closes ``sock``.
+    """
+    sock.setblocking(False)
+    enable_receive_timestamps(sock)  # before any application byte can arrive (the kernel is slow to switch)
+    loop = asyncio.get_running_loop()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_side=server_side, server_hostname=server_hostname)
+
+    async def send_pending() -> None:
+        out = outgoing.read()
+        if out:
+            await loop.sock_sendall(sock, out)
+
+    async def run() -> tuple[bytes, int]:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLError:
+                with contextlib.suppress(OSError):
+                    await send_pending()  # tell the peer why
+                raise
+            await send_pending()
+            data = await loop.sock_recv(sock, READ_SIZE)
+            if not data:
+                raise ConnectionResetError("the peer closed the connection during the TLS handshake")
+            incoming.write(data)
+        await send_pending()
+        if server_side or obj.version() != "TLSv1.3":
+            return b"", time.monotonic_ns()
+        return await _await_verdict(loop, sock, obj, incoming, send_pending)
+
+    early, t_ns = await asyncio.wait_for(run(), timeout)
+    return TlsSide(sock, obj, incoming, outgoing, early, t_ns)
+
+
+async def _await_verdict(loop: asyncio.AbstractEventLoop, sock: socket.socket, obj: ssl.SSLObject,
+                         incoming: ssl.MemoryBIO, send_pending: Callable[[], Any]) -> tuple[bytes, int]:
+    """Wait (briefly) for the TLS 1.3 server's first records: tickets mean our certificate was
+    accepted, an alert that it was not (raised as ``ssl.SSLError``)."""
+    try:
+        data = await asyncio.wait_for(loop.sock_recv(sock, READ_SIZE), VERDICT_WAIT_S)
+    except TimeoutError:
+        return b"", time.monotonic_ns()
+    t_ns = time.monotonic_ns()
+    if not data:
+        raise ConnectionResetError("the upstream closed the connection right after the TLS handshake")
+    incoming.write(data)
+    chunks = []
+    while True:
+        try:
+            chunk = obj.read(READ_SIZE)
+        except ssl.SSLWantReadError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    await send_pending()
+    return b"".join(chunks), t_ns
+
+
+async def connect_tls(host: str, port: int, ctx: ssl.SSLContext, server_hostname: str | None,
+                      ca_hint: str = "", timeout: float = HANDSHAKE_TIMEOUT_S) -> TlsSide:
+    """Connect to ``host:port`` and run the client handshake; failures are :class:`ProxyError`
+    with one line saying why (the server is never relayed to)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    last: OSError | None = None
+    for family, type_, proto, _, sockaddr in infos:
+        sock = socket.socket(family, type_, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, sockaddr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        try:
+            return await handshake(sock, ctx, server_side=False, server_hostname=server_hostname, timeout=timeout)
+        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+            sock.close()
+            raise ProxyError(f"TLS with {host}:{port} failed: {describe(exc, 'upstream', ca_hint)}") from None
+        except BaseException:
+            sock.close()
+            raise
+    raise last or OSError(f"cannot resolve {host}")
+
+
+class TlsListener(StampedListener):
+    """Accepts TCP connections, runs the server handshake and WezTerm's client checks, and hands
+    only the accepted ones on, as :class:`TlsSide`; each refusal is one log line."""
+
+    def __init__(self, sockets: list[socket.socket], on_accept: Callable[[Any], None], *,
+                 context: ssl.SSLContext, log: Any, user: str | None = None) -> None:
+        super().__init__(sockets, on_accept)
+        self.context = context
+        self.log = log
+        self.user = user
+        self._handshakes: set[asyncio.Task[None]] = set()
+        self.refused = 0
+
+    def _accepted(self, conn: socket.socket) -> None:
+        task = asyncio.get_running_loop().create_task(self._handshake(conn))
+        self._handshakes.add(task)
+        task.add_done_callback(self._handshakes.discard)
+
+    async def _handshake(self, conn: socket.socket) -> None:
+        peer = StampedSocketSide._peer_name(conn)
+        try:
+            side = await handshake(conn, self.context, server_side=True)
+        except (OSError, TimeoutError) as exc:
+            conn.close()
+            self._refuse(peer, describe(exc, "client"))
+            return
+        why = check_client_name(side.tls.getpeercert(binary_form=True), self.user)
+        if why is not None:
+            side.close()
+            self._refuse(peer, why)
+            return
+        self._on_accept(side)
+
+    def _refuse(self, peer: str | None, reason: str) -> None:
+        self.refused += 1
+        self.log.error("tls_client_refused", peer=peer, reason=reason)
+
+    def close(self) -> None:
+        super().close()
+        for task in self._handshakes:
+            task.cancel()
