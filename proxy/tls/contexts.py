@@ -122,7 +122,8 @@ def check_client_name(der: bytes | None, user: str | None = None) -> str | None:
 
 
 #: OpenSSL verify codes (x509_vfy.h) and what to do about them
-_EXPIRED, _NOT_YET_VALID, _HOSTNAME = 10, 9, 62
+_EXPIRED, _NOT_YET_VALID = 10, 9
+_NAME_MISMATCH = {62, 64}  # host name, IP address
 _UNTRUSTED = {2, 18, 19, 20, 21}
 
 
@@ -132,7 +133,7 @@ def describe(exc: BaseException, role: str, ca_hint: str = "") -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         code, msg = exc.verify_code, exc.verify_message
         whose = "the upstream's certificate" if role == "upstream" else "the client certificate"
-        if code == _HOSTNAME:
+        if code in _NAME_MISMATCH:
             return (f"{whose} does not match the host name: {msg} "
                     "(WezTerm refuses it too; --tls-expected-cn NAME is its expected_cn)")
         if code == _EXPIRED:
