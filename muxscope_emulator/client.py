@@ -78,6 +78,8 @@ class ClientOptions:
     command_pause: float = 0.3
     #: "keys" (SendKeyDown, as wezterm-gui types) or "write" (WriteToPane, a PaneWriter)
     typing_via: str = "keys"
+    #: for a tls:// address: the tls_clients entry (proxy.tls.contexts.TlsUpstreamOptions)
+    tls: Any = None
     scroll_pages: int = 3
     page_interval: float = 0.2
     idle_seconds: float = 0.5
@@ -780,6 +782,11 @@ class EmulatedClient:
     async def run(self, connect: UnixAddress | TcpAddress) -> ClientReport:
         """Attach, settle, play the scenario, settle again, and report."""
         self.conn = MuxConnection(self.options.codec_version, self._on_push, summary_lines=True)
+        if self.options.tls is not None:  # as try_connect: the tls_clients entry's files and names
+            from proxy.tls.contexts import upstream_context
+
+            self.conn.tls_context = upstream_context(self.options.tls)
+            self.conn.tls_server_name = self.options.tls.expected_cn
         await self.conn.open(connect)
         workers: list[asyncio.Task[Any]] = []
         settle: float | None = None

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime
 import hashlib
+import json
 import os
 import random
 import ssl
@@ -505,3 +506,78 @@ def test_kernel_receive_stamps_survive_tls(tmp_path: Path) -> None:
     t = chunks[-1][1]
     assert t < busy_until - LATE_S * 1e9 * 0.8, "stamped when read, not when it arrived"
     assert before - 1_000_000 <= t <= sent + 1_000_000
+
+
+# -- a resize drag over TLS on both sides, checked against the emulated client's truth --------------------
+
+
+def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, certs: CertFactory) -> None:
+    """emulated client (TLS, muxscope's client certificate) -> muxscope's TLS listener -> muxscope's
+    TLS upstream -> emulated mux server (TLS, client certificate required), each a process of its own
+    as in tests/test_truth.py, whose checks are run on the capture.
+
+    (With socat in between as the TLS ends instead, the check fails even over plain TCP: a hop
+    between client and proxy hides crossings the analysis reads from the wire's order, so the
+    emulated ends speak TLS themselves, as wezterm-gui and wezterm-mux-server do.)"""
+    from tests.test_truth import PY, _check_outcomes, _check_what_ifs, _crossing_rows, _excused_causes, _wait_for
+
+    user = pki.login_name()
+    srv = certs.issue("server", "realhost", ["127.0.0.1"], client=False)
+    cli = certs.issue("client", user, [user], client=True)
+    up_port, tls_port = free_port(), free_port()
+    state = tmp_path / "state"
+    capture, truth_file = str(tmp_path / "c.muxcap"), str(tmp_path / "truth.json")
+    server = subprocess.Popen([*PY, "emulate", "server", "--listen", f"tls:127.0.0.1:{up_port}", "--tls-cert",
+                               str(srv[0]), "--tls-key", str(srv[1]), "--tls-ca", str(certs.ca_pem)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proxy = None
+    try:
+        wait_port(up_port, 15, server)
+        proxy = subprocess.Popen([*PY, "proxy", "--listen", f"tls:127.0.0.1:{tls_port}",
+                                  "--upstream", f"tls://127.0.0.1:{up_port}", "--tls-dir", str(state),
+                                  "--tls-cert", str(cli[0]), "--tls-key", str(cli[1]), "--tls-ca", str(certs.ca_pem),
+                                  "--capture", capture, "--log-level", "warning"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_port(tls_port, 15, proxy)
+        _wait_for(str(state / "client-key.pem"))
+        client = subprocess.run([*PY, "emulate", "client", "--connect", f"tls://127.0.0.1:{tls_port}",
+                                 "--tls-cert", str(state / "client.pem"), "--tls-key", str(state / "client-key.pem"),
+                                 "--tls-ca", str(state / "ca.pem"), "--scenario", "resize-drag", "--policy", "wezterm",
+                                 "--truth-file", truth_file, "--truth-detail", "--json"],
+                                capture_output=True, timeout=90, check=False)
+    finally:
+        for proc in (proxy, server):
+            if proc is not None:
+                proc.send_signal(2)  # SIGINT: muxscope flushes its capture
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    assert client.returncode == 0, client.stderr.decode(errors="replace")[-2000:]
+    truth, attribution = _analyse(capture, truth_file)
+    assert truth["rows_detail"], "the drag fetched no rows"
+    assert all(r["pdu"] != "GetLines" or r["latency_ms"] > 0 for r in truth["rpcs"])
+    slack = _check_outcomes("resize-drag", "wezterm", truth, attribution)
+    _check_what_ifs(json.loads(client.stdout), attribution,
+                    _crossing_rows(truth, attribution, slack) + _excused_causes(truth, attribution))
+
+
+def _analyse(capture: str, truth_file: str) -> tuple[dict, Any]:
+    """The capture's analysis and the client's truth, joined as tests/test_truth.py's run_session does."""
+    from proxy.analysis.analyzer import Analyzer
+    from proxy.analysis.attribution import AttributionAddon
+    from proxy.capture.format import open_capture
+    from proxy.capture.offline import replay_records
+    from tests.test_truth import _Quiet, _WireTimes, crossed_pushes, crossing_invalidations
+
+    truth = json.loads(Path(truth_file).read_text())
+    reader = open_capture(capture)
+    attribution = AttributionAddon(None, live=False, logger=_Quiet(), record_rows=True, client_model="wezterm")
+    wire = _WireTimes(reader.header["t0_monotonic_ns"])
+    analyzer = Analyzer(None, [attribution, wire], logger=_Quiet())
+    replay_records(reader, analyzer)
+    attribution.finish()
+    truth["crossed"] = crossed_pushes(truth, wire)
+    truth["invalidation_crossed_rows"] = crossing_invalidations(truth, wire)
+    return truth, attribution

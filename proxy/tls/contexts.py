@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from proxy.tls.pki import Pki, login_name
 
 
-class TlsSetupError(Exception):
+class TlsSetupError(ValueError):
     """A certificate or key file cannot be used; the message says which and why."""
 
 
@@ -82,15 +82,21 @@ def _load_chain(ctx: ssl.SSLContext, cert: str, key: str | None, what: str) -> N
         raise TlsSetupError(f"{what}: cannot read {cert}: {exc.strerror or exc}") from None
 
 
-def listener_context(pki: Pki, names: list[str], client_cas: Iterable[str] = ()) -> ssl.SSLContext:
+def server_context(cert: str, key: str | None, client_cas: Iterable[str], what: str = "--tls-cert/--tls-key",
+                   ca_flag: str = "--tls-ca") -> ssl.SSLContext:
+    """A TLS server as wezterm-mux-server's: TLS 1.2+, a client certificate required from ``client_cas``."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    cert, key = pki.server_files(names)
-    _load_chain(ctx, str(cert), str(key), "muxscope's server certificate")
-    ctx.load_verify_locations(cafile=str(pki.paths.ca))
-    _add_roots(ctx, client_cas, "--tls-client-ca")
+    _load_chain(ctx, cert, key, what)
+    _add_roots(ctx, client_cas, ca_flag)
     ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
+
+
+def listener_context(pki: Pki, names: list[str], client_cas: Iterable[str] = ()) -> ssl.SSLContext:
+    cert, key = pki.server_files(names)
+    return server_context(str(cert), str(key), [str(pki.paths.ca), *client_cas],
+                          "muxscope's server certificate", "--tls-client-ca")
 
 
 def upstream_context(opts: TlsUpstreamOptions) -> ssl.SSLContext:

@@ -24,6 +24,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.relay.errors import ProxyError
@@ -138,13 +139,31 @@ class TlsSide(StampedSocketSide):
         return {**super().describe(), "tls": self.tls.version()}
 
 
+@dataclass
+class TlsSession:
+    """A finished handshake: the TLS object, its BIOs, and what arrived with the last handshake read."""
+
+    obj: ssl.SSLObject
+    incoming: ssl.MemoryBIO
+    outgoing: ssl.MemoryBIO
+    early: bytes
+    early_t_ns: int
+
+
 async def handshake(sock: socket.socket, ctx: ssl.SSLContext, *, server_side: bool,
                     server_hostname: str | None = None, timeout: float = HANDSHAKE_TIMEOUT_S) -> TlsSide:
-    """Run the TLS handshake on a connected ``sock`` and return it as a side.
+    """Run the TLS handshake on a connected ``sock`` and return it as a relay side.
 
     Raises ``ssl.SSLError`` (after sending our alert), ``OSError`` or ``TimeoutError``; the
     caller closes ``sock``.
     """
+    s = await tls_handshake(sock, ctx, server_side=server_side, server_hostname=server_hostname, timeout=timeout)
+    return TlsSide(sock, s.obj, s.incoming, s.outgoing, s.early, s.early_t_ns)
+
+
+async def tls_handshake(sock: socket.socket, ctx: ssl.SSLContext, *, server_side: bool,
+                        server_hostname: str | None = None, timeout: float = HANDSHAKE_TIMEOUT_S) -> TlsSession:
+    """The handshake over memory BIOs on a non-blocking ``sock`` (also used by the emulated client)."""
     sock.setblocking(False)
     enable_receive_timestamps(sock)  # before any application byte can arrive (the kernel is slow to switch)
     loop = asyncio.get_running_loop()
@@ -168,17 +187,48 @@ async def handshake(sock: socket.socket, ctx: ssl.SSLContext, *, server_side: bo
                     await send_pending()  # tell the peer why
                 raise
             await send_pending()
-            data = await loop.sock_recv(sock, READ_SIZE)
-            if not data:
-                raise ConnectionResetError("the peer closed the connection during the TLS handshake")
-            incoming.write(data)
+            incoming.write(await recv_record(loop, sock, "during the TLS handshake"))
         await send_pending()
         if server_side or obj.version() != "TLSv1.3":
             return b"", time.monotonic_ns()
         return await _await_verdict(loop, sock, obj, incoming, send_pending)
 
     early, t_ns = await asyncio.wait_for(run(), timeout)
-    return TlsSide(sock, obj, incoming, outgoing, early, t_ns)
+    return TlsSession(obj, incoming, outgoing, early, t_ns)
+
+
+#: a TLS record's header: content type, version, length (RFC 8446 5.1)
+RECORD_HEADER = 5
+
+
+def record_length(header: bytes) -> int:
+    """The whole record's size from its 5-byte header."""
+    return RECORD_HEADER + int.from_bytes(header[3:5], "big")
+
+
+async def recv_record(loop: asyncio.AbstractEventLoop, sock: socket.socket, when: str) -> bytes:
+    """Exactly one TLS record. The handshake reads record by record so that, when it is done, the
+    socket is at a record boundary and nothing is left half-read (the emulated client then reads
+    one record at a time, each with its own kernel stamp)."""
+    data = bytearray()
+    need = RECORD_HEADER
+    while len(data) < need:
+        chunk = await loop.sock_recv(sock, need - len(data))
+        if not chunk:
+            raise ConnectionResetError(f"the peer closed the connection {when}")
+        data += chunk
+        if need == RECORD_HEADER and len(data) == RECORD_HEADER:
+            need = record_length(bytes(data))
+    return bytes(data)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
 
 
 async def _await_verdict(loop: asyncio.AbstractEventLoop, sock: socket.socket, obj: ssl.SSLObject,
@@ -186,13 +236,11 @@ async def _await_verdict(loop: asyncio.AbstractEventLoop, sock: socket.socket, o
     """Wait (briefly) for the TLS 1.3 server's first records: tickets mean our certificate was
     accepted, an alert that it was not (raised as ``ssl.SSLError``)."""
     try:
-        data = await asyncio.wait_for(loop.sock_recv(sock, READ_SIZE), VERDICT_WAIT_S)
+        await asyncio.wait_for(_readable(loop, sock), VERDICT_WAIT_S)
     except TimeoutError:
         return b"", time.monotonic_ns()
+    incoming.write(await recv_record(loop, sock, "right after the TLS handshake"))  # (not cut by a timeout)
     t_ns = time.monotonic_ns()
-    if not data:
-        raise ConnectionResetError("the upstream closed the connection right after the TLS handshake")
-    incoming.write(data)
     chunks = []
     while True:
         try:
