@@ -37,6 +37,7 @@ from proxy.tls import pki
 from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
 from tests.integration import free_port, require_binary, wait_port
 from tests.support import LogCapture, ScriptedMux
+from tests.test_ssh import Keys, keys  # noqa: F401  (the fixture)
 
 TIMEOUT = 20.0
 
@@ -581,3 +582,54 @@ def _analyse(capture: str, truth_file: str) -> tuple[dict, Any]:
     truth["crossed"] = crossed_pushes(truth, wire)
     truth["invalidation_crossed_rows"] = crossing_invalidations(truth, wire)
     return truth, attribution
+
+
+# -- bootstrap_via_ssh: muxscope answers `wezterm cli tlscreds` ---------------------------------------------
+
+
+def test_bootstrap_via_ssh_issues_credentials_the_listener_accepts(tmp_path: Path, keys: Keys) -> None:  # noqa: F811
+    """What client.rs ``tls_connect`` does, with OpenSSH and OpenSSL in wezterm's place: log in over
+    SSH, run ``wezterm cli tlscreds``, decode the GetTlsCredsResponse from stdout, save ca.pem and
+    cert.pem (certificate and key in one file), then connect with them over TLS."""
+    from proxy.ssh.server import SshListenOptions
+    from tests.integration import ssh_argv
+    from tests.test_ssh import _listener_known_hosts, _run
+
+    require_binary("ssh")
+    logs = LogCapture()
+
+    async def main() -> tuple[tuple[int, bytes, str], tuple[int, bytes, str], SClient, Any, tuple[int, bytes, str]]:
+        mux = ScriptedMux()
+        await mux.start_unix(str(tmp_path / "mux.sock"))
+        ssh_opts = SshListenOptions(host_key=str(tmp_path / "hk"), authorized_keys=str(keys.authorized))
+        opts = _listen_opts(tmp_path, str(tmp_path / "mux.sock"), bootstrap_ssh=parse_listen("ssh:127.0.0.1:0"),
+                            ssh=ssh_opts)
+        try:
+            async with _proxy(opts) as rt:
+                setup = rt.server.tls_setup
+                ssh_port = int(setup.bootstrap_via_ssh.rsplit(":", 1)[1])
+                kh = _listener_known_hosts(logs, tmp_path / "known_hosts")
+                creds = await _run(ssh_argv(ssh_port, keys.user, kh, "wezterm", "cli", "tlscreds"))
+                pem = await _run(ssh_argv(ssh_port, keys.user, kh, "/opt/wezterm/bin/wezterm", "cli", "tlscreds",
+                                          "--pem"))
+                refused = await _run(ssh_argv(ssh_port, keys.other, kh, "wezterm", "cli", "tlscreds"))
+                (pdu,) = [p for p in PduStream().feed(creds[1]) if isinstance(p, Pdu)]
+                pki_dir = tmp_path / "gui-pki" / "muxscope"  # config::pki_dir()/<domain name>
+                pki_dir.mkdir(parents=True)
+                (pki_dir / "ca.pem").write_text(pdu.body["ca_cert_pem"])
+                (pki_dir / "cert.pem").write_text(pdu.body["client_cert_pem"])
+                res = await s_client(rt.server.port, pki_dir / "ca.pem", encode_pdu("Ping", {}, 1),
+                                     cert=pki_dir / "cert.pem", key=pki_dir / "cert.pem", pdus=1)
+                await asyncio.wait_for(rt.server.wait_idle(), TIMEOUT)
+                return creds, pem, res, setup, refused
+        finally:
+            await mux.stop()
+
+    creds, pem, res, setup, refused = asyncio.run(main())
+    assert creds[0] == 0, creds[2]
+    assert [(p.name, p.serial) for p in PduStream().feed(res.out) if isinstance(p, Pdu)] == [("Pong", 1)], res.err
+    assert pem[0] == 0 and pem[1].count(b"-----BEGIN CERTIFICATE-----") == 2 and b"PRIVATE KEY" in pem[1]
+    assert refused[0] == 255 and "Permission denied (publickey)" in refused[2]
+    assert len(logs.events("tls_creds_issued")) == 2
+    lua = setup.tls_clients_lua()
+    assert f'bootstrap_via_ssh = "{pki.login_name()}@127.0.0.1:' in lua and "pem_cert" not in lua

@@ -85,6 +85,10 @@ def _add_tls_args(p: argparse.ArgumentParser) -> None:
                    "e.g. the one your tls_clients entry's pem_cert comes from")
     g.add_argument("--tls-name", metavar="NAME", action="append", default=None,
                    help="another host name or address for muxscope's server certificate (repeatable)")
+    g.add_argument("--tls-bootstrap-ssh", metavar="HOST:PORT", default=None,
+                   help="also listen for SSH there and answer `wezterm cli tlscreds` with credentials from "
+                   "muxscope's CA, for a tls_clients entry with bootstrap_via_ssh (same --host-key and "
+                   "--authorized-keys as --listen ssh:)")
     g.add_argument("--tls-cert", metavar="FILE", default=None,
                    help="client certificate for the upstream: your tls_clients pem_cert (may hold the key)")
     g.add_argument("--tls-key", metavar="FILE", default=None,

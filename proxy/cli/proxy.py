@@ -67,7 +67,21 @@ def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> 
 
     tls_listen = tls_upstream = None
     if isinstance(listen, TlsAddress):
-        tls_listen = TlsListenOptions(args.tls_dir, tuple(args.tls_client_ca or ()), tuple(args.tls_name or ()))
+        bootstrap = ssh = None
+        if args.tls_bootstrap_ssh:
+            from proxy.ssh.server import SshListenOptions
+
+            try:
+                bootstrap = parse_listen(f"ssh:{args.tls_bootstrap_ssh}", args.allow_remote)
+            except AddressError as exc:
+                msg = str(exc).replace(f"--listen 'ssh:{args.tls_bootstrap_ssh}'", "--tls-bootstrap-ssh "
+                                       f"{args.tls_bootstrap_ssh!r}")
+                raise AddressError(msg) from None
+            ssh = SshListenOptions(args.host_key, args.authorized_keys, tuple(args.allow_command or ()))
+        tls_listen = TlsListenOptions(args.tls_dir, tuple(args.tls_client_ca or ()), tuple(args.tls_name or ()),
+                                      bootstrap, ssh)
+    elif args.tls_bootstrap_ssh:
+        raise ValueError("--tls-bootstrap-ssh goes with --listen tls:HOST:PORT")
     if isinstance(upstream, TlsAddress):
         tls_upstream = TlsUpstreamOptions(args.tls_cert, args.tls_key, tuple(args.tls_ca or ()),
                                           args.tls_expected_cn, args.tls_accept_invalid_hostnames)

@@ -85,6 +85,7 @@ class ProxyServer:
         self.tls_upstream = tls_upstream  # tls.contexts.TlsUpstreamOptions
         self.tls_setup: Any = None  # tls.setup.TlsListenSetup once listening: what to tell the user
         self._tls_upstream_ctx: Any = None
+        self._bootstrap: Any = None  # the SSH listener answering tlscreds (--tls-bootstrap-ssh)
         self.log = logs.get_logger()
         self._ids = itertools.count(1)
         self._server: asyncio.AbstractServer | None = None
@@ -131,6 +132,13 @@ class ProxyServer:
             self._server, self.tls_setup = await start_tls_listener(addr, self.tls_listen, self._accepted, self.log)
             sock = self._server.sockets[0].getsockname()
             self.bound = "tls:" + str(TcpAddress(sock[0], sock[1])).removeprefix("tcp:")
+            if self.tls_listen is not None and self.tls_listen.bootstrap_ssh is not None:
+                from dataclasses import replace
+
+                from proxy.tls.setup import start_bootstrap_listener
+
+                self._bootstrap, user_host = await start_bootstrap_listener(self, self.tls_listen, self.tls_setup)
+                self.tls_setup = replace(self.tls_setup, bootstrap_via_ssh=user_host)
         elif isinstance(addr, SshAddress):
             self._server = await start_listener(self, addr, self.ssh_listen)  # type: ignore[assignment]
             sock = self._server.sockets[0].getsockname()
@@ -173,6 +181,11 @@ class ProxyServer:
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop accepting, let open connections finish for ``grace`` seconds, close the rest."""
+        if self._bootstrap is not None:
+            self._bootstrap.close()
+            with contextlib.suppress(Exception):
+                await self._bootstrap.wait_closed()
+            self._bootstrap = None
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):

@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -38,6 +39,8 @@ class TlsListenOptions:
     state_dir: str | None = None  # None: <state dir>/tls
     client_cas: tuple[str, ...] = ()  # files or directories, as pem_root_certs
     names: tuple[str, ...] = ()  # extra names for the server certificate
+    bootstrap_ssh: Any = None  # SshAddress: also answer `wezterm cli tlscreds` over SSH there
+    ssh: Any = None  # its ssh.server.SshListenOptions (host key, authorized_keys)
 
 
 @dataclass(frozen=True)

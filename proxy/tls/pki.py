@@ -35,6 +35,9 @@ from proxy.ssh.server import state_dir
 #: expire; a long life keeps the printed config valid while still being a real bound.
 CA_DAYS = 3650
 LEAF_DAYS = 825
+#: credentials handed out to ``tlscreds`` (bootstrap_via_ssh) are short-lived: the GUI keeps them in
+#: its pki dir and, when they stop working, bootstraps again (client.rs ``tls_connect``)
+TLSCREDS_DAYS = 7
 #: Names the server certificate always carries: what a loopback ``remote_address`` names.
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -229,7 +232,7 @@ class Pki:
     def tls_creds(self) -> tuple[str, str]:
         """(ca_cert_pem, client_cert_pem) as GetTlsCredsResponse carries them: a fresh client
         certificate with its key appended, as WezTerm's Pki::generate_client_cert does."""
-        cert, key = issue(self.ca_cert, self.ca_key, login_name(), [login_name()], client=True)
+        cert, key = issue(self.ca_cert, self.ca_key, login_name(), [login_name()], client=True, days=TLSCREDS_DAYS)
         return cert_pem(self.ca_cert).decode(), (cert_pem(cert) + _key_pem(key)).decode()
 
     def _still_good(self, path: Path, names: list[str]) -> bool:

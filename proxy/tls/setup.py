@@ -33,20 +33,29 @@ class TlsListenSetup:
     client_key: Path
     remote_address: str
     created: tuple[Path, ...]
+    #: (ca_cert_pem, client_cert_pem) for `wezterm cli tlscreds`
+    issue_creds: Callable[[], tuple[str, str]]
+    #: USER@HOST:PORT of the SSH listener answering tlscreds, if there is one
+    bootstrap_via_ssh: str | None = None
 
     def tls_clients_lua(self, name: str = "muxscope") -> str:
         """The exact lines for wezterm.lua. ``pem_root_certs`` (not ``pem_ca``: in a client entry
         that is the chain file presented with its own certificate, client.rs ``try_connect``)
         makes the GUI trust muxscope's CA; the host of ``remote_address`` is in the server
-        certificate, so ``expected_cn`` is not needed."""
+        certificate, so ``expected_cn`` is not needed. With ``bootstrap_via_ssh`` the GUI fetches
+        both over SSH instead and keeps them in its own pki directory."""
+        if self.bootstrap_via_ssh:
+            files = f"    bootstrap_via_ssh = {_lua(self.bootstrap_via_ssh)},\n"
+        else:
+            files = (f"    pem_root_certs = {{ {_lua(str(self.ca))} }},\n"
+                     f"    pem_cert = {_lua(str(self.client_cert))},\n"
+                     f"    pem_private_key = {_lua(str(self.client_key))},\n")
         return (
             "config.tls_clients = {\n"
             "  {\n"
             f"    name = {_lua(name)},\n"
             f"    remote_address = {_lua(self.remote_address)},\n"
-            f"    pem_root_certs = {{ {_lua(str(self.ca))} }},\n"
-            f"    pem_cert = {_lua(str(self.client_cert))},\n"
-            f"    pem_private_key = {_lua(str(self.client_key))},\n"
+            f"{files}"
             "  },\n"
             "}\n"
         )
@@ -78,10 +87,25 @@ async def start_tls_listener(addr: TlsAddress, opts: TlsListenOptions | None, on
     port = listener.sockets[0].getsockname()[1]
     host = addr.host if addr.host not in WILDCARDS else socket.gethostname()
     setup = TlsListenSetup(pki.paths.ca, client_cert, client_key,
-                           f"{host}:{port}" if ":" not in host else f"[{host}]:{port}", tuple(pki.created))
+                           f"{host}:{port}" if ":" not in host else f"[{host}]:{port}", tuple(pki.created),
+                           pki.tls_creds)
     log.info("tls_listening", ca=str(setup.ca), client_cert=str(client_cert), client_key=str(client_key),
              remote_address=setup.remote_address, created=[str(p) for p in setup.created])
     return listener, setup
+
+
+async def start_bootstrap_listener(server: Any, opts: TlsListenOptions, setup: TlsListenSetup) -> tuple[Any, str]:
+    """The SSH listener ``bootstrap_via_ssh`` logs in to: it answers ``wezterm cli tlscreds`` with
+    credentials from muxscope's CA (and relays ``wezterm cli proxy`` like ``--listen ssh:``)."""
+    from dataclasses import replace
+
+    from proxy.ssh.server import SshListenOptions, start_listener
+
+    ssh_opts = replace(opts.ssh or SshListenOptions(), tls_creds=setup.issue_creds)
+    listener = await start_listener(server, opts.bootstrap_ssh, ssh_opts)
+    port = listener.sockets[0].getsockname()[1]
+    host = opts.bootstrap_ssh.host if opts.bootstrap_ssh.host not in WILDCARDS else socket.gethostname()
+    return listener, f"{login_name()}@{host}:{port}"
 
 
 def upstream_setup(opts: TlsUpstreamOptions | None) -> tuple[ssl.SSLContext, Callable[[str], str | None], str]:
