@@ -421,28 +421,36 @@ def test_lua_reader(src: str, expect: dict[str, Any]) -> None:
     assert config_assignments(src) == expect
 
 
+def _real_server_files(tmp_path: Path) -> Path:
+    """A mux server's certificate (srv.pem, with its key) and CA (ca.pem), and the client's credentials
+    as `wezterm cli tlscreds --pem` prints them (client certificate, its key, the CA), which it returns."""
+    from proxy.ssh.server import tlscreds_output
+    from proxy.tls import pki
+
+    ca, ca_key = pki.make_ca("the real mux server's CA")
+    srv, srv_key = pki.issue(ca, ca_key, "realhost", ["127.0.0.1"], client=False)
+    cli, cli_key = pki.issue(ca, ca_key, pki.login_name(), [pki.login_name()], client=True)
+    (tmp_path / "srv.pem").write_bytes(pki.cert_pem(srv) + pki._key_pem(srv_key))
+    (tmp_path / "ca.pem").write_bytes(pki.cert_pem(ca))
+    creds = tmp_path / "realhost.pem"
+    creds.write_bytes(tlscreds_output(pki.cert_pem(ca).decode(), (pki.cert_pem(cli) + pki._key_pem(cli_key)).decode(),
+                                      pem=True))
+    return creds
+
+
 def test_tls_domain_snippet_runs(tmp_path: Path) -> None:
     """The doc's TLS command with its upstream a TLS mux server (the emulated one, requiring a client
     certificate) and credentials in the ``tlscreds --pem`` form the doc says to fetch; muxscope prints
     the entry the doc shows (the same keys), and ``openssl s_client`` with those files gets a Pong."""
     from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
     from proxy.relay.endpoints import TlsAddress
-    from proxy.ssh.server import tlscreds_output
-    from proxy.tls import pki
     from proxy.tls.contexts import server_context
 
     openssl = require_binary("openssl")
     (entry,) = [d for d in domains("tls_clients").values() if "pem_cert" in d]
     (cmd,) = [c for c in doc_commands() if c[c.index("--listen") + 1] == f"tls:{entry['remote_address']}"
               and "--tls-bootstrap-ssh" not in c]
-    ca, ca_key = pki.make_ca("the real mux server's CA")
-    srv, srv_key = pki.issue(ca, ca_key, "realhost", ["127.0.0.1"], client=False)
-    cli, cli_key = pki.issue(ca, ca_key, pki.login_name(), [pki.login_name()], client=True)
-    (tmp_path / "srv.pem").write_bytes(pki.cert_pem(srv) + pki._key_pem(srv_key))
-    (tmp_path / "ca.pem").write_bytes(pki.cert_pem(ca))
-    creds = tmp_path / "realhost.pem"  # what `wezterm cli tlscreds --pem` prints
-    creds.write_bytes(tlscreds_output(pki.cert_pem(ca).decode(), (pki.cert_pem(cli) + pki._key_pem(cli_key)).decode(),
-                                      pem=True))
+    creds = _real_server_files(tmp_path)
     port = free_port()
 
     async def main() -> tuple[str, bytes]:
