@@ -176,7 +176,7 @@ def _refusal_cases(setup: Any, certs: CertFactory, state: Path) -> dict[str, dic
                               not_before=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=30)
                               if expired else None)
         (certs.dir / f"{name}.pem").write_bytes(pki.cert_pem(cert))
-        pki.write_private(certs.dir / f"{name}-key.pem", pki._key_pem(key))
+        pki.write_private(certs.dir / f"{name}-key.pem", pki.key_pem(key))
     foreign = certs.issue("foreign", pki.login_name(), [], client=True, other_ca=True)
     good = {"cert": setup.client_cert, "key": setup.client_key}
     return {

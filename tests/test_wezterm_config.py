@@ -430,10 +430,10 @@ def _real_server_files(tmp_path: Path) -> Path:
     ca, ca_key = pki.make_ca("the real mux server's CA")
     srv, srv_key = pki.issue(ca, ca_key, "realhost", ["127.0.0.1"], client=False)
     cli, cli_key = pki.issue(ca, ca_key, pki.login_name(), [pki.login_name()], client=True)
-    (tmp_path / "srv.pem").write_bytes(pki.cert_pem(srv) + pki._key_pem(srv_key))
+    (tmp_path / "srv.pem").write_bytes(pki.cert_pem(srv) + pki.key_pem(srv_key))
     (tmp_path / "ca.pem").write_bytes(pki.cert_pem(ca))
     creds = tmp_path / "realhost.pem"
-    creds.write_bytes(tlscreds_output(pki.cert_pem(ca).decode(), (pki.cert_pem(cli) + pki._key_pem(cli_key)).decode(),
+    creds.write_bytes(tlscreds_output(pki.cert_pem(ca).decode(), (pki.cert_pem(cli) + pki.key_pem(cli_key)).decode(),
                                       pem=True))
     return creds
 

@@ -46,7 +46,7 @@ class CertFactory:
         cert, leaf_key = pki.issue(ca, key, cn, names, client=client, days=2 if expired else 30, not_before=start)
         cert_path, key_path = self.dir / f"{name}.pem", self.dir / f"{name}-key.pem"
         cert_path.write_bytes(pki.cert_pem(cert))
-        pki.write_private(key_path, pki._key_pem(leaf_key))
+        pki.write_private(key_path, pki.key_pem(leaf_key))
         return cert_path, key_path
 
 

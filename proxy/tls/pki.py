@@ -75,7 +75,7 @@ def _new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())  # what rcgen (WezTerm's PKI) uses by default
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -190,7 +190,7 @@ class Pki:
         p = self.paths
         if not p.ca.exists() or not p.ca_key.exists():
             cert, key = make_ca()
-            write_private(p.ca_key, _key_pem(key))
+            write_private(p.ca_key, key_pem(key))
             p.ca.write_bytes(cert_pem(cert))
             self.created += [p.ca, p.ca_key]
             return cert, key
@@ -212,7 +212,7 @@ class Pki:
             read_private(p.server_key)  # refuse a key others can read even when it is reused
             return p.server, p.server_key
         cert, key = issue(self.ca_cert, self.ca_key, wanted[0], wanted, client=False)
-        write_private(p.server_key, _key_pem(key))
+        write_private(p.server_key, key_pem(key))
         p.server.write_bytes(cert_pem(cert))
         self.created += [p.server, p.server_key]
         return p.server, p.server_key
@@ -224,7 +224,7 @@ class Pki:
             read_private(p.client_key)
             return p.client, p.client_key
         cert, key = issue(self.ca_cert, self.ca_key, login_name(), [login_name()], client=True)
-        write_private(p.client_key, _key_pem(key))
+        write_private(p.client_key, key_pem(key))
         p.client.write_bytes(cert_pem(cert))
         self.created += [p.client, p.client_key]
         return p.client, p.client_key
@@ -233,7 +233,7 @@ class Pki:
         """(ca_cert_pem, client_cert_pem) as GetTlsCredsResponse carries them: a fresh client
         certificate with its key appended, as WezTerm's Pki::generate_client_cert does."""
         cert, key = issue(self.ca_cert, self.ca_key, login_name(), [login_name()], client=True, days=TLSCREDS_DAYS)
-        return cert_pem(self.ca_cert).decode(), (cert_pem(cert) + _key_pem(key)).decode()
+        return cert_pem(self.ca_cert).decode(), (cert_pem(cert) + key_pem(key)).decode()
 
     def _still_good(self, path: Path, names: list[str]) -> bool:
         try:

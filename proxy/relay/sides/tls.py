@@ -49,7 +49,6 @@ class TlsSide(StampedSocketSide):
         self._early, self._early_t = early, early_t_ns
         self._ended = False
         self._closing_tls = False
-        self.error: str | None = None
 
     # -- reading: ciphertext in, plaintext to the relay with the ciphertext's stamp --------------
     def resume_reading(self) -> None:
@@ -82,8 +81,8 @@ class TlsSide(StampedSocketSide):
                 break
             except ssl.SSLError as exc:
                 self._flush_tls()  # the alert, if any
-                self.error = describe(exc, "peer")
-                self._lost(exc)
+                role = "upstream" if self.name == "upstream" else "client"
+                self._lost(ConnectionResetError(f"TLS: {describe(exc, role)}"))
                 return
             if not chunk:
                 ended = True
@@ -307,6 +306,9 @@ class TlsListener(StampedListener):
             conn.close()
             self._refuse(peer, describe(exc, "client"))
             return
+        except BaseException:  # cancelled: the listener is closing
+            conn.close()
+            raise
         why = check_client_name(side.tls.getpeercert(binary_form=True), self.user)
         if why is not None:
             side.close()
