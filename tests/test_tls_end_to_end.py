@@ -5,8 +5,11 @@ wezterm's place (tests/test_tls.py has the listener's and the upstream's checks 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
+import os
 import ssl
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -17,11 +20,12 @@ import pytest
 from codec import PduStream, encode_pdu
 from codec.pdu import Pdu
 from proxy.relay.endpoints import TlsAddress, UnixAddress, parse_listen
+from proxy.runtime import RuntimeOptions
 from proxy.tls import pki
-from proxy.tls.contexts import TlsListenOptions
+from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
 from tests.integration import free_port, require_binary, wait_port
 from tests.support import LogCapture, ScriptedMux
-from tests.test_ssh import Keys, keys  # noqa: F401  (the fixture)
+from tests.test_ssh import Keys, keys, sshd  # noqa: F401  (the fixtures)
 from tests.tls_support import (
     TIMEOUT,
     CertFactory,
@@ -208,3 +212,71 @@ def test_bootstrap_via_ssh_issues_credentials_the_listener_accepts(tmp_path: Pat
     assert len(logs.events("tls_creds_issued")) == 2
     lua = setup.tls_clients_lua()
     assert f'bootstrap_via_ssh = "{pki.login_name()}@127.0.0.1:' in lua and "pem_cert" not in lua
+
+
+def test_upstream_bootstraps_credentials_over_ssh_and_again_after_a_server_restart(
+        tmp_path: Path, keys: Keys, sshd: Any) -> None:  # noqa: F811
+    """client.rs ``tls_connect`` with muxscope as the client and real OpenSSH serving ``tlscreds``:
+    credentials fetched once and reused; when the server restarts with a new CA (as
+    wezterm-mux-server does on every start), the handshake fails and they are fetched again."""
+    from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
+    from proxy.relay.endpoints import SshAddress
+    from proxy.ssh.server import tlscreds_output
+    from proxy.tls.bootstrap import BootstrapOptions
+    from proxy.tls.contexts import server_context
+    from tests.test_ssh import _upstream_opts
+
+    logs = LogCapture()
+    kh = tmp_path / "known_hosts"
+    kh.write_text(sshd.known_hosts_line() + "\n")
+    port = free_port()
+    user = pki.login_name()
+
+    def new_ca(gen: int) -> Any:
+        """A fresh CA and server certificate, and the credentials tlscreds hands out for it."""
+        ca, ca_key = pki.make_ca(f"mux server CA #{gen}")
+        srv, srv_key = pki.issue(ca, ca_key, "realhost", ["127.0.0.1"], client=False)
+        cli, cli_key = pki.issue(ca, ca_key, user, [user], client=True)
+        (tmp_path / f"srv{gen}.pem").write_bytes(pki.cert_pem(srv) + pki.key_pem(srv_key))
+        (tmp_path / f"ca{gen}.pem").write_bytes(pki.cert_pem(ca))
+        sshd.tlscreds.write_bytes(tlscreds_output(pki.cert_pem(ca).decode(),
+                                                  (pki.cert_pem(cli) + pki.key_pem(cli_key)).decode(), pem=False))
+        return server_context(str(tmp_path / f"srv{gen}.pem"), None, [str(tmp_path / f"ca{gen}.pem")])
+
+    async def ping() -> list[str]:
+        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "p.sock"))
+        writer.write(encode_pdu("Ping", {}, 1))
+        await writer.drain()
+        stream, pdus = PduStream(), []
+        while not pdus:
+            chunk = await asyncio.wait_for(reader.read(65536), TIMEOUT)
+            if not chunk:
+                break
+            pdus += [p.name for p in stream.feed(chunk) if isinstance(p, Pdu)]
+        writer.close()
+        return pdus
+
+    async def main() -> list[list[str]]:
+        boot = BootstrapOptions(SshAddress("127.0.0.1", sshd.port, getpass.getuser()), _upstream_opts(keys, kh),
+                                directory=str(tmp_path / "up"))
+        opts = RuntimeOptions(listen=UnixAddress(str(tmp_path / "p.sock")), upstream=TlsAddress("127.0.0.1", port),
+                              tls_upstream=TlsUpstreamOptions(bootstrap=boot))
+        answers = []
+        async with proxy(opts) as rt:
+            server = EmulatedMuxServer(ServerOptions())
+            await server.start(TlsAddress("127.0.0.1", port), new_ca(1))
+            answers += [await ping(), await ping()]  # the second reuses the saved credentials
+            await server.stop()
+            server = EmulatedMuxServer(ServerOptions())  # "restarted": a new CA
+            await server.start(TlsAddress("127.0.0.1", port), new_ca(2))
+            answers.append(await ping())
+            await server.stop()
+            await asyncio.wait_for(rt.server.wait_idle(), TIMEOUT)
+        return answers
+
+    assert asyncio.run(main()) == [["Pong"], ["Pong"], ["Pong"]]
+    assert sshd.commands() == ["wezterm cli tlscreds", "wezterm cli tlscreds"]
+    assert len(logs.events("tls_bootstrapped")) == 2
+    saved = tmp_path / "up" / f"127.0.0.1_{port}"
+    assert {stat.S_IMODE(os.stat(f).st_mode) for f in saved.iterdir()} == {0o600}
+    assert not logs.events("upstream_connect_failed")

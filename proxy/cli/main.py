@@ -95,6 +95,12 @@ def _add_tls_args(p: argparse.ArgumentParser) -> None:
                    help="its private key: pem_private_key (default: the --tls-cert file)")
     g.add_argument("--tls-ca", metavar="PATH", action="append", default=None,
                    help="CA that signed the upstream's certificate: pem_root_certs (file or directory; repeatable)")
+    g.add_argument("--tls-bootstrap-via-ssh", metavar="USER@HOST[:PORT]", default=None,
+                   help="get the upstream's client certificate and CA by running `wezterm cli tlscreds` there "
+                   "over SSH, as bootstrap_via_ssh does (again whenever they stop working; uses --ssh-config, "
+                   "--known-hosts, --identity)")
+    g.add_argument("--tls-creds-command", metavar="CMD", default="wezterm cli tlscreds",
+                   help="the command --tls-bootstrap-via-ssh runs (remote_wezterm_path + ' cli tlscreds')")
     g.add_argument("--tls-expected-cn", metavar="NAME", default=None,
                    help="name the upstream's certificate must match instead of HOST (expected_cn)")
     g.add_argument("--tls-accept-invalid-hostnames", action="store_true",

@@ -84,7 +84,8 @@ def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> 
         raise ValueError("--tls-bootstrap-ssh goes with --listen tls:HOST:PORT")
     if isinstance(upstream, TlsAddress):
         tls_upstream = TlsUpstreamOptions(args.tls_cert, args.tls_key, tuple(args.tls_ca or ()),
-                                          args.tls_expected_cn, args.tls_accept_invalid_hostnames)
+                                          args.tls_expected_cn, args.tls_accept_invalid_hostnames,
+                                          _bootstrap_options(args))
     elif args.tls_cert or args.tls_ca:
         raise ValueError("--tls-cert/--tls-ca are for an --upstream tls://HOST:PORT")
     return tls_listen, tls_upstream
@@ -128,6 +129,20 @@ async def _main(opts: RuntimeOptions, grace: float) -> int:
     if serve is not None and serve.done() and not serve.cancelled():
         serve.result()  # the one stdio connection failed (ProxyError): a failed run
     return 0
+
+
+def _bootstrap_options(args: argparse.Namespace) -> object:
+    """``--tls-bootstrap-via-ssh USER@HOST[:PORT]``: the upstream's credentials over SSH (bootstrap_via_ssh)."""
+    if not args.tls_bootstrap_via_ssh:
+        return None
+    from proxy.ssh.client import SshUpstreamOptions
+    from proxy.tls.bootstrap import BootstrapOptions
+
+    if args.tls_cert:
+        raise ValueError("--tls-bootstrap-via-ssh fetches the client certificate: leave out --tls-cert")
+    ssh = parse_upstream("ssh://" + args.tls_bootstrap_via_ssh.removeprefix("ssh://"))
+    return BootstrapOptions(ssh, SshUpstreamOptions(args.ssh_config, args.known_hosts, args.identity),
+                            args.tls_creds_command)
 
 
 def _tell_tls_setup(rt: ProxyRuntime) -> None:

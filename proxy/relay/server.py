@@ -86,6 +86,7 @@ class ProxyServer:
         self.tls_setup: Any = None  # tls.setup.TlsListenSetup once listening: what to tell the user
         self._tls_upstream_ctx: Any = None
         self._bootstrap: Any = None  # the SSH listener answering tlscreds (--tls-bootstrap-ssh)
+        self._tls_bootstrap: Any = None  # tls.bootstrap.UpstreamBootstrap (--tls-bootstrap-via-ssh)
         self.log = logs.get_logger()
         self._ids = itertools.count(1)
         self._server: asyncio.AbstractServer | None = None
@@ -99,6 +100,11 @@ class ProxyServer:
             from proxy.tls.setup import upstream_setup
 
             self._tls_upstream_ctx = upstream_setup(self.tls_upstream)  # bad files: fail now, not per connection
+            if self.tls_upstream is not None and self.tls_upstream.bootstrap is not None:
+                from proxy.tls.bootstrap import UpstreamBootstrap
+
+                self._tls_bootstrap = UpstreamBootstrap(self.upstream, self.tls_upstream.bootstrap,
+                                                        self.tls_upstream, self.log)
         loop = asyncio.get_running_loop()
         addr = self.listen
         factory = lambda: _AcceptedSide(self._accepted)  # noqa: E731
@@ -279,6 +285,10 @@ class ProxyServer:
             from proxy.relay.sides.tls import connect_tls
 
             ctx, name, hint = self._tls_upstream_ctx
+            if self._tls_bootstrap is not None:
+                from proxy.tls.bootstrap import connect_bootstrapped
+
+                return await connect_bootstrapped(self._tls_bootstrap, up, name(up.host), hint)
             return await connect_tls(up.host, up.port, ctx, name(up.host), hint)
         raise ProxyError(f"unsupported upstream {up}")
 

@@ -52,6 +52,7 @@ class TlsUpstreamOptions:
     root_certs: tuple[str, ...] = field(default_factory=tuple)  # pem_root_certs
     expected_cn: str | None = None
     accept_invalid_hostnames: bool = False
+    bootstrap: Any = None  # tls.bootstrap.BootstrapOptions: credentials fetched over SSH instead
 
 
 def _add_roots(ctx: ssl.SSLContext, roots: Iterable[str], flag: str) -> None:

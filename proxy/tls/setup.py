@@ -108,11 +108,14 @@ async def start_bootstrap_listener(server: Any, opts: TlsListenOptions, setup: T
     return listener, f"{login_name()}@{host}:{port}"
 
 
-def upstream_setup(opts: TlsUpstreamOptions | None) -> tuple[ssl.SSLContext, Callable[[str], str | None], str]:
-    """(context, host -> the name to verify, hint for an untrusted certificate)."""
+def upstream_setup(opts: TlsUpstreamOptions | None) -> tuple[ssl.SSLContext | None, Callable[[str], str | None], str]:
+    """(context, host -> the name to verify, hint for an untrusted certificate). The context is None
+    with ``bootstrap``: credentials come over SSH (tls.bootstrap)."""
     opts = opts or TlsUpstreamOptions()
+    ctx = None
     try:
-        ctx = upstream_context(opts)
+        if opts.bootstrap is None:
+            ctx = upstream_context(opts)
     except TlsSetupError as exc:
         raise ProxyError(str(exc)) from None
     hint = f" (trusted: {', '.join(opts.root_certs)} and the system's CAs)" if opts.root_certs else \

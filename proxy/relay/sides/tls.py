@@ -253,6 +253,11 @@ async def _await_verdict(loop: asyncio.AbstractEventLoop, sock: socket.socket, o
     return b"".join(chunks), t_ns
 
 
+class TlsHandshakeError(ProxyError):
+    """The upstream's TLS handshake failed on a certificate (theirs or ours), not on the network:
+    what makes WezTerm's client bootstrap its credentials again."""
+
+
 async def connect_tls(host: str, port: int, ctx: ssl.SSLContext, server_hostname: str | None,
                       ca_hint: str = "", timeout: float = HANDSHAKE_TIMEOUT_S) -> TlsSide:
     """Connect to ``host:port`` and run the client handshake; failures are :class:`ProxyError`
@@ -271,7 +276,10 @@ async def connect_tls(host: str, port: int, ctx: ssl.SSLContext, server_hostname
             continue
         try:
             return await handshake(sock, ctx, server_side=False, server_hostname=server_hostname, timeout=timeout)
-        except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+        except ssl.SSLError as exc:
+            sock.close()
+            raise TlsHandshakeError(f"TLS with {host}:{port} failed: {describe(exc, 'upstream', ca_hint)}") from None
+        except (OSError, TimeoutError) as exc:
             sock.close()
             raise ProxyError(f"TLS with {host}:{port} failed: {describe(exc, 'upstream', ca_hint)}") from None
         except BaseException:
