@@ -99,7 +99,15 @@ def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, cert
     (With socat in between as the TLS ends instead, the check fails even over plain TCP: a hop
     between client and proxy hides crossings the analysis reads from the wire's order, so the
     emulated ends speak TLS themselves, as wezterm-gui and wezterm-mux-server do.)"""
-    from tests.test_truth import PY, _check_outcomes, _check_what_ifs, _crossing_rows, _excused_causes, _wait_for
+    from tests.test_truth import (
+        PY,
+        _check_outcomes,
+        _check_what_ifs,
+        _crossing_rows,
+        _excused_causes,
+        _wait_for,
+        analyse_session,
+    )
 
     user = pki.login_name()
     srv = certs.issue("server", "realhost", ["127.0.0.1"], client=False)
@@ -135,32 +143,12 @@ def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, cert
                     proc.kill()
                     proc.wait()
     assert client.returncode == 0, client.stderr.decode(errors="replace")[-2000:]
-    truth, attribution = _analyse(capture, truth_file)
+    truth, attribution = analyse_session(capture, truth_file, "wezterm")
     assert truth["rows_detail"], "the drag fetched no rows"
     assert all(r["pdu"] != "GetLines" or r["latency_ms"] > 0 for r in truth["rpcs"])
     slack = _check_outcomes("resize-drag", "wezterm", truth, attribution)
     _check_what_ifs(json.loads(client.stdout), attribution,
                     _crossing_rows(truth, attribution, slack) + _excused_causes(truth, attribution))
-
-
-def _analyse(capture: str, truth_file: str) -> tuple[dict, Any]:
-    """The capture's analysis and the client's truth, joined as tests/test_truth.py's run_session does."""
-    from proxy.analysis.analyzer import Analyzer
-    from proxy.analysis.attribution import AttributionAddon
-    from proxy.capture.format import open_capture
-    from proxy.capture.offline import replay_records
-    from tests.test_truth import _Quiet, _WireTimes, crossed_pushes, crossing_invalidations
-
-    truth = json.loads(Path(truth_file).read_text())
-    reader = open_capture(capture)
-    attribution = AttributionAddon(None, live=False, logger=_Quiet(), record_rows=True, client_model="wezterm")
-    wire = _WireTimes(reader.header["t0_monotonic_ns"])
-    analyzer = Analyzer(None, [attribution, wire], logger=_Quiet())
-    replay_records(reader, analyzer)
-    attribution.finish()
-    truth["crossed"] = crossed_pushes(truth, wire)
-    truth["invalidation_crossed_rows"] = crossing_invalidations(truth, wire)
-    return truth, attribution
 
 
 # -- bootstrap_via_ssh: muxscope answers `wezterm cli tlscreds` ---------------------------------------------

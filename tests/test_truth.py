@@ -166,6 +166,18 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
             proxy.wait(timeout=20)
         server.terminate()
         server.wait(timeout=10)
+    truth, analysis = analyse_session(capture, truth_file, policy)
+    (tmp / "client.json").write_bytes(client.stdout)
+    try:
+        report = json.loads(client.stdout)
+    except ValueError:
+        report = {}
+    return truth, analysis, report
+
+
+def analyse_session(capture: str, truth_file: str, policy: str) -> tuple[dict, Analysis]:
+    """The client's truth file (with ``crossed`` and ``invalidation_crossed_rows``) and muxscope's
+    analysis of the capture of the same session (also used by tests/test_tls_end_to_end.py)."""
     truth = json.loads(Path(truth_file).read_text())
     logs.configure("json", "warning")
     reader = open_capture(capture)
@@ -178,12 +190,7 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
     attribution.finish()
     truth["crossed"] = crossed_pushes(truth, wire)
     truth["invalidation_crossed_rows"] = crossing_invalidations(truth, wire)
-    (tmp / "client.json").write_bytes(client.stdout)
-    try:
-        report = json.loads(client.stdout)
-    except ValueError:
-        report = {}
-    return truth, Analysis(attribution, rows), report
+    return truth, Analysis(attribution, rows)
 
 
 @dataclass
