@@ -8,7 +8,10 @@ stamp, decrypted, and the plaintext handed to the relay with that stamp.
 Under TLS a stamp therefore means what it means on plain TCP, the arrival of
 the newest segment in the read that completed the bytes, with one difference:
 bytes are readable only once their whole TLS record (up to 16 KiB) is in, so a
-PDU is stamped when the record holding its last byte arrived.
+PDU is stamped when the record holding its last byte arrived. That is for the
+client side (wezterm-gui's requests); the upstream side stamps what it reads
+when it reads it, as every upstream transport does, since a reply or push
+reaches the client only once relayed (and the analysis times crossings so).
 
 The handshake runs before the side exists (:func:`handshake`): a listener
 checks the client certificate (and its CN, as WezTerm's server does) before
@@ -42,8 +45,12 @@ class TlsSide(StampedSocketSide):
     """A TCP socket carrying TLS, after the handshake, as a relay side."""
 
     def __init__(self, sock: socket.socket, obj: ssl.SSLObject, incoming: ssl.MemoryBIO,
-                 outgoing: ssl.MemoryBIO, early: bytes = b"", early_t_ns: int = 0) -> None:
+                 outgoing: ssl.MemoryBIO, early: bytes = b"", early_t_ns: int = 0, *,
+                 arrival_stamps: bool = True) -> None:
         super().__init__(sock)
+        #: False upstream: there, as on every other upstream transport, bytes are stamped when they
+        #: are read and relayed (the client cannot have them sooner; the analysis relies on it)
+        self.arrival_stamps = arrival_stamps
         self.tls = obj
         self._in, self._out_bio = incoming, outgoing
         self._early, self._early_t = early, early_t_ns
@@ -66,7 +73,7 @@ class TlsSide(StampedSocketSide):
 
     def _received(self, data: bytes, t_ns: int) -> None:
         self._in.write(data)
-        self._decrypt(t_ns)
+        self._decrypt(t_ns if self.arrival_stamps else time.monotonic_ns())
 
     def _decrypt(self, t_ns: int) -> None:
         chunks: list[bytes] = []
@@ -157,7 +164,7 @@ async def handshake(sock: socket.socket, ctx: ssl.SSLContext, *, server_side: bo
     caller closes ``sock``.
     """
     s = await tls_handshake(sock, ctx, server_side=server_side, server_hostname=server_hostname, timeout=timeout)
-    return TlsSide(sock, s.obj, s.incoming, s.outgoing, s.early, s.early_t_ns)
+    return TlsSide(sock, s.obj, s.incoming, s.outgoing, s.early, s.early_t_ns, arrival_stamps=server_side)
 
 
 async def tls_handshake(sock: socket.socket, ctx: ssl.SSLContext, *, server_side: bool,
