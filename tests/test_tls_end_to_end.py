@@ -146,6 +146,16 @@ def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, cert
     truth, attribution = analyse_session(capture, truth_file, "wezterm")
     assert truth["rows_detail"], "the drag fetched no rows"
     assert all(r["pdu"] != "GetLines" or r["latency_ms"] > 0 for r in truth["rpcs"])
+    # latencies: the client's (kernel send stamp of its record -> receive stamp of the reply's) and the
+    # proxy's (receive stamp of the request's record -> reply relayed) agree as over TCP (test_truth.py)
+    client_ms = {r["serial"]: r["latency_ms"] for r in truth["rpcs"] if r["pdu"] == "GetLines"}
+    mine = {f[5]: (f[1] - f[0]) / 1e6 for f in attribution.fetches}
+    assert mine.keys() == client_ms.keys() and len(mine) > 10
+    gaps = sorted(client_ms[s] - mine[s] for s in mine)
+    print(f"client minus proxy latency over TLS, ms: min {gaps[0]:.3f}, p50 {gaps[len(gaps) // 2]:.3f}, "
+          f"max {gaps[-1]:.3f}")
+    assert gaps[0] >= -0.5, "the proxy measured more than the client: it sits inside the round trip"
+    assert gaps[len(gaps) // 2] <= 0.5
     slack = _check_outcomes("resize-drag", "wezterm", truth, attribution)
     _check_what_ifs(json.loads(client.stdout), attribution,
                     _crossing_rows(truth, attribution, slack) + _excused_causes(truth, attribution))
