@@ -27,7 +27,7 @@ from proxy.relay.endpoints import AddressError, TlsAddress, UnixAddress, parse_l
 from proxy.relay.errors import ProxyError
 from proxy.runtime import RuntimeOptions
 from proxy.tls import pki
-from proxy.tls.contexts import TlsUpstreamOptions
+from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
 from tests.integration import require_binary
 from tests.support import LogCapture, ScriptedMux
 from tests.tls_support import (
@@ -314,3 +314,22 @@ def test_upstream_needs_a_client_certificate_at_start(tmp_path: Path) -> None:
         asyncio.run(main())
 
 
+
+
+def test_cli_tls_options_are_checked_early() -> None:
+    from proxy.cli.main import build_parser
+    from proxy.cli.proxy import options_from_args
+
+    def opts(*argv: str) -> RuntimeOptions:
+        return options_from_args(build_parser().parse_args(["proxy", *argv]))
+
+    with pytest.raises(AddressError, match=r"--tls-bootstrap-ssh '0\.0\.0\.0:2222' is not a loopback address"):
+        opts("--listen", "tls:127.0.0.1:8443", "--upstream", "unix:/x", "--tls-bootstrap-ssh", "0.0.0.0:2222")
+    with pytest.raises(ValueError, match="--tls-cert/--tls-ca are for an --upstream tls://"):
+        opts("--listen", "unix:/p", "--upstream", "unix:/x", "--tls-cert", "c.pem")
+    with pytest.raises(ValueError, match="leave out --tls-cert"):
+        opts("--listen", "unix:/p", "--upstream", "tls://h:1", "--tls-cert", "c.pem", "--tls-bootstrap-via-ssh", "me@h")
+    o = opts("--listen", "tls:127.0.0.1:8443", "--upstream", "tls://realhost:8080", "--tls-cert", "c.pem",
+             "--tls-ca", "ca.pem", "--tls-expected-cn", "realhost.example", "--tls-dir", "/d")
+    assert o.tls_listen == TlsListenOptions("/d") and o.tls_upstream == TlsUpstreamOptions(
+        "c.pem", None, ("ca.pem",), "realhost.example")
