@@ -60,16 +60,17 @@ class TlsSide(StampedSocketSide):
     # -- reading: ciphertext in, plaintext to the relay with the ciphertext's stamp --------------
     def resume_reading(self) -> None:
         super().resume_reading()
-        if self._reading and (self._early or self._in.pending):
-            # read during the handshake, before the relay existed
+        if self._reading and self._early_t and (self._early or self._in.pending):
+            # read during the handshake, before the relay existed (once: then the stamp is spent)
             self._loop.call_soon(self._deliver_early)
 
     def _deliver_early(self) -> None:
+        t_ns, self._early_t = self._early_t, 0
         early, self._early = self._early, b""
         if early and self.relay is not None:
-            self.relay.data_received(self, early, self._early_t)
+            self.relay.data_received(self, early, t_ns)
         if self._in.pending:
-            self._decrypt(self._early_t)
+            self._decrypt(t_ns)
 
     def _received(self, data: bytes, t_ns: int) -> None:
         self._in.write(data)
