@@ -1,0 +1,64 @@
+"""``muxscope check-log WEZTERM_LOG CAPTURE``: wezterm-gui's own record against muxscope's reading, row by row.
+
+The command only parses arguments, runs :func:`proxy.report.checklog.check`
+and prints; see that module for the alignment and docs/wezterm-config.md for
+how to record the two files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from proxy.analysis.attribution import add_client_model_argument
+from proxy.capture.format import CaptureError
+
+EPILOG = """\
+record both (docs/wezterm-config.md):
+  muxscope proxy --listen unix:/tmp/mux.sock --upstream unix:$XDG_RUNTIME_DIR/wezterm/sock --capture s.muxcap
+  WEZTERM_LOG=wezterm_client=trace wezterm connect scope 2> wezterm.log
+  muxscope check-log wezterm.log s.muxcap
+
+exit status: 0 every compared row agrees, 1 some disagree, 2 the files cannot be read or compared
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check-log",
+        help="compare wezterm-gui's own trace log with muxscope's reading of a capture, row by row",
+        description="Align a WEZTERM_LOG=wezterm_client=trace log of wezterm-gui with a capture of the same "
+        "session, and compare, for every row of every GetLines reply, what the client says it kept or dropped "
+        "with muxscope's outcome (superseded = dropped; redundant, changed, new = kept). Prints the agreement "
+        "and every disagreement with the log lines around it.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    p.add_argument("log", metavar="WEZTERM_LOG", help="wezterm-gui's log file, or its stderr saved ('-' for stdin)")
+    p.add_argument("capture", metavar="CAPTURE", help=".muxcap capture of the same session")
+    p.add_argument("--json", action="store_true", help="machine-readable output, every disagreement included")
+    add_client_model_argument(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from proxy.report.checklog import check, render_text
+
+    try:
+        if args.log == "-":
+            result = check(sys.stdin, args.capture, args.client_model)
+        else:
+            with open(args.log, encoding="utf-8", errors="replace") as fh:
+                result = check(fh, args.capture, args.client_model)
+    except OSError as exc:
+        print(f"muxscope check-log: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except (CaptureError, ValueError) as exc:
+        print(f"muxscope check-log: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1))
+    else:
+        print(render_text(result, args.log, args.capture))
+    return 1 if result.disagreements else 0
