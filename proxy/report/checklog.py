@@ -126,8 +126,11 @@ def _context(log: WezLogRecord, fetch: LoggedFetch, row: int) -> tuple[str, ...]
     return (head, *(f"{e.lineno}: {e.text}" for e in events[-CONTEXT_LINES:]))
 
 
-def compare(log: WezLogRecord, requests: _Requests, attribution: AttributionAddon) -> CheckResult:
-    """Align the log's fetches with the capture's GetLines and compare each row's fate."""
+def compare(log: WezLogRecord, requests: _Requests, attribution: Any) -> CheckResult:
+    """Align the log's fetches with the capture's GetLines and compare each row's fate.
+
+    ``attribution`` is an :class:`AttributionAddon` that recorded rows (or anything with the same
+    ``row_log`` and ``crossed_log``: the tests pass the emulated client's own record)."""
     res = CheckResult(log_fetches=len(log.fetches), capture_requests=len(requests.requests))
     queues: dict[tuple[int, Ranges], collections.deque[tuple[int, int]]] = collections.defaultdict(collections.deque)
     for conn, serial, pane, ranges in requests.requests:
@@ -174,12 +177,8 @@ class _Quiet:
         return lambda *a, **k: self
 
 
-def check(log_lines: Iterable[str], capture_path: str, client_model: str = "wezterm") -> CheckResult:
-    """Parse the log, analyse the capture as ``muxscope report`` does, and compare them."""
-    log = parse_wezterm_log(log_lines)
-    if not log.fetches:
-        raise ValueError("the log has no 'will fetch lines' trace: was wezterm-gui started with "
-                         "WEZTERM_LOG=wezterm_client=trace (see docs/wezterm-config.md)?")
+def read_capture(capture_path: str, client_model: str = "wezterm") -> tuple[_Requests, AttributionAddon]:
+    """Analyse the capture as ``muxscope report`` does, keeping every row's outcome and every GetLines."""
     reader = open_capture(capture_path)
     try:
         attribution = AttributionAddon(None, live=False, logger=_Quiet(), record_rows=True, client_model=client_model)
@@ -189,6 +188,16 @@ def check(log_lines: Iterable[str], capture_path: str, client_model: str = "wezt
         attribution.finish()
     finally:
         reader.f.close()
+    return requests, attribution
+
+
+def check(log_lines: Iterable[str], capture_path: str, client_model: str = "wezterm") -> CheckResult:
+    """Parse the log, analyse the capture, and compare them."""
+    log = parse_wezterm_log(log_lines)
+    if not log.fetches:
+        raise ValueError("the log has no 'will fetch lines' trace: was wezterm-gui started with "
+                         "WEZTERM_LOG=wezterm_client=trace (see docs/wezterm-config.md)?")
+    requests, attribution = read_capture(capture_path, client_model)
     res = compare(log, requests, attribution)
     if log.orphan_completions:
         res.notes.append(f"{log.orphan_completions} replies in the log belong to fetches logged before it starts")
