@@ -98,12 +98,18 @@ def _truth_as_attribution(truth: dict, conn: int) -> SimpleNamespace:
     return SimpleNamespace(row_log=rows, crossed_log=set())
 
 
-@pytest.mark.parametrize("scenario,policy", [("resize-drag", "wezterm"), ("typing", "wezterm"),
-                                             ("scroll", "wezterm"), ("resize-drag", "coalesce")])
-def test_check_log_agrees_row_by_row(scenario, policy):
+STREAMING = ["--panes", "2", "--output-rate", "30"]
+
+
+@pytest.mark.parametrize("scenario,policy,server", [
+    ("resize-drag", "wezterm", []), ("typing", "wezterm", []), ("scroll", "wezterm", []),
+    ("resize-drag", "coalesce", []), ("resize-drag", "wezterm", STREAMING),
+])
+def test_check_log_agrees_row_by_row(scenario, policy, server):
+    """Per scenario and policy, and with two tabs streaming output (pushes keep coming)."""
     d = Path(tempfile.mkdtemp(prefix=f"muxscope-checklog-{scenario}-", dir="/tmp"))
     log_path = d / "wezterm.log"
-    truth, _, _ = run_session(scenario, policy, d, extra=["--wezterm-log", str(log_path)])
+    truth, _, _ = run_session(scenario, policy, d, extra=["--wezterm-log", str(log_path)], server_extra=server)
     try:
         _check_session(truth, log_path, d / "c.muxcap", "coalesce" if policy == "coalesce" else "wezterm")
     except AssertionError:
