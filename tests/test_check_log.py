@@ -182,3 +182,20 @@ def test_cli_explains_a_log_without_traces(tmp_path):
                          capture_output=True, text=True, timeout=60, check=False)
     assert cli.returncode == 2
     assert "WEZTERM_LOG=wezterm_client=trace" in cli.stderr and "Traceback" not in cli.stderr
+
+
+def test_the_docs_commands_parse():
+    """docs/wezterm-config.md's check-log walk-through: every muxscope command line is one the CLI takes."""
+    import shlex
+
+    from proxy.cli.main import build_parser
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "wezterm-config.md").read_text()
+    section = doc[doc.index("(`muxscope check-log`)"):]
+    cmds = [shlex.split(line.strip()) for block in re.findall(r"```shell\n(.*?)```", section, flags=re.S)
+            for line in block.splitlines() if line.strip().startswith("muxscope ")]
+    assert {argv[1] for argv in cmds} >= {"proxy", "check-log"}
+    for argv in cmds:
+        if ">" in argv:  # a redirection
+            argv = argv[: argv.index(">")]
+        build_parser().parse_args(argv[1:])
