@@ -66,7 +66,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         raise ValueError("--rows and --cols must be at least 1")
     if args.wezterm_log:
         try:
-            open(args.wezterm_log, "w", encoding="utf-8").close()  # noqa: SIM115
+            open(args.wezterm_log, "w", encoding="utf-8").close()
         except OSError as exc:
             raise ValueError(f"--wezterm-log {args.wezterm_log!r}: cannot write it ({exc.strerror})") from None
     return ClientOptions(

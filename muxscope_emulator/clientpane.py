@@ -410,7 +410,9 @@ class ClientPane:
                 if log is not None:
                     log.throttled(to_ranges(to_fetch))
                 for row in to_fetch:
-                    self.cache.make_stale(row, "dirty")
+                    if self.cache.make_stale(row, "dirty"):
+                        # a Fetching entry is removed: its next fetch is still the push's doing
+                        self.evicted_cause[row] = "dirty"
 
     def _stamp_dirty(self, dirty: list[int], token: int) -> dict[int, FetchRow]:
         """``apply_changes_to_surface``'s loop over the dirty rows: evict those above
