@@ -2,14 +2,16 @@
 
 No wezterm binary exists where muxscope is tested, so this client reproduces
 what wezterm-gui + wezterm-client put on the wire while fetching lines
-(spec: research/emulator.md section A):
+(docs/wezterm-behaviour.md lists each behaviour with its line upstream, and
+the deviations):
 
 * attach (``wezterm-client/src/domain.rs: ClientDomain::attach``):
   GetCodecVersion, SetClientId, ListPanes, one SetPalette per new pane, then the
   GUI window adopts the tabs (``TermWindow`` on ``TabAddedToWindow``);
 * pushes (``client.rs: process_unilateral``, ``clientpane.rs: process_unilateral``);
 * a 60 fps paint loop (``wezterm-gui/src/termwindow/render/pane.rs: paint_pane``)
-  that polls and asks for the viewport rows, fetching what is missing or stale;
+  that polls and asks for the viewport rows, fetching what is missing or stale
+  (WezTerm paints when the window is invalidated, not at a fixed rate: a deviation);
 * the per-pane state machine in :mod:`.clientpane` / :mod:`.linecache`.
 
 While doing so it records what the wire alone cannot show (:mod:`.truth`).

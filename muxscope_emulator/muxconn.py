@@ -284,9 +284,12 @@ class MuxConnection:
             self._drained.set()
 
     def _on_data(self, data: bytes, t_ns: int) -> None:
-        """Every PDU the chunk completes, handled synchronously and in arrival order, as
-        wezterm-gui's main-thread queue handles them (client.rs: promise results and
-        process_unilateral are queued in arrival order)."""
+        """Every PDU the chunk completes, handled synchronously and in arrival order.
+
+        Deviation: wezterm-gui applies a push two turns of its main-thread queue after reading
+        it and a reply one turn after (client.rs:116-121, :323-327), so it may apply a reply
+        read just after a push first; this applies both in read order, one of the orders real
+        WezTerm can produce (docs/wezterm-behaviour.md, deviation 1)."""
         if self.closed is not None:
             return
         try:

@@ -1,8 +1,8 @@
 """The emulated wezterm-gui client: its line-cache state machine, golden frames, and runs against
 the emulated mux server over a unix socket.
 
-State-machine cases follow ``wezterm-client/src/pane/renderable.rs`` (spec:
-research/emulator.md A.4-A.8); end-to-end cases check what issue 4 relies on:
+State-machine cases follow ``wezterm-client/src/pane/renderable.rs`` (see
+docs/wezterm-behaviour.md); end-to-end cases check what issue 4 relies on:
 the resize storm, the policies, the settled screen and the ground truth.
 """
 
