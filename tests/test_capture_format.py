@@ -10,9 +10,9 @@ import stat
 import pytest
 
 from codec import encode_pdu
+from proxy.capture import format as capture_format
 from proxy.capture.format import CaptureError, encode_header, open_capture
 from proxy.capture.writer import CaptureConsumer
-from proxy.capture import format as capture_format
 from proxy.relay.endpoints import UnixAddress
 from proxy.relay.tap import TapEvent
 from proxy.runtime import ProxyRuntime, RuntimeOptions
