@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from codec.schema.versions import SUPPORTED
 from muxscope_emulator.wezlog import PaneLog, WezLog
 from proxy.report.checklog import check, compare, read_capture, render_text
 from proxy.report.wezlog import Verdict, parse_wezterm_log
@@ -115,6 +116,20 @@ def test_check_log_agrees_row_by_row(scenario, policy, server):
     except AssertionError:
         print(f"log, capture and truth kept in {d}")
         raise
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("version", SUPPORTED)
+def test_every_codec_version_users_run(version):
+    """Server and client speaking each codec version muxscope knows (42, the 43 nightlies, 44, 45):
+    a session runs through the proxy and the log agrees with the capture row by row."""
+    d = Path(tempfile.mkdtemp(prefix=f"muxscope-checklog-v{version}-", dir="/tmp"))
+    log_path = d / "wezterm.log"
+    v = ["--codec-version", str(version)]
+    truth, _, report = run_session("resize-drag", "wezterm", d, extra=["--wezterm-log", str(log_path), *v],
+                                   server_extra=v)
+    assert report.get("settled") and not report.get("errors"), report.get("errors")
+    _check_session(truth, log_path, d / "c.muxcap", "wezterm")
     shutil.rmtree(d, ignore_errors=True)
 
 
