@@ -214,3 +214,37 @@ def test_the_docs_commands_parse():
         if ">" in argv:  # a redirection
             argv = argv[: argv.index(">")]
         build_parser().parse_args(argv[1:])
+
+
+def _shift(line: str, seconds: float) -> str:
+    """A log line with its time of day moved by ``seconds`` (wrapping at midnight)."""
+    m = re.match(r"^(\d\d):(\d\d):(\d\d)\.(\d{3})", line)
+    if m is None:
+        return line
+    ms = (int(m[1]) * 3600_000 + int(m[2]) * 60_000 + int(m[3]) * 1000 + int(m[4]) + round(seconds * 1000)) % 86_400_000
+    ts = f"{ms // 3600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+    return ts + line[m.end():]
+
+
+def test_alignment_uses_the_clocks(tmp_path):
+    """A log in another time zone aligns all the same; fetches logged before the capture began (here: an
+    earlier stretch of log in which every reply was dropped) pair with nothing instead of taking the
+    capture's first requests."""
+    log_path = tmp_path / "wezterm.log"
+    run_session("resize-drag", "wezterm", tmp_path, extra=["--wezterm-log", str(log_path)])
+    capture = str(tmp_path / "c.muxcap")
+    lines = log_path.read_text().splitlines(keepends=True)
+    base = check(lines, capture)
+    assert base.aligned == base.log_fetches > 10 and base.only_in_capture == 0
+    zone = check([_shift(ln, 5.5 * 3600) for ln in lines], capture)
+    assert abs(zone.clock_offset_s - 5.5 * 3600) < 0.1
+    assert (zone.aligned, zone.rows_compared, len(zone.disagreements)) == (
+        base.aligned, base.rows_compared, len(base.disagreements))
+    done = re.compile(r"> row (\d+) fetch done -> Line .*$")
+    earlier = [done.sub(r'> row \1 ("Stale", None) changed since fetch started at Instant { tv_sec: 1, tv_nsec: 0 }, '
+                        "so leave it be", _shift(ln, -60)) for ln in lines[: len(lines) // 2]]
+    both = check(earlier + lines, capture)
+    assert both.only_in_log == len(parse_wezterm_log(earlier).fetches) > 0 and both.aligned == base.aligned
+    assert len(both.disagreements) == len(base.disagreements)
+    blind = check(earlier + lines, capture, window_s=1e6)  # order alone: the earlier stretch takes the requests
+    assert len(blind.disagreements) > len(base.disagreements)

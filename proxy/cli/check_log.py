@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("log", metavar="WEZTERM_LOG", help="wezterm-gui's log file, or its stderr saved ('-' for stdin)")
     p.add_argument("capture", metavar="CAPTURE", help=".muxcap capture of the same session")
     p.add_argument("--json", action="store_true", help="machine-readable output, every disagreement included")
+    p.add_argument("--max-skew", type=float, default=0.5, metavar="SECONDS",
+                   help="a logged fetch and its GetLines in the capture may be this far apart, once the clocks' "
+                        "offset (time zone, two hosts) is taken out (default 0.5)")
     add_client_model_argument(p)
     p.set_defaults(func=run)
 
@@ -47,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.log == "-":
-            result = check(sys.stdin, args.capture, args.client_model)
+            result = check(sys.stdin, args.capture, args.client_model, args.max_skew)
         else:
             with open(args.log, encoding="utf-8", errors="replace") as fh:
-                result = check(fh, args.capture, args.client_model)
+                result = check(fh, args.capture, args.client_model, args.max_skew)
     except OSError as exc:
         print(f"muxscope check-log: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2

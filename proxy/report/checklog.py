@@ -21,6 +21,7 @@ before the log started) are counted, not compared.
 from __future__ import annotations
 
 import collections
+import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,9 @@ from proxy.report.wezlog import LoggedFetch, Verdict, WezLogRecord, parse_wezter
 MAX_SHOWN = 50
 #: log lines of context per disagreement
 CONTEXT_LINES = 6
+#: estimating the clocks' offset: logged fetches looked at, and the width of a vote's bin (seconds)
+OFFSET_SAMPLE = 300
+OFFSET_BIN_S = 0.01
 
 Ranges = tuple[tuple[int, int], ...]
 
@@ -47,6 +51,8 @@ class _Requests(Addon):
         self.requests: list[tuple[int, int, int, Ranges]] = []
         self.reply_rows: dict[tuple[int, int], list[int]] = {}
         self.t_request: dict[tuple[int, int], int] = {}
+        #: the capture's start as a UTC time of day (seconds), if its header says
+        self.t0_seconds_of_day: float | None = None
 
     def wire_event(self, conn: ConnState, ev: WireEvent) -> None:
         pdu = ev.pdu
@@ -87,6 +93,9 @@ class CheckResult:
     only_in_capture: int = 0
     #: aligned fetches whose reply the log never shows applied (log or session ended first)
     unapplied: int = 0
+    #: the log clock minus the capture's (time zone and hosts), and the largest gap of an aligned pair
+    clock_offset_s: float | None = None
+    max_skew_s: float = 0.0
     rows_compared: int = 0
     agree: collections.Counter[str] = field(default_factory=collections.Counter)
     disagreements: list[Disagreement] = field(default_factory=list)
@@ -100,7 +109,8 @@ class CheckResult:
         return {
             "log_fetches": self.log_fetches, "capture_requests": self.capture_requests,
             "aligned": self.aligned, "only_in_log": self.only_in_log, "only_in_capture": self.only_in_capture,
-            "unapplied": self.unapplied, "rows_compared": self.rows_compared, "rows_agree": self.agreeing,
+            "unapplied": self.unapplied, "clock_offset_s": self.clock_offset_s,
+            "max_skew_s": round(self.max_skew_s, 4), "rows_compared": self.rows_compared, "rows_agree": self.agreeing,
             "agree": dict(self.agree), "rows_disagree": len(self.disagreements),
             "disagreements": [
                 {"conn": d.conn, "serial": d.serial, "pane": d.pane, "row": d.row, "wezterm": d.wezterm,
@@ -126,23 +136,85 @@ def _context(log: WezLogRecord, fetch: LoggedFetch, row: int) -> tuple[str, ...]
     return (head, *(f"{e.lineno}: {e.text}" for e in events[-CONTEXT_LINES:]))
 
 
-def compare(log: WezLogRecord, requests: _Requests, attribution: Any) -> CheckResult:
+def _seconds_of_day(ts: str) -> float:
+    h, m, sec = ts.split(":")
+    return int(h) * 3600 + int(m) * 60 + float(sec)
+
+
+def _wrap(x: float) -> float:
+    """A difference of times of day, into [-12 h, 12 h)."""
+    return (x + 43200.0) % 86400.0 - 43200.0
+
+
+class _Clock:
+    """The capture's time of each GetLines as a time of day, and the log clock's offset from it.
+
+    The log's times are wall clock, local time, to the millisecond; the capture's are monotonic
+    from a UTC wall-clock start. The offset (time zone, two hosts' clocks) is the most common
+    difference between a logged fetch and a GetLines with the same pane and ranges: true pairs
+    all share it, false ones scatter."""
+
+    def __init__(self, requests: _Requests, log: WezLogRecord) -> None:
+        self.t0 = requests.t0_seconds_of_day
+        self.t_request = requests.t_request
+        self.offset: float | None = None
+        if self.t0 is None:
+            return
+        by_key: dict[tuple[int, Ranges], list[tuple[int, int]]] = collections.defaultdict(list)
+        for conn, serial, pane, ranges in requests.requests:
+            by_key[(pane, ranges)].append((conn, serial))
+        votes: collections.Counter[int] = collections.Counter()
+        for fetch in log.fetches[:OFFSET_SAMPLE]:
+            for req in by_key.get((fetch.pane, fetch.ranges), ())[:OFFSET_SAMPLE]:
+                votes[round(self.delta(fetch, req, 0.0) / OFFSET_BIN_S)] += 1
+        if votes:
+            best = max(votes, key=lambda b: (votes[b - 1] + votes[b] + votes[b + 1], votes[b]))
+            near = [b for b in (best - 1, best, best + 1) for _ in range(votes[b])]
+            self.offset = sorted(near)[len(near) // 2] * OFFSET_BIN_S
+
+    def delta(self, fetch: LoggedFetch, req: tuple[int, int], offset: float | None = None) -> float:
+        """The log's time of ``fetch`` minus the capture's time of ``req``, less the offset."""
+        assert self.t0 is not None
+        cap = self.t0 + self.t_request[req] / 1e9
+        return _wrap(_seconds_of_day(fetch.ts) - cap - (self.offset if offset is None else offset))
+
+
+def _align(log: WezLogRecord, requests: _Requests, window_s: float,
+           res: CheckResult) -> list[tuple[LoggedFetch, tuple[int, int]]]:
+    """Pair each logged fetch with its GetLines: in order per (pane, ranges), and, when both files
+    carry wall-clock times, within ``window_s`` of each other once the clocks' offset is out
+    (so fetches logged before the capture began, or after it ended, pair with nothing)."""
+    queues: dict[tuple[int, Ranges], collections.deque[tuple[int, int]]] = collections.defaultdict(collections.deque)
+    for conn, serial, pane, ranges in requests.requests:
+        queues[(pane, ranges)].append((conn, serial))
+    clock = _Clock(requests, log)
+    res.clock_offset_s = clock.offset
+    pairs = []
+    for fetch in log.fetches:
+        queue = queues.get((fetch.pane, fetch.ranges))
+        while queue and clock.offset is not None and clock.delta(fetch, queue[0]) > window_s:
+            queue.popleft()  # a request from before this fetch that the log does not hold
+            res.only_in_capture += 1
+        if not queue or (clock.offset is not None and clock.delta(fetch, queue[0]) < -window_s):
+            res.only_in_log += 1
+            continue
+        req = queue.popleft()
+        if clock.offset is not None:
+            res.max_skew_s = max(res.max_skew_s, abs(clock.delta(fetch, req)))
+        pairs.append((fetch, req))
+    res.only_in_capture += sum(len(q) for q in queues.values())
+    return pairs
+
+
+def compare(log: WezLogRecord, requests: _Requests, attribution: Any, window_s: float = 0.5) -> CheckResult:
     """Align the log's fetches with the capture's GetLines and compare each row's fate.
 
     ``attribution`` is an :class:`AttributionAddon` that recorded rows (or anything with the same
     ``row_log`` and ``crossed_log``: the tests pass the emulated client's own record)."""
     res = CheckResult(log_fetches=len(log.fetches), capture_requests=len(requests.requests))
-    queues: dict[tuple[int, Ranges], collections.deque[tuple[int, int]]] = collections.defaultdict(collections.deque)
-    for conn, serial, pane, ranges in requests.requests:
-        queues[(pane, ranges)].append((conn, serial))
     outcomes = {(c, s, row): (out, cause) for c, s, _p, row, out, cause in attribution.row_log or ()}
     crossed = attribution.crossed_log or set()
-    for fetch in log.fetches:
-        queue = queues.get((fetch.pane, fetch.ranges))
-        if not queue:
-            res.only_in_log += 1
-            continue
-        conn, serial = queue.popleft()
+    for fetch, (conn, serial) in _align(log, requests, window_s, res):
         res.aligned += 1
         rows = requests.reply_rows.get((conn, serial))
         if not fetch.applied or rows is None:
@@ -154,7 +226,6 @@ def compare(log: WezLogRecord, requests: _Requests, attribution: Any) -> CheckRe
         for row in set(fetch.rows) - set(rows):
             res.notes.append(f"log line {fetch.rows[row][1]}: row {row} of pane {fetch.pane} is not in the reply "
                              f"to serial {serial} (misaligned fetch?)")
-    res.only_in_capture = sum(len(q) for q in queues.values())
     return res
 
 
@@ -186,22 +257,39 @@ def read_capture(capture_path: str, client_model: str = "wezterm") -> tuple[_Req
         analyzer = Analyzer(None, [attribution, requests], logger=_Quiet())
         replay_records(reader, analyzer)
         attribution.finish()
+        requests.t0_seconds_of_day = _utc_seconds_of_day(reader.header.get("started_at"))
     finally:
         reader.f.close()
     return requests, attribution
 
 
-def check(log_lines: Iterable[str], capture_path: str, client_model: str = "wezterm") -> CheckResult:
+def _utc_seconds_of_day(started_at: Any) -> float | None:
+    try:
+        t = datetime.datetime.fromisoformat(str(started_at)).astimezone(datetime.UTC)
+    except ValueError:
+        return None
+    return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
+
+
+def check(log_lines: Iterable[str], capture_path: str, client_model: str = "wezterm",
+          window_s: float = 0.5) -> CheckResult:
     """Parse the log, analyse the capture, and compare them."""
     log = parse_wezterm_log(log_lines)
     if not log.fetches:
         raise ValueError("the log has no 'will fetch lines' trace: was wezterm-gui started with "
                          "WEZTERM_LOG=wezterm_client=trace (see docs/wezterm-config.md)?")
     requests, attribution = read_capture(capture_path, client_model)
-    res = compare(log, requests, attribution)
+    res = compare(log, requests, attribution, window_s)
     if log.orphan_completions:
         res.notes.append(f"{log.orphan_completions} replies in the log belong to fetches logged before it starts")
     return res
+
+
+def _clock_line(res: CheckResult) -> str:
+    if res.clock_offset_s is None:
+        return "clocks: the capture has no start time; fetches aligned by order alone"
+    return (f"clocks: the log is {res.clock_offset_s:+.2f} s from the capture; aligned pairs at most "
+            f"{res.max_skew_s * 1000:.0f} ms apart beyond that")
 
 
 def render_text(res: CheckResult, log_path: str, capture_path: str) -> str:
@@ -212,6 +300,7 @@ def render_text(res: CheckResult, log_path: str, capture_path: str) -> str:
         f"fetches: {res.log_fetches} in the log, {res.capture_requests} GetLines in the capture, {res.aligned} aligned "
         f"({res.only_in_log} only in the log, {res.only_in_capture} only in the capture, "
         f"{res.unapplied} never applied)",
+        _clock_line(res),
         f"rows compared: {res.rows_compared}; agree {res.agreeing} ({share:.2f}%: kept by both "
         f"{res.agree['kept']}, dropped by both {res.agree['dropped']}); disagree {len(res.disagreements)}",
     ]
