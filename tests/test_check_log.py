@@ -248,3 +248,30 @@ def test_alignment_uses_the_clocks(tmp_path):
     assert len(both.disagreements) == len(base.disagreements)
     blind = check(earlier + lines, capture, window_s=1e6)  # order alone: the earlier stretch takes the requests
     assert len(blind.disagreements) > len(base.disagreements)
+
+
+def test_a_push_applied_after_a_reply_it_preceded_is_named():
+    """wezterm-gui may apply a reply before a push it read first (two queue turns against one): the
+    log then shows the push's lines after the reply's, while the wire, which muxscope follows, has
+    the push first. check-log says so next to the disagreement."""
+    reordered = LOG.replace(
+        f"05:01:02.110  TRACE  {T} > row 11 (\"Fetching\", Some({I2})) changed since fetch started at {I1}, "
+        "so leave it be\n",
+        f"05:01:02.110  TRACE  {T} > row 11 fetch done -> Line seq=39 vs self.seq=40\n")
+    push_block = reordered[reordered.index("05:01:02.102"):reordered.index("05:01:02.110")]
+    reordered = reordered.replace(push_block, "") + push_block  # the push applied after the reply
+    log = parse_wezterm_log(io.StringIO(reordered))
+    assert log.fetches[0].rows[11][0] is Verdict.KEPT
+    from proxy.report.checklog import _Requests
+
+    req = _Requests()
+    req.requests = [(1, 5, 3, ((10, 13),)), (1, 6, 3, ((11, 12),))]
+    req.reply_rows = {(1, 5): [10, 11, 12]}
+    req.t_reply = {(1, 5): 2_000}
+    req.t_push = {(1, 3, 41): 1_000}  # on the wire the push came first
+    mine = SimpleNamespace(row_log=[(1, 5, 3, 10, "new", "first_view"), (1, 5, 3, 11, "superseded", "first_view"),
+                                    (1, 5, 3, 12, "superseded", "first_view")], crossed_log=set())
+    res = compare(log, req, mine)
+    assert [(d.row, d.wezterm, d.muxscope) for d in res.disagreements] == [(11, "kept", "superseded")]
+    assert res.disagreements[0].reason.startswith("reordered: the push with seqno 41")
+    assert "reordered" in render_text(res, "log", "capture")

@@ -51,6 +51,9 @@ class _Requests(Addon):
         self.requests: list[tuple[int, int, int, Ranges]] = []
         self.reply_rows: dict[tuple[int, int], list[int]] = {}
         self.t_request: dict[tuple[int, int], int] = {}
+        self.t_reply: dict[tuple[int, int], int] = {}
+        #: (conn, pane, seqno) -> when the first push with that seqno was relayed
+        self.t_push: dict[tuple[int, int, int], int] = {}
         #: the capture's start as a UTC time of day (seconds), if its header says
         self.t0_seconds_of_day: float | None = None
 
@@ -66,6 +69,9 @@ class _Requests(Addon):
             summary = lines_of(pdu)
             if summary is not None:
                 self.reply_rows[(conn.conn_id, pdu.serial)] = [ln.row for ln in summary.lines]
+                self.t_reply[(conn.conn_id, pdu.serial)] = ev.t_ns
+        elif not ev.from_client and pdu.name == "GetPaneRenderChangesResponse":
+            self.t_push.setdefault((conn.conn_id, pdu.body["pane_id"], pdu.body["seqno"]), ev.t_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,8 @@ class Disagreement:
     crossed: bool
     fetch_line: int
     context: tuple[str, ...]
+    #: what the two records together suggest (see :func:`_explain`)
+    reason: str = ""
 
 
 @dataclass
@@ -115,7 +123,7 @@ class CheckResult:
             "disagreements": [
                 {"conn": d.conn, "serial": d.serial, "pane": d.pane, "row": d.row, "wezterm": d.wezterm,
                  "muxscope": d.muxscope, "cause": d.cause, "crossed": d.crossed, "log_line": d.fetch_line,
-                 "context": list(d.context)}
+                 "reason": d.reason, "context": list(d.context)}
                 for d in self.disagreements
             ],
             "notes": self.notes,
@@ -221,7 +229,7 @@ def compare(log: WezLogRecord, requests: _Requests, attribution: Any, window_s: 
             res.unapplied += 1
             continue
         for row in rows:
-            _compare_row(res, log, fetch, conn, serial, row, outcomes.get((conn, serial, row)),
+            _compare_row(res, log, requests, fetch, (conn, serial), row, outcomes.get((conn, serial, row)),
                          (conn, serial) in crossed)
         for row in set(fetch.rows) - set(rows):
             res.notes.append(f"log line {fetch.rows[row][1]}: row {row} of pane {fetch.pane} is not in the reply "
@@ -229,8 +237,9 @@ def compare(log: WezLogRecord, requests: _Requests, attribution: Any, window_s: 
     return res
 
 
-def _compare_row(res: CheckResult, log: WezLogRecord, fetch: LoggedFetch, conn: int, serial: int, row: int,
-                 mine: tuple[str, str] | None, crossed: bool) -> None:
+def _compare_row(res: CheckResult, log: WezLogRecord, requests: _Requests, fetch: LoggedFetch, req: tuple[int, int],
+                 row: int, mine: tuple[str, str] | None, crossed: bool) -> None:
+    conn, serial = req
     said = fetch.rows.get(row)
     verdict = said[0] if said is not None else Verdict.GONE
     res.rows_compared += 1
@@ -240,7 +249,27 @@ def _compare_row(res: CheckResult, log: WezLogRecord, fetch: LoggedFetch, conn: 
         return
     wez = verdict.value + (f" ({said[2]})" if said is not None and said[2] else "")
     res.disagreements.append(Disagreement(conn, serial, fetch.pane, row, wez, outcome, cause, crossed,
-                                          fetch.lineno, _context(log, fetch, row)))
+                                          fetch.lineno, _context(log, fetch, row),
+                                          _explain(log, requests, fetch, conn, serial, row)))
+
+
+def _explain(log: WezLogRecord, requests: _Requests, fetch: LoggedFetch, conn: int, serial: int, row: int) -> str:
+    """Why the two may differ, when the records show it: a push that touched the row reached the
+    client before the reply (the wire's order, which muxscope follows) but was applied after it.
+    wezterm-gui applies a push two turns of its main-thread queue after reading it and a reply one
+    turn after, so this happens, the more often the busier the GUI thread is."""
+    t_reply = requests.t_reply.get((conn, serial))
+    if t_reply is None or fetch.complete_lineno is None:
+        return ""
+    for e in log.row_events.get((fetch.pane, row), ()):
+        if e.push_seqno is None or e.lineno < fetch.complete_lineno:
+            continue
+        t_push = requests.t_push.get((conn, fetch.pane, e.push_seqno))
+        if t_push is not None and t_push < t_reply:
+            return (f"reordered: the push with seqno {e.push_seqno} came before this reply on the wire but was "
+                    "applied after it (pushes wait two turns of the GUI queue, replies one: "
+                    "docs/wezterm-behaviour.md, item 1)")
+    return ""
 
 
 class _Quiet:
@@ -308,6 +337,8 @@ def render_text(res: CheckResult, log_path: str, capture_path: str) -> str:
         kept = "kept" if d.wezterm == "kept" else "dropped"
         out.append(f"  serial {d.serial} pane {d.pane} row {d.row}: wezterm-gui {kept} it ({d.wezterm}); muxscope "
                    f"says {d.muxscope} (cause {d.cause}{', request judged crossed' if d.crossed else ''})")
+        if d.reason:
+            out.append(f"    {d.reason}")
         out.extend(f"      {c}" for c in d.context)
     if len(res.disagreements) > MAX_SHOWN:
         out.append(f"  ... and {len(res.disagreements) - MAX_SHOWN} more (--json lists them all)")

@@ -64,6 +64,8 @@ class RowEvent:
 
     lineno: int
     text: str
+    #: the seqno of the push whose application logged it (None: a reply's row)
+    push_seqno: int | None = None
 
 
 @dataclass(slots=True)
@@ -123,8 +125,8 @@ class _Parser:
         self.applying: LoggedFetch | None = None
         self.push: LoggedPush | None = None
 
-    def note(self, pane: int, row: int, lineno: int, text: str) -> None:
-        self.rec.row_events.setdefault((pane, row), []).append(RowEvent(lineno, text))
+    def note(self, pane: int, row: int, lineno: int, text: str, push_seqno: int | None = None) -> None:
+        self.rec.row_events.setdefault((pane, row), []).append(RowEvent(lineno, text, push_seqno))
 
     def line(self, lineno: int, raw: str) -> None:
         m = _PREFIX.match(_ANSI.sub("", raw.rstrip("\r\n")))
@@ -166,7 +168,7 @@ class _Parser:
             row = int(f["row"])
             if msg.startswith("bonus"):
                 self.push.bonus.append(row)
-            self.note(self.push.remote, row, lineno, msg)
+            self.note(self.push.remote, row, lineno, msg, self.push.seqno)
         elif _THROTTLED.match(msg) is not None:
             self.rec.throttled += 1
         elif _RESYNC.match(msg) is not None:
