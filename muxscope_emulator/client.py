@@ -802,6 +802,8 @@ class EmulatedClient:
         await self.conn.open(connect)
         log_file = open(self.options.wezterm_log, "w", encoding="utf-8") if self.options.wezterm_log else None  # noqa: SIM115
         self.wezlog = WezLog(log_file) if log_file is not None else None
+        if self.wezlog is not None:
+            self.conn.on_decoded = self.wezlog.decoded
         workers: list[asyncio.Task[Any]] = []
         settle: float | None = None
         scenario_rows = 0

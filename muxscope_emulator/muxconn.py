@@ -84,6 +84,9 @@ class MuxConnection:
         #: the first few decode errors, for the report of a run that went wrong
         self.decode_error_messages: list[str] = []
         self.closed: BaseException | None = None
+        #: called with (serial, PDU name) for every PDU decoded, before it is handled: client.rs's
+        #: ``decoded serial {} {}`` debug line (the emulated client's ``--wezterm-log``)
+        self.on_decoded: Callable[[int, str], None] | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: kernel receive timestamps are on (TCP); reads then stop at frame ends
@@ -304,6 +307,8 @@ class MuxConnection:
             self._lost(exc if isinstance(exc, ConnectionLost) else ConnectionLost(repr(exc)))
 
     def _dispatch(self, pdu: Pdu, t_ns: int) -> None:
+        if self.on_decoded is not None:
+            self.on_decoded(pdu.serial, pdu.name)
         if pdu.serial == 0:
             self.on_push(pdu, t_ns)
             return

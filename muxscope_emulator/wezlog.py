@@ -14,7 +14,7 @@ a few lines higher; see docs/wezterm-behaviour.md):
   the previous value), `` > ``, the message;
 * the messages: ``wezterm-client/src/pane/renderable.rs`` (the ``log::trace!``
   calls at :310-:399, :412, :467-:483, :501, :551, :557, :578, :790, :851) and
-  ``wezterm-client/src/client.rs:301``;
+  ``wezterm-client/src/client.rs:301`` and ``:399-403``;
 * Rust's ``Debug`` of the values they print: ``RangeSet { ranges: [a..b], needs_sort: false }``
   (``rangeset/src/lib.rs:9``, derived), ``Instant { tv_sec: S, tv_nsec: N }``
   (std's unix ``Instant``), ``LineEntry::kind()`` as ``("Line", None)``
@@ -102,6 +102,10 @@ class WezLog:
             self._last_ns = ns
             text = self._instants[token] = rust_instant(ns)
         return text
+
+    def decoded(self, serial: int, pdu_name: str) -> None:
+        """``client.rs:399-403``: the client thread's line for every PDU it decodes."""
+        self.write(Level.DEBUG, CLIENT, f"decoded serial {serial} {pdu_name}")
 
     def kind(self, state: str, token: int | None) -> str:
         return rust_kind(state, None if token is None else self.instant(token))

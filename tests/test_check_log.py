@@ -24,6 +24,7 @@ from types import SimpleNamespace
 import pytest
 
 from codec.schema.versions import SUPPORTED
+from muxscope_emulator.scenarios import SCENARIOS
 from muxscope_emulator.wezlog import PaneLog, WezLog
 from proxy.report.checklog import check, compare, read_capture, render_text
 from proxy.report.wezlog import Verdict, parse_wezterm_log
@@ -103,11 +104,11 @@ STREAMING = ["--panes", "2", "--output-rate", "30"]
 
 
 @pytest.mark.parametrize("scenario,policy,server", [
-    ("resize-drag", "wezterm", []), ("typing", "wezterm", []), ("scroll", "wezterm", []),
+    *((name, "wezterm", []) for name in SCENARIOS),
     ("resize-drag", "coalesce", []), ("resize-drag", "wezterm", STREAMING),
 ])
 def test_check_log_agrees_row_by_row(scenario, policy, server):
-    """Per scenario and policy, and with two tabs streaming output (pushes keep coming)."""
+    """Every scenario, a coalescing client, and two tabs streaming output (pushes keep coming)."""
     d = Path(tempfile.mkdtemp(prefix=f"muxscope-checklog-{scenario}-", dir="/tmp"))
     log_path = d / "wezterm.log"
     truth, _, _ = run_session(scenario, policy, d, extra=["--wezterm-log", str(log_path)], server_extra=server)
