@@ -140,8 +140,13 @@ def _context(log: WezLogRecord, fetch: LoggedFetch, row: int) -> tuple[str, ...]
     end = fetch.complete_lineno if fetch.complete_lineno is not None else fetch.lineno
     last = max((ln for _, ln, _ in fetch.rows.values()), default=end)
     events = [e for e in log.row_events.get((fetch.pane, row), ()) if fetch.lineno <= e.lineno <= max(end, last)]
-    head = f"{fetch.lineno}: will fetch lines {list(fetch.ranges)} for pane {fetch.pane}"
-    return (head, *(f"{e.lineno}: {e.text}" for e in events[-CONTEXT_LINES:]))
+    ranges = ", ".join(f"{a}..{b}" for a, b in fetch.ranges)
+    out = [f"{fetch.lineno}: will fetch lines [{ranges}] for remote tab id {fetch.pane}"]
+    out += [f"{e.lineno}: {e.text}" for e in events[-CONTEXT_LINES:]]
+    if row not in fetch.rows and fetch.complete_lineno is not None:
+        out.append(f"{fetch.complete_lineno}: fetch complete, and no line for row {row}: put_line found no entry "
+                   "(made stale while Fetching, or evicted)")
+    return tuple(out)
 
 
 def _seconds_of_day(ts: str) -> float:
