@@ -153,6 +153,9 @@ class PaneStats:
 class ClientPane:
     """``ClientPane`` + ``RenderableInner`` for one remote pane."""
 
+    #: WezTerm's own trace lines for this pane (``--wezterm-log``), None when not asked for
+    wezlog: PaneLog | None = None
+
     def __init__(
         self,
         remote_pane_id: int,
@@ -215,8 +218,6 @@ class ClientPane:
         self._dropped_valid: dict[int, int] = {}
         self._selective = SelectiveShadow()
         self.stats = PaneStats()
-        #: WezTerm's own trace lines for this pane (``--wezterm-log``), None when not asked for
-        self.wezlog: PaneLog | None = None
 
     # -- geometry ----------------------------------------------------------
     def viewport(self) -> tuple[int, int]:
