@@ -49,11 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from proxy.report.checklog import check, render_text
 
     try:
-        if args.log == "-":
-            result = check(sys.stdin, args.capture, args.client_model, args.max_skew)
-        else:
-            with open(args.log, encoding="utf-8", errors="replace") as fh:
-                result = check(fh, args.capture, args.client_model, args.max_skew)
+        log = sys.stdin if args.log == "-" else args.log
+        result = check(log, args.capture, args.client_model, args.max_skew)
     except OSError as exc:
         print(f"muxscope check-log: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2

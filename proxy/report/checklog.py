@@ -31,7 +31,7 @@ from proxy.analysis.attribution import AttributionAddon
 from proxy.analysis.connection import WireEvent
 from proxy.capture.format import open_capture
 from proxy.capture.offline import replay_records
-from proxy.report.wezlog import LoggedFetch, Verdict, WezLogRecord, parse_wezterm_log
+from proxy.report.wezlog import LoggedFetch, Verdict, WezLogRecord, parse_wezterm_log, read_lines
 
 #: disagreements listed in full (the JSON has them all)
 MAX_SHOWN = 50
@@ -87,7 +87,11 @@ class Disagreement:
     cause: str
     crossed: bool
     fetch_line: int
-    context: tuple[str, ...]
+    #: the log's lines about the row from the fetch to its reply (numbers; the texts are in
+    #: :attr:`CheckResult.texts`)
+    context: tuple[int, ...]
+    #: a remark of our own after the context (a row with no line)
+    context_note: str = ""
     #: what the two records together suggest (see :func:`_explain`)
     reason: str = ""
 
@@ -108,6 +112,12 @@ class CheckResult:
     agree: collections.Counter[str] = field(default_factory=collections.Counter)
     disagreements: list[Disagreement] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the text of every log line a disagreement's context names
+    texts: dict[int, str] = field(default_factory=dict)
+
+    def context_of(self, d: Disagreement) -> list[str]:
+        out = [f"{n}: {self.texts.get(n, '(line not read)')}" for n in d.context]
+        return out + ([d.context_note] if d.context_note else [])
 
     @property
     def agreeing(self) -> int:
@@ -123,7 +133,7 @@ class CheckResult:
             "disagreements": [
                 {"conn": d.conn, "serial": d.serial, "pane": d.pane, "row": d.row, "wezterm": d.wezterm,
                  "muxscope": d.muxscope, "cause": d.cause, "crossed": d.crossed, "log_line": d.fetch_line,
-                 "reason": d.reason, "context": list(d.context)}
+                 "reason": d.reason, "context": self.context_of(d)}
                 for d in self.disagreements
             ],
             "notes": self.notes,
@@ -135,18 +145,18 @@ def _kept(outcome: str) -> bool:
     return outcome != "superseded"
 
 
-def _context(log: WezLogRecord, fetch: LoggedFetch, row: int) -> tuple[str, ...]:
-    """The log's lines about this pane's row from the fetch up to the reply's end."""
+def _context(log: WezLogRecord, fetch: LoggedFetch, row: int) -> tuple[tuple[int, ...], str]:
+    """The numbers of the log's lines about this pane's row from the fetch up to the reply's end
+    (the fetch's own line and its ``fetch complete`` included), and a remark for a row with no line."""
     end = fetch.complete_lineno if fetch.complete_lineno is not None else fetch.lineno
     last = max((ln for _, ln, _ in fetch.rows.values()), default=end)
-    events = [e for e in log.row_events.get((fetch.pane, row), ()) if fetch.lineno <= e.lineno <= max(end, last)]
-    ranges = ", ".join(f"{a}..{b}" for a, b in fetch.ranges)
-    out = [f"{fetch.lineno}: will fetch lines [{ranges}] for remote tab id {fetch.pane}"]
-    out += [f"{e.lineno}: {e.text}" for e in events[-CONTEXT_LINES:]]
+    events = [e.lineno for e in log.row_events.get((fetch.pane, row), ()) if fetch.lineno <= e.lineno <= max(end, last)]
+    lines = sorted({fetch.lineno, end, *events[-CONTEXT_LINES:]})
+    note = ""
     if row not in fetch.rows and fetch.complete_lineno is not None:
-        out.append(f"{fetch.complete_lineno}: fetch complete, and no line for row {row}: put_line found no entry "
-                   "(made stale while Fetching, or evicted)")
-    return tuple(out)
+        note = (f"(no line for row {row} after line {end}: put_line found no entry; made stale while Fetching, "
+                "or evicted)")
+    return tuple(lines), note
 
 
 def _seconds_of_day(ts: str) -> float:
@@ -253,8 +263,9 @@ def _compare_row(res: CheckResult, log: WezLogRecord, requests: _Requests, fetch
         res.agree["kept" if verdict is Verdict.KEPT else "dropped"] += 1
         return
     wez = verdict.value + (f" ({said[2]})" if said is not None and said[2] else "")
+    context, note = _context(log, fetch, row)
     res.disagreements.append(Disagreement(conn, serial, fetch.pane, row, wez, outcome, cause, crossed,
-                                          fetch.lineno, _context(log, fetch, row),
+                                          fetch.lineno, context, note,
                                           _explain(log, requests, fetch, conn, serial, row)))
 
 
@@ -305,10 +316,16 @@ def _utc_seconds_of_day(started_at: Any) -> float | None:
     return t.hour * 3600 + t.minute * 60 + t.second + t.microsecond / 1e6
 
 
-def check(log_lines: Iterable[str], capture_path: str, client_model: str = "wezterm",
+def check(log_source: str | Iterable[str], capture_path: str, client_model: str = "wezterm",
           window_s: float = 0.5) -> CheckResult:
-    """Parse the log, analyse the capture, and compare them."""
-    log = parse_wezterm_log(log_lines)
+    """Parse the log (a path, read twice: once whole, once for the lines the report quotes; or
+    lines), analyse the capture, and compare them."""
+    if isinstance(log_source, str):
+        with open(log_source, encoding="utf-8", errors="replace") as fh:
+            log = parse_wezterm_log(fh)
+    else:
+        log_source = list(log_source)
+        log = parse_wezterm_log(log_source)
     if not log.fetches:
         raise ValueError("the log has no 'will fetch lines' trace: was wezterm-gui started with "
                          "WEZTERM_LOG=wezterm_client=trace (see docs/wezterm-config.md)?")
@@ -316,6 +333,12 @@ def check(log_lines: Iterable[str], capture_path: str, client_model: str = "wezt
     res = compare(log, requests, attribution, window_s)
     if log.orphan_completions:
         res.notes.append(f"{log.orphan_completions} replies in the log belong to fetches logged before it starts")
+    wanted = {n for d in res.disagreements for n in d.context}
+    if isinstance(log_source, str):
+        with open(log_source, encoding="utf-8", errors="replace") as fh:
+            res.texts = read_lines(fh, wanted)
+    else:
+        res.texts = read_lines(log_source, wanted)
     return res
 
 
@@ -344,7 +367,7 @@ def render_text(res: CheckResult, log_path: str, capture_path: str) -> str:
                    f"says {d.muxscope} (cause {d.cause}{', request judged crossed' if d.crossed else ''})")
         if d.reason:
             out.append(f"    {d.reason}")
-        out.extend(f"      {c}" for c in d.context)
+        out.extend(f"      {c}" for c in res.context_of(d))
     if len(res.disagreements) > MAX_SHOWN:
         out.append(f"  ... and {len(res.disagreements) - MAX_SHOWN} more (--json lists them all)")
     out.extend(f"note: {n}" for n in res.notes[:10])

@@ -48,6 +48,9 @@ _DIRTY_ROW = re.compile(r"^row (?P<row>-?\d+) (?P<prior>None|Some\(.*\)) -> .* d
 _THROTTLED = re.compile(rf"^exceeded fetch throttle, drop {_RANGESET} and mark stale$")
 _RESYNC = re.compile(r"^resync due to (?P<pdu>\w+)\(")
 _RANGE = re.compile(r"(-?\d+)\.\.(-?\d+)")
+#: the most frequent lines, which say nothing check-log needs (one per paint, one per PDU read)
+_IGNORED = ("get_lines: ", "get_changed_since: ", "decoded serial ", "dirty as of seq ",
+            "apply_changes_to_surface: Generate")
 
 
 class Verdict(enum.Enum):
@@ -60,10 +63,10 @@ class Verdict(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RowEvent:
-    """A log line about one row (context for a disagreement)."""
+    """A log line about one row (context for a disagreement): its number, not its text, so a long
+    log costs a few integers per line (:func:`read_lines` fetches the few texts a report shows)."""
 
     lineno: int
-    text: str
     #: the seqno of the push whose application logged it (None: a reply's row)
     push_seqno: int | None = None
 
@@ -125,8 +128,8 @@ class _Parser:
         self.applying: LoggedFetch | None = None
         self.push: LoggedPush | None = None
 
-    def note(self, pane: int, row: int, lineno: int, text: str, push_seqno: int | None = None) -> None:
-        self.rec.row_events.setdefault((pane, row), []).append(RowEvent(lineno, text, push_seqno))
+    def note(self, pane: int, row: int, lineno: int, push_seqno: int | None = None) -> None:
+        self.rec.row_events.setdefault((pane, row), []).append(RowEvent(lineno, push_seqno))
 
     def line(self, lineno: int, raw: str) -> None:
         m = _PREFIX.match(_ANSI.sub("", raw.rstrip("\r\n")))
@@ -134,6 +137,8 @@ class _Parser:
             return
         self.rec.client_lines += 1
         msg, ts = m["msg"], m["ts"]
+        if msg.startswith(_IGNORED):
+            return
         if (f := _FETCH.match(msg)) is not None:
             fetch = LoggedFetch(lineno, ts, int(f["pane"]), parse_ranges(f["ranges"]), f["instant"])
             self.rec.fetches.append(fetch)
@@ -148,7 +153,7 @@ class _Parser:
             row = int(f["row"])
             state = f.groupdict().get("state")
             self.applying.rows[row] = (Verdict.LEFT if state else Verdict.KEPT, lineno, state)
-            self.note(self.applying.pane, row, lineno, msg)
+            self.note(self.applying.pane, row, lineno)
         elif _APPLIED.match(msg) is not None:
             self.applying = None
         elif _FAILED.match(msg) is not None:
@@ -168,7 +173,7 @@ class _Parser:
             row = int(f["row"])
             if msg.startswith("bonus"):
                 self.push.bonus.append(row)
-            self.note(self.push.remote, row, lineno, msg, self.push.seqno)
+            self.note(self.push.remote, row, lineno, self.push.seqno)
         elif _THROTTLED.match(msg) is not None:
             self.rec.throttled += 1
         elif _RESYNC.match(msg) is not None:
@@ -183,3 +188,19 @@ def parse_wezterm_log(lines: Iterable[str]) -> WezLogRecord:
         parser.line(n, raw)
     parser.rec.lines = n
     return parser.rec
+
+
+def read_lines(lines: Iterable[str], wanted: set[int]) -> dict[int, str]:
+    """The messages of the lines numbered in ``wanted`` (1-based), prefix and colours stripped."""
+    out: dict[int, str] = {}
+    if not wanted:
+        return out
+    last = max(wanted)
+    for n, raw in enumerate(lines, 1):
+        if n in wanted:
+            text = _ANSI.sub("", raw.rstrip("\r\n"))
+            m = _PREFIX.match(text)
+            out[n] = m["msg"] if m is not None else text
+        if n >= last:
+            break
+    return out
