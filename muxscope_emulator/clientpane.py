@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from muxscope_emulator.linecache import CachedLine, Entry, LineCache, State, next_token
 from muxscope_emulator.ratelimit import DEFAULT_PREFETCHES_PER_SECOND, RateLimiter
 from muxscope_emulator.shadow import SelectiveShadow
-from muxscope_emulator.wezlog import PaneLog
+from muxscope_emulator.wezlog import PaneLog, wezterm_dirty
 
 #: ``renderable.rs: BASE_POLL_INTERVAL`` / ``MAX_POLL_INTERVAL``
 BASE_POLL_INTERVAL = 0.020
@@ -380,9 +380,8 @@ class ClientPane:
         self.last_recv_time = now
         dirty = _rows_of(delta["dirty_lines"])
         cursor = delta["cursor_position"]
-        if cursor != self.cursor:
-            dirty.add(self.cursor["y"])
-            dirty.add(cursor["y"])
+        moved = (self.cursor["y"], cursor["y"]) if cursor != self.cursor else ()
+        dirty.update(moved)
         serial = delta.get("input_serial")
         if serial is None or serial >= self.input_serial:
             self.cursor = dict(cursor)
@@ -401,7 +400,7 @@ class ClientPane:
             dirty.discard(row)
             self._row_valid_from[row] = token
         if log is not None:
-            log.push_dirty(self.seqno, to_ranges(dirty))
+            log.push_dirty(self.seqno, wezterm_dirty(delta["dirty_lines"], moved, [row for row, _ in bonus]))
         to_fetch = self._stamp_dirty(sorted(dirty), token)
         if to_fetch:
             if self.limiter.check():

@@ -20,10 +20,8 @@ a few lines higher; see docs/wezterm-behaviour.md):
   (std's unix ``Instant``), ``LineEntry::kind()`` as ``("Line", None)``
   (``renderable.rs:46-53``) and ``Option`` of it.
 
-Deviation: the ``dirty as of seq`` line prints the dirty rows coalesced; WezTerm's
-``RangeSet`` keeps a row added just below an existing range as a separate range
-(``add_range`` merges only on ``r.end == range.start``), so its text can show
-``[3..4, 4..6]`` where this shows ``[3..6]``. No reader relies on that line's ranges.
+The ``dirty as of seq`` line shows the dirty set as WezTerm's ``RangeSet`` builds it
+(:mod:`.rangeset`: a row added just below a range stays a range of its own).
 """
 
 from __future__ import annotations
@@ -31,8 +29,10 @@ from __future__ import annotations
 import datetime
 import enum
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TextIO
+
+from muxscope_emulator.rangeset import RangeSet
 
 RENDERABLE = "wezterm_client::pane::renderable"
 CLIENT = "wezterm_client::client"
@@ -52,6 +52,20 @@ def rust_range_set(ranges: Iterable[tuple[int, int]]) -> str:
     """``{:?}`` of a ``RangeSet<StableRowIndex>`` built in ascending order."""
     inner = ", ".join(f"{a}..{b}" for a, b in ranges)
     return f"RangeSet {{ ranges: [{inner}], needs_sort: false }}"
+
+
+def wezterm_dirty(dirty_lines: Iterable[Mapping[str, int]], cursor_rows: Iterable[int],
+                  bonus_rows: Iterable[int]) -> list[tuple[int, int]]:
+    """``apply_changes_to_surface``'s dirty set as it prints (renderable.rs:319-328, :364-368):
+    the push's ranges, then the old and new cursor rows, less each bonus row."""
+    dirty = RangeSet()
+    for r in dirty_lines:
+        dirty.add_range((r["start"], r["end"]))
+    for row in cursor_rows:
+        dirty.add(row)
+    for row in bonus_rows:
+        dirty.remove(row)
+    return dirty.ranges
 
 
 def rust_instant(ns: int) -> str:
