@@ -11,8 +11,8 @@ import argparse
 import json
 import sys
 
-from proxy.analysis.attribution import add_client_model_argument
 from proxy.capture.format import CaptureError
+from proxy.cli.options import add_client_model_argument
 
 EPILOG = """\
 record both (docs/wezterm-config.md):

@@ -31,6 +31,7 @@ from proxy.analysis.attribution import AttributionAddon
 from proxy.analysis.connection import WireEvent
 from proxy.capture.format import open_capture
 from proxy.capture.offline import replay_records
+from proxy.observe.sinks import RowLog
 from proxy.report.wezlog import LoggedFetch, Verdict, WezLogRecord, parse_wezterm_log, read_lines
 
 #: disagreements listed in full (the JSON has them all)
@@ -232,8 +233,8 @@ def _align(log: WezLogRecord, requests: _Requests, window_s: float,
 def compare(log: WezLogRecord, requests: _Requests, attribution: Any, window_s: float = 0.5) -> CheckResult:
     """Align the log's fetches with the capture's GetLines and compare each row's fate.
 
-    ``attribution`` is an :class:`AttributionAddon` that recorded rows (or anything with the same
-    ``row_log`` and ``crossed_log``: the tests pass the emulated client's own record)."""
+    ``attribution`` is :func:`read_capture`'s :class:`Judged` (or anything with the same ``row_log``
+    and ``crossed_log``: the tests pass the emulated client's own record)."""
     res = CheckResult(log_fetches=len(log.fetches), capture_requests=len(requests.requests))
     outcomes = {(c, s, row): (out, cause) for c, s, _p, row, out, cause in attribution.row_log or ()}
     crossed = attribution.crossed_log or set()
@@ -288,24 +289,29 @@ def _explain(log: WezLogRecord, requests: _Requests, fetch: LoggedFetch, conn: i
     return ""
 
 
-class _Quiet:
-    def __getattr__(self, name: str) -> Any:
-        return lambda *a, **k: self
+@dataclass(frozen=True)
+class Judged:
+    """muxscope's outcome for every fetched row of a capture, and the requests it judged crossed."""
+
+    #: (conn, serial, pane, row, outcome, cause) per fetched row
+    row_log: list[tuple[int, int, int, int, str, str]]
+    crossed_log: set[tuple[int, int]]
 
 
-def read_capture(capture_path: str, client_model: str = "wezterm") -> tuple[_Requests, AttributionAddon]:
+def read_capture(capture_path: str, client_model: str = "wezterm") -> tuple[_Requests, Judged]:
     """Analyse the capture as ``muxscope report`` does, keeping every row's outcome and every GetLines."""
     reader = open_capture(capture_path)
     try:
-        attribution = AttributionAddon(None, live=False, logger=_Quiet(), record_rows=True, client_model=client_model)
+        attribution = AttributionAddon(client_model=client_model)
         requests = _Requests()
-        analyzer = Analyzer(None, [attribution, requests], logger=_Quiet())
+        rows = RowLog()
+        analyzer = Analyzer([attribution, requests], emit=rows)
         replay_records(reader, analyzer)
         attribution.finish()
         requests.t0_seconds_of_day = _utc_seconds_of_day(reader.header.get("started_at"))
     finally:
         reader.f.close()
-    return requests, attribution
+    return requests, Judged([(c, s, p, r, str(o), str(k)) for c, s, p, r, o, k in rows.rows], rows.crossed)
 
 
 def _utc_seconds_of_day(started_at: Any) -> float | None:
