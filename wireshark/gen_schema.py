@@ -33,13 +33,13 @@ from codec.wire.varbincode import (  # noqa: E402
     Map,
     Newtype,
     Option,
+    Primitive,
     Ref,
     Schema,
     Seq,
     Struct,
     Tuple,
     UnitStruct,
-    _Prim,
 )
 from proxy.capture.pcapng import DEFAULT_SERVER_PORT  # noqa: E402
 
@@ -79,7 +79,7 @@ class _Emitter:
 
     def _render(self, s: Schema) -> str:
         name = _lua_str(s.name)
-        if isinstance(s, _Prim):
+        if isinstance(s, Primitive):
             return f"{{k={_lua_str('prim')}, t={name}}}"
         if isinstance(s, Custom):
             if s.name not in LUA_CUSTOM:

@@ -210,15 +210,15 @@ N[189] = {k="struct", name="GetPaneDirection", fields={{"pane_id", 13}, {"direct
 N[190] = {k="struct", name="GetPaneDirectionResponse", fields={{"pane_id", 191}}}
 N[191] = {k="option", name="Option<usize>", inner=13}
 N[192] = {k="struct", name="AdjustPaneSize", fields={{"pane_id", 13}, {"direction", 178}, {"amount", 13}}}
-N[193] = {k="struct", name="NotifyAlert", fields={{"pane_id", 13}, {"alert", 194}}}
-N[194] = {k="enum", name="Alert", variants={{"Bell", nil}, {"ToastNotification", 153}, {"CurrentWorkingDirectoryChanged", nil}, {"IconTitleChanged", 155}, {"WindowTitleChanged", 2}, {"TabTitleChanged", 156}, {"PaletteChanged", nil}, {"SetUserVar", 157}, {"OutputSinceFocusLost", nil}, {"Progress", 195}}}
-N[195] = {k="enum", name="Progress", variants={{"None", nil}, {"Percentage", 34}, {"Error", 34}, {"Indeterminate", nil}}}
-N[196] = {k="struct", name="SetClientId", fields={{"client_id", 197}, {"is_proxy", 18}}}
-N[197] = {k="struct", name="ClientId", fields={{"hostname", 2}, {"username", 2}, {"pid", 14}, {"epoch", 37}, {"id", 13}, {"ssh_auth_sock", 198}}}
-N[198] = {k="option", name="Option<String>", inner=2}
-N[199] = {k="struct", name="GetClientListResponse", fields={{"clients", 200}}}
-N[200] = {k="seq", name="Vec<ClientInfo>", item=201}
-N[201] = {k="struct", name="ClientInfo", fields={{"client_id", 197}, {"connected_at", 41}, {"active_workspace", 164}, {"last_input", 41}, {"focused_pane_id", 165}}}
+N[193] = {k="struct", name="SetClientId", fields={{"client_id", 194}, {"is_proxy", 18}}}
+N[194] = {k="struct", name="ClientId", fields={{"hostname", 2}, {"username", 2}, {"pid", 14}, {"epoch", 37}, {"id", 13}, {"ssh_auth_sock", 195}}}
+N[195] = {k="option", name="Option<String>", inner=2}
+N[196] = {k="struct", name="GetClientListResponse", fields={{"clients", 197}}}
+N[197] = {k="seq", name="Vec<ClientInfo>", item=198}
+N[198] = {k="struct", name="ClientInfo", fields={{"client_id", 194}, {"connected_at", 41}, {"active_workspace", 164}, {"last_input", 41}, {"focused_pane_id", 165}}}
+N[199] = {k="struct", name="NotifyAlert", fields={{"pane_id", 13}, {"alert", 200}}}
+N[200] = {k="enum", name="Alert", variants={{"Bell", nil}, {"ToastNotification", 153}, {"CurrentWorkingDirectoryChanged", nil}, {"IconTitleChanged", 155}, {"WindowTitleChanged", 2}, {"TabTitleChanged", 156}, {"PaletteChanged", nil}, {"SetUserVar", 157}, {"OutputSinceFocusLost", nil}, {"Progress", 201}}}
+N[201] = {k="enum", name="Progress", variants={{"None", nil}, {"Percentage", 34}, {"Error", 34}, {"Indeterminate", nil}}}
 N[202] = {k="struct", name="GetLinesResponse", fields={{"pane_id", 13}, {"lines", 203}}}
 N[203] = {k="struct", name="SerializedLines", fields={{"lines", 204}, {"hyperlinks", 97}, {"images", 102}}}
 N[204] = {k="seq", name="Vec<(isize, Line)>", item=205}
@@ -229,8 +229,9 @@ N[208] = {k="struct", name="ClusteredLine", fields={{"text", 2}, {"is_double_wid
 N[209] = {k="struct", name="GetPaneRenderChangesResponse", fields={{"pane_id", 13}, {"mouse_grabbed", 18}, {"cursor_position", 19}, {"dimensions", 108}, {"dirty_lines", 109}, {"title", 2}, {"working_dir", 111}, {"bonus_lines", 203}, {"input_serial", 112}, {"seqno", 13}}}
 local PDU_SCHEMAS = {
   [42] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=52, [24]=106, [25]=107, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=151, [40]=158, [41]=160, [42]=161, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
-  [44] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=52, [24]=106, [25]=107, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=193, [40]=196, [41]=160, [42]=199, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
-  [45] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=202, [24]=106, [25]=209, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=193, [40]=196, [41]=160, [42]=199, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
+  [43] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=52, [24]=106, [25]=107, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=151, [40]=193, [41]=160, [42]=196, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
+  [44] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=52, [24]=106, [25]=107, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=199, [40]=193, [41]=160, [42]=196, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
+  [45] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=202, [24]=106, [25]=209, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=199, [40]=193, [41]=160, [42]=196, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
 }
 local PDU_NAMES = {
   [0] = "ErrorResponse",
@@ -288,7 +289,7 @@ local PDU_NAMES = {
   [61] = "GetPaneDirectionResponse",
   [62] = "AdjustPaneSize",
 }
-local CODEC_VERSIONS = {42, 44, 45}
+local CODEC_VERSIONS = {42, 43, 44, 45}
 local DEFAULT_CODEC_VERSION = 44
 local DEFAULT_PORT = 4246
 -- END GENERATED SCHEMA
