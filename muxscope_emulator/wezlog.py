@@ -122,7 +122,10 @@ class WezLog:
         self.write(Level.DEBUG, CLIENT, f"decoded serial {serial} {pdu_name}")
 
     def kind(self, state: str, token: int | None) -> str:
-        return rust_kind(state, None if token is None else self.instant(token))
+        """``LineEntry::kind()``: only the *Fetching states carry an Instant (the emulator's
+        entries may keep a stale token after ``make_all_stale``)."""
+        fetching = state in ("Fetching", "LineAndFetching")
+        return rust_kind(state, self.instant(token) if fetching and token is not None else None)
 
     def flush(self) -> None:
         self.out.flush()

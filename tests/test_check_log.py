@@ -276,3 +276,13 @@ def test_a_push_applied_after_a_reply_it_preceded_is_named():
     assert [(d.row, d.wezterm, d.muxscope) for d in res.disagreements] == [(11, "kept", "superseded")]
     assert res.disagreements[0].reason.startswith("reordered: the push with seqno 41")
     assert "reordered" in render_text(res, "log", "capture")
+
+
+def test_writer_gives_only_fetching_states_an_instant():
+    out = io.StringIO()
+    log = WezLog(out, clock_ns=lambda: 1_500_000_000, wall=lambda: "05:01:02.100")
+    pane = PaneLog(log, 0, 0)
+    pane.dirty_row(7, ("Stale", 41), "LineAndFetching", 42)
+    assert out.getvalue().rstrip().endswith(
+        '> row 7 Some(("Stale", None)) -> ("LineAndFetching", Some(Instant { tv_sec: 1, tv_nsec: 500000000 })) '
+        "due to dirty and IN viewport")
