@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("log", metavar="WEZTERM_LOG", help="wezterm-gui's log file, or its stderr saved ('-' for stdin)")
     p.add_argument("capture", metavar="CAPTURE", help=".muxcap capture of the same session")
     p.add_argument("--json", action="store_true", help="machine-readable output, every disagreement included")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="show only the first N disagreements (default: every one)")
     p.add_argument("--max-skew", type=float, default=0.5, metavar="SECONDS",
                    help="a logged fetch and its GetLines in the capture may be this far apart, once the clocks' "
                         "offset (time zone, two hosts) is taken out (default 0.5)")
@@ -47,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from proxy.report.checklog import check, render_text
+
+    if args.limit is not None and args.limit < 0 or args.max_skew <= 0:
+        print("muxscope check-log: --limit must not be negative and --max-skew must be positive", file=sys.stderr)
+        return 2
 
     try:
         log = sys.stdin if args.log == "-" else args.log
@@ -60,5 +66,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:
-        print(render_text(result, args.log, args.capture))
+        print(render_text(result, args.log, args.capture, args.limit))
     return 1 if result.disagreements else 0

@@ -34,8 +34,6 @@ from proxy.capture.offline import replay_records
 from proxy.observe.sinks import RowLog
 from proxy.report.wezlog import LoggedFetch, Verdict, WezLogRecord, parse_wezterm_log, read_lines
 
-#: disagreements listed in full (the JSON has them all)
-MAX_SHOWN = 50
 #: log lines of context per disagreement
 CONTEXT_LINES = 6
 #: estimating the clocks' offset: logged fetches looked at, and the width of a vote's bin (seconds)
@@ -355,7 +353,7 @@ def _clock_line(res: CheckResult) -> str:
             f"{res.max_skew_s * 1000:.0f} ms apart beyond that")
 
 
-def render_text(res: CheckResult, log_path: str, capture_path: str) -> str:
+def render_text(res: CheckResult, log_path: str, capture_path: str, limit: int | None = None) -> str:
     """The human-readable verdict: agreement first, then every disagreement with its context."""
     share = 100.0 * res.agreeing / res.rows_compared if res.rows_compared else 0.0
     out = [
@@ -367,14 +365,15 @@ def render_text(res: CheckResult, log_path: str, capture_path: str) -> str:
         f"rows compared: {res.rows_compared}; agree {res.agreeing} ({share:.2f}%: kept by both "
         f"{res.agree['kept']}, dropped by both {res.agree['dropped']}); disagree {len(res.disagreements)}",
     ]
-    for d in res.disagreements[:MAX_SHOWN]:
+    shown = res.disagreements if limit is None else res.disagreements[:limit]
+    for d in shown:
         kept = "kept" if d.wezterm == "kept" else "dropped"
         out.append(f"  serial {d.serial} pane {d.pane} row {d.row}: wezterm-gui {kept} it ({d.wezterm}); muxscope "
                    f"says {d.muxscope} (cause {d.cause}{', request judged crossed' if d.crossed else ''})")
         if d.reason:
             out.append(f"    {d.reason}")
         out.extend(f"      {c}" for c in res.context_of(d))
-    if len(res.disagreements) > MAX_SHOWN:
-        out.append(f"  ... and {len(res.disagreements) - MAX_SHOWN} more (--json lists them all)")
+    if len(shown) < len(res.disagreements):
+        out.append(f"  ... and {len(res.disagreements) - len(shown)} more (without --limit, or with --json, all)")
     out.extend(f"note: {n}" for n in res.notes[:10])
     return "\n".join(out)
