@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from proxy.report.checklog import check, render_text
 
-    if args.limit is not None and args.limit < 0 or args.max_skew <= 0:
+    if (args.limit is not None and args.limit < 0) or args.max_skew <= 0:
         print("muxscope check-log: --limit must not be negative and --max-skew must be positive", file=sys.stderr)
         return 2
 
