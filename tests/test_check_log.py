@@ -111,7 +111,8 @@ def test_check_log_agrees_row_by_row(scenario, policy, server):
     """Every scenario, a coalescing client, and two tabs streaming output (pushes keep coming)."""
     d = Path(tempfile.mkdtemp(prefix=f"muxscope-checklog-{scenario}-", dir="/tmp"))
     log_path = d / "wezterm.log"
-    truth, _, _ = run_session(scenario, policy, d, extra=["--wezterm-log", str(log_path)], server_extra=server)
+    truth, _, _ = run_session(scenario, policy, d, extra=["--wezterm-log", str(log_path)],
+                              server_extra=[*_server_scenario(scenario), *server])
     try:
         _check_session(truth, log_path, d / "c.muxcap", "coalesce" if policy == "coalesce" else "wezterm")
     except AssertionError:
@@ -132,6 +133,16 @@ def test_every_codec_version_users_run(version):
     assert report.get("settled") and not report.get("errors"), report.get("errors")
     _check_session(truth, log_path, d / "c.muxcap", "wezterm")
     shutil.rmtree(d, ignore_errors=True)
+
+
+def _server_scenario(scenario: str) -> list[str]:
+    """``--scenario NAME`` for the emulated server too, once it lays out content per scenario."""
+    import argparse
+
+    from muxscope_emulator import server_cli
+
+    parser = server_cli.register(argparse.ArgumentParser().add_subparsers())
+    return ["--scenario", scenario] if "--scenario" in parser._option_string_actions else []
 
 
 def _check_session(truth: dict, log_path: Path, capture: Path, model: str) -> None:
