@@ -160,7 +160,7 @@ def _check_session(truth: dict, log_path: Path, capture: Path, model: str) -> No
     kept = {(s, p, r): o != "superseded" for s, p, r, o, _ in truth["rows_detail"]}
     wrong = {(s, p, r) for _, s, p, r, o, _ in attribution.row_log if (o != "superseded") != kept[(s, p, r)]}
     assert {(d.serial, d.pane, d.row) for d in res.disagreements} == wrong
-    print(render_text(res, "log", "capture").splitlines()[2])
+    print(next(ln for ln in render_text(res, "log", "capture").splitlines() if ln.startswith("rows compared")))
     assert res.agreeing == res.rows_compared - len(wrong)
 
 
