@@ -14,7 +14,8 @@ import json
 import sys
 from typing import Any
 
-from muxscope_emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion
+from codec.schema.versions import SUPPORTED
+from muxscope_emulator.client import CODEC_VERSION, ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion
 from muxscope_emulator.clientpane import POLICIES, Policy
 from muxscope_emulator.muxconn import ConnectionLost
 from muxscope_emulator.scenarios import SCENARIOS
@@ -56,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=24, help="initial window rows (default 24)")
     p.add_argument("--cols", type=int, default=80, help="initial window columns (default 80)")
     p.add_argument("--seed", type=int, default=0, help="random seed for pacing and drag steps")
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=CODEC_VERSION,
+                   help=f"the codec version this wezterm-gui speaks (a server speaking another is refused, as "
+                        f"WezTerm refuses it; default {CODEC_VERSION})")
+    p.add_argument("--wezterm-log", default=None, metavar="PATH",
+                   help="also write the log a real wezterm-gui writes under WEZTERM_LOG=wezterm_client=trace, "
+                        "line for line in its format (for `muxscope check-log`)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -66,9 +73,15 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
     if args.rows < 1 or args.cols < 1:
         raise ValueError("--rows and --cols must be at least 1")
+    if args.wezterm_log:
+        try:
+            open(args.wezterm_log, "w", encoding="utf-8").close()
+        except OSError as exc:
+            raise ValueError(f"--wezterm-log {args.wezterm_log!r}: cannot write it ({exc.strerror})") from None
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
+        wezterm_log=args.wezterm_log, codec_version=args.codec_version,
     )  # fmt: skip
 
 

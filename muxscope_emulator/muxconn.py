@@ -86,6 +86,9 @@ class MuxConnection:
         #: the first few decode errors, for the report of a run that went wrong
         self.decode_error_messages: list[str] = []
         self.closed: BaseException | None = None
+        #: called with (serial, PDU name) for every PDU decoded, before it is handled: client.rs's
+        #: ``decoded serial {} {}`` debug line (the emulated client's ``--wezterm-log``)
+        self.on_decoded: Callable[[int, str], None] | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         #: over TLS: the session (set by open), and the context/host name it is made with
@@ -366,9 +369,12 @@ class MuxConnection:
             self._drained.set()
 
     def _on_data(self, data: bytes, t_ns: int) -> None:
-        """Every PDU the chunk completes, handled synchronously and in arrival order, as
-        wezterm-gui's main-thread queue handles them (client.rs: promise results and
-        process_unilateral are queued in arrival order)."""
+        """Every PDU the chunk completes, handled synchronously and in arrival order.
+
+        Deviation: wezterm-gui applies a push two turns of its main-thread queue after reading
+        it and a reply one turn after (client.rs:116-121, :323-327), so it may apply a reply
+        read just after a push first; this applies both in read order, one of the orders real
+        WezTerm can produce (docs/wezterm-behaviour.md, deviation 1)."""
         if self.closed is not None:
             return
         try:
@@ -383,6 +389,8 @@ class MuxConnection:
             self._lost(exc if isinstance(exc, ConnectionLost) else ConnectionLost(repr(exc)))
 
     def _dispatch(self, pdu: Pdu, t_ns: int) -> None:
+        if self.on_decoded is not None:
+            self.on_decoded(pdu.serial, pdu.name)
         if pdu.serial == 0:
             self.on_push(pdu, t_ns)
             return

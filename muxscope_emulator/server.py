@@ -4,8 +4,8 @@ Reproduces, for fetch traffic, ``wezterm-mux-server-impl/src/dispatch.rs``
 (``process_async``: one FIFO of responses and notifications per connection)
 and ``sessionhandler.rs`` (``SessionHandler::process_one``,
 ``PerPane::compute_changes``, ``maybe_push_pane_changes``), with panes backed
-by :class:`~muxscope_emulator.terminal.Terminal` (spec sections B, C, D of
-/work/research/emulator.md). Everything runs on one asyncio loop, which plays
+by :class:`~muxscope_emulator.terminal.Terminal` (docs/wezterm-behaviour.md,
+the server table). Everything runs on one asyncio loop, which plays
 the part of WezTerm's main thread.
 
 The mux is one window (id 0, workspace ``default``) holding ``panes`` tabs
