@@ -31,7 +31,9 @@ from typing import Any
 from codec import PduStream, StreamError, encode_pdu
 from codec.pdu import Pdu
 from codec.schema.versions import SUPPORTED, get_version
-from muxscope_emulator.terminal import ContentGenerator, Line, Terminal, prefill, serialize_lines
+from muxscope_emulator.content import ContentGenerator, prefill
+from muxscope_emulator.terminal import Terminal
+from muxscope_emulator.termlines import Line, serialize_lines
 from proxy.relay.endpoints import TcpAddress, TlsAddress, UnixAddress
 from proxy.relay.server import close_listener
 
