@@ -39,6 +39,7 @@ from muxscope_emulator import scenarios
 from muxscope_emulator.clientpane import ClientPane, FetchBatch, Policy
 from muxscope_emulator.linecache import lines_from_summary
 from muxscope_emulator.muxconn import ConnectionLost, MuxConnection, Reply, RpcError
+from muxscope_emulator.palette import default_palette
 from muxscope_emulator.truth import Truth
 from muxscope_emulator.wezlog import CLIENT, PaneLog, WezLog
 from proxy.relay.endpoints import TcpAddress, UnixAddress
@@ -205,32 +206,6 @@ def layout(node: Any, size: Mapping[str, int], cell: tuple[int, int]) -> list[tu
         s["pixel_width"], s["pixel_height"] = s["cols"] * cell[0], s["rows"] * cell[1]
         sizes.append(s)
     return layout(split["left"], sizes[0], cell) + layout(split["right"], sizes[1], cell)
-
-
-def default_palette() -> dict[str, Any]:
-    """``config.resolved_palette`` of a default config: the xterm 256-colour palette."""
-    base16 = [
-        (0, 0, 0), (204, 85, 85), (85, 204, 85), (205, 205, 85),
-        (84, 85, 203), (204, 85, 204), (122, 202, 202), (204, 204, 204),
-        (85, 85, 85), (255, 85, 85), (85, 255, 85), (255, 255, 85),
-        (85, 85, 255), (255, 85, 255), (85, 255, 255), (255, 255, 255),
-    ]  # fmt: skip
-    colors = list(base16)
-    steps = (0, 95, 135, 175, 215, 255)
-    colors += [(steps[r], steps[g], steps[b]) for r in range(6) for g in range(6) for b in range(6)]
-    colors += [(8 + 10 * i,) * 3 for i in range(24)]
-
-    def rgba(c: tuple[int, ...]) -> tuple[float, float, float, float]:
-        return (c[0] / 255, c[1] / 255, c[2] / 255, 1.0)
-
-    fg, bg = rgba((178, 178, 178)), rgba((0, 0, 0))
-    return {
-        "colors": [rgba(c) for c in colors],
-        "foreground": fg, "background": bg,
-        "cursor_fg": bg, "cursor_bg": rgba((82, 173, 112)), "cursor_border": rgba((82, 173, 112)),
-        "selection_fg": bg, "selection_bg": rgba((255, 250, 205)),
-        "scrollbar_thumb": rgba((34, 34, 34)), "split": rgba((68, 68, 68)),
-    }  # fmt: skip
 
 
 _client_ids = itertools.count(1)
