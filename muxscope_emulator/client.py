@@ -36,10 +36,12 @@ from codec import Pdu
 from codec.pdu import LINE_FIELDS
 from codec.wire.varbincode import Schema, Struct
 from muxscope_emulator import scenarios
-from muxscope_emulator.clientpane import ClientPane, FetchBatch, Policy
+from muxscope_emulator.clientpane import ClientPane
 from muxscope_emulator.linecache import lines_from_summary
 from muxscope_emulator.muxconn import ConnectionLost, MuxConnection, Reply, RpcError
 from muxscope_emulator.palette import default_palette
+from muxscope_emulator.panefetch import FetchBatch
+from muxscope_emulator.policy import Policy
 from muxscope_emulator.truth import Truth
 from muxscope_emulator.wezlog import CLIENT, PaneLog, WezLog
 from proxy.relay.endpoints import TcpAddress, UnixAddress
