@@ -181,8 +181,10 @@ class PduStream:
     Frames that do not frame are skipped (resynchronising on the next
     plausible header) and payloads that do not decode are reported; either way
     the stream goes on. The codec version switches when a
-    ``GetCodecVersionResponse`` passes (through :meth:`observe_codec_version`,
-    or by itself on the server-to-client stream) unless it was forced.
+    ``GetCodecVersionResponse`` passes (by itself, unless ``follow_version`` is
+    false, or through :meth:`observe_codec_version`) unless it was forced.
+    :class:`codec.connection.MuxConnection` pairs two streams and decides for
+    both.
     """
 
     def __init__(
@@ -192,8 +194,10 @@ class PduStream:
         max_frame_len: int = DEFAULT_MAX_FRAME_LEN,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
         summary_lines: bool = False,
+        follow_version: bool = True,
     ) -> None:
         self.summary_lines = summary_lines
+        self.follow_version = follow_version
         self.forced = version is not None
         self.version = get_version(version if version is not None else DEFAULT_VERSION)
         self.peer_version: int | None = None
@@ -204,6 +208,14 @@ class PduStream:
         self.peer_version = number
         if not self.forced:
             self.version = get_version(number)
+
+    def restart_after_gap(self) -> int:
+        """Bytes were lost before this stream saw them: drop the frame in progress and look for the
+        next plausible header. Returns the offset reached; offsets count from 0 again after it."""
+        offset = self.frames.offset
+        self.frames = FrameDecoder(self.frames.max_frame_len, known_idents=KNOWN_IDENTS)
+        self.frames.resync_from_scratch()
+        return offset
 
     def feed(self, data: bytes) -> Iterator[Pdu | StreamError]:
         """Feed bytes; yields each PDU (or StreamError) completed by them."""
@@ -224,7 +236,7 @@ class PduStream:
             except CodecError as exc:
                 yield StreamError(frame.offset, str(exc), "payload", frame)
                 continue
-            if pdu.name == "GetCodecVersionResponse":
+            if self.follow_version and pdu.name == "GetCodecVersionResponse":
                 self.observe_codec_version(pdu.body["codec_vers"])
             yield pdu
         yield from errors

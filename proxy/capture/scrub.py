@@ -26,6 +26,7 @@ from typing import Any
 
 import zstandard
 
+from codec.direction import Direction
 from codec.lines import cell_width
 from codec.pdu import Pdu, PduStream, encode_pdu
 from codec.schema.versions import KNOWN_IDENTS
@@ -57,7 +58,7 @@ from proxy.capture.format import (
     open_capture,
 )
 
-C2S, S2C = "client_to_server", "server_to_client"
+C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 
 
 
