@@ -19,8 +19,8 @@ import time
 from typing import Any
 
 from codec.schema.versions import SUPPORTED
-from proxy.analysis.attribution import add_client_model_argument
 from proxy.capture.format import CaptureError
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
 
 
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="after the replay, keep serving metrics until Ctrl-C (for Grafana)")
     logs.add_arguments(p)
     p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
-    p.add_argument("--burst-gap", type=float, default=0.25)
+    add_burst_gap_argument(p)
     add_client_model_argument(p)
     p.add_argument("--allow-remote", action="store_true")
     p.add_argument("--ignore-field", action="append", default=[], metavar="PDU.FIELD",

@@ -15,8 +15,8 @@ import json
 import sys
 
 from codec.schema.versions import SUPPORTED
-from proxy.analysis.attribution import add_client_model_argument
 from proxy.capture.format import CaptureError
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
 from proxy.report.build import build_report
 from proxy.report.html import write_html
@@ -34,8 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help=".muxcap capture")
     p.add_argument("--json", action="store_true", help="machine-readable output (same shape as --truth-file)")
     p.add_argument("--html", metavar="OUT", default=None, help="also write an HTML page with a timeline plot")
-    p.add_argument("--burst-gap", type=float, default=0.25,
-                   help="Resize PDUs closer than this many seconds form one burst (default 0.25)")
+    add_burst_gap_argument(p)
     p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_client_model_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
