@@ -4,6 +4,15 @@ Per line it reports the row, the fingerprint (the same as :mod:`codec.lines.fing
 decoded line), the byte length and the seqno. Three walks share the work: the optional C
 accelerator (``codec/_fastscan.c``), else the pure-Python walk below, which skips plain lines with
 one regex match (:mod:`codec.lines.patterns`) and decodes anything else with the schema.
+
+Where the Line/Cell layout is still written by hand, and why: the regex patterns are derived from
+the schema, and hyperlinks, images and every line that is not plain go through the schema's own
+decoders; what remains hand-written is (1) the walk's order of a line's parts (row, storage tag,
+cell count, then zones, seqno, bits, to know where the fingerprinted spans start and end) and its
+inline reading of rows and counts (the one- and two-byte LEB128 forms: per line, a Python call
+would cost more than the reading), and (2) the C walk, whose agreement with this one is
+tested (see its header). Both only locate bytes: what a fingerprint covers is defined once, in
+:mod:`codec.lines.fingerprint`.
 """
 
 from __future__ import annotations
