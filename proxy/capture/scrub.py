@@ -29,8 +29,6 @@ import zstandard
 from codec.direction import Direction
 from codec.lines import cell_width
 from codec.pdu import Pdu, PduStream, encode_pdu
-from codec.schema.versions import KNOWN_IDENTS
-from codec.wire.framing import FrameDecoder
 from codec.wire.varbincode import (
     BYTES,
     CHAR,
@@ -451,8 +449,7 @@ class _Scrub:
         """A gap in the recording: the frame in progress is lost; look for the next header."""
         self._finish(conn_id, direction)
         d = self._direction(conn_id, direction)
-        d.stream.frames = FrameDecoder(d.stream.frames.max_frame_len, known_idents=KNOWN_IDENTS)
-        d.stream.frames.resync_from_scratch()
+        d.stream.restart_after_gap()
         d.fed = 0
 
     def _drain(self) -> None:
