@@ -163,7 +163,3 @@ class MuxConnection:
         for d in switched:
             self._streams[d].observe_codec_version(announced)
         return VersionNegotiated(direction, announced, self.state, switched)
-
-    def buffered(self, direction: Direction) -> int:
-        """Bytes of ``direction`` received but not yet part of a whole frame."""
-        return self._streams[direction].frames.buffered

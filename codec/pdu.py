@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codec.errors import CodecError, PayloadError
+from codec.lines import line_text, scan_serialized_lines_detail, serialized_lines_fingerprints
 from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, get_version
 from codec.wire.compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
 from codec.wire.framing import DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, encode_frame
@@ -52,8 +53,6 @@ class LinesSummary:
 
 
 def _lines_summary_decode(buf: bytes, pos: int) -> tuple[LinesSummary, int]:
-    from codec.lines import scan_serialized_lines_detail
-
     lines, starts, images, end = scan_serialized_lines_detail(buf, pos)
     return LinesSummary(lines, end - pos, starts, images, buf), end
 
@@ -249,8 +248,6 @@ def pdu_lines(pdu: Pdu) -> list[dict[str, Any]]:
     ignores the seqno, so equal content on two fetches compares equal. For a
     PDU decoded with ``summary=True`` the text is not available (None).
     """
-    from codec.lines import line_text, serialized_lines_fingerprints
-
     fld = LINE_FIELDS.get(pdu.name)
     if fld is None or not isinstance(pdu.body, dict):
         return []
