@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from codec.errors import CodecError, PayloadError
@@ -162,15 +163,24 @@ def encode_pdu(
     return encode_frame(version.ident_by_name[name], serial, data, compressed)
 
 
-@dataclass(slots=True)
+class StreamErrorKind(StrEnum):
+    """What went wrong on a stream (the values are what ``decode --json`` and the logs print)."""
+
+    #: the framing broke: bytes were skipped up to the next plausible frame header
+    FRAME = "frame"
+    #: one frame's payload did not decode (the frame itself is still reported)
+    PAYLOAD = "payload"
+    #: chunks were lost before the decoder saw them (see ``codec.connection.ChunksMissed``)
+    GAP = "gap"
+
+
+@dataclass(frozen=True, slots=True)
 class StreamError:
     """A problem on a stream that the decoder stepped over."""
 
     offset: int
     reason: str
-    #: "frame" when the framing broke (bytes were skipped), "payload" when one
-    #: frame's payload did not decode (the frame is still reported)
-    kind: str
+    kind: StreamErrorKind
     frame: Frame | None = None
 
 
@@ -225,7 +235,7 @@ class PduStream:
         errors: list[StreamError] = []
 
         def frame_error(exc: CodecError, offset: int) -> None:
-            errors.append(StreamError(offset, str(exc), "frame"))
+            errors.append(StreamError(offset, str(exc), StreamErrorKind.FRAME))
 
         for frame in self.frames.frames_skipping_errors(frame_error):
             yield from errors
@@ -233,7 +243,7 @@ class PduStream:
             try:
                 pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines)
             except CodecError as exc:
-                yield StreamError(frame.offset, str(exc), "payload", frame)
+                yield StreamError(frame.offset, str(exc), StreamErrorKind.PAYLOAD, frame)
                 continue
             if self.follow_version and pdu.name == "GetCodecVersionResponse":
                 self.observe_codec_version(pdu.body["codec_vers"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from codec.connection import ChunksMissed, DecodeFailed, MuxConnection, PduReceived
 from codec.direction import Direction
-from codec.pdu import Pdu, StreamError
+from codec.pdu import Pdu, StreamError, StreamErrorKind
 
 
 @dataclass(slots=True)
@@ -70,4 +70,5 @@ class ConnectionDecoder:
             elif isinstance(ev, ChunksMissed):
                 # whatever frame was in progress is unrecoverable; the codec resynchronises
                 reason = f"analysis skipped {ev.missed} chunk(s); resynchronising"
-                yield WireEvent(self.conn_id, ev.direction, t_ns, error=StreamError(ev.offset, reason, "gap"))
+                error = StreamError(ev.offset, reason, StreamErrorKind.GAP)
+                yield WireEvent(self.conn_id, ev.direction, t_ns, error=error)

@@ -223,7 +223,7 @@ def iter_capture_pdus(f: IO[bytes], version: int | None) -> Iterator[tuple[Direc
     announces decodes both of its directions. (Imported here: writing a capture needs no decoder.)
     """
     from codec.connection import DecodeFailed, MuxConnection, PduReceived
-    from codec.pdu import StreamError
+    from codec.pdu import StreamError, StreamErrorKind
 
     reader = CaptureReader.open(f)
     conns: dict[int, MuxConnection] = {}
@@ -232,7 +232,7 @@ def iter_capture_pdus(f: IO[bytes], version: int | None) -> Iterator[tuple[Direc
             continue
         if not isinstance(rec.direction, Direction):
             reason = f"data record of connection {rec.conn_id} has no direction (skipped)"
-            yield "", StreamError(reader.bytes_read, reason, "frame")
+            yield "", StreamError(reader.bytes_read, reason, StreamErrorKind.FRAME)
             continue
         conn = conns.get(rec.conn_id)
         if conn is None:
@@ -243,4 +243,5 @@ def iter_capture_pdus(f: IO[bytes], version: int | None) -> Iterator[tuple[Direc
             elif isinstance(ev, DecodeFailed):
                 yield rec.direction, ev.error
     if reader.truncated:
-        yield "", StreamError(reader.bytes_read, f"capture truncated: {reader.truncation_reason}", "frame")
+        reason = f"capture truncated: {reader.truncation_reason}"
+        yield "", StreamError(reader.bytes_read, reason, StreamErrorKind.FRAME)

@@ -28,7 +28,7 @@ import zstandard
 
 from codec.direction import Direction
 from codec.lines import cell_width
-from codec.pdu import Pdu, PduStream, encode_pdu
+from codec.pdu import Pdu, PduStream, StreamErrorKind, encode_pdu
 from codec.wire.varbincode import (
     BYTES,
     CHAR,
@@ -389,7 +389,7 @@ class _Scrub:
         for item in d.stream.feed(rec.data):
             if isinstance(item, Pdu):
                 self._pdu(rec, d, item)
-            elif item.kind == "payload" and item.frame is not None:
+            elif item.kind == StreamErrorKind.PAYLOAD and item.frame is not None:
                 self._dropped(rec, "undecodable", ident=item.frame.ident, serial=item.frame.serial,
                               wire_bytes=item.frame.wire_len)
         skipped = d.stream.frames.skipped_bytes - skipped0

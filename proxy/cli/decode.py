@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from codec.direction import Direction
-from codec.pdu import LINE_FIELDS, Pdu, PduStream, StreamError, pdu_lines
+from codec.pdu import LINE_FIELDS, Pdu, PduStream, StreamError, StreamErrorKind, pdu_lines
 from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from codec.wire.varbincode import to_json
 
@@ -49,7 +49,8 @@ def iter_stream(
             yield "", item
     left = stream.frames.close()
     if left:
-        yield "", StreamError(stream.frames.offset, f"stream ends inside a frame ({left} bytes left over)", "frame")
+        reason = f"stream ends inside a frame ({left} bytes left over)"
+        yield "", StreamError(stream.frames.offset, reason, StreamErrorKind.FRAME)
 
 
 def json_record(pdu: Pdu, direction: Direction | str = "") -> dict[str, Any]:
