@@ -329,7 +329,7 @@ class _Writer:
         self.cobj = self.cctx.compressobj()
         self.n = 0
 
-    def write(self, kind: int, t_ns: int, conn_id: int, direction: str, payload: bytes) -> None:
+    def write(self, kind: int, t_ns: int, conn_id: int, direction: Direction | str, payload: bytes) -> None:
         self.f.write(self.cobj.compress(encode_record(kind, t_ns, conn_id, direction, payload)))
         self.n += 1
         if self.n % 4096 == 0:
@@ -371,7 +371,7 @@ class _Scrub:
             self.queue.append(_Out(Record(rec.kind, rec.t_ns, rec.conn_id, rec.direction, data), resolved=True))
         self._drain()
 
-    def _direction(self, conn_id: int, direction: str) -> _Direction:
+    def _direction(self, conn_id: int, direction: Direction) -> _Direction:
         d = self.dirs.get((conn_id, direction))
         if d is None:
             d = self.dirs[(conn_id, direction)] = _Direction(PduStream())
@@ -436,7 +436,7 @@ class _Scrub:
             span.out.payload += data[given:upto]
             given = upto
 
-    def _finish(self, conn_id: int, direction: str) -> None:
+    def _finish(self, conn_id: int, direction: Direction) -> None:
         d = self.dirs.get((conn_id, direction))
         if d is None:
             return
@@ -445,7 +445,7 @@ class _Scrub:
             span.out.resolved = True
         d.pending.clear()
 
-    def _reset(self, conn_id: int, direction: str) -> None:
+    def _reset(self, conn_id: int, direction: Direction) -> None:
         """A gap in the recording: the frame in progress is lost; look for the next header."""
         self._finish(conn_id, direction)
         d = self._direction(conn_id, direction)
