@@ -15,12 +15,3 @@ class Direction(StrEnum):
 
     CLIENT_TO_SERVER = "client_to_server"
     SERVER_TO_CLIENT = "server_to_client"
-
-    @property
-    def other(self) -> Direction:
-        """The opposite direction."""
-        return Direction.SERVER_TO_CLIENT if self is Direction.CLIENT_TO_SERVER else Direction.CLIENT_TO_SERVER
-
-    @property
-    def from_client(self) -> bool:
-        return self is Direction.CLIENT_TO_SERVER
