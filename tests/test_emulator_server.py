@@ -23,7 +23,7 @@ from muxscope_emulator.terminal import Terminal
 from muxscope_emulator.termlines import WRAPPED, make_hyperlink, serialize_lines
 from proxy.relay.endpoints import UnixAddress
 
-VERSIONS = (42, 44, 45)
+VERSIONS = (42, 43, 44, 45)
 CLIENT_ID = {"hostname": "h", "username": "u", "pid": 1, "epoch": 2, "id": 3, "ssh_auth_sock": None}
 SIZE = {"rows": 24, "cols": 80, "pixel_width": 0, "pixel_height": 0, "dpi": 0}
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO
 
+from codec.direction import Direction
+
 from .format import CaptureReader, Record
 
 SHB_TYPE = 0x0A0D0D0A
@@ -257,7 +259,7 @@ class _Exporter:
             self.flow(rec.conn_id, rec.t_ns, True)
         elif rec.kind == "data":
             f = self.flow(rec.conn_id, rec.t_ns, False)
-            self.emit(rec.conn_id, rec.t_ns, f.data(rec.direction == "client_to_server", rec.data))
+            self.emit(rec.conn_id, rec.t_ns, f.data(rec.direction == Direction.CLIENT_TO_SERVER, rec.data))
             self.res.data_bytes += len(rec.data)
         elif rec.kind == "close" and rec.conn_id in self.flows:
             self.note(rec.conn_id, _note_text(rec))

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from codec.pdu import LINE_FIELDS, Pdu, PduStream, StreamError, pdu_lines
+from codec.direction import Direction
+from codec.pdu import LINE_FIELDS, Pdu, PduStream, StreamError, StreamErrorKind, pdu_lines
 from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from codec.wire.varbincode import to_json
 
@@ -38,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: run(args.file, args.json, args.codec_version, args.cells))
 
 
-def iter_stream(data_chunks: Iterator[bytes], version: int | None) -> Iterator[tuple[str, Pdu | StreamError]]:
+def iter_stream(
+    data_chunks: Iterator[bytes], version: int | None
+) -> Iterator[tuple[Direction | str, Pdu | StreamError]]:
     """Decode a raw (single-direction) frame stream; yields ("", item)."""
     stream = PduStream(version)
     for chunk in data_chunks:
@@ -46,10 +49,11 @@ def iter_stream(data_chunks: Iterator[bytes], version: int | None) -> Iterator[t
             yield "", item
     left = stream.frames.close()
     if left:
-        yield "", StreamError(stream.frames.offset, f"stream ends inside a frame ({left} bytes left over)", "frame")
+        reason = f"stream ends inside a frame ({left} bytes left over)"
+        yield "", StreamError(stream.frames.offset, reason, StreamErrorKind.FRAME)
 
 
-def json_record(pdu: Pdu, direction: str = "") -> dict[str, Any]:
+def json_record(pdu: Pdu, direction: Direction | str = "") -> dict[str, Any]:
     rec: dict[str, Any] = {}
     if direction:
         rec["direction"] = direction
@@ -92,9 +96,12 @@ def _tree(value: Any, indent: int, out: list[str], key: str) -> None:
         out.append(f"{pad}{key}: {json.dumps(value, ensure_ascii=False)}")
 
 
-def tree_record(pdu: Pdu, index: int, direction: str = "", cells: bool = False) -> str:
+_ARROWS = {Direction.CLIENT_TO_SERVER: "client -> server ", Direction.SERVER_TO_CLIENT: "server -> client "}
+
+
+def tree_record(pdu: Pdu, index: int, direction: Direction | str = "", cells: bool = False) -> str:
     flags = "compressed " if pdu.compressed else ""
-    arrow = {"client_to_server": "client -> server ", "server_to_client": "server -> client "}.get(direction, "")
+    arrow = _ARROWS.get(direction, "")
     head = (
         f"Frame {index} @ offset {pdu.offset}: {arrow}{pdu.name} serial={pdu.serial} ident={pdu.ident} "
         f"{flags}wire={pdu.wire_len} B payload={len(pdu.payload)} B"
@@ -122,7 +129,7 @@ def tree_record(pdu: Pdu, index: int, direction: str = "", cells: bool = False) 
 
 
 def render(
-    items: Iterator[tuple[str, Pdu | StreamError]], as_json: bool, cells: bool, out: IO[str]
+    items: Iterator[tuple[Direction | str, Pdu | StreamError]], as_json: bool, cells: bool, out: IO[str]
 ) -> tuple[int, int]:
     count = errors = 0
     for direction, item in items:
