@@ -434,7 +434,6 @@ def golden_frames() -> Iterator[tuple[str, str, Any]]:
             yield version, entry["file"], entry
 
 
-@pytest.mark.skipif(not golden.available(), reason="golden vectors not present")
 @pytest.mark.parametrize(("version", "name", "entry"), list(golden_frames()))
 def test_golden_frames_feed_the_state_machine(version: str, name: str, entry: dict[str, Any]) -> None:
     dec = FrameDecoder()

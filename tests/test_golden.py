@@ -1,6 +1,6 @@
 """Acceptance: every golden vector made by WezTerm's own Rust code decodes exactly.
 
-For each frame in ../shared/golden/v42 and v44: the frame layer gives the
+For each frame in tests/golden/v42 and v44: the frame layer gives the
 manifest's pdu, ident, serial and compressed flag; the decoded body rendered
 like serde_json equals ``expected`` (after the README's normalisations), or
 ``facts`` where serde_json could not render the value; line-bearing PDUs give
@@ -16,8 +16,6 @@ from codec import FrameDecoder, PduStream, decode_frame, encode_payload
 from codec.pdu import payload_of, pdu_lines
 from codec.wire.varbincode import to_json
 from tests import golden
-
-pytestmark = pytest.mark.skipif(not golden.available(), reason=f"golden vectors not found at {golden.GOLDEN}")
 
 CASES = golden.all_entries()
 VERSION_NUMBER = {"v42": 42, "v44": 44}
@@ -128,7 +126,7 @@ def test_reencode_gives_same_payload(case):
     assert encode_payload(pdu.name, pdu.body, VERSION_NUMBER[version]) == golden.payload_bytes(version, entry)
 
 
-@pytest.mark.parametrize("version", [v for v in golden.VERSIONS if golden.available()])
+@pytest.mark.parametrize("version", golden.VERSIONS)
 def test_stream_decodes_in_order(version):
     stream_info = golden.manifest(version)["stream"]
     data = (golden.GOLDEN / version / stream_info["file"]).read_bytes()

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,10 +56,9 @@ from codec.wire.varbincode import (
     Struct,
     to_json,
 )
+from tests import golden
 
-GOLDEN = Path(
-    os.environ.get("MUXSCOPE_GOLDEN_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "golden"
-)
+GOLDEN = golden.GOLDEN
 
 PANE_ID = TAB_ID = WINDOW_ID = USIZE
 
@@ -158,19 +155,13 @@ PDUS = sorted(_pdu_schemas("v44"))
 
 @cache
 def _manifest(version: str) -> dict[str, Any]:
-    path = GOLDEN / version / "manifest.json"
-    if not path.is_file():
-        pytest.skip(f"golden vectors not found at {path}")
-    return json.loads(path.read_text())
+    return json.loads((GOLDEN / version / "manifest.json").read_text())
 
 
 def _cases() -> list[Any]:
     cases = []
     for version in ("v44", "v42"):
-        path = GOLDEN / version / "manifest.json"
-        if not path.is_file():
-            continue
-        for entry in json.loads(path.read_text())["files"]:
+        for entry in _manifest(version)["files"]:
             if entry["pdu"] in PDUS:
                 cases.append(pytest.param(version, entry["file"], id=f"{version}/{entry['file']}"))
     return cases
@@ -219,12 +210,9 @@ def _facts_view(value: Any) -> Any:
 
 
 def test_cases_cover_both_versions() -> None:
-    if not CASES:
-        pytest.skip(f"golden vectors not found under {GOLDEN}")
     seen = {(p.values[0], _entry(p.values[0], p.values[1])["pdu"]) for p in CASES}
     for version in ("v44", "v42"):
-        if (GOLDEN / version / "manifest.json").is_file():
-            assert {pdu for v, pdu in seen if v == version} == set(PDUS)
+        assert {pdu for v, pdu in seen if v == version} == set(PDUS)
 
 
 @pytest.mark.parametrize(("version", "file"), CASES)
