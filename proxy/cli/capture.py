@@ -63,6 +63,7 @@ from proxy.capture.format import (
     encode_record,
     open_capture,
 )
+from proxy.files import OutputError, check_parent, create_private
 
 C2S, S2C = "client_to_server", "server_to_client"
 
@@ -89,7 +90,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "hold text); the counts go into a `scrub_report` note record in OUT.",
     )
     ps.add_argument("input", metavar="IN", help=".muxcap capture to scrub")
-    ps.add_argument("output", metavar="OUT", help="where to write the scrubbed capture")
+    ps.add_argument("output", metavar="OUT",
+                    help="where to write the scrubbed capture: a new file (0600) in an existing directory")
+    ps.add_argument("--force", action="store_true",
+                    help="replace an existing regular file at OUT (by rename: it is never truncated)")
     ps.add_argument("--seed", default=None,
                     help="derive placeholders from this seed (reproducible output; anyone knowing the seed "
                     "can test guesses of the original text, so omit it for captures you share)")
@@ -449,8 +453,15 @@ def scrub_info(info: Any, ph: Placeholders) -> Any:
     if isinstance(info, list):
         return [scrub_info(v, ph) for v in info]
     if isinstance(info, str):
-        return ph.string(info)
+        scheme = _ADDRESS_SCHEME.match(info)
+        keep = scheme.group() if scheme else ""
+        return keep + ph.string(info[len(keep):])
     return info
+
+
+#: The scheme of a muxscope address (``unix:``, ``tcp:``, ``ssh://``, ``exec:``, ``stdio``) is structure, not
+#: content: a scrubbed capture still says which kind of listener and upstream it was recorded through.
+_ADDRESS_SCHEME = re.compile(r"^(?:stdio$|(?:unix|tcp|ssh|exec)(?::(?://)?))")
 
 
 _SAFE_INFO_KEYS = frozenset({"closed_by", "format", "version", "muxscope_version", "started_at",
@@ -487,9 +498,8 @@ class _Direction:
 class _Writer:
     """Writes a capture the way CaptureConsumer does, ending a zstd frame every few thousand records."""
 
-    def __init__(self, path: str, header: dict[str, Any]) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self.f = os.fdopen(fd, "wb")
+    def __init__(self, path: str, header: dict[str, Any], force: bool = False) -> None:
+        self.f = os.fdopen(create_private(path, "OUT", force=force), "wb")
         self.f.write(encode_header(header))
         self.cctx = zstandard.ZstdCompressor(level=3)
         self.cobj = self.cctx.compressobj()
@@ -639,7 +649,8 @@ class _Scrub:
         self._drain()
 
 
-def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None) -> dict[str, Any]:
+def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None,
+                  force: bool = False) -> dict[str, Any]:
     """Write a scrubbed copy of ``in_path`` to ``out_path``; returns the scrub report (also in OUT).
 
     Every frame is decoded, its body scrubbed (:class:`BodyScrubber`) and
@@ -655,7 +666,7 @@ def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None) -
     try:
         header = scrub_info(reader.header, ph)
         header["scrubbed"] = True
-        writer = _Writer(out_path, header)
+        writer = _Writer(out_path, header, force)
         try:
             job = _Scrub(writer, ph)
             for rec in reader.records():
@@ -689,9 +700,10 @@ def run_scrub(args: argparse.Namespace) -> int:
         print("muxscope capture scrub: OUT must differ from IN", file=sys.stderr)
         return 2
     try:
-        report = scrub_capture(args.input, args.output,
+        check_parent(args.output, "OUT")  # before reading IN
+        report = scrub_capture(args.input, args.output, force=args.force,
                                secret=args.seed.encode() if args.seed is not None else None)
-    except CaptureError as exc:
+    except (CaptureError, OutputError) as exc:
         print(f"muxscope capture scrub: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from muxscope_emulator import cli as emulate
@@ -18,6 +19,7 @@ from proxy.cli import capture as capture_cmd
 from proxy.cli import demo
 from proxy.cli import replay as replay_cmd
 from proxy.cli import report as report_cmd
+from proxy.files import OutputError
 from proxy.observe import logs
 
 EPILOG = """\
@@ -98,7 +100,10 @@ def add_observability_args(p: argparse.ArgumentParser) -> None:
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback unless --allow-remote)")
     logs.add_arguments(p)
     p.add_argument("--capture", default=None, metavar="FILE",
-                   help="record every byte to a .muxcap capture (replayable, shareable after scrub)")
+                   help="record every byte to a new .muxcap capture (replayable, shareable after scrub); "
+                   "refuses an existing FILE unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="let --capture replace an existing regular file (by rename: it is never truncated)")
     p.add_argument("--capture-max-bytes", type=int, default=None,
                    help="rotate the capture after this many compressed bytes (FILE.1, FILE.2, ...)")
     p.add_argument("--capture-max-seconds", type=float, default=None,
@@ -127,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # asyncssh still imports cryptography's DSA classes; the deprecation warning it triggers is
+    # noise for a user (muxscope offers no DSA), printed on every SSH start.
+    warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh(\.|$)")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -140,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return proxy_cmd.run(args)
         return int(args.func(args))
     except KeyboardInterrupt:
+        print(f"muxscope {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `muxscope decode ... | head`: the reader left; that is not an error
@@ -148,4 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OutputError as exc:
+        print(f"muxscope {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # the last resort, so that no file or socket problem ends in a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"muxscope {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 

@@ -51,6 +51,7 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         capture=args.capture,
         capture_max_bytes=args.capture_max_bytes,
         capture_max_seconds=args.capture_max_seconds,
+        capture_force=args.force,
         burst_gap_s=args.burst_gap,
         client_model=args.client_model,
         wrap_side=wrap,
@@ -100,8 +101,8 @@ async def _main(opts: RuntimeOptions, grace: float) -> int:
 
 def run(args: argparse.Namespace) -> int:
     # (logs go to stderr or --log-file, never stdout: with --listen stdio it carries the protocol)
-    logs.configure_from_args(args)
     try:
+        logs.configure_from_args(args)
         opts = options_from_args(args)
         return asyncio.run(_main(opts, args.grace))
     except (AddressError, ProxyError, ValueError) as exc:

@@ -13,12 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Any
 
 from proxy.analysis.attribution import add_client_model_argument
 from proxy.capture.format import CaptureError
+from proxy.files import OutputError, check_parent
 from proxy.observe import logs
 from proxy.report.html import write_html
+
+#: Prose lines (the what-if model) wrap here; the tables are as wide as their columns.
+TEXT_WIDTH = 100
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,8 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with what-if estimates for selective invalidation, coalescing and debouncing.",
     )
     p.add_argument("file", help=".muxcap capture")
-    p.add_argument("--json", action="store_true", help="machine-readable output (same shape as --truth-file)")
-    p.add_argument("--html", metavar="OUT", default=None, help="also write an HTML page with a timeline plot")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output (the shape `muxscope emulate client --truth-file` writes)")
+    p.add_argument("--html", metavar="OUT", default=None,
+                   help="also write an HTML page with a timeline plot (OUT's directory must exist)")
     p.add_argument("--burst-gap", type=float, default=0.25,
                    help="Resize PDUs closer than this many seconds form one burst (default 0.25)")
     p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
@@ -168,20 +175,26 @@ def render_text(rep: dict[str, Any]) -> str:
         wrows.append([f"debounce Resize {k} ({v['resizes_sent']}/{v['resizes']} sent)", v["rows_saved"],
                       round(v["wait_saved_s"], 3), "-"])
     out.append(_table(["policy", "rows saved", "wait saved s", "wire KiB saved"], wrows))
-    out.append("model: " + wi["model"])
+    out.append(textwrap.fill("model: " + wi["model"], width=TEXT_WIDTH, subsequent_indent="  "))
     return "\n".join(out)
 
 
 def run(args: argparse.Namespace) -> int:
     logs.configure("console", "warning")
     try:
+        if args.html:
+            check_parent(args.html, "--html")  # before the analysis, not after it
         rep, result = build_report(args.file, args.burst_gap, args.codec_version,
                                    False if args.no_progress else None, args.client_model)
-    except CaptureError as exc:
+    except (CaptureError, OutputError) as exc:
         print(f"muxscope report: {exc}", file=sys.stderr)
         return 2
     if args.html:
-        write_html(args.html, rep, result.attribution)
+        try:
+            write_html(args.html, rep, result.attribution)
+        except OSError as exc:
+            print(f"muxscope report: --html {args.html}: cannot write it: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"timeline written to {args.html}", file=sys.stderr)
     if args.json:
         json.dump(rep, sys.stdout, indent=1)
