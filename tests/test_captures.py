@@ -32,11 +32,12 @@ from proxy.capture.format import (
     encode_record,
     open_capture,
 )
+from proxy.capture.info import capture_info
 from proxy.capture.offline import analyze_capture
 from proxy.capture.replay_drive import drive_capture
 from proxy.capture.replay_serve import serve_capture
+from proxy.capture.scrub import scrub_capture
 from proxy.capture.writer import CaptureConsumer
-from proxy.cli.capture import capture_info, scrub_capture
 from proxy.cli.main import main as cli_main
 from proxy.relay.endpoints import UnixAddress
 from proxy.relay.tap import TapEvent

@@ -26,7 +26,7 @@ import pytest
 from codec import PduStream, encode_pdu
 from codec.pdu import Pdu
 from proxy.relay.endpoints import AddressError, SshAddress, UnixAddress, parse_listen
-from proxy.relay.server import ProxyError
+from proxy.relay.errors import ProxyError
 from proxy.runtime import ProxyRuntime, RuntimeOptions
 from proxy.ssh.client import SshUpstreamOptions
 from proxy.ssh.server import SshListenOptions, is_mux_proxy_command

@@ -87,7 +87,8 @@ async def _wait_for_socket(path: str, proc: asyncio.subprocess.Process, timeout:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from proxy.cli.report import render_text, verdict
+    from proxy.report.text import render_text
+    from proxy.report.verdict import verdict
 
     shape = LinkShape(parse_duration(args.rtt) / 2, 0.0, parse_bandwidth(args.bandwidth))
     out = Path(args.out)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Sequence
 
 from muxscope_emulator import cli as emulate
@@ -132,9 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # asyncssh still imports cryptography's DSA classes; the deprecation warning it triggers is
-    # noise for a user (muxscope offers no DSA), printed on every SSH start.
-    warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh(\.|$)")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

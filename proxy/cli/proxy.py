@@ -15,7 +15,7 @@ import sys
 
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, parse_listen, parse_upstream
-from proxy.relay.server import ProxyError
+from proxy.relay.errors import ProxyError
 from proxy.runtime import ProxyRuntime, RuntimeOptions
 
 

@@ -30,18 +30,19 @@ from proxy.relay.endpoints import (
     UnixAddress,
     UpstreamAddress,
 )
+from proxy.relay.errors import ProxyError
 from proxy.relay.relay import Relay, Side, SocketSide
 from proxy.relay.sides.process import ExecSide, StdioSide, connect_tcp, connect_unix
 from proxy.relay.stamped import StampedListener
 from proxy.relay.tap import Tap
+from proxy.ssh.client import open_ssh_upstream
+from proxy.ssh.server import start_listener
 
 #: A hook that wraps a freshly made side (link shaping uses it).
 SideWrapper = Callable[[Side, str], Side]
 UpstreamOpener = Callable[[UpstreamAddress, int], Awaitable[Side]]
 
 
-class ProxyError(Exception):
-    """A problem the user can fix (address in use, bad path...); the message says how."""
 
 
 class _AcceptedSide(SocketSide):
@@ -114,8 +115,6 @@ class ProxyServer:
         elif isinstance(addr, StdioAddress):
             self.bound = "stdio"
         elif isinstance(addr, SshAddress):
-            from proxy.ssh.server import start_listener
-
             self._server = await start_listener(self, addr, self.ssh_listen)  # type: ignore[assignment]
             sock = self._server.sockets[0].getsockname()
             self.bound = "ssh:" + str(TcpAddress(sock[0], sock[1])).removeprefix("tcp:")
@@ -245,8 +244,6 @@ class ProxyServer:
                 on_exit=lambda code: log.info("upstream_exited", status=code),
             )
         if isinstance(up, SshAddress):
-            from proxy.ssh.client import open_ssh_upstream
-
             return await open_ssh_upstream(up, self.ssh_upstream, self.log.bind(conn=conn_id))
         raise ProxyError(f"unsupported upstream {up}")
 

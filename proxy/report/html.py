@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from proxy.report.text import render_text
+
 COLORS = {"redundant": "#e8912d", "superseded": "#9b59b6", "changed": "#3b7dd8", "new": "#3aa55d"}
 WIDTH = 1100
 LEFT = 110
@@ -113,8 +115,6 @@ def _svg(rep: dict[str, Any], attribution: Any) -> str:
 
 
 def write_html(path: str, rep: dict[str, Any], attribution: Any) -> None:
-    from proxy.cli.report import render_text
-
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>muxscope report</title>
 <style>body{{font-family:sans-serif;margin:2em}} pre{{background:#f6f6f6;padding:1em}}</style></head>

@@ -26,12 +26,16 @@ import asyncio
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
 from proxy.relay.endpoints import SshAddress
-from proxy.ssh.server import CURRENT_CHANNEL, ChannelSide, SshChannelSide
+from proxy.relay.errors import ProxyError
+from proxy.ssh.channel import CURRENT_CHANNEL, ChannelSide
+
+if TYPE_CHECKING:
+    from proxy.ssh.server import SshChannelSide
 
 DEFAULT_REMOTE_COMMAND = "wezterm cli --prefer-mux proxy"
 
@@ -169,8 +173,6 @@ async def open_ssh_upstream(addr: SshAddress, opts: SshUpstreamOptions | None, l
     Errors become :class:`ProxyError` (logged by the server as ``upstream_connect_failed``)
     and, when the client is an SSH channel, are also written to its stderr.
     """
-    from proxy.relay.server import ProxyError
-
     opts = opts or SshUpstreamOptions()
     client = CURRENT_CHANNEL.get()
     command = opts.remote_command or (client.command if client is not None and client.command else None)

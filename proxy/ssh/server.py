@@ -38,7 +38,8 @@ import asyncssh
 
 from proxy.observe import logs
 from proxy.relay.endpoints import SshAddress
-from proxy.relay.relay import Side
+from proxy.relay.errors import ProxyError
+from proxy.ssh.channel import CURRENT_CHANNEL, ChannelSide
 
 if TYPE_CHECKING:
     from proxy.relay.server import ProxyServer
@@ -46,10 +47,6 @@ if TYPE_CHECKING:
 #: How long a client channel waits for the upstream's exit status before closing without it.
 EXIT_STATUS_WAIT_S = 2.0
 
-#: The SSH channel whose upstream is being opened (set in the task running ``ProxyServer._handle``).
-CURRENT_CHANNEL: contextvars.ContextVar[SshChannelSide | None] = contextvars.ContextVar(
-    "muxscope_ssh_channel", default=None
-)
 
 ONLY_PROXY = "this SSH server (muxscope) only runs `wezterm cli [--prefer-mux] [--no-auto-start] proxy`"
 SHELL_REFUSED = f"muxscope: interactive shells are refused; {ONLY_PROXY}\n"
@@ -167,76 +164,6 @@ def known_hosts_line(key: asyncssh.SSHKey, host: str, port: int) -> str:
     name = host if port == 22 else f"[{host}]:{port}"
     alg, blob = key.export_public_key("openssh").decode().split()[:2]
     return f"{name} {alg} {blob}"
-
-
-# -- the channel as a relay side -------------------------------------------------------------------
-
-
-class ChannelSide(Side):
-    """A relay side over an asyncssh channel (shared by the server and client ends).
-
-    asyncssh starts delivering a session's data as soon as the session starts,
-    overriding any earlier ``pause_reading``; what arrives before the relay is
-    complete is therefore held here (and the channel paused) and delivered, in
-    order with EOF and loss, when the relay starts reading.
-    """
-
-    def __init__(self) -> None:
-        self.chan: Any = None
-        self._started = False
-        self._pending = bytearray()
-        self._pending_eof = False
-        self._pending_lost: tuple[BaseException | None] | None = None
-        self._lost = False
-
-    # from the asyncssh session callbacks
-    def _on_data(self, data: bytes) -> None:
-        if not self._started or self.relay is None:
-            self._pending += data
-            self.chan.pause_reading()
-        else:
-            self.relay.data_received(self, data)
-
-    def _on_eof(self) -> None:
-        if not self._started or self.relay is None:
-            self._pending_eof = True
-        else:
-            self.relay.eof_received(self)
-
-    def _on_lost(self, exc: BaseException | None) -> None:
-        self._lost = True
-        if not self._started or self.relay is None:
-            self._pending_lost = (exc,)
-        else:
-            self.relay.connection_lost(self, exc)
-
-    # Side
-    def write(self, data: bytes) -> None:
-        if self.chan is not None and not self.chan.is_closing():
-            self.chan.write(data)
-
-    def write_eof(self) -> None:
-        if self.chan is not None and not self.chan.is_closing():
-            self.chan.write_eof()
-
-    def pause_reading(self) -> None:
-        if self.chan is not None and not self._lost:
-            self.chan.pause_reading()
-
-    def resume_reading(self) -> None:
-        if not self._started and self.relay is not None:
-            self._started = True
-            relay = self.relay
-            if self._pending:
-                data, self._pending = bytes(self._pending), bytearray()
-                relay.data_received(self, data)
-            if self._pending_eof:
-                relay.eof_received(self)
-            if self._pending_lost is not None:
-                relay.connection_lost(self, self._pending_lost[0])
-                return
-        if self.chan is not None and not self._lost:
-            self.chan.resume_reading()
 
 
 class SshChannelSide(ChannelSide, asyncssh.SSHServerSession):  # type: ignore[misc]
@@ -484,8 +411,6 @@ class SshListener:
 
 async def start_listener(server: ProxyServer, addr: SshAddress, options: SshListenOptions | None) -> SshListener:
     """Start the SSH listener for ``server``; log the host key fingerprint and the known_hosts line."""
-    from proxy.relay.server import ProxyError
-
     listener = SshListener(options or SshListenOptions(), server._accepted)  # type: ignore[arg-type]
     try:
         _host, port = await listener.start(addr)

@@ -1,0 +1,43 @@
+"""Build a report from a capture: the offline analysis, its tables, the verdict and where the figures came from.
+
+Library code shared by ``muxscope report``, the demo and the tests; it prints nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from proxy.report.verdict import verdict
+
+
+def build_report(path: str, burst_gap_s: float = 0.25, codec_version: int | None = None,
+                 show_progress: bool | None = None, client_model: str = "wezterm") -> tuple[dict[str, Any], Any]:
+    from proxy.capture.offline import analyze_capture
+
+    result = analyze_capture(path, codec_version=codec_version, burst_gap_s=burst_gap_s, client_model=client_model,
+                             show_progress=show_progress, logger=_NullLogger())
+    rep = result.attribution.report()
+    rep["verdict"] = verdict(rep)
+    rep["capture"] = {
+        "file": path,
+        "records": result.records,
+        "duration_s": round(result.duration_s, 3),
+        "truncated": result.truncated,
+        "truncation_reason": result.truncation_reason or None,
+        "dropped_chunks": result.dropped_chunks,
+        "connections": len(result.analyzer.closed),
+        "codec_version": next((c["codec_version"] for c in result.analyzer.closed if c.get("codec_version")), None),
+        "header": {k: v for k, v in result.header.items() if k in ("started_at", "muxscope_version", "upstream")},
+    }
+    return rep, result
+
+
+class _NullLogger:
+    """The report prints tables, not the live log events."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self._noop
+
+    def _noop(self, *a: Any, **k: Any) -> _NullLogger:
+        return self
+
