@@ -61,17 +61,20 @@ def test_body_equals_expected(case):
         facts = entry["facts"]
         if "lines" in facts:
             return  # checked by test_lines_equal_facts
-        # SpawnV2/SplitPane: OsString-keyed env maps serde_json cannot render
-        want = {k: v for k, v in facts.items()}
-        cmd = dict(want["command"])
-        cmd.pop("wire_note", None)
-        cmd["envs"] = dict((k, v) for k, v in cmd["envs"])
+        # SpawnV2/SplitPane: the facts give each OsString as text; serde renders it {"Unix": [bytes]}, and
+        # the OsString-keyed env map, which serde_json cannot render, comes as [key, entry] pairs
+        want = dict(facts)
+        cmd = {k: v for k, v in want["command"].items() if k != "wire_note"}
+        cmd["args"] = [_unix(a) for a in cmd["args"]]
+        cmd["cwd"] = _unix(cmd["cwd"]) if cmd["cwd"] is not None else None
+        cmd["envs"] = [[_unix(k), {**e, "preferred_key": _unix(e["preferred_key"]), "value": _unix(e["value"])}]
+                       for k, e in cmd["envs"]]
         want["command"] = cmd
-        got = dict(body)
-        got_cmd = dict(got["command"])
-        got_cmd["envs"] = dict(got_cmd["envs"])
-        got["command"] = got_cmd
-        assert golden.normalise(got) == golden.normalise(want)
+        assert golden.normalise(body) == golden.normalise(want)
+
+
+def _unix(text: str) -> dict[str, list[int]]:
+    return {"Unix": list(text.encode())}
 
 
 LINE_CASES = [c for c in CASES if "lines" in (c[1].get("facts") or {})]

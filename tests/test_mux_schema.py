@@ -193,20 +193,20 @@ def _normalize(value: Any) -> Any:
 
 
 def _facts_view(value: Any) -> Any:
-    """Render a decoded value the way the manifest's ``facts`` do: a
-    ``CommandBuilder``'s ``envs`` (OsString keys, which serde_json refuses)
-    as an ordered list of ``[key, entry]`` pairs."""
-    rendered = to_json(
-        {k: v for k, v in value.items() if k != "command"} if isinstance(value, dict) else value
-    )
-    if isinstance(value, dict) and "command" in value:
-        cmd = value["command"]
-        if cmd is not None:
-            cmd = dict(cmd)
-            cmd["envs"] = [[k, to_json(v)] for k, v in cmd["envs"].items()]
-            cmd = to_json(cmd)
-        rendered["command"] = cmd
-    return rendered
+    """Render a decoded value the way the manifest's ``facts`` do: ``to_json`` (serde_json's
+    rendering: an OsString as ``{"Unix": [bytes]}``, a ``CommandBuilder``'s ``envs``, whose OsString
+    keys serde_json refuses, as ``[key, entry]`` pairs), with each OsString read back as text."""
+    return _os_as_text(to_json(value))
+
+
+def _os_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.keys() == {"Unix"}:
+            return bytes(value["Unix"]).decode("utf-8")
+        return {k: _os_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_os_as_text(v) for v in value]
+    return value
 
 
 def test_cases_cover_both_versions() -> None:

@@ -40,6 +40,8 @@ def _add_decode(sub: argparse._SubParsersAction) -> None:
         description="Decode a raw stream of mux frames (or a .muxcap capture) and print each PDU: "
         "a readable tree by default, one JSON object per line with --json. Bad frames are reported "
         "with their offset and decoding resumes at the next plausible frame.",
+        epilog="exit status: 0 every frame decoded to a known PDU; 1 some did not (errors, unknown idents), "
+        "or there was nothing to decode; 2 the input could not be read.",
     )
     p.add_argument("file", help="raw frame stream or .muxcap capture ('-' for stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per PDU per line")
