@@ -28,7 +28,7 @@ def capture_info(path: str) -> dict[str, Any]:
         streams: dict[tuple[int, str], PduStream] = {}
         codec_version: int | None = None
         codec_source: str | None = None
-        dropped_records = dropped_chunks = decode_errors = 0
+        dropped_records = dropped_chunks = decode_errors = after_close = 0
         notes: list[dict[str, Any]] = []
         first_t: int | None = None
         last_t = 0
@@ -44,12 +44,14 @@ def capture_info(path: str) -> dict[str, Any]:
                 conn["closed_at_s"], conn["close"] = rec.t_ns / 1e9, rec.info
             elif rec.kind == "dropped":
                 dropped_records += 1
-                dropped_chunks += int(rec.info.get("chunks", 1))
+                dropped_chunks += max(0, int(rec.info.get("chunks", 1)))  # a negative gap is a writer's bug
             elif rec.kind == "note":
                 info = rec.info
                 notes.append(info)
                 if "codec_version" in info and codec_source != "note":
                     codec_version, codec_source = info["codec_version"], "note"
+            elif rec.kind == "data" and conn is not None and conn["closed_at_s"] is not None:
+                after_close += 1  # reached no one; report and replay skip these too
             elif rec.kind == "data" and conn is not None:
                 wire[rec.direction] += len(rec.data)
                 conn["wire_bytes"][rec.direction] += len(rec.data)
@@ -87,6 +89,7 @@ def capture_info(path: str) -> dict[str, Any]:
             "truncation_reason": reader.truncation_reason,
             "dropped": {"records": dropped_records, "chunks": dropped_chunks},
             "decode_errors": decode_errors,
+            "data_after_close": after_close,
             "notes": notes,
         }
     finally:
@@ -110,7 +113,9 @@ def format_info(info: dict[str, Any]) -> str:
         f"codec version   {info['codec_version']} (from {info['codec_version_source'] or 'nowhere'})",
         f"truncated       {'yes: ' + info['truncation_reason'] if info['truncated'] else 'no'}",
         f"dropped chunks  {info['dropped']['chunks']} in {info['dropped']['records']} records; "
-        f"decode errors {info['decode_errors']}",
+        f"decode errors {info['decode_errors']}"
+        + (f"; {info['data_after_close']} data records after their connection's close (skipped)"
+           if info.get("data_after_close") else ""),
     ]
     w, d = info["bytes"]["wire"], info["bytes"]["decompressed_payload"]
     out.append(f"bytes           wire c->s {w[C2S]} s->c {w[S2C]}; decompressed payload c->s {d[C2S]} s->c {d[S2C]}")

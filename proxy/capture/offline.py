@@ -73,6 +73,7 @@ def replay_records(
 ) -> tuple[int, float, int]:
     """Feed every record to ``analyzer`` (paced by ``speed`` when given); returns (records, duration_s, drops)."""
     seqs: dict[tuple[int, str], int] = {}
+    closed: set[int] = set()
     n = 0
     first_t: int | None = None
     last_t = 0
@@ -88,6 +89,10 @@ def replay_records(
             delay = due - (time.monotonic() - wall0)
             if delay > 0:
                 time.sleep(delay)
+        if rec.kind in ("data", "dropped") and rec.conn_id in closed:
+            # Written after the connection's close record (captures made before the relay stopped
+            # reporting late bytes): they belong to no connection, and must not open a second one.
+            continue
         if rec.kind == "data":
             key = (rec.conn_id, rec.direction)
             seq = seqs.get(key, 0)
@@ -96,13 +101,14 @@ def replay_records(
         elif rec.kind == "dropped":
             # the live capture lane lost chunks here: make the gap visible to the decoder
             key = (rec.conn_id, rec.direction)
-            missed = int(rec.info.get("chunks", 1))
+            missed = max(0, int(rec.info.get("chunks", 1)))  # never negative: a gap cannot be undone
             seqs[key] = seqs.get(key, 0) + missed
             drops += missed
             continue
         elif rec.kind in ("open", "close", "note"):
             event = TapEvent(rec.kind, rec.conn_id, rec.t_ns, info=rec.info)
             if rec.kind == "close":
+                closed.add(rec.conn_id)
                 seqs.pop((rec.conn_id, "client_to_server"), None)
                 seqs.pop((rec.conn_id, "server_to_client"), None)
         else:
