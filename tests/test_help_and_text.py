@@ -81,3 +81,19 @@ def test_no_color_turns_the_console_log_plain() -> None:
     plain = _stderr_on_a_terminal("replay", str(SAMPLE), NO_COLOR="1")
     assert "replay_done" in coloured and "replay_done" in plain
     assert "\x1b[" in coloured and "\x1b[" not in plain
+
+
+def test_readme_sample_verdict_adds_up_and_says_how_much_runs_vary() -> None:
+    readme = (REPO / "README.md").read_text()
+    sample = readme[readme.index("## What the demo prints"):]
+    m = re.search(r"Over-fetching: (\d+)% of rows fetched after resizes were already on the client \((\d+) redundant, "
+                  r"(\d+) superseded of (\d+)\);\s+([\d.]+) s of the ([\d.]+) s settle time", sample)
+    assert m, "the sample verdict is not in the shape the demo prints"
+    pct, redundant, superseded, rows = (int(x) for x in m.groups()[:4])
+    assert round(100 * (redundant + superseded) / rows) == pct
+    spread = re.search(r"gave (\d+)% to (\d+)% over-fetched rows, (\d+) to (\d+) rows fetched after resizes, and "
+                       r"([\d.]+) to ([\d.]+) s\s+of settle time", sample)
+    assert spread, "the README does not say how much the numbers vary"
+    lo_pct, hi_pct, lo_rows, hi_rows = (int(x) for x in spread.groups()[:4])
+    assert lo_pct <= pct <= hi_pct and lo_rows <= rows <= hi_rows
+    assert float(spread.group(5)) <= float(m.group(6)) <= float(spread.group(6))

@@ -15,7 +15,7 @@ from muxscope_emulator import cli as emulate
 from proxy import __version__
 from proxy.analysis.attribution import add_client_model_argument
 from proxy.cli import capture as capture_cmd
-from proxy.cli import demo
+from proxy.cli import completion, demo
 from proxy.cli import replay as replay_cmd
 from proxy.cli import report as report_cmd
 from proxy.files import OutputError
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_decode(sub)
     _add_proxy(sub)
-    for module in (demo, emulate, report_cmd, replay_cmd, capture_cmd):
+    for module in (demo, emulate, report_cmd, replay_cmd, capture_cmd, completion):
         module.register(sub)
     return parser
 
