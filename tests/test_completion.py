@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from codec.schema.versions import SUPPORTED
 from proxy.cli.completion import nodes, walk
 from proxy.cli.main import build_parser
 from tests.integration import REPO, require_binary
@@ -28,7 +29,7 @@ def test_the_tree_is_the_parser() -> None:
     paths = {n.path for n in nodes(root)}
     assert {"capture scrub", "emulate server", "emulate client"} <= paths
     report = root.children["report"]
-    assert report.choices["--codec-version"] == ["42", "44", "45"] and "--html" in report.valued
+    assert report.choices["--codec-version"] == [str(v) for v in SUPPORTED] and "--html" in report.valued
     assert root.children["completion"].words == ["bash", "zsh", "fish"]
 
 
@@ -36,7 +37,7 @@ BASH_CASES = [
     (["muxscope", "rep"], {"report", "replay"}),
     (["muxscope", "capture", "s"], {"scrub"}),
     (["muxscope", "capture", "scrub", "--f"], {"--force"}),
-    (["muxscope", "report", "--codec-version", ""], {"42", "44", "45"}),
+    (["muxscope", "report", "--codec-version", ""], {str(v) for v in SUPPORTED}),
     (["muxscope", "proxy", "--log-format", ""], {"console", "json"}),
     (["muxscope", "emulate", "server", "--co"], {"--codec-version", "--cols"}),
     (["muxscope", "completion", ""], {"bash", "zsh", "fish"}),
@@ -66,7 +67,7 @@ def test_zsh_loads_it_for_muxscope(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("line", "want"), [
     ("muxscope rep", {"report", "replay"}),
     ("muxscope capture ", {"info", "scrub"}),
-    ("muxscope report --codec-version ", {"42", "44", "45"}),
+    ("muxscope report --codec-version ", {str(v) for v in SUPPORTED}),
     ("muxscope capture scrub --f", {"--force"}),
     ("muxscope completion ", {"bash", "zsh", "fish"}),
 ])

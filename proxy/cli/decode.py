@@ -16,6 +16,7 @@ nothing to decode, 2 when the input could not be read.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterator
@@ -24,9 +25,28 @@ from typing import IO, Any
 
 from codec.pdu import LINE_FIELDS, Pdu, PduStream, StreamError, pdu_lines
 from codec.schema.mux import UnixOsString, WindowsOsString
+from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from codec.wire.varbincode import to_json
 
 CHUNK = 1 << 20
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="print every PDU of a raw frame stream or a capture",
+        description="Decode a raw stream of mux frames (or a .muxcap capture) and print each PDU: "
+        "a readable tree by default, one JSON object per line with --json. Bad frames are reported "
+        "with their offset and decoding resumes at the next plausible frame.",
+        epilog="exit status: 0 every frame decoded to a known PDU; 1 some did not (errors, unknown idents), "
+        "or there was nothing to decode; 2 the input could not be read.",
+    )
+    p.add_argument("file", help="raw frame stream or .muxcap capture ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="one JSON object per PDU per line")
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None,
+                   help=f"decode as this codec version (default: from GetCodecVersionResponse, else {DEFAULT_VERSION})")
+    p.add_argument("--cells", action="store_true", help="tree output: show every cell, not one line per row")
+    p.set_defaults(func=lambda args: run(args.file, args.json, args.codec_version, args.cells))
 
 
 def iter_stream(data_chunks: Iterator[bytes], version: int | None) -> Iterator[tuple[str, Pdu | StreamError]]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proxy.analysis.linemodel import CLIENT_MODELS
+from proxy.analysis.vocabulary import CLIENT_MODELS
 from proxy.files import OutputError, check_parent
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, UnixAddress, parse_metrics_addr

@@ -13,10 +13,76 @@ import os
 import signal
 import sys
 
+from codec.schema.versions import SUPPORTED
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, parse_listen, parse_upstream
 from proxy.relay.errors import ProxyError
 from proxy.runtime import ProxyRuntime, RuntimeOptions
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "proxy",
+        help="relay wezterm-gui <-> mux server, decoding and measuring on the side",
+        description="Sit between wezterm-gui and the mux server: every byte is relayed unchanged; on the "
+        "side every PDU is decoded, each GetLines is logged with its rows and latency, and metrics are "
+        "exported for Prometheus.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="addresses:\n  --listen   unix:PATH | tcp:HOST:PORT | stdio | ssh:HOST:PORT\n"
+        "  --upstream unix:PATH | tcp:HOST:PORT | exec:COMMAND | ssh://[USER@]HOST[:PORT]\n",
+    )
+    p.add_argument("--listen", required=True, help="where wezterm-gui connects (see below)")
+    p.add_argument("--upstream", required=True, help="the real mux server (see below)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --listen/--metrics address (the mux protocol has no auth)")
+    add_observability_args(p)
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None,
+                   help="force the codec version instead of reading it from GetCodecVersionResponse")
+    p.add_argument("--queue-chunks", type=int, default=4096,
+                   help="analysis queue size in chunks; when full, analysis drops (never the relay)")
+    p.add_argument("--grace", type=float, default=2.0,
+                   help="seconds open connections get to finish on SIGINT/SIGTERM (default 2)")
+    p.add_argument("--shape", default=None, metavar="SPEC",
+                   help="simulate a slow link on the upstream side, e.g. 'rtt=60ms,bandwidth=20mbit,jitter=2ms'")
+    _add_ssh_args(p)
+    p.set_defaults(func=run)
+
+
+def _add_ssh_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("ssh (--listen ssh:HOST:PORT, --upstream ssh://[USER@]HOST[:PORT])")
+    g.add_argument("--host-key", metavar="FILE", default=None,
+                   help="SSH host key (created on first use; default $XDG_STATE_HOME/muxscope/ssh_host_ed25519_key)")
+    g.add_argument("--authorized-keys", metavar="FILE", default=None,
+                   help="public keys allowed to log in (default ~/.ssh/authorized_keys)")
+    g.add_argument("--allow-command", metavar="REGEX", action="append", default=None,
+                   help="also accept exec commands fully matching REGEX (default: only `wezterm cli ... proxy`)")
+    g.add_argument("--remote-command", metavar="CMD", default=None,
+                   help="run CMD on the ssh:// upstream (default: the SSH client's command, "
+                   "else 'wezterm cli --prefer-mux proxy')")
+    g.add_argument("--ssh-config", metavar="FILE", default=None,
+                   help="ssh_config for the upstream (default ~/.ssh/config)")
+    g.add_argument("--known-hosts", metavar="FILE", default=None,
+                   help="known_hosts for the upstream (default ~/.ssh/known_hosts)")
+    g.add_argument("--identity", metavar="FILE", default=None,
+                   help="private key for the upstream (default: ssh-agent and IdentityFile/default keys)")
+
+
+def add_observability_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics", metavar="HOST:PORT", default=None,
+                   help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback unless --allow-remote)")
+    logs.add_arguments(p)
+    p.add_argument("--capture", default=None, metavar="FILE",
+                   help="record every byte to a new .muxcap capture (replayable, shareable after scrub); "
+                   "refuses an existing FILE unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="let --capture replace an existing regular file (by rename: it is never truncated)")
+    p.add_argument("--capture-max-bytes", type=int, default=None,
+                   help="rotate the capture after this many compressed bytes (FILE.1, FILE.2, ...)")
+    p.add_argument("--capture-max-seconds", type=float, default=None,
+                   help="rotate the capture after this many seconds")
+    add_burst_gap_argument(p)
+    add_client_model_argument(p)
 
 
 def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
