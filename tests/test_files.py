@@ -172,3 +172,12 @@ def test_ports_in_use_are_one_line_each(tmp_path: Path) -> None:
             assert f"{option} " in line and f":{port}: cannot listen: " in line, line
             assert "pick another port" in line, line
 
+
+
+def test_export_pcapng_follows_the_rules(tmp_path: Path) -> None:
+    line = one_line(muxscope("export", str(SAMPLE), "--pcapng", str(tmp_path / "nope" / "t.pcapng")))
+    assert "does not exist; create it first" in line
+    out = tmp_path / "t.pcapng"
+    res = muxscope("export", str(SAMPLE), "--pcapng", str(out))
+    assert res.returncode == 0, res.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # it holds the capture's terminal traffic
