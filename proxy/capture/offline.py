@@ -65,6 +65,13 @@ class Progress:
             sys.stderr.flush()
 
 
+def _pace(due_s: float, wall0: float) -> None:
+    """Sleep until ``due_s`` after ``wall0`` (a replay at a given speed)."""
+    delay = due_s - (time.monotonic() - wall0)
+    if delay > 0:
+        time.sleep(delay)
+
+
 def replay_records(
     reader: CaptureReader,
     analyzer: Analyzer,
@@ -87,10 +94,7 @@ def replay_records(
             first_t = rec.t_ns
         last_t = rec.t_ns
         if speed:
-            due = (rec.t_ns - first_t) / 1e9 / speed
-            delay = due - (time.monotonic() - wall0)
-            if delay > 0:
-                time.sleep(delay)
+            _pace((rec.t_ns - first_t) / 1e9 / speed, wall0)
         if rec.kind in ("data", "dropped") and rec.conn_id in closed:
             # Written after the connection's close record (captures made before the relay stopped
             # reporting late bytes): they belong to no connection, and must not open a second one.
