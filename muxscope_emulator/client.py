@@ -2,14 +2,16 @@
 
 No wezterm binary exists where muxscope is tested, so this client reproduces
 what wezterm-gui + wezterm-client put on the wire while fetching lines
-(spec: research/emulator.md section A):
+(docs/wezterm-behaviour.md lists each behaviour with its line upstream, and
+the deviations):
 
 * attach (``wezterm-client/src/domain.rs: ClientDomain::attach``):
   GetCodecVersion, SetClientId, ListPanes, one SetPalette per new pane, then the
   GUI window adopts the tabs (``TermWindow`` on ``TabAddedToWindow``);
 * pushes (``client.rs: process_unilateral``, ``clientpane.rs: process_unilateral``);
 * a 60 fps paint loop (``wezterm-gui/src/termwindow/render/pane.rs: paint_pane``)
-  that polls and asks for the viewport rows, fetching what is missing or stale;
+  that polls and asks for the viewport rows, fetching what is missing or stale
+  (WezTerm paints when the window is invalidated, not at a fixed rate: a deviation);
 * the per-pane state machine in :mod:`.clientpane` / :mod:`.linecache`.
 
 While doing so it records what the wire alone cannot show (:mod:`.truth`).
@@ -38,6 +40,7 @@ from muxscope_emulator.clientpane import ClientPane, FetchBatch, Policy
 from muxscope_emulator.linecache import lines_from_summary
 from muxscope_emulator.muxconn import ConnectionLost, MuxConnection, Reply, RpcError
 from muxscope_emulator.truth import Truth
+from muxscope_emulator.wezlog import CLIENT, PaneLog, WezLog
 from proxy.relay.endpoints import TcpAddress, UnixAddress
 
 #: ``codec/src/lib.rs: CODEC_VERSION``
@@ -67,6 +70,8 @@ class ClientOptions:
     timeout: float = 10.0
     fps: float = 60.0
     scrollback_lines: int = 3500
+    #: write WezTerm's ``WEZTERM_LOG=wezterm_client=trace`` lines here (``muxscope check-log`` reads them)
+    wezterm_log: str | None = None
     prefetch_rate: int = 50
     codec_version: int = CODEC_VERSION
     seed: int = 0
@@ -78,6 +83,8 @@ class ClientOptions:
     command_pause: float = 0.3
     #: "keys" (SendKeyDown, as wezterm-gui types) or "write" (WriteToPane, a PaneWriter)
     typing_via: str = "keys"
+    #: for a tls:// address: the tls_clients entry (proxy.tls.contexts.TlsUpstreamOptions)
+    tls: Any = None
     scroll_pages: int = 3
     page_interval: float = 0.2
     idle_seconds: float = 0.5
@@ -263,6 +270,10 @@ class EmulatedClient:
         #: pane -> serial of the last Resize we sent (a ListPanes answered before it is stale)
         self.last_resize_serial: dict[int, int] = {}
         self._debounce: asyncio.TimerHandle | None = None
+        #: the WezTerm-format log (``wezterm_log``), open while :meth:`run` runs
+        self.wezlog: WezLog | None = None
+        #: ``mux::pane::alloc_pane_id``: the GUI's own ids for the panes it mirrors
+        self._local_pane_ids = itertools.count(0)
 
     # -- plumbing -------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -379,6 +390,8 @@ class EmulatedClient:
             policy=self.policy, clock=self.clock,
         )  # fmt: skip
         self.panes[entry["pane_id"]] = pane
+        if self.wezlog is not None:
+            pane.wezlog = PaneLog(self.wezlog, next(self._local_pane_ids), entry["pane_id"])
         body = {"pane_id": entry["pane_id"], "palette": default_palette()}
         self._send_now("SetPalette", body, "UnitResponse")
         return pane
@@ -438,8 +451,8 @@ class EmulatedClient:
             self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(reply.pdu.body["lines"].lines),
                             reply.sent_ns, reply.received_ns)
             await self._hydrate(pane, self._full_lines(reply.pdu))
-        except (RpcError, ConnectionLost):
-            pane.fetch_failed(batch)
+        except (RpcError, ConnectionLost) as exc:
+            pane.fetch_failed(batch, str(exc))
             raise
         self._apply_lines(pane, batch, reply)
 
@@ -547,6 +560,7 @@ class EmulatedClient:
     def _push_sync(self, pdu: Pdu) -> bool:
         name, body = pdu.name, pdu.body
         if name in ("TabResized", "TabAddedToWindow"):
+            self._log_resync(pdu)
             self._spawn(self.resync())
             return True
         if name in ("WindowWorkspaceChanged", "WindowTitleChanged", "TabTitleChanged", "RenameWorkspace"):
@@ -566,6 +580,12 @@ class EmulatedClient:
             return True
         return False
 
+    def _log_resync(self, pdu: Pdu) -> None:
+        """``client.rs:301``: ``resync due to {:?}`` of the Pdu (its fields in declaration order)."""
+        if self.wezlog is not None:
+            fields = ", ".join(f"{k}: {v}" for k, v in pdu.body.items())
+            self.wezlog.trace(f"resync due to {pdu.name}({pdu.name} {{ {fields} }})", CLIENT)
+
     async def _push_loop(self) -> None:
         """``client.rs: process_unilateral`` in arrival order."""
         while True:
@@ -581,6 +601,7 @@ class EmulatedClient:
     async def _process_push(self, pdu: Pdu) -> None:
         name, body = pdu.name, pdu.body
         if name in ("TabResized", "TabAddedToWindow"):
+            self._log_resync(pdu)
             self._spawn(self.resync())
             return
         if name in ("WindowWorkspaceChanged", "WindowTitleChanged", "TabTitleChanged", "RenameWorkspace"):
@@ -780,7 +801,16 @@ class EmulatedClient:
     async def run(self, connect: UnixAddress | TcpAddress) -> ClientReport:
         """Attach, settle, play the scenario, settle again, and report."""
         self.conn = MuxConnection(self.options.codec_version, self._on_push, summary_lines=True)
+        if self.options.tls is not None:  # as try_connect: the tls_clients entry's files and names
+            from proxy.tls.contexts import upstream_context
+
+            self.conn.tls_context = upstream_context(self.options.tls)
+            self.conn.tls_server_name = self.options.tls.expected_cn
         await self.conn.open(connect)
+        log_file = open(self.options.wezterm_log, "w", encoding="utf-8") if self.options.wezterm_log else None  # noqa: SIM115
+        self.wezlog = WezLog(log_file) if log_file is not None else None
+        if self.wezlog is not None:
+            self.conn.on_decoded = self.wezlog.decoded
         workers: list[asyncio.Task[Any]] = []
         settle: float | None = None
         scenario_rows = 0
@@ -800,6 +830,8 @@ class EmulatedClient:
                 task.cancel()
             await asyncio.gather(*workers, *self._tasks, return_exceptions=True)
             await self.conn.close()
+            if log_file is not None:
+                log_file.close()
         return self._report(settle, self.rows_fetched - scenario_rows)
 
     def _report(self, settle: float | None, scenario_rows: int) -> ClientReport:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from muxscope_emulator.linecache import CachedLine, Entry, LineCache, State, next_token
 from muxscope_emulator.ratelimit import DEFAULT_PREFETCHES_PER_SECOND, RateLimiter
 from muxscope_emulator.shadow import SelectiveShadow
+from muxscope_emulator.wezlog import PaneLog, wezterm_dirty
 
 #: ``renderable.rs: BASE_POLL_INTERVAL`` / ``MAX_POLL_INTERVAL``
 BASE_POLL_INTERVAL = 0.020
@@ -152,6 +153,9 @@ class PaneStats:
 class ClientPane:
     """``ClientPane`` + ``RenderableInner`` for one remote pane."""
 
+    #: WezTerm's own trace lines for this pane (``--wezterm-log``), None when not asked for
+    wezlog: PaneLog | None = None
+
     def __init__(
         self,
         remote_pane_id: int,
@@ -248,6 +252,8 @@ class ClientPane:
         if not rows or self.dead:
             return
         batch = FetchBatch(token, to_ranges(rows), rows, origin)
+        if self.wezlog is not None:
+            self.wezlog.will_fetch(batch.ranges, token)
         dropped = self._dropped_valid
         for row in rows:
             if self._valid_fetch_in_flight(row) or self._still_valid(dropped.pop(row, None), row):
@@ -324,6 +330,8 @@ class ClientPane:
             else:
                 result.append(entry.line)  # LineAndFetching: old line; Fetching: blank
             cache.put(row, entry)
+        if self.wezlog is not None:
+            self.wezlog.get_lines(start, end, len(result), to_ranges(to_fetch))
         self._schedule(to_fetch, token, "render")
         return result
 
@@ -335,6 +343,8 @@ class ClientPane:
             entry = self.cache.get(row)
             if entry is None or (entry.line is not None and entry.line.changed_since(seqno)):
                 dirty.append(row)
+        if self.wezlog is not None:
+            self.wezlog.changed_since(seqno, to_ranges(dirty))
         return dirty
 
     def poll(self) -> bool:
@@ -370,31 +380,56 @@ class ClientPane:
         self.last_recv_time = now
         dirty = _rows_of(delta["dirty_lines"])
         cursor = delta["cursor_position"]
-        if cursor != self.cursor:
-            dirty.add(self.cursor["y"])
-            dirty.add(cursor["y"])
+        moved = (self.cursor["y"], cursor["y"]) if cursor != self.cursor else ()
+        dirty.update(moved)
         serial = delta.get("input_serial")
         if serial is None or serial >= self.input_serial:
             self.cursor = dict(cursor)
         self.dims = dict(delta["dimensions"])
         self.server_dims = dict(self.dims)
         self.title = delta["title"]
+        log = self.wezlog
+        if log is not None:
+            log.push_begin(self.seqno, delta["seqno"])
         self.seqno = delta["seqno"]
         token = next_token()
         for row, line in bonus:
+            if log is not None:
+                log.bonus_line(row, line.seqno)
             self.put_line(row, line, None)
             dirty.discard(row)
             self._row_valid_from[row] = token
+        if log is not None:
+            log.push_dirty(self.seqno, wezterm_dirty(delta["dirty_lines"], moved, [row for row, _ in bonus]))
+        to_fetch = self._stamp_dirty(sorted(dirty), token)
+        if to_fetch:
+            if self.limiter.check():
+                self._schedule(to_fetch, token, "prefetch")
+            else:
+                self.stats.throttled_pushes += 1
+                if log is not None:
+                    log.throttled(to_ranges(to_fetch))
+                for row in to_fetch:
+                    if self.cache.make_stale(row, "dirty"):
+                        # a Fetching entry is removed: its next fetch is still the push's doing
+                        self.evicted_cause[row] = "dirty"
+
+    def _stamp_dirty(self, dirty: list[int], token: int) -> dict[int, FetchRow]:
+        """``apply_changes_to_surface``'s loop over the dirty rows: evict those above
+        ``physical_top``, stamp the others for the fetch (``token``) the push triggers."""
         physical_top = self.dims["physical_top"]
         to_fetch: dict[int, FetchRow] = {}
         cache = self.cache
-        for row in sorted(dirty):
+        log = self.wezlog
+        for row in dirty:
             self._row_valid_from[row] = token
             self._selective.row_invalidated(row)
             prior = cache.pop(row)
             if row < physical_top:
                 # not fetchable: make_stale() after the pop is a no-op, so the
                 # row is simply evicted (an in-flight reply for it is dropped)
+                if log is not None:
+                    log.not_fetchable(row)
                 if prior is not None:
                     self.evicted_cause[row] = "dirty"
                 continue
@@ -404,13 +439,10 @@ class ClientPane:
                 to_fetch[row] = FetchRow("dirty", old.fingerprint if old is not None else None)
             state = State.FETCHING if old is None else State.LINE_AND_FETCHING
             cache.put(row, Entry(state, old, shared or token, "dirty"))
-        if to_fetch:
-            if self.limiter.check():
-                self._schedule(to_fetch, token, "prefetch")
-            else:
-                self.stats.throttled_pushes += 1
-                for row in to_fetch:
-                    cache.make_stale(row, "dirty")
+            if log is not None:
+                log.dirty_row(row, None if prior is None else (prior.state.value, prior.token),
+                              state.value, shared or token)
+        return to_fetch
 
     def put_line(self, row: int, line: CachedLine, token: int | None) -> bool:
         """``RenderableInner::put_line``; False when a fetched line is discarded.
@@ -426,10 +458,14 @@ class ClientPane:
         if entry is None:
             return False
         if entry.fetching and entry.token == token:
+            if self.wezlog is not None:
+                self.wezlog.fetch_done(row, line.seqno, self.seqno)
             line.seqno = max(line.seqno, self.seqno)
             self.cache.put(row, Entry(State.LINE, line))
             self._delivered(row, token)
             return True
+        if self.wezlog is not None:
+            self.wezlog.left_be(row, (entry.state.value, entry.token), token)
         self.cache.put(row, entry)
         if self._still_valid(token, row) and not entry.fetching:
             self._dropped_valid[row] = token
@@ -447,6 +483,8 @@ class ClientPane:
         when it asked), else ``new`` (held nothing), else ``changed``.
         """
         self._fetch_done(batch)
+        if self.wezlog is not None:
+            self.wezlog.fetch_complete(batch.ranges, batch.token)
         outcomes = []
         for row, line in lines:
             meta = batch.rows.get(row)
@@ -461,11 +499,15 @@ class ClientPane:
                 outcome = "changed"
             outcomes.append((row, outcome))
         self._selective.done(batch.token, batch.rows)
+        if self.wezlog is not None:
+            self.wezlog.lines_applied()
         return outcomes
 
-    def fetch_failed(self, batch: FetchBatch) -> None:
+    def fetch_failed(self, batch: FetchBatch, err: str = "connection lost") -> None:
         """``RenderableInner::apply_lines`` (Err): undo this batch's *Fetching entries."""
         self._fetch_done(batch)
+        if self.wezlog is not None:
+            self.wezlog.fetch_failed(err)
         self._selective.done(batch.token, batch.rows)
         for row in batch.rows:
             entry = self.cache.pop(row)
@@ -476,6 +518,8 @@ class ClientPane:
                     continue
                 entry = Entry(State.LINE, entry.line)
             self.cache.put(row, entry)
+        if self.wezlog is not None:
+            self.wezlog.lines_applied()
 
     def on_set_palette(self, palette: Any) -> None:
         """``ClientPane::process_unilateral(SetPalette)``: store it and ``make_all_stale``."""

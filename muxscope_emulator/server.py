@@ -4,8 +4,8 @@ Reproduces, for fetch traffic, ``wezterm-mux-server-impl/src/dispatch.rs``
 (``process_async``: one FIFO of responses and notifications per connection)
 and ``sessionhandler.rs`` (``SessionHandler::process_one``,
 ``PerPane::compute_changes``, ``maybe_push_pane_changes``), with panes backed
-by :class:`~muxscope_emulator.terminal.Terminal` (spec sections B, C, D of
-/work/research/emulator.md). Everything runs on one asyncio loop, which plays
+by :class:`~muxscope_emulator.terminal.Terminal` (docs/wezterm-behaviour.md,
+the server table). Everything runs on one asyncio loop, which plays
 the part of WezTerm's main thread.
 
 The mux is one window (id 0, workspace ``default``) holding ``panes`` tabs
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import sys
 import time
 from collections import deque
@@ -31,7 +32,7 @@ from codec import PduStream, StreamError, encode_pdu
 from codec.pdu import Pdu
 from codec.schema.versions import SUPPORTED, get_version
 from muxscope_emulator.terminal import ContentGenerator, Line, Terminal, prefill, serialize_lines
-from proxy.relay.endpoints import TcpAddress, UnixAddress
+from proxy.relay.endpoints import TcpAddress, TlsAddress, UnixAddress
 from proxy.relay.server import close_listener
 
 #: ``mux_output_parser_coalesce_delay_ms``: pty output reaches the terminal this long after it is written.
@@ -749,8 +750,11 @@ class EmulatedMuxServer:
             asyncio.get_running_loop().call_later(OUTPUT_DELAY, self.output, pane.pane_id, out)
 
     # -- serving -------------------------------------------------------------
-    async def start(self, listen: UnixAddress | TcpAddress) -> UnixAddress | TcpAddress:
-        """Listen; returns the bound address (a TCP port 0 becomes the real port)."""
+    async def start(self, listen: UnixAddress | TcpAddress | TlsAddress,
+                    tls: ssl.SSLContext | None = None) -> UnixAddress | TcpAddress | TlsAddress:
+        """Listen; returns the bound address (a TCP port 0 becomes the real port). A TLS domain's
+        listener (``tls``: a context that requires client certificates) also checks the client
+        certificate's CN as wezterm-mux-server/src/ossl.rs does."""
         if isinstance(listen, UnixAddress):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(listen.path)
@@ -760,10 +764,24 @@ class EmulatedMuxServer:
             self._server = await asyncio.start_server(self.handle_connection, listen.host, listen.port)
             port = self._server.sockets[0].getsockname()[1]
             self.address = TcpAddress(listen.host, port)
+        elif isinstance(listen, TlsAddress) and tls is not None:
+            self._server = await asyncio.start_server(self._tls_connection, listen.host, listen.port, ssl=tls)
+            self.address = TlsAddress(listen.host, self._server.sockets[0].getsockname()[1])
         else:
             raise ValueError(f"cannot listen on {listen}")
         self._start_background()
         return self.address
+
+    async def _tls_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from proxy.tls.contexts import check_client_name
+
+        tls = writer.get_extra_info("ssl_object")
+        why = check_client_name(tls.getpeercert(binary_form=True) if tls is not None else None)
+        if why is not None:
+            print(f"emulated wezterm-mux-server: problem with peer cert: {why}", file=sys.stderr, flush=True)
+            writer.close()
+            return
+        await self.handle_connection(reader, writer)
 
     def _start_background(self) -> None:
         if self.options.output_rate > 0 and self._background is None:

@@ -17,7 +17,15 @@ import textwrap
 
 from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
-from proxy.relay.endpoints import AddressError, StdioAddress, TcpAddress, UnixAddress, listen_error, parse_listen
+from proxy.relay.endpoints import (
+    AddressError,
+    StdioAddress,
+    TcpAddress,
+    TlsAddress,
+    UnixAddress,
+    listen_error,
+    parse_listen,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -27,14 +35,19 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="run an emulated wezterm-mux-server",
         description=textwrap.fill(
             "Run an emulated wezterm-mux-server: panes of generated output that answer the mux protocol as "
-            "WezTerm's server does (GetLines, pushes, Resize with rewrap). --listen unix:PATH or tcp:HOST:PORT "
-            "serves any number of clients; --listen stdio serves one client on stdin/stdout, as `wezterm cli "
-            "proxy` does. The bound address is printed on stderr.", width=78),
+            "WezTerm's server does (GetLines, pushes, Resize with rewrap). --listen unix:PATH, tcp:HOST:PORT or "
+            "tls:HOST:PORT serves any number of clients; --listen stdio serves one client on stdin/stdout, as "
+            "`wezterm cli proxy` does. The bound address is printed on stderr.", width=78),
         epilog="example:\n  muxscope emulate server --listen unix:/tmp/mux.sock --panes 2 --seed 1 &\n"
         "  muxscope proxy --listen unix:/tmp/muxscope.sock --upstream unix:/tmp/mux.sock",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--listen", default="stdio", help="unix:PATH, tcp:HOST:PORT or stdio (default: stdio)")
+    p.add_argument("--listen", default="stdio",
+                   help="unix:PATH, tcp:HOST:PORT, tls:HOST:PORT (a tls_servers entry) or stdio (default: stdio)")
+    p.add_argument("--tls-cert", metavar="FILE", help="tls: the server certificate (pem_cert; may hold the key)")
+    p.add_argument("--tls-key", metavar="FILE", help="tls: its key (pem_private_key)")
+    p.add_argument("--tls-ca", metavar="PATH", action="append",
+                   help="tls: CA whose client certificates are accepted (pem_root_certs; repeatable)")
     p.add_argument("--panes", type=int, default=1, help="tabs (one pane each) to start with")
     p.add_argument("--rows", type=int, default=24, help="rows of each pane (default 24)")
     p.add_argument("--cols", type=int, default=80, help="columns of each pane (default 80)")
@@ -87,9 +100,9 @@ async def _serve(args: argparse.Namespace) -> int:
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await serving
-    elif isinstance(listen, (UnixAddress, TcpAddress)):
+    elif isinstance(listen, (UnixAddress, TcpAddress, TlsAddress)):
         try:
-            address = await server.start(listen)
+            address = await server.start(listen, _tls_context(args) if isinstance(listen, TlsAddress) else None)
         except OSError as exc:
             raise listen_error("--listen", listen, exc) from None
         print(f"emulated wezterm-mux-server listening on {address}", file=sys.stderr, flush=True)
@@ -98,6 +111,17 @@ async def _serve(args: argparse.Namespace) -> int:
         raise AddressError(f"--listen {listen}: the emulated server listens on unix:, tcp: or stdio")
     await server.stop()
     return 0
+
+
+def _tls_context(args: argparse.Namespace) -> object:
+    from proxy.tls.contexts import TlsSetupError, server_context
+
+    if not args.tls_cert or not args.tls_ca:
+        raise AddressError("--listen tls: needs --tls-cert (and --tls-key) and --tls-ca, as a tls_servers entry")
+    try:
+        return server_context(args.tls_cert, args.tls_key, args.tls_ca)
+    except TlsSetupError as exc:
+        raise AddressError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

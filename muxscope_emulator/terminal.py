@@ -4,8 +4,8 @@ This is the ground truth the emulated mux server serves and muxscope's
 analysis is checked against, so the parts that decide *which lines a client
 fetches* follow WezTerm's source closely (``term/src/screen.rs``,
 ``term/src/terminalstate/{mod,performer}.rs``,
-``termwiz/src/surface/line/line.rs``; spec sections C and D of
-/work/research/emulator.md):
+``termwiz/src/surface/line/line.rs``; docs/wezterm-behaviour.md, the server
+table):
 
 * a line is a list of *column* cells, exactly what ``to_cell_vec`` of a
   clustered line gives (a wide cell is followed by blank spacer cells that

@@ -1,8 +1,9 @@
 """Facts about WezTerm's configuration that the docs rely on, kept here so tests need no WezTerm source.
 
-Read from wezterm/wezterm: ``pub`` fields of ``struct SshDomain`` (config/src/ssh.rs) and
-``struct UnixDomain`` (config/src/unix.rs), and the variants of ``enum SshMultiplexing``
-(config/src/ssh.rs), at two points users run:
+Read from wezterm/wezterm: ``pub`` fields of ``struct SshDomain`` (config/src/ssh.rs),
+``struct UnixDomain`` (config/src/unix.rs), ``struct TlsDomainClient`` and ``struct TlsDomainServer``
+(config/src/tls.rs), and the variants of ``enum SshMultiplexing`` (config/src/ssh.rs), at two
+points users run:
 
 * ``20240203-110809-5046fc22``: the last stable release (codec 42);
 * ``4ff581a8aa3460d04f859fdadb50f29b3c507763`` (main, Feb 2025, codec 44); main at
@@ -37,10 +38,26 @@ UNIX_DOMAIN_FIELDS = {
     for version in (STABLE, MAIN)
 }
 
+TLS_CLIENT_FIELDS = {
+    version: frozenset({
+        "name", "bootstrap_via_ssh", "remote_address", "pem_private_key", "pem_cert", "pem_ca", "pem_root_certs",
+        "accept_invalid_hostnames", "expected_cn", "connect_automatically", "read_timeout", "write_timeout",
+        "local_echo_threshold_ms", "remote_wezterm_path", "overlay_lag_indicator",
+    })
+    for version in (STABLE, MAIN)
+}
+
+TLS_SERVER_FIELDS = {
+    version: frozenset({"bind_address", "pem_private_key", "pem_cert", "pem_ca", "pem_root_certs"})
+    for version in (STABLE, MAIN)
+}
+
 SSH_MULTIPLEXING = frozenset({"WezTerm", "None"})
 
-#: ``config/src/config.rs``: the top-level keys the snippets assign.
-CONFIG_KEYS = frozenset({"ssh_domains", "unix_domains"})
+#: ``config/src/config.rs`` (``pub ssh_domains``, ``unix_domains``, ``tls_clients``, ``tls_servers``):
+#: the top-level keys the snippets assign, with the struct of each entry.
+DOMAIN_FIELDS = {"ssh_domains": SSH_DOMAIN_FIELDS, "unix_domains": UNIX_DOMAIN_FIELDS,
+                 "tls_clients": TLS_CLIENT_FIELDS, "tls_servers": TLS_SERVER_FIELDS}
 
 #: Where a unix domain's mux server listens by default: ``UnixDomain::socket_path`` (config/src/unix.rs)
 #: is ``RUNTIME_DIR.join("sock")``, and ``compute_runtime_dir`` (config/src/config.rs) is

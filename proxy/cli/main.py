@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from muxscope_emulator import cli as emulate
 from proxy import __version__
 from proxy.cli import capture as capture_cmd
+from proxy.cli import check_log as check_log_cmd
 from proxy.cli import completion, demo
 from proxy.cli import decode as decode_cmd
 from proxy.cli import export as export_cmd
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"muxscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (decode_cmd, proxy_cmd, demo, emulate, report_cmd, replay_cmd, capture_cmd, export_cmd, completion):
+    for module in (decode_cmd, proxy_cmd, demo, emulate, report_cmd, replay_cmd, capture_cmd, export_cmd,
+                   check_log_cmd, completion):
         module.register(sub)
     return parser
 
