@@ -98,8 +98,9 @@ def test_rotation_refuses_to_write_over_earlier_rotated_files(tmp_path: Path) ->
     assert (tmp_path / "c.muxcap.1").read_bytes() == b"an earlier run" and not (tmp_path / "c.muxcap").exists()
 
 
-def test_capture_in_a_missing_directory_stops_the_start(tmp_path: Path) -> None:
-    line = one_line(muxscope(*proxy_args(tmp_path, "--capture", str(tmp_path / "nope" / "c.muxcap"))))
+@pytest.mark.parametrize("rotate", [[], ["--capture-max-seconds", "60"]])
+def test_capture_in_a_missing_directory_stops_the_start(tmp_path: Path, rotate: list[str]) -> None:
+    line = one_line(muxscope(*proxy_args(tmp_path, "--capture", str(tmp_path / "nope" / "c.muxcap"), *rotate)))
     assert line == (f"muxscope proxy: --capture {tmp_path / 'nope' / 'c.muxcap'}: the directory {tmp_path / 'nope'} "
                     "does not exist; create it first (muxscope does not create missing directories)")
 

@@ -33,7 +33,7 @@ from proxy.capture.format import (
     encode_header,
     encode_record,
 )
-from proxy.files import OutputError, create_private
+from proxy.files import OutputError, check_parent, create_private
 from proxy.observe import logs
 from proxy.relay.tap import TapEvent
 
@@ -85,6 +85,7 @@ class CaptureConsumer:
         Called before the proxy accepts anything, so a capture that cannot be
         recorded stops the start instead of leaving a proxy that records nothing.
         """
+        check_parent(self.base_path, "--capture")
         if (self.max_bytes is not None or self.max_seconds is not None) and not self.force:
             taken = sorted(n for n in os.listdir(os.path.dirname(os.path.abspath(self.base_path)) or ".")
                            if n.startswith(os.path.basename(self.base_path) + ".")
