@@ -15,9 +15,11 @@ import sys
 from typing import Any
 
 from codec.schema.versions import SUPPORTED
-from muxscope_emulator.client import CODEC_VERSION, ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion
-from muxscope_emulator.clientpane import POLICIES, Policy
+from muxscope_emulator.client import EmulatedClient
+from muxscope_emulator.clientoptions import CODEC_VERSION, ClientOptions, IncompatibleVersion
+from muxscope_emulator.clientreport import ClientReport
 from muxscope_emulator.muxconn import ConnectionLost
+from muxscope_emulator.policy import POLICIES, Policy
 from muxscope_emulator.scenarios import SCENARIOS
 from proxy.relay.endpoints import AddressError, TcpAddress, TlsAddress, UnixAddress, parse_upstream
 

@@ -22,10 +22,13 @@ import pytest
 from codec import decode_frame
 from codec.wire.framing import FrameDecoder
 from muxscope_emulator import client_cli
-from muxscope_emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion, root_size
-from muxscope_emulator.clientpane import BASE_POLL_INTERVAL, ClientPane, FetchBatch, Policy, to_ranges
+from muxscope_emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion
+from muxscope_emulator.clientpane import BASE_POLL_INTERVAL, ClientPane
 from muxscope_emulator.linecache import CachedLine, Entry, LineCache, State, lines_from_serialized
 from muxscope_emulator.muxconn import MuxConnection, RpcError
+from muxscope_emulator.panefetch import FetchBatch, to_ranges
+from muxscope_emulator.panetree import root_size
+from muxscope_emulator.policy import Policy
 from muxscope_emulator.ratelimit import RateLimiter
 from muxscope_emulator.scenarios import drag_steps
 from proxy.relay.endpoints import UnixAddress

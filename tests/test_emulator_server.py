@@ -17,8 +17,10 @@ import pytest
 
 from codec import Pdu, PduStream, StreamError, encode_pdu
 from codec.lines import line_text, serialized_lines_fingerprints
+from muxscope_emulator.content import ContentGenerator
 from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
-from muxscope_emulator.terminal import WRAPPED, ContentGenerator, Terminal, make_hyperlink, serialize_lines
+from muxscope_emulator.terminal import Terminal
+from muxscope_emulator.termlines import WRAPPED, make_hyperlink, serialize_lines
 from proxy.relay.endpoints import UnixAddress
 
 VERSIONS = (42, 44, 45)
@@ -440,7 +442,7 @@ def test_serialize_lines_lifts_hyperlinks_by_identity() -> None:
     assert all(cell["attrs"]["fat"] is None for cell in value["lines"][0][1]["cells"]["V"]["cells"])
     assert value["lines"][0][1]["bits"] & 2  # HAS_HYPERLINK
     link = make_hyperlink("u")
-    from muxscope_emulator.terminal import Cell, Line
+    from muxscope_emulator.termlines import Cell, Line
 
     line = Line(1, [Cell("a", link=link), Cell("b", link=link)])
     assert serialize_lines([(5, line)])["hyperlinks"][0]["coords"] == [{"line_idx": 0, "cols": {"start": 0, "end": 2}}]

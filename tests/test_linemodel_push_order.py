@@ -32,7 +32,8 @@ def test_a_throttled_push_reads_the_same_to_the_analysis():
     ``LineAndFetching`` one ``Stale`` (:437-446). The analysis models no limiter: the rows stay
     stamped until a request claims them. Both must give the same outcomes, causes and held lines:
     here the emulated client (throttling after one prefetch) and the analysis, fed the same events."""
-    from muxscope_emulator.clientpane import ClientPane, Policy
+    from muxscope_emulator.clientpane import ClientPane
+    from muxscope_emulator.policy import Policy
     from proxy.analysis.vocabulary import outcome
     from tests.test_emulator_client import SIZE, Clock, Hooks, lines, push
 

@@ -91,23 +91,10 @@ def test_kernel_receive_stamps_survive_tls(tmp_path: Path) -> None:
 # -- a resize drag over TLS on both sides, checked against the emulated client's truth --------------------
 
 
-def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, certs: CertFactory) -> None:
-    """emulated client (TLS, muxscope's client certificate) -> muxscope's TLS listener -> muxscope's
-    TLS upstream -> emulated mux server (TLS, client certificate required), each a process of its own
-    as in tests/test_truth.py, whose checks are run on the capture.
-
-    (With socat in between as the TLS ends instead, the check fails even over plain TCP: a hop
-    between client and proxy hides crossings the analysis reads from the wire's order, so the
-    emulated ends speak TLS themselves, as wezterm-gui and wezterm-mux-server do.)"""
-    from tests.test_truth import (
-        PY,
-        _check_outcomes,
-        _check_what_ifs,
-        _crossing_rows,
-        _excused_causes,
-        _wait_for,
-        analyse_session,
-    )
+def _drag_over_tls(tmp_path: Path, certs: CertFactory) -> tuple[subprocess.CompletedProcess[bytes], str, str]:
+    """Run the emulated server, muxscope and the emulated client (a resize drag), all over TLS, each a
+    process of its own; returns the client's run, the capture and the client's truth file."""
+    from tests.test_truth import PY, _wait_for
 
     user = pki.login_name()
     srv = certs.issue("server", "realhost", ["127.0.0.1"], client=False)
@@ -142,6 +129,20 @@ def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, cert
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+    return client, capture, truth_file
+
+
+def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, certs: CertFactory) -> None:
+    """emulated client (TLS, muxscope's client certificate) -> muxscope's TLS listener -> muxscope's
+    TLS upstream -> emulated mux server (TLS, client certificate required), each a process of its own
+    as in tests/test_truth.py, whose checks are run on the capture.
+
+    (With socat in between as the TLS ends instead, the check fails even over plain TCP: a hop
+    between client and proxy hides crossings the analysis reads from the wire's order, so the
+    emulated ends speak TLS themselves, as wezterm-gui and wezterm-mux-server do.)"""
+    from tests.test_truth import _check_outcomes, _check_what_ifs, _crossing_rows, _excused_causes, analyse_session
+
+    client, capture, truth_file = _drag_over_tls(tmp_path, certs)
     assert client.returncode == 0, client.stderr.decode(errors="replace")[-2000:]
     truth, attribution = analyse_session(capture, truth_file, "wezterm")
     assert truth["rows_detail"], "the drag fetched no rows"
@@ -212,6 +213,37 @@ def test_bootstrap_via_ssh_issues_credentials_the_listener_accepts(tmp_path: Pat
     assert f'bootstrap_via_ssh = "{pki.login_name()}@127.0.0.1:' in lua and "pem_cert" not in lua
 
 
+def _new_mux_ca(tmp_path: Path, openssh: Any, user: str, gen: int) -> ssl.SSLContext:
+    """A fresh CA and server certificate (a restarted wezterm-mux-server), and the credentials
+    ``tlscreds`` hands out for it; returns the server's TLS context."""
+    from proxy.ssh.server import tlscreds_output
+    from proxy.tls.contexts import server_context
+
+    ca, ca_key = pki.make_ca(f"mux server CA #{gen}")
+    srv, srv_key = pki.issue(ca, ca_key, "realhost", ["127.0.0.1"], client=False)
+    cli, cli_key = pki.issue(ca, ca_key, user, [user], client=True)
+    (tmp_path / f"srv{gen}.pem").write_bytes(pki.cert_pem(srv) + pki.key_pem(srv_key))
+    (tmp_path / f"ca{gen}.pem").write_bytes(pki.cert_pem(ca))
+    openssh.tlscreds.write_bytes(tlscreds_output(pki.cert_pem(ca).decode(),
+                                                 (pki.cert_pem(cli) + pki.key_pem(cli_key)).decode(), pem=False))
+    return server_context(str(tmp_path / f"srv{gen}.pem"), None, [str(tmp_path / f"ca{gen}.pem")])
+
+
+async def _ping(path: str) -> list[str]:
+    """A Ping through the proxy's unix listener: the names of the PDUs that came back."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(encode_pdu("Ping", {}, 1))
+    await writer.drain()
+    stream, pdus = PduStream(), []
+    while not pdus:
+        chunk = await asyncio.wait_for(reader.read(65536), TIMEOUT)
+        if not chunk:
+            break
+        pdus += [p.name for p in stream.feed(chunk) if isinstance(p, Pdu)]
+    writer.close()
+    return pdus
+
+
 def test_upstream_bootstraps_credentials_over_ssh_and_again_after_a_server_restart(
         tmp_path: Path, keys: Keys, sshd: Any) -> None:  # noqa: F811
     """client.rs ``tls_connect`` with muxscope as the client and real OpenSSH serving ``tlscreds``:
@@ -219,9 +251,7 @@ def test_upstream_bootstraps_credentials_over_ssh_and_again_after_a_server_resta
     wezterm-mux-server does on every start), the handshake fails and they are fetched again."""
     from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
     from proxy.relay.endpoints import SshAddress
-    from proxy.ssh.server import tlscreds_output
     from proxy.tls.bootstrap import BootstrapOptions
-    from proxy.tls.contexts import server_context
     from tests.test_ssh import _upstream_opts
 
     logs = LogCapture()
@@ -229,30 +259,7 @@ def test_upstream_bootstraps_credentials_over_ssh_and_again_after_a_server_resta
     kh.write_text(sshd.known_hosts_line() + "\n")
     port = free_port()
     user = pki.login_name()
-
-    def new_ca(gen: int) -> Any:
-        """A fresh CA and server certificate, and the credentials tlscreds hands out for it."""
-        ca, ca_key = pki.make_ca(f"mux server CA #{gen}")
-        srv, srv_key = pki.issue(ca, ca_key, "realhost", ["127.0.0.1"], client=False)
-        cli, cli_key = pki.issue(ca, ca_key, user, [user], client=True)
-        (tmp_path / f"srv{gen}.pem").write_bytes(pki.cert_pem(srv) + pki.key_pem(srv_key))
-        (tmp_path / f"ca{gen}.pem").write_bytes(pki.cert_pem(ca))
-        sshd.tlscreds.write_bytes(tlscreds_output(pki.cert_pem(ca).decode(),
-                                                  (pki.cert_pem(cli) + pki.key_pem(cli_key)).decode(), pem=False))
-        return server_context(str(tmp_path / f"srv{gen}.pem"), None, [str(tmp_path / f"ca{gen}.pem")])
-
-    async def ping() -> list[str]:
-        reader, writer = await asyncio.open_unix_connection(str(tmp_path / "p.sock"))
-        writer.write(encode_pdu("Ping", {}, 1))
-        await writer.drain()
-        stream, pdus = PduStream(), []
-        while not pdus:
-            chunk = await asyncio.wait_for(reader.read(65536), TIMEOUT)
-            if not chunk:
-                break
-            pdus += [p.name for p in stream.feed(chunk) if isinstance(p, Pdu)]
-        writer.close()
-        return pdus
+    sock = str(tmp_path / "p.sock")
 
     async def main() -> list[list[str]]:
         boot = BootstrapOptions(SshAddress("127.0.0.1", sshd.port, getpass.getuser()), _upstream_opts(keys, kh),
@@ -262,12 +269,12 @@ def test_upstream_bootstraps_credentials_over_ssh_and_again_after_a_server_resta
         answers = []
         async with proxy(opts) as rt:
             server = EmulatedMuxServer(ServerOptions())
-            await server.start(TlsAddress("127.0.0.1", port), new_ca(1))
-            answers += [await ping(), await ping()]  # the second reuses the saved credentials
+            await server.start(TlsAddress("127.0.0.1", port), _new_mux_ca(tmp_path, sshd, user, 1))
+            answers += [await _ping(sock), await _ping(sock)]  # the second reuses the saved credentials
             await server.stop()
             server = EmulatedMuxServer(ServerOptions())  # "restarted": a new CA
-            await server.start(TlsAddress("127.0.0.1", port), new_ca(2))
-            answers.append(await ping())
+            await server.start(TlsAddress("127.0.0.1", port), _new_mux_ca(tmp_path, sshd, user, 2))
+            answers.append(await _ping(sock))
             await server.stop()
             await asyncio.wait_for(rt.server.wait_idle(), TIMEOUT)
         return answers
