@@ -55,6 +55,7 @@ from proxy.capture.format import (
     encode_record,
     open_capture,
 )
+from proxy.files import create_private
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 
@@ -283,8 +284,15 @@ def scrub_info(info: Any, ph: Placeholders) -> Any:
     if isinstance(info, list):
         return [scrub_info(v, ph) for v in info]
     if isinstance(info, str):
-        return ph.string(info)
+        scheme = _ADDRESS_SCHEME.match(info)
+        keep = scheme.group() if scheme else ""
+        return keep + ph.string(info[len(keep):])
     return info
+
+
+#: The scheme of a muxscope address (``unix:``, ``tcp:``, ``ssh://``, ``exec:``, ``stdio``) is structure, not
+#: content: a scrubbed capture still says which kind of listener and upstream it was recorded through.
+_ADDRESS_SCHEME = re.compile(r"^(?:stdio$|(?:unix|tcp|ssh|exec)(?::(?://)?))")
 
 
 _SAFE_INFO_KEYS = frozenset({"closed_by", "format", "version", "muxscope_version", "started_at",
@@ -321,9 +329,8 @@ class _Direction:
 class _Writer:
     """Writes a capture the way CaptureConsumer does, ending a zstd frame every few thousand records."""
 
-    def __init__(self, path: str, header: dict[str, Any]) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self.f = os.fdopen(fd, "wb")
+    def __init__(self, path: str, header: dict[str, Any], force: bool = False) -> None:
+        self.f = os.fdopen(create_private(path, "OUT", force=force), "wb")
         self.f.write(encode_header(header))
         self.cctx = zstandard.ZstdCompressor(level=3)
         self.cobj = self.cctx.compressobj()
@@ -472,7 +479,8 @@ class _Scrub:
         self._drain()
 
 
-def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None) -> dict[str, Any]:
+def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None,
+                  force: bool = False) -> dict[str, Any]:
     """Write a scrubbed copy of ``in_path`` to ``out_path``; returns the scrub report (also in OUT).
 
     Every frame is decoded, its body scrubbed (:class:`BodyScrubber`) and
@@ -488,7 +496,7 @@ def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None) -
     try:
         header = scrub_info(reader.header, ph)
         header["scrubbed"] = True
-        writer = _Writer(out_path, header)
+        writer = _Writer(out_path, header, force)
         try:
             job = _Scrub(writer, ph)
             for rec in reader.records():
