@@ -153,8 +153,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from proxy.cli.main import build_parser
-
-    root = walk(build_parser())
+    root = walk(args.root_parser)  # the whole command line, which main.build_parser hands every command
     print({"bash": bash, "zsh": zsh, "fish": fish}[args.shell](root), end="")
     return 0

@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (decode_cmd, proxy_cmd, demo, emulate, report_cmd, replay_cmd, capture_cmd, export_cmd,
                    check_log_cmd, completion):
         module.register(sub)
+    parser.set_defaults(root_parser=parser)  # for commands that describe the whole CLI (completion)
     return parser
 
 
