@@ -108,7 +108,12 @@ def test_export_errors_are_one_line(tmp_path):
     res = muxscope("export", str(CAPTURES[0]))
     assert res.returncode == 2 and "--trace OUT.json" in res.stderr
     res = muxscope("export", "--trace", str(tmp_path / "missing" / "t.json"), str(CAPTURES[0]), "--no-progress")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "does not exist" in res.stderr
+    out = tmp_path / "out"
+    (out / "t.json").mkdir(parents=True)  # a directory where the file should go (root ignores permissions)
+    res = muxscope("export", "--trace", str(out / "t.json"), str(CAPTURES[0]), "--no-progress")
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and "cannot write" in res.stderr
+    assert [p.name for p in out.iterdir()] == ["t.json"]  # no half file left behind
     res = muxscope("export", "--trace", "-", str(tmp_path / "nope.muxcap"))
     assert res.returncode == 2 and "Traceback" not in res.stderr
 

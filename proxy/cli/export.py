@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError, open_capture
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.files import OutputError, check_parent, create_private
 
 EPILOG = """\
 examples:
@@ -87,19 +89,24 @@ def run_pcapng(args: argparse.Namespace) -> int:
         print(f"muxscope export: --pcapng-port {args.pcapng_port} is not a TCP port (1-65535)", file=sys.stderr)
         return 2
     try:
+        check_parent(args.pcapng, "--pcapng")
         reader = open_capture(args.capture)
     except CaptureError as exc:
         print(f"muxscope export: {args.capture}: {exc}", file=sys.stderr)
         return 2
+    except OutputError as exc:
+        print(f"muxscope export: {exc}", file=sys.stderr)
+        return 2
     tmp = args.pcapng + ".partial"
     progress = Progress(reader.total_bytes, f"exporting {args.capture}")
     try:
-        with reader.f, open(tmp, "wb") as out:
+        # private, like the capture it is made from: it holds the same terminal traffic
+        with reader.f, os.fdopen(create_private(tmp, "--pcapng", force=True), "wb") as out:
             result = export_pcapng(reader, out, source=os.path.basename(args.capture),
                                    server_port=args.pcapng_port, progress=progress.update)
         os.replace(tmp, args.pcapng)
-    except OSError as exc:
-        print(f"muxscope export: cannot write {args.pcapng}: {exc.strerror}", file=sys.stderr)
+    except (OSError, OutputError) as exc:
+        print(f"muxscope export: cannot write {args.pcapng}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         if os.path.exists(tmp):
             os.unlink(tmp)
         return 1
@@ -112,34 +119,51 @@ def run_pcapng(args: argparse.Namespace) -> int:
 
 
 def run_trace(args: argparse.Namespace) -> int:
-    """``--trace OUT.json``: the capture analysed as ``report`` does, its timeline as trace events."""
+    """``--trace OUT.json``: the capture analysed as ``report`` does, its timeline as trace events; written
+    to OUT.json.partial first (private, like the capture), so a failed export never leaves a half file."""
     from proxy.observe import logs
     from proxy.report.build import build_report
-    from proxy.report.trace import write_trace
 
-    logs.configure("console", "warning")
     try:
+        if args.trace != "-":
+            check_parent(args.trace, "--trace")
+        logs.configure("console", "warning")
         rep, result = build_report(args.capture, args.burst_gap, args.codec_version,
                                    False if args.no_progress else None, args.client_model)
+    except OutputError as exc:
+        print(f"muxscope export: {exc}", file=sys.stderr)
+        return 2
     except CaptureError as exc:
         print(f"muxscope export: {args.capture}: {exc}", file=sys.stderr)
         return 2
     if args.clock == "monotonic" and not result.header.get("t0_monotonic_ns"):
         print("muxscope export: this capture's header has no t0_monotonic_ns; use --clock capture", file=sys.stderr)
         return 2
+    status = _write_trace(args, rep, result)
     tl = result.attribution.timeline
-    if args.trace == "-":
-        n = write_trace(sys.stdout, rep, tl, result.header, args.clock)
-    else:
-        try:
-            with open(args.trace, "w", encoding="utf-8") as out:
-                n = write_trace(out, rep, tl, result.header, args.clock)
-        except OSError as exc:
-            print(f"muxscope export: cannot write {args.trace}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        print(f"{args.trace}: {n} trace events ({len(tl.fetches) + len(tl.unanswered)} GetLines, "
-              f"{len(tl.resizes)} Resizes, {len(tl.pushes)} pushes, {len(rep['bursts'])} bursts); "
-              "open it in Perfetto", file=sys.stderr)
-    if not tl.complete():
+    if status == 0 and not tl.complete():
         print(f"muxscope export: {tl.dropped} timeline marks past the analysis' limit were left out", file=sys.stderr)
+    return status
+
+
+def _write_trace(args: argparse.Namespace, rep: dict[str, Any], result: Any) -> int:
+    from proxy.report.trace import write_trace
+
+    tl, header = result.attribution.timeline, result.header
+    if args.trace == "-":
+        write_trace(sys.stdout, rep, tl, header, args.clock)
+        return 0
+    tmp = args.trace + ".partial"
+    try:
+        with os.fdopen(create_private(tmp, "--trace", force=True), "w", encoding="utf-8") as out:
+            n = write_trace(out, rep, tl, header, args.clock)
+        os.replace(tmp, args.trace)
+    except (OSError, OutputError) as exc:
+        print(f"muxscope export: cannot write {args.trace}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        return 1
+    print(f"{args.trace}: {n} trace events ({len(tl.fetches) + len(tl.unanswered)} GetLines, "
+          f"{len(tl.resizes)} Resizes, {len(tl.pushes)} pushes, {len(rep['bursts'])} bursts); "
+          "open it in Perfetto", file=sys.stderr)
     return 0

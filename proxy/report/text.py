@@ -13,6 +13,9 @@ from typing import Any
 
 from proxy.report.verdict import OUTCOMES, add_up, burst_totals
 
+#: Prose lines (the legend, the what-if model) wrap here; the tables are as wide as their columns.
+TEXT_WIDTH = 100
+
 BURST_COLUMNS = ["burst", "resizes", "GetLines", "rows req", "rows ret", *OUTCOMES, "over-fetch", "wire KiB",
                  "wall s", "over wall s", "RPC s", "settle s"]
 PANE_COLUMNS = ["pane", "GetLines", "rows req", "rows ret", *OUTCOMES, "over-fetch", "wire KiB", "wall s",
@@ -96,7 +99,7 @@ def render_text(rep: dict[str, Any]) -> str:
     if rep["bursts"]:
         out += ["Resize bursts", burst_table(rep), ""]
     out += ["Panes", pane_table(rep), ""]
-    out += [*textwrap.wrap(LEGEND, 110), ""]
+    out += [textwrap.fill(LEGEND, width=TEXT_WIDTH, subsequent_indent="  "), ""]
     out.append("Rows requested by cause: " + ", ".join(f"{k} {v}" for k, v in rep["causes"].items()))
     if rep.get("crossed_requests"):
         out.append(f"{rep['crossed_requests']} GetLines crossed a push on the wire (written before the client read it) "
@@ -121,5 +124,5 @@ def _what_if(wi: dict[str, Any]) -> list[str]:
         wrows.append([f"debounce Resize {k} ({v['resizes_sent']}/{v['resizes']} sent)", v["rows_saved"],
                       round(v["wait_saved_s"], 3), "-"])
     out.append(_table(["policy", "rows saved", "RPC s saved", "wire KiB saved"], wrows))
-    out += textwrap.wrap("model: " + wi["model"], 110)
+    out.append(textwrap.fill("model: " + wi["model"], width=TEXT_WIDTH, subsequent_indent="  "))
     return out
