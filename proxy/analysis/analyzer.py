@@ -115,6 +115,10 @@ class Analyzer:
     # -- internals ---------------------------------------------------------------
     def _open(self, conn_id: int, info: dict[str, Any], t_ns: int) -> ConnState:
         conn = ConnState(conn_id, dict(info), ConnectionDecoder(conn_id, self.codec_version), t_ns)
+        known = info.get("codec_version")
+        if isinstance(known, int) and self.codec_version is None:  # a restarted analysis resuming
+            for stream in conn.decoder.streams.values():
+                stream.observe_codec_version(known)
         self.connections[conn_id] = conn
         for addon in self.addons:
             addon.connection_opened(conn)

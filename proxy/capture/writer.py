@@ -48,7 +48,11 @@ class CaptureConsumer:
         max_bytes: int | None = None,
         max_seconds: float | None = None,
         metrics: Any = None,
+        sniff_codec_version: bool = True,
     ) -> None:
+        #: False when the analysis runs in another process and reports the version as a note:
+        #: then nothing in the relay's process decodes
+        self.sniff_codec_version = sniff_codec_version
         self.base_path = path
         self.meta = dict(meta or {})
         self.max_bytes = max_bytes
@@ -147,12 +151,14 @@ class CaptureConsumer:
             self._live.pop(event.conn_id, None)
             self._write(CLOSE, event.t_ns, event.conn_id, "", json.dumps(event.info or {}).encode())
         elif event.kind == "note":
+            if isinstance((event.info or {}).get("codec_version"), int):
+                self._codec_version = (event.info or {})["codec_version"]
             self._write(NOTE, event.t_ns, event.conn_id, "", json.dumps(event.info or {}).encode())
         self._maybe_flush()
 
     def _note_codec_version(self, event: TapEvent) -> None:
         """Record the codec version once seen (cheap check: GetCodecVersionResponse is ident 27)."""
-        if self._codec_version is not None or event.direction != "server_to_client":
+        if not self.sniff_codec_version or self._codec_version is not None or event.direction != "server_to_client":
             return
         from codec.pdu import PduStream
 

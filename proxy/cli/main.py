@@ -67,6 +67,9 @@ def _add_proxy(sub: argparse._SubParsersAction) -> None:
                    help="force the codec version instead of reading it from GetCodecVersionResponse")
     p.add_argument("--queue-chunks", type=int, default=4096,
                    help="analysis queue size in chunks; when full, analysis drops (never the relay)")
+    p.add_argument("--analysis", choices=("process", "thread"), default="process",
+                   help="run the analysis in a process of its own, restarted if it fails (default), or on "
+                   "threads of the relay's process (for debugging: a hostile frame can then stall the relay)")
     p.add_argument("--grace", type=float, default=2.0,
                    help="seconds open connections get to finish on SIGINT/SIGTERM (default 2)")
     p.add_argument("--shape", default=None, metavar="SPEC",

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 
+from proxy.isolated import IsolatedRuntime
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, parse_listen, parse_upstream
 from proxy.relay.errors import ProxyError
@@ -59,8 +60,13 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
     )
 
 
-async def _main(opts: RuntimeOptions, grace: float) -> int:
-    rt = ProxyRuntime(opts)
+async def _main(opts: RuntimeOptions, grace: float, args: argparse.Namespace | None = None) -> int:
+    rt: ProxyRuntime | IsolatedRuntime
+    if args is not None and getattr(args, "analysis", "process") == "process":
+        rt = IsolatedRuntime(opts, {"fmt": args.log_format, "level": args.log_level, "file": args.log_file,
+                                    "log_content": args.log_content})
+    else:
+        rt = ProxyRuntime(opts)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals_seen = 0
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     logs.configure_from_args(args)
     try:
         opts = options_from_args(args)
-        return asyncio.run(_main(opts, args.grace))
+        return asyncio.run(_main(opts, args.grace, args))
     except (AddressError, ProxyError, ValueError) as exc:
         print(f"muxscope proxy: {exc}", file=sys.stderr)
         return 2
