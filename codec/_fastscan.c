@@ -4,7 +4,7 @@
  * Walks the `lines: Vec<(StableRowIndex, Line)>` part of a varbincode
  * SerializedLines and returns, per line, the byte spans the fingerprint is
  * computed over. Hashing, hyperlinks and images stay in Python
- * (codec/lines.py), so both paths share one definition of the fingerprint.
+ * (codec/lines/scan.py), so both paths share one definition of the fingerprint.
  *
  * scan_lines(buf, pos) -> (spans, end) | None
  *   spans: list of (row, line_start, cells_end, bits_start, line_end, seqno)
@@ -12,7 +12,7 @@
  *          inside cells, malformed or truncated input); the caller then runs
  *          the pure-Python path, which also produces the proper error.
  *
- * Wire rules (varbincode, see codec/wire/varbincode.py): LEB128 integers, u8 raw,
+ * Wire rules (varbincode, see codec/wire/varbincode/): LEB128 integers, u8 raw,
  * Option = u8 tag, enums = LEB128 variant index, strings = LEB128 length + bytes.
  */
 #define PY_SSIZE_T_CLEAN

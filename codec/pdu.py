@@ -159,7 +159,7 @@ def encode_pdu(
     if isinstance(version, int):
         version = get_version(version)
     payload = version.schema(name).dumps(body)
-    data, compressed = compress_like_wezterm(payload, version.number)
+    data, compressed = compress_like_wezterm(payload, version.compression)
     return encode_frame(version.ident_by_name[name], serial, data, compressed)
 
 

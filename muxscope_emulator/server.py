@@ -29,13 +29,11 @@ from typing import Any
 
 from codec import PduStream, StreamError, encode_pdu
 from codec.pdu import Pdu
-from codec.schema.versions import SUPPORTED
+from codec.schema.versions import SUPPORTED, get_version
 from muxscope_emulator.terminal import ContentGenerator, Line, Terminal, prefill, serialize_lines
 from proxy.relay.endpoints import TcpAddress, UnixAddress
 from proxy.relay.server import close_listener
 
-#: ``version_string`` per codec version (``config::wezterm_version()`` of a matching build).
-VERSION_STRINGS = {42: "20240203-110809-5046fc22", 44: "20250213-000000-4ff581a8", 45: "20260101-000000-main"}
 #: ``mux_output_parser_coalesce_delay_ms``: pty output reaches the terminal this long after it is written.
 OUTPUT_DELAY = 0.003
 _MOD_CTRL = 1 << 3
@@ -415,7 +413,7 @@ class Session:
         """GetCodecVersion (sync): the configured codec version."""
         return "GetCodecVersionResponse", {
             "codec_vers": self.version,
-            "version_string": VERSION_STRINGS.get(self.version, "muxscope-emulator"),
+            "version_string": get_version(self.version).version_string,
             "executable_path": "/usr/bin/wezterm-mux-server",
             "config_file_path": os.environ.get("WEZTERM_CONFIG_FILE"),
         }

@@ -14,6 +14,7 @@ import contextlib
 import signal
 import sys
 
+from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
 from proxy.relay.endpoints import AddressError, StdioAddress, TcpAddress, UnixAddress, parse_listen
 
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--cols", type=int, default=80)
     p.add_argument("--scrollback", type=int, default=2000, metavar="ROWS", help="scrollback_lines per pane")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated content")
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=44)
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=DEFAULT_VERSION)
     p.add_argument(
         "--prefill-rows",
         type=int,

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.analysis.analyzer import Addon, Analyzer
+from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
 from proxy.observe import logs
 from proxy.observe.metrics import Metrics, serve
+from proxy.observe.sinks import LiveAnalysis, LogSink, MetricsSink, fan_out
 from proxy.relay.endpoints import AddressError, ListenAddress, UpstreamAddress, parse_metrics_addr
 from proxy.relay.server import ProxyServer, SideWrapper
 from proxy.relay.tap import Consumer, Tap
@@ -33,7 +35,7 @@ class RuntimeOptions:
     capture_max_bytes: int | None = None
     capture_max_seconds: float | None = None
     capture_meta: dict[str, Any] = field(default_factory=dict)
-    burst_gap_s: float = 0.25
+    burst_gap_s: float = DEFAULT_BURST_GAP_S
     client_model: str = "wezterm"
     wrap_side: SideWrapper | None = None
     addons: list[Addon] = field(default_factory=list)
@@ -68,11 +70,11 @@ class ProxyRuntime:
         except ModuleNotFoundError:
             AttributionAddon = None  # noqa: N806
         if AttributionAddon is not None:
-            self.attribution = AttributionAddon(metrics=self.metrics, burst_gap_s=opts.burst_gap_s,
-                                                client_model=opts.client_model)
+            self.attribution = AttributionAddon(burst_gap_s=opts.burst_gap_s, client_model=opts.client_model)
             addons.append(self.attribution)
-        self.analyzer = Analyzer(self.metrics, addons, opts.codec_version)
-        consumers.append(self.analyzer)  # lane 0: the analysis (drop/lag metrics refer to it)
+        sinks = fan_out([LogSink(), MetricsSink(self.metrics)])
+        self.analyzer = Analyzer(addons, opts.codec_version, emit=sinks)
+        consumers.append(LiveAnalysis(self.analyzer))  # lane 0: the analysis (drop/lag metrics refer to it)
         if self.capture_writer is not None:
             consumers.append(self.capture_writer)
         self.tap = Tap(

@@ -10,6 +10,7 @@ from codec import encode_pdu
 from proxy.analysis.analyzer import Analyzer
 from proxy.analysis.attribution import AttributionAddon
 from proxy.observe.metrics import Metrics
+from proxy.observe.sinks import LogSink, MetricsSink, fan_out
 from proxy.relay.tap import TapEvent
 from tests.support import LogCapture, get_lines_response, serialized_lines
 
@@ -41,8 +42,8 @@ class Wire:
 
     def __init__(self, burst_gap_s: float = 0.25, client_model: str = "wezterm") -> None:
         self.metrics = Metrics()
-        self.addon = AttributionAddon(self.metrics, burst_gap_s=burst_gap_s, live=False, client_model=client_model)
-        self.analyzer = Analyzer(self.metrics, [self.addon])
+        self.addon = AttributionAddon(burst_gap_s=burst_gap_s, client_model=client_model)
+        self.analyzer = Analyzer([self.addon], emit=fan_out([LogSink(), MetricsSink(self.metrics)]))
         self.seq: dict[tuple[int, str], int] = {}
         self.t = 1_000 * MS
         self.opened: set[int] = set()
@@ -573,7 +574,8 @@ def test_selective_client_model_stales_only_what_a_rewrap_can_alter():
 def test_selective_what_if_assumes_a_rewrap_when_the_old_width_is_unknown():
     from codec import decode_frame
     from codec.wire.framing import FrameDecoder
-    from proxy.analysis.linemodel import LineFacts, PaneLines
+    from proxy.analysis.linemodel import PaneLines
+    from proxy.analysis.linestate import LineFacts
 
     dec = FrameDecoder()
     dec.feed(encode_pdu("GetLinesResponse", get_lines_response(0, {0: "a", 1: "b"}), 1))
@@ -675,7 +677,9 @@ def test_resize_bursts_and_settle_time():
 
 def test_line_model_memory_stays_within_max_rows():
     """A long session that scrolls through a million rows: every per-row table stays bounded."""
-    from proxy.analysis.linemodel import MAX_CROSSING_EVENTS, PaneLines, Push
+    from proxy.analysis.crossing import MAX_CROSSING_EVENTS
+    from proxy.analysis.linemodel import PaneLines
+    from proxy.analysis.linestate import Push
 
     model = PaneLines(0, max_rows=100)
     second = 1_000_000_000
@@ -683,14 +687,15 @@ def test_line_model_memory_stays_within_max_rows():
         cursor = {"x": 0, "y": i, "shape": "Default", "visibility": "Visible"}
         model.apply_push(Push(i + 1, i * second, i + 1, i, cursor, None, [(i, b"f" * 8, i + 1)], [(0, i + 1)]))
         model.request(i + 1, [i, i + 1], i * second + second // 2)
-    sizes = [len(model.entries), len(model.invalid_from), len(model.last_fetch), len(model.evicted)]
+    sizes = [len(model.entries), len(model.coalesce.invalid_from), len(model.coalesce.last_fetch), len(model.evicted)]
     assert max(sizes) <= 100 and len(model.recent) <= MAX_CROSSING_EVENTS, sizes
 
 
 def test_line_bytes_kept_for_wrap_facts_are_bounded():
     """Each delivered line keeps its response's bytes for the selective what-if: only the newest
     MAX_LINE_FACTS of them do."""
-    from proxy.analysis.linemodel import MAX_LINE_FACTS, LineFacts, PaneLines
+    from proxy.analysis.linemodel import PaneLines
+    from proxy.analysis.linestate import MAX_LINE_FACTS, LineFacts
 
     model = PaneLines(0)
     payloads = [LineFacts(bytes(1000), 0, 44) for _ in range(MAX_LINE_FACTS + 10)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 
+from codec.schema.versions import get_version
 from codec.wire.compression import compress_like_wezterm, decompress
 
 
@@ -25,7 +26,7 @@ def _payloads(n: int) -> list[bytes]:
 def test_decompress_from_many_threads_at_once():
     payloads = _payloads(8)
     for version in (44, 45):
-        frames = [compress_like_wezterm(p, version) for p in payloads]
+        frames = [compress_like_wezterm(p, get_version(version).compression) for p in payloads]
         assert all(compressed for _, compressed in frames)
         failures: list[str] = []
         start = threading.Barrier(len(frames))
@@ -55,7 +56,7 @@ def test_compress_from_many_threads_at_once():
         start.wait()
         for _ in range(20):
             for version in (44, 45):
-                data, compressed = compress_like_wezterm(payloads[i], version)
+                data, compressed = compress_like_wezterm(payloads[i], get_version(version).compression)
                 if not compressed or decompress(data) != payloads[i]:
                     failures.append(f"thread {i}, codec {version}: round trip failed")
                     return

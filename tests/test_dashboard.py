@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.analysis.linemodel import CAUSES, OUTCOMES
+from proxy.analysis.vocabulary import CAUSES, OUTCOMES
 from proxy.observe.metrics import DECODE_ERROR_REASONS, DIRECTIONS, Metrics
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,12 +9,13 @@ import pytest
 import codec.lines as L  # noqa: N812 - the module under test, short
 from bench.content import get_lines_response
 from codec import FrameDecoder
+from codec.lines import scan
 from codec.pdu import payload_of
 from codec.schema.termwiz import SERIALIZED_LINES
 from tests import golden
 from tests.support import serialized_lines
 
-pytestmark = pytest.mark.skipif(L._fastscan is None, reason="codec._fastscan was not built (no C compiler?)")
+pytestmark = pytest.mark.skipif(scan._fastscan is None, reason="codec._fastscan was not built (no C compiler?)")
 
 
 def _payload(frame_bytes: bytes) -> bytes:
@@ -25,8 +26,8 @@ def _payload(frame_bytes: bytes) -> bytes:
 
 
 def _both(buf: bytes, pos: int):
-    fast = L._fastscan.scan_lines(buf, pos)
-    py_out, py_spans, py_end = L._scan_lines_py(buf, pos)
+    fast = scan._fastscan.scan_lines(buf, pos)
+    py_out, py_spans, py_end = scan._scan_lines_py(buf, pos)
     return fast, (py_out, py_spans, py_end)
 
 
@@ -34,7 +35,7 @@ def _assert_same(buf: bytes, pos: int) -> None:
     fast, (py_out, py_spans, py_end) = _both(buf, pos)
     if fast is None:
         return  # unsupported shapes fall back to Python by design
-    out, spans, end = L._summaries_from_spans(buf, *fast)
+    out, spans, end = scan._summaries_from_spans(buf, *fast)
     assert (out, spans, end) == (py_out, py_spans, py_end)
 
 
@@ -65,7 +66,7 @@ def test_truncations_never_crash_and_fall_back():
     buf = _payload(get_lines_response("coloured", 80, 50, seed=3))
     rnd = random.Random(5)
     for cut in sorted(rnd.sample(range(2, len(buf)), 200)):
-        fast = L._fastscan.scan_lines(buf[:cut], 1)  # never raises, never reads past the end
+        fast = scan._fastscan.scan_lines(buf[:cut], 1)  # never raises, never reads past the end
         assert fast is None or fast[1] <= cut
         with pytest.raises(Exception) as exc:
             L.scan_serialized_lines(buf[:cut], 1)
@@ -80,11 +81,11 @@ def test_random_mutations_agree_or_fall_back():
         for _ in range(rnd.randint(1, 4)):
             b[rnd.randrange(len(b))] = rnd.randrange(256)
         buf = bytes(b)
-        fast = L._fastscan.scan_lines(buf, 0)
+        fast = scan._fastscan.scan_lines(buf, 0)
         try:
-            py = L._scan_lines_py(buf, 0)
+            py = scan._scan_lines_py(buf, 0)
         except Exception:  # noqa: BLE001 - Python rejected it: C must not claim success with other results
             py = None
         if fast is not None:
             assert py is not None, "the C walk accepted bytes the reference walk rejects"
-            assert L._summaries_from_spans(buf, *fast) == py
+            assert scan._summaries_from_spans(buf, *fast) == py

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codec import FrameDecoder, FrameError, LimitExceeded, PduStream, decode_frame, encode_frame, encode_pdu
+from codec.schema.versions import get_version
 from codec.wire.compression import compress_like_wezterm, decompress
 from codec.wire.framing import COMPRESSED_MASK
 
@@ -79,10 +80,10 @@ def test_small_payloads_are_never_compressed():
 def test_codec45_frames_declare_content_size():
     import zstandard
 
-    data, compressed = compress_like_wezterm(b"y" * 500, codec_version=45)
+    data, compressed = compress_like_wezterm(b"y" * 500, get_version(45).compression)
     assert compressed
     assert zstandard.frame_content_size(data) == 500
-    data44, _ = compress_like_wezterm(b"y" * 500, codec_version=44)
+    data44, _ = compress_like_wezterm(b"y" * 500, get_version(44).compression)
     assert zstandard.frame_content_size(data44) == -1  # unknown, like zstd::Encoder's streams
 
 

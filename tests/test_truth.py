@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from proxy.analysis.attribution import AttributionAddon
 from proxy.capture.format import open_capture
 from proxy.capture.offline import replay_records
 from proxy.observe import logs
+from proxy.observe.sinks import RowLog
 from tests.integration import free_port, wait_port
 
 PY = [sys.executable, "-m", "proxy.cli"]
@@ -124,11 +126,6 @@ def crossing_invalidations(truth: dict, wire: _WireTimes) -> set[tuple[int, int 
     return out
 
 
-class _Quiet:
-    def __getattr__(self, name: str) -> Any:
-        return lambda *a, **k: self
-
-
 def _wait_for(path: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
@@ -173,9 +170,10 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
     logs.configure("json", "warning")
     reader = open_capture(capture)
     model = policy if policy in ("selective", "coalesce") else "wezterm"
-    attribution = AttributionAddon(None, live=False, logger=_Quiet(), record_rows=True, client_model=model)
+    attribution = AttributionAddon(client_model=model)
     wire = _WireTimes(reader.header["t0_monotonic_ns"])
-    analyzer = Analyzer(None, [attribution, wire], logger=_Quiet())
+    rows = RowLog()
+    analyzer = Analyzer([attribution, wire], emit=rows)
     replay_records(reader, analyzer)
     attribution.finish()
     truth["crossed"] = crossed_pushes(truth, wire)
@@ -185,7 +183,30 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
         report = json.loads(client.stdout)
     except ValueError:
         report = {}
-    return truth, attribution, report
+    return truth, Analysis(attribution, rows), report
+
+
+@dataclass
+class Analysis:
+    """The attribution of a session and every row it judged (what the checks below read)."""
+
+    addon: AttributionAddon
+    log: RowLog
+
+    def report(self) -> dict:
+        return self.addon.report()
+
+    @property
+    def fetches(self) -> list:
+        return self.addon.fetches
+
+    @property
+    def row_log(self) -> list[tuple[int, int, int, int, str, str]]:
+        return self.log.rows
+
+    @property
+    def crossed_log(self) -> set[tuple[int, int]]:
+        return self.log.crossed
 
 
 SCENARIOS = ("resize-drag", "typing", "scroll")
@@ -218,7 +239,7 @@ def _checked_session(scenario: str, policy: str, server_extra: list[str] = ()) -
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _differing(truth: dict, attribution: AttributionAddon) -> dict[tuple[int, int, int], tuple[tuple[str, str], ...]]:
+def _differing(truth: dict, attribution: Analysis) -> dict[tuple[int, int, int], tuple[tuple[str, str], ...]]:
     """(serial, pane, row) -> ((outcome, cause) by the client, by muxscope) for every fetched row
     the two judge otherwise; but for a row whose last reply crossed a Resize, its cause
     (``truth["invalidation_crossed_rows"]``, see crossing_invalidations)."""
@@ -235,14 +256,14 @@ def _differing(truth: dict, attribution: AttributionAddon) -> dict[tuple[int, in
     return {k: (client[k], mine[k]) for k in client if not agree(k)}
 
 
-def _excused_causes(truth: dict, attribution: AttributionAddon) -> int:
+def _excused_causes(truth: dict, attribution: Analysis) -> int:
     """How many rows' causes differ only as crossing_invalidations allows."""
     client = {(s, p, r): c for s, p, r, _, c in truth["rows_detail"]}
     differing = _differing(truth, attribution)
     return sum(1 for _, s, p, r, _, c in attribution.row_log if client[s, p, r] != c and (s, p, r) not in differing)
 
 
-def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: AttributionAddon) -> int:
+def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: Analysis) -> int:
     """Every row agrees, outcome and cause, except at most those of one GetLines; returns how
     many rows differ.
 
@@ -279,7 +300,7 @@ def _check_outcomes(scenario: str, policy: str, truth: dict, attribution: Attrib
     return slack
 
 
-def _crossing_rows(truth: dict, attribution: AttributionAddon, slack: int) -> int:
+def _crossing_rows(truth: dict, attribution: Analysis, slack: int) -> int:
     """How far a what-if may be off: nothing if every row agreed; else the rows of every GetLines
     that crossed a push the one judged otherwise crossed. Such requests went out together, before
     the client read the push (seen: a selective client's resize refetch and get_lines' refetch of
@@ -293,7 +314,7 @@ def _crossing_rows(truth: dict, attribution: AttributionAddon, slack: int) -> in
     return sum(rows[s] for s, crossed in truth["crossed"].items() if crossed & pushes)
 
 
-def _check_what_ifs(client_report: dict, attribution: AttributionAddon, slack: int = 0) -> None:
+def _check_what_ifs(client_report: dict, attribution: Analysis, slack: int = 0) -> None:
     """The report's selective and coalescing what-ifs count, from the wire, what the client counts
     of the same run from its own cache: the rows it fetched because of a resize that a rewrap could
     not have altered (``selective_saved_rows``, 0 under the selective policy itself), and the rows

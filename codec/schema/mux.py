@@ -121,7 +121,7 @@ ALERT = Enum(
     ],
 )
 
-#: ``wezterm_term::Alert`` at codec 42: no ``Progress`` variant.
+#: ``wezterm_term::Alert`` at codec 42 and 43: no ``Progress`` variant (added by 44866cc13, codec 44).
 ALERT_V42 = ALERT.replace(drop=["Progress"])
 
 
@@ -415,7 +415,7 @@ CLIENT_ID = Struct(
     ],
 )
 
-#: ``mux::client::ClientId`` at codec 42: no ``ssh_auth_sock``.
+#: ``mux::client::ClientId`` at codec 42: no ``ssh_auth_sock`` (added by 6b93ee19e, codec 43).
 CLIENT_ID_V42 = CLIENT_ID.replace(drop=["ssh_auth_sock"])
 
 
@@ -483,77 +483,72 @@ class WindowsOsString(str):
         return f"WindowsOsString({str.__repr__(self)})"
 
 
-def _os_string_schema() -> Custom:
-    """``std::ffi::OsString`` as serde serializes it.
+def _os_string_decode(buf: bytes, pos: int) -> tuple[str, int]:
+    start = pos
+    tag, pos = decode_unsigned(buf, pos)
+    n, pos = decode_unsigned(buf, pos)
+    if n > len(buf) - pos:
+        raise PayloadError(f"OsString length {n} exceeds the {len(buf) - pos} bytes left", pos)
+    if tag == 0:
+        end = pos + n
+        return buf[pos:end].decode("utf-8", "surrogateescape"), end
+    if tag == 1:
+        units = []
+        u16_dec = U16.decode
+        for _ in range(n):
+            u, pos = u16_dec(buf, pos)
+            units.append(u)
+        data = _struct.pack(f"<{n}H", *units)
+        return WindowsOsString(data.decode("utf-16-le", "surrogatepass")), pos
+    raise PayloadError(f"unknown OsString variant index {tag} (known: 0..1)", start)
 
-    serde's impl is ``serialize_newtype_variant("OsString", 0, "Unix",
-    as_bytes())`` on unix and ``(.., 1, "Windows", encode_wide().collect::<Vec<u16>>())``
-    on Windows: the wire form of ``enum OsString { Unix(Vec<u8>), Windows(Vec<u16>) }``.
-    ``&[u8]`` goes through ``Serialize for [T]`` (a seq of u8), which in
-    varbincode is the same bytes as a byte string: u64 length + raw bytes.
 
-    Decodes ``Unix`` to a ``str`` (UTF-8 with ``surrogateescape``, so any bytes
-    round-trip) and ``Windows`` to a :class:`WindowsOsString`. Encodes a plain
-    ``str`` (or ``bytes``) as ``Unix`` and a :class:`WindowsOsString` as
-    ``Windows``; the serde_json shapes ``{"Unix": [..]}`` / ``{"Windows": [..]}``
-    are accepted too. A Unix receiver (WezTerm's ``OsString`` Deserialize on
-    unix) rejects the ``Windows`` variant and vice versa; we decode both.
-    """
-    u16_dec, u16_enc = U16.decode, U16.encode
+def _os_string_encode_windows(units: Any, out: bytearray) -> None:
+    out.append(1)
+    out += encode_unsigned(len(units))
+    u16_enc = U16.encode
+    for u in units:
+        u16_enc(u, out)
 
-    def dec(buf: bytes, pos: int) -> tuple[str, int]:
-        start = pos
-        tag, pos = decode_unsigned(buf, pos)
-        n, pos = decode_unsigned(buf, pos)
-        if n > len(buf) - pos:
-            raise PayloadError(f"OsString length {n} exceeds the {len(buf) - pos} bytes left", pos)
-        if tag == 0:
-            end = pos + n
-            return buf[pos:end].decode("utf-8", "surrogateescape"), end
-        if tag == 1:
-            units = []
-            for _ in range(n):
-                u, pos = u16_dec(buf, pos)
-                units.append(u)
-            data = _struct.pack(f"<{n}H", *units)
-            return WindowsOsString(data.decode("utf-16-le", "surrogatepass")), pos
-        raise PayloadError(f"unknown OsString variant index {tag} (known: 0..1)", start)
 
-    def enc(value: Any, out: bytearray) -> None:
-        if isinstance(value, Mapping) and len(value) == 1:
-            ((kind, payload),) = value.items()
-            if kind == "Unix":
-                value = bytes(payload)
-            elif kind == "Windows":
-                out.append(1)
-                out += encode_unsigned(len(payload))
-                for u in payload:
-                    u16_enc(u, out)
-                return
-            else:
-                raise EncodeError(f"OsString has no variant {kind!r}")
-        if isinstance(value, WindowsOsString):
-            units = value.units()
-            out.append(1)
-            out += encode_unsigned(len(units))
-            for u in units:
-                u16_enc(u, out)
+def _os_string_encode(value: Any, out: bytearray) -> None:
+    if isinstance(value, Mapping) and len(value) == 1:
+        ((kind, payload),) = value.items()
+        if kind == "Unix":
+            value = bytes(payload)
+        elif kind == "Windows":
+            _os_string_encode_windows(payload, out)
             return
-        if isinstance(value, str):
-            data = value.encode("utf-8", "surrogateescape")
-        elif isinstance(value, (bytes, bytearray, memoryview)):
-            data = bytes(value)
         else:
-            raise EncodeError(f"not an OsString: {value!r}")
-        out.append(0)
-        out += encode_unsigned(len(data))
-        out += data
+            raise EncodeError(f"OsString has no variant {kind!r}")
+    if isinstance(value, WindowsOsString):
+        _os_string_encode_windows(value.units(), out)
+        return
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogateescape")
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+    else:
+        raise EncodeError(f"not an OsString: {value!r}")
+    out.append(0)
+    out += encode_unsigned(len(data))
+    out += data
 
-    return Custom("OsString", dec, enc, min_size=2)
 
-
-#: ``std::ffi::OsString`` (see :func:`_os_string_schema`).
-OS_STRING = _os_string_schema()
+#: ``std::ffi::OsString`` as serde serializes it.
+#:
+#: serde's impl is ``serialize_newtype_variant("OsString", 0, "Unix", as_bytes())`` on unix and
+#: ``(.., 1, "Windows", encode_wide().collect::<Vec<u16>>())`` on Windows: the wire form of
+#: ``enum OsString { Unix(Vec<u8>), Windows(Vec<u16>) }``. ``&[u8]`` goes through ``Serialize for
+#: [T]`` (a seq of u8), which in varbincode is the same bytes as a byte string: u64 length + raw
+#: bytes.
+#:
+#: Decodes ``Unix`` to a ``str`` (UTF-8 with ``surrogateescape``, so any bytes round-trip) and
+#: ``Windows`` to a :class:`WindowsOsString`. Encodes a plain ``str`` (or ``bytes``) as ``Unix``
+#: and a :class:`WindowsOsString` as ``Windows``; the serde_json shapes ``{"Unix": [..]}`` /
+#: ``{"Windows": [..]}`` are accepted too. A Unix receiver (WezTerm's ``OsString`` Deserialize on
+#: unix) rejects the ``Windows`` variant and vice versa; we decode both.
+OS_STRING = Custom("OsString", _os_string_decode, _os_string_encode, min_size=2)
 
 #: ``portable_pty::cmdbuilder::EnvEntry`` (private struct, serde derived).
 ENV_ENTRY = Struct(

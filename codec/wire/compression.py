@@ -2,9 +2,9 @@
 
 Encoding (``serialize`` in codec/src/lib.rs): payloads of at most 32 bytes go
 out as they are; larger ones are compressed and sent compressed only if that is
-smaller. Codec 42/44 use a *streaming* ``zstd::Encoder`` at the default level
-(3), whose frames carry no content size; codec 45 reuses a one-shot compressor
-at level 1, whose frames do. Our encoder reproduces the choice and the level;
+smaller. How the sender compresses is a :class:`Compression` scheme, and which
+version uses which is said in one place, ``CodecVersion.compression``
+(codec/schema/versions.py). Our encoder reproduces the choice and the level;
 the exact compressed bytes depend on the zstd build, so tests compare payloads
 after decompression.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import threading
+from enum import StrEnum
 
 import zstandard
 
@@ -25,6 +26,15 @@ from codec.errors import DecompressionError, LimitExceeded
 COMPRESS_THRESH = 32
 #: Default ceiling for one decompressed payload.
 DEFAULT_MAX_DECOMPRESSED = 512 * 1024 * 1024
+
+
+class Compression(StrEnum):
+    """How a WezTerm sender compresses a payload that is worth compressing."""
+
+    #: a *streaming* ``zstd::Encoder`` at the default level (3): frames carry no content size
+    STREAMING_LEVEL_3 = "streaming-level-3"
+    #: a reused one-shot compressor at level 1: frames declare their content size
+    ONESHOT_LEVEL_1 = "oneshot-level-1"
 
 
 class _Contexts(threading.local):
@@ -53,11 +63,14 @@ def decompress(data: bytes, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
     return out
 
 
-def compress_like_wezterm(payload: bytes, codec_version: int = 44) -> tuple[bytes, bool]:
-    """Return (bytes to send, compressed?) the way ``serialize()`` decides."""
+def compress_like_wezterm(
+    payload: bytes, scheme: Compression = Compression.STREAMING_LEVEL_3
+) -> tuple[bytes, bool]:
+    """Return (bytes to send, compressed?) the way ``serialize()`` decides, compressing as ``scheme``
+    (a version's ``CodecVersion.compression``; the default is what codec 42 to 44 senders do)."""
     if len(payload) <= COMPRESS_THRESH:
         return payload, False
-    cctx = _contexts.oneshot if codec_version >= 45 else _contexts.streaming
+    cctx = _contexts.oneshot if scheme == Compression.ONESHOT_LEVEL_1 else _contexts.streaming
     compressed = cctx.compress(payload)
     if len(compressed) < len(payload):
         return compressed, True

@@ -1,23 +1,32 @@
-"""The analysis consumer: tap events in; log events, metrics and addon callbacks out.
+"""The analysis consumer: tap events in; results (:mod:`proxy.analysis.results`) and addon callbacks out.
 
-Addons (in the manner of mitmproxy's) get each connection's decoded events and
-completed RPCs; whatever an addon returns from :meth:`Addon.rpc` is merged into
-that RPC's log event, which is how the over-fetch attribution adds its outcome
-counts to the ``getlines`` event without a second log line.
+The pipeline one wire event walks, in one direction: the connection decoder (codec) turns chunks
+into PDUs; the pane directory learns the structure; addons (in the manner of mitmproxy's; the
+over-fetch attribution is one) get each decoded event and completed RPC; every fact is emitted as a
+frozen result to ``emit``, which :mod:`proxy.observe.sinks` turns into log events and metrics.
+Whatever an addon returns from :meth:`Addon.rpc` is merged into that RPC's ``getlines`` fields,
+which is how the attribution adds its outcome counts to the log event without a second line.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from codec.pdu import LINE_FIELDS, LinesSummary, Pdu
 from proxy.analysis.connection import ConnectionDecoder, WireEvent
 from proxy.analysis.panes import PaneDirectory
+from proxy.analysis.results import (
+    CodecVersionSeen,
+    ConnectionClosed,
+    DecodeErrorSeen,
+    NoteSeen,
+    PduSeen,
+    Result,
+    RpcCompleted,
+)
 from proxy.analysis.rpc import Rpc, RpcTracker
-from proxy.observe import logs
-from proxy.observe.metrics import Metrics
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 from proxy.relay.tap import TapEvent
 
@@ -25,8 +34,15 @@ from proxy.relay.tap import TapEvent
 MAX_ERROR_LOGS_PER_CONNECTION = 20
 
 
+def discard(result: Result) -> None:
+    """The default sink: results nobody asked for."""
+
+
 class Addon:
-    """Base class of analysis addons; every hook is optional."""
+    """Base class of analysis addons; every hook is optional. The analyzer an addon is given to
+    sets its :attr:`emit`, where the addon's own results go (in order with the analyzer's)."""
+
+    emit: Callable[[Result], None] = staticmethod(discard)  # type: ignore[assignment]
 
     def connection_opened(self, conn: ConnState) -> None:
         pass
@@ -40,8 +56,8 @@ class Addon:
     def connection_closed(self, conn: ConnState) -> dict[str, Any] | None:
         return None
 
-    def flush(self) -> None:
-        pass
+    def flush(self, now_ns: int | None) -> None:
+        """Time passed (``now_ns``, live) or the input ended for now (None: a capture being read)."""
 
 
 @dataclass
@@ -79,15 +95,15 @@ class Analyzer:
 
     def __init__(
         self,
-        metrics: Metrics | None = None,
         addons: list[Addon] | None = None,
         codec_version: int | None = None,
-        logger: Any = None,
+        emit: Callable[[Result], None] = discard,
     ) -> None:
-        self.metrics = metrics
         self.addons: list[Addon] = list(addons or [])
         self.codec_version = codec_version
-        self.log = logger if logger is not None else logs.get_logger()
+        self.emit = emit
+        for addon in self.addons:
+            addon.emit = emit
         self.connections: dict[int, ConnState] = {}
         self.closed: list[dict[str, Any]] = []
         self.rpcs_completed = 0
@@ -105,12 +121,11 @@ class Analyzer:
         elif event.kind == "close":
             self._close(event.conn_id, event.info or {}, event.t_ns)
         elif event.kind == "note":
-            self.log.info("note", conn=event.conn_id, **(event.info or {}))
+            self.emit(NoteSeen(event.conn_id, dict(event.info or {})))
 
-    def flush(self) -> None:
+    def flush(self, now_ns: int | None = None) -> None:
         for addon in self.addons:
-            addon.flush()
-        logs.flush()
+            addon.flush(now_ns)
 
     # -- internals ---------------------------------------------------------------
     def _open(self, conn_id: int, info: dict[str, Any], t_ns: int) -> ConnState:
@@ -125,39 +140,23 @@ class Analyzer:
         return conn
 
     def _wire_event(self, conn: ConnState, ev: WireEvent) -> None:
-        m = self.metrics
         if ev.error is not None:
             conn.decode_errors += 1
-            reason = _error_reason(ev.error.kind, ev.error.reason)
-            if m is not None:
-                m.decode_errors.labels(reason).inc()
-            if conn.decode_errors <= MAX_ERROR_LOGS_PER_CONNECTION:
-                self.log.warning(
-                    "decode_error", conn=conn.conn_id, direction=ev.direction, offset=ev.error.offset,
-                    reason=reason, detail=ev.error.reason,
-                )
+            self.emit(DecodeErrorSeen(
+                conn.conn_id, ev.direction, ev.error.offset, _error_reason(ev.error.kind, ev.error.reason),
+                ev.error.reason, conn.decode_errors <= MAX_ERROR_LOGS_PER_CONNECTION,
+            ))
             for addon in self.addons:
                 addon.wire_event(conn, ev)
             return
         pdu = ev.pdu
         assert pdu is not None
         conn.pdu_counts[ev.direction] += 1
-        if m is not None:
-            m.pdus.labels(ev.direction, pdu.name).inc()
-            m.pdu_wire_bytes.labels(ev.direction, pdu.name).inc(pdu.wire_len)
-            m.pdu_decompressed_bytes.labels(ev.direction, pdu.name).inc(len(pdu.payload))
-            if not ev.from_client and pdu.serial == 0:
-                m.unsolicited.labels(pdu.name).inc()
         if pdu.known and pdu.body is not None:
             conn.panes.observe(pdu)
-        self.log.debug(
-            "pdu", conn=conn.conn_id, direction=ev.direction, pdu=pdu.name, serial=pdu.serial,
-            wire_bytes=pdu.wire_len, payload_bytes=len(pdu.payload), compressed=pdu.compressed,
-            **({"body": _short(pdu)} if logs.content_allowed() else {}),
-        )
+        self.emit(PduSeen(conn.conn_id, ev.direction, pdu, not ev.from_client and pdu.serial == 0))
         if pdu.name == "GetCodecVersionResponse" and not ev.from_client:
-            self.log.info("codec_version", conn=conn.conn_id, codec_version=pdu.body["codec_vers"],
-                          decoding_as=conn.decoder.codec_version)
+            self.emit(CodecVersionSeen(conn.conn_id, pdu.body["codec_vers"], conn.decoder.codec_version))
         for addon in self.addons:
             addon.wire_event(conn, ev)
         rpc = conn.rpcs.on_event(ev)
@@ -166,15 +165,13 @@ class Analyzer:
 
     def _rpc(self, conn: ConnState, rpc: Rpc) -> None:
         self.rpcs_completed += 1
-        m = self.metrics
-        if m is not None:
-            m.rpc_latency.labels(rpc.request.name).observe(rpc.latency_s)
         extra: dict[str, Any] = {}
         for addon in self.addons:
             got = addon.rpc(conn, rpc)
             if got:
                 extra.update(got)
         if rpc.request.name != "GetLines":
+            self.emit(RpcCompleted(conn.conn_id, rpc.request.name, rpc.latency_s))
             return
         ranges = rpc.request.body["lines"]
         requested = ranges_rows(ranges)
@@ -184,24 +181,21 @@ class Analyzer:
         conn.rows_requested += requested
         conn.rows_returned += returned
         conn.getlines_wait_s += rpc.latency_s
-        if m is not None:
-            m.getlines_rows_requested.inc(requested)
-            m.getlines_rows_returned.inc(returned)
-        self.log.info(
-            "getlines",
-            conn=conn.conn_id,
-            pane=rpc.request.body["pane_id"],
-            serial=rpc.serial,
-            ranges=[[r["start"], r["end"]] for r in ranges],
-            rows_requested=requested,
-            rows_returned=returned,
-            request_wire_bytes=rpc.request.wire_len,
-            response_wire_bytes=rpc.response.wire_len,
-            response_decompressed_bytes=len(rpc.response.payload),
-            compressed=rpc.response.compressed,
-            latency_ms=round(rpc.latency_s * 1000, 3),
+        fields = {
+            "conn": conn.conn_id,
+            "pane": rpc.request.body["pane_id"],
+            "serial": rpc.serial,
+            "ranges": [[r["start"], r["end"]] for r in ranges],
+            "rows_requested": requested,
+            "rows_returned": returned,
+            "request_wire_bytes": rpc.request.wire_len,
+            "response_wire_bytes": rpc.response.wire_len,
+            "response_decompressed_bytes": len(rpc.response.payload),
+            "compressed": rpc.response.compressed,
+            "latency_ms": round(rpc.latency_s * 1000, 3),
             **extra,
-        )
+        }
+        self.emit(RpcCompleted(conn.conn_id, rpc.request.name, rpc.latency_s, fields, requested, returned))
 
     def _close(self, conn_id: int, info: dict[str, Any], t_ns: int) -> None:
         conn = self.connections.pop(conn_id, None)
@@ -230,7 +224,7 @@ class Analyzer:
             **extra,
         }
         self.closed.append(summary)
-        self.log.info("connection_summary", **summary)
+        self.emit(ConnectionClosed(summary))
 
 
 def _error_reason(kind: str, detail: str) -> str:
@@ -243,13 +237,3 @@ def _error_reason(kind: str, detail: str) -> str:
     if "limit" in detail:
         return "limit"
     return "payload"
-
-
-def _short(pdu: Pdu) -> Any:
-    body = pdu.to_json() if not isinstance(lines_of(pdu), LinesSummary) else {"lines": "..."}
-    text = repr(body)
-    return text if len(text) < 2000 else text[:2000] + "..."
-
-
-def now_ns() -> int:
-    return time.monotonic_ns()

@@ -4,8 +4,8 @@ wezterm-client keeps, per pane, an LRU of ``LineEntry`` (renderable.rs):
 ``Line``, ``Stale``, ``Fetching(instant)``, ``LineAndFetching(line, instant)``.
 A fetched line is stored only if its entry still waits for *that* fetch
 (``put_line``: "changed since fetch started, leave it be"). Every transition
-of that state machine is caused by something on the wire, so the proxy can
-replay it and know, for every row a ``GetLinesResponse`` returns, whether the
+of that state machine (:data:`proxy.analysis.linestate.TRANSITIONS`) is caused by
+something on the wire, so the proxy can replay it and know, for every row a ``GetLinesResponse`` returns, whether the
 client kept it or dropped it, and what it held when it asked:
 
 * ``GetLines`` (render path, ``get_lines``): no entry -> ``Fetching``; ``Stale``
@@ -64,144 +64,30 @@ dropped it, for its next fetch) or when get_lines refetches a changed line,
 from __future__ import annotations
 
 import collections
-import itertools
 from dataclasses import dataclass, field
-from typing import Any
 
-from codec.lines import WrapFacts, line_wrap_facts, rewrap_rows
-
-CAUSES = ("dirty", "resize", "zoom", "palette", "tab_resized", "first_view", "unexplained")
-OUTCOMES = ("redundant", "superseded", "changed", "new")
-EVENT_KINDS = ("resize", "zoom", "palette", "tab_resized")
-DEFAULT_MAX_ROWS = 200_000
-CLIENT_MODELS = ("wezterm", "selective", "coalesce")
-CLIENT_MODEL_HELP = (
-    "the client fetch logic the analysis mirrors: wezterm (default: wezterm-client as released), "
-    "selective (a client that on a resize stales only the rows a rewrap can alter, as the emulator's "
-    "--policy selective) or coalesce (a client that never asks again for a row in flight, as the "
-    "emulator's --policy coalesce)"
+from proxy.analysis import crossing
+from proxy.analysis.crossing import MAX_CROSSING_EVENTS, LoggedEvent, Scalars
+from proxy.analysis.linestate import (
+    DEFAULT_CURSOR,
+    FETCHING,
+    LINE,
+    LINE_AND_FETCHING,
+    MAX_LINE_FACTS,
+    PUSH_STAMP,
+    STALE,
+    Entry,
+    LineEvent,
+    LineFacts,
+    Push,
+    bound_rows,
+    next_state,
 )
-#: how long after a push a request may still have crossed it: far above the few milliseconds a
-#: client takes to read what is already in its socket, far below human timescales
-CROSSING_WINDOW_NS = 500_000_000
-#: at most this many events are kept for reordering (a pane streaming output between requests)
-MAX_CROSSING_EVENTS = 64
-#: a request that reaches the proxy sooner than this after a push cannot be the client's doing
-#: after reading it: the push had still to reach the client, be read and acted on, and the request
-#: to come back (loopback round trip plus a client's wake-up and decoding). The proxy stamps a push
-#: when it relays it, and any delay in reading the request only widens the gap, so the rule errs
-#: only towards missing a crossing, never towards inventing one.
-MIN_CLIENT_REACTION_NS = 100_000
+from proxy.analysis.vocabulary import RESIZE_KINDS, Cause, ClientModel
+from proxy.analysis.whatif import selective
+from proxy.analysis.whatif.coalesce import CoalesceTracker
 
-#: the newest delivered lines per pane whose bytes are kept for their wrap facts (each keeps its
-#: response's payload alive); older ones count as unknown, which makes the selective what-if
-#: assume they rewrap (it errs towards saving less). Far above any screen's rows.
-MAX_LINE_FACTS = 4096
-#: the invalidations a selective client answers with :func:`codec.lines.rewrap_rows` instead of
-#: ``make_all_stale`` (the emulator's ``--policy selective``)
-RESIZE_KINDS = frozenset({"resize", "tab_resized"})
-
-LINE, STALE, FETCHING, LINE_AND_FETCHING = "Line", "Stale", "Fetching", "LineAndFetching"
-#: the stamp of an entry a push marked for fetching, before its GetLines is seen
-PUSH_STAMP = -1
-
-
-class LineFacts:
-    """A delivered line's :class:`~codec.lines.WrapFacts`, worked out only when a resize needs
-    them: decoding a line's cells costs far more than the rest of the model's work, and most
-    lines are replaced before the next change of width."""
-
-    __slots__ = ("_facts", "_index", "_summary", "_version")
-
-    def __init__(self, summary: Any, index: int, version: int) -> None:
-        self._summary, self._index, self._version = summary, index, version
-        self._facts: WrapFacts | None = None
-
-    def forget(self) -> None:
-        """Let go of the line's bytes; facts not yet worked out stay unknown."""
-        self._summary = None
-
-    def get(self) -> WrapFacts | None:
-        """The facts, or None for a line that does not decode (it then counts as altered)."""
-        if self._summary is not None:
-            try:
-                self._facts = line_wrap_facts(self._summary.line_value(self._index, self._version))
-            except Exception:  # noqa: BLE001 - an undecodable line is merely unknown here
-                self._facts = None
-            self._summary = None
-        return self._facts
-
-
-@dataclass(slots=True)
-class Entry:
-    state: str
-    #: fingerprint of the line held (None when Fetching)
-    fingerprint: bytes | None
-    #: the held line's seqno as the client has it (after update_last_change_seqno)
-    seqno: int
-    #: serial of the GetLines whose reply this entry waits for (Fetching states), or PUSH_STAMP
-    stamp: int | None = None
-    #: the stamp a push replaced, to restore if the client coalesces (keeps its earlier fetch)
-    prev_stamp: int | None = None
-    #: connection-wide ordinal of the push or reply that last delivered a line into this entry
-    delivered_seq: int = 0
-    #: why the row is stale or being fetched (renderable.rs keeps no such thing; the emulated
-    #: client's ground truth does, by the same rules)
-    cause: str = "first_view"
-    #: the held line's wrap facts (for the selective what-if), None if unknown
-    facts: LineFacts | None = None
-    #: a client with the selective policy would hold this row stale too (or not at all): set by
-    #: every invalidation it shares with WezTerm's client, cleared when a line is delivered
-    selective_stale: bool = False
-    #: the held line came from a fetch a selective client would not have made: it would still
-    #: hold the older line, so get_lines' refetch of this one (newer than the pane's seqno) is
-    #: saved too
-    selective_echo: bool = False
-
-    def copy(self) -> Entry:
-        return Entry(self.state, self.fingerprint, self.seqno, self.stamp, self.prev_stamp, self.delivered_seq,
-                     self.cause, self.facts, self.selective_stale, self.selective_echo)
-
-
-@dataclass(slots=True)
-class Push:
-    """One ``GetPaneRenderChangesResponse`` as the model needs it (to apply, and to apply again)."""
-
-    seq: int
-    t_ns: int
-    seqno: int
-    physical_top: int
-    cursor: Any
-    input_serial: int | None
-    #: (row, fingerprint, seqno) per bonus line
-    bonus: list[tuple[int, bytes, int]]
-    #: the push's ``dirty_lines``, as half-open (start, end) ranges
-    dirty: list[tuple[int, int]]
-    #: the pane's width the push states (``dimensions.cols``)
-    cols: int | None = None
-    #: row -> the bonus line's facts
-    bonus_facts: dict[int, LineFacts] | None = None
-
-
-@dataclass(slots=True)
-class _Undo:
-    """One event of the reorder log and what it changed, so it can be taken back and applied
-    again in the client's order: a push, a make_all_stale (from the server: SetPalette; from the
-    client: Resize, SetPaneZoomed), or a SendKeyDown's input serial (client)."""
-
-    t_ns: int
-    from_client: bool
-    rows: dict[int, Entry | None]
-    evicted: dict[int, str | None]
-    scalars: tuple[int, int, Any, frozenset[int], int, int | None]
-    push: Push | None = None
-    stale_kind: str | None = None
-    input_serial: int | None = None
-    #: the width a Resize asked for
-    cols: int | None = None
-    #: for the coalescing what-if: the rows' and the pane's last invalidation before this event
-    invalid_from: dict[int, int] = field(default_factory=dict)
-    stale_from: int = 0
+DEFAULT_MAX_ROWS = 200_000
 
 
 @dataclass(slots=True)
@@ -209,23 +95,11 @@ class Requested:
     """What :meth:`PaneLines.request` found out about a GetLines."""
 
     held: dict[int, bytes | None]
-    causes: dict[int, str]
+    causes: dict[int, Cause]
     crossed: bool
-    #: rows a coalescing client would not have asked for (see ``_note_fetches``)
+    #: rows a coalescing client would not have asked for (:mod:`proxy.analysis.whatif.coalesce`)
     coalescible: int
-    #: rows a selective client would not have asked for (see ``_selective_saves``)
-    selective_saved: set[int] = field(default_factory=set)
-
-
-@dataclass(slots=True)
-class PendingFetch:
-    """A GetLines in flight: what the client held for each row when it asked, and why it asked."""
-
-    serial: int
-    pane_id: int
-    held: dict[int, bytes | None]
-    causes: dict[int, str]
-    burst: object = None
+    #: rows a selective client would not have asked for (:mod:`proxy.analysis.whatif.selective`)
     selective_saved: set[int] = field(default_factory=set)
 
 
@@ -237,7 +111,7 @@ class PaneLines:
     #: the pane seqno of the last render-changes the client got (``RenderableInner::seqno``)
     seqno: int = 0
     #: rows a push dropped from the cache (above its physical_top) -> why: the cause of their next fetch
-    evicted: dict[int, str] = field(default_factory=dict)
+    evicted: dict[int, Cause] = field(default_factory=dict)
     cursor: object = None
     #: the input_serial of the client's last SendKeyDown (cursor updates older than it are ignored)
     input_serial: int = 0
@@ -246,11 +120,11 @@ class PaneLines:
     cols: int | None = None
     #: rows the last push stamped for fetching, until the next GetLines claims them
     push_stamped: set[int] = field(default_factory=set)
-    #: the client's fetch logic (:data:`CLIENT_MODELS`)
-    client: str = "wezterm"
-    #: the reorder log: pushes since the client's last GetLines on this pane (the ones a request
-    #: may yet turn out to have crossed), and the events around them
-    recent: list[_Undo] = field(default_factory=list)
+    #: the client's fetch logic
+    client: ClientModel = ClientModel.WEZTERM
+    #: the reorder log (:mod:`proxy.analysis.crossing`): pushes since the client's last GetLines on
+    #: this pane (the ones a request may yet turn out to have crossed), and the events around them
+    recent: list[LoggedEvent] = field(default_factory=list)
     #: rows fetched lines arrived for since the first of ``recent``, and those of them the client
     #: kept: their outcome is final, so a reordering must not move a request before them or undo
     #: a push under them
@@ -265,30 +139,33 @@ class PaneLines:
     #: the pushes relayed before that reply before it took the next step
     crossed_walk_serial: int | None = None
     crossed_walk_reply_seq: int | None = None
-    #: for the coalescing what-if: an event counter; when each row (and the whole pane) was last
-    #: invalidated; each row's latest fetch as (tick, serial, "pending" | "kept" | "dropped")
-    tick: int = 0
-    stale_from: int = 0
-    invalid_from: dict[int, int] = field(default_factory=dict)
-    last_fetch: dict[int, tuple[int, int, str]] = field(default_factory=dict)
+    #: the coalescing what-if's view of the same events
+    coalesce: CoalesceTracker = field(init=False)
     #: the lines whose bytes are kept for their wrap facts, oldest first (MAX_LINE_FACTS)
     kept_facts: collections.deque[LineFacts] = field(default_factory=collections.deque)
 
-    # -- causes -------------------------------------------------------------------------
-    def cause_of(self, row: int) -> str:
+    def __post_init__(self) -> None:
+        self.coalesce = CoalesceTracker(self.max_rows)
+
+    # -- what the client holds ------------------------------------------------------------
+    def cause_of(self, row: int) -> Cause:
         """Why the client asks for ``row`` now: what made its entry stale or marked it for
         fetching; ``first_view`` if it never held it; ``dirty`` for a held line newer than the
         pane's seqno (get_lines' own refetch); ``unexplained`` for an up-to-date line."""
         e = self.entries.get(row)
         if e is None:
-            return self.evicted.get(row, "first_view")
+            return self.evicted.get(row, Cause.FIRST_VIEW)
         if e.state == LINE:
-            return "dirty" if self._changed(e) else "unexplained"
+            return Cause.DIRTY if self.changed(e) else Cause.UNEXPLAINED
         return e.cause
 
     def held(self, row: int) -> bytes | None:
         e = self.entries.get(row)
         return e.fingerprint if e is not None else None
+
+    def changed(self, e: Entry) -> bool:
+        """termwiz ``Line::changed_since(pane seqno)`` for the held line (SEQ_ZERO always changed)."""
+        return e.seqno == 0 or e.seqno > self.seqno
 
     # -- transitions -------------------------------------------------------------------
     def request(self, serial: int, rows: list[int], t_ns: int = 0) -> Requested:
@@ -306,47 +183,21 @@ class PaneLines:
         self.crossed_walk_reply_seq = None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
-        selective_saved = {row for row, cause in causes.items() if self._selective_saves(row, cause)}
-        coalescible = self._note_fetches(serial, rows)
+        selective_saved = {row for row, cause in causes.items() if selective.would_skip(self, row, cause)}
+        coalescible = self.coalesce.requested(serial, rows)
         self._request(serial, rows)
         for undo in undone:  # and it reads the pushes after it: a later request may cross them too
             if not undo.from_client:
                 self._redo(undo)
         return Requested(held, causes, bool(undone), coalescible, selective_saved)
 
-    def _selective_saves(self, row: int, cause: str) -> bool:
-        """Would a selective client have asked for ``row`` here? Not for a resize its rewrap rule
-        let pass (unless get_lines would refetch the line anyway, being newer than the pane's
-        seqno), nor for get_lines' refetch of a line only such a saved fetch brought."""
-        e = self.entries.get(row)
-        if e is None:
-            return False
-        if cause in RESIZE_KINDS:
-            return not e.selective_stale and not self._changed(e)
-        return cause == "dirty" and e.selective_echo and e.state in (LINE, STALE)
-
-    def _redo(self, undo: _Undo) -> None:
+    def _redo(self, undo: LoggedEvent) -> None:
         if undo.push is not None:
             self.apply_push(undo.push)
         elif undo.stale_kind is not None:
             self.make_all_stale(undo.stale_kind, undo.t_ns, undo.from_client, undo.cols)
         elif undo.input_serial is not None:
             self.set_input_serial(undo.input_serial, undo.t_ns)
-
-    def _note_fetches(self, serial: int, rows: list[int]) -> int:
-        """Rows asked for again although a fetch for them that left after their last invalidation
-        is still pending or was dropped: a client that coalesces would have waited for (or kept)
-        that one."""
-        self.tick += 1
-        tick, stale_from, invalid_from, last = self.tick, self.stale_from, self.invalid_from, self.last_fetch
-        n = 0
-        for row in rows:
-            prior = last.get(row)
-            if prior is not None and prior[2] != "kept" and prior[0] > max(stale_from, invalid_from.get(row, 0)):
-                n += 1
-            last[row] = (tick, serial, "pending")
-        _bound(last, self.max_rows)
-        return n
 
     def _request(self, serial: int, rows: list[int]) -> None:
         if self.push_stamped:
@@ -361,116 +212,44 @@ class PaneLines:
         for row in rows:
             e = self.entries.get(row)
             if e is None:
-                self._put(row, Entry(FETCHING, None, 0, serial, cause=self.evicted.pop(row, "first_view")))
+                state = next_state(None, LineEvent.REQUEST)
+                self._put(row, Entry(state, None, 0, serial, cause=self.evicted.pop(row, Cause.FIRST_VIEW)))
             elif e.state in (FETCHING, LINE_AND_FETCHING):
                 e.stamp, e.prev_stamp = serial, None
-            elif e.state == STALE:
-                e.state, e.stamp = LINE_AND_FETCHING, serial
-            elif self._changed(e) and self.client != "coalesce":
+            elif e.state == LINE and self.changed(e) and self.client != ClientModel.COALESCE:
                 # get_lines: changed_since -> Stale; this reply is dropped
-                e.state, e.stamp, e.cause = STALE, None, "dirty"
+                e.state, e.stamp, e.cause = next_state(e.state, LineEvent.REQUEST_CHANGED_LINE), None, Cause.DIRTY
             else:
-                e.state, e.stamp, e.cause = LINE_AND_FETCHING, serial, "dirty"
+                if e.state == LINE:
+                    e.cause = Cause.DIRTY
+                e.state, e.stamp = next_state(e.state, LineEvent.REQUEST), serial
 
-    def _changed(self, e: Entry) -> bool:
-        """termwiz ``Line::changed_since(pane seqno)`` for the held line (SEQ_ZERO always changed)."""
-        return e.seqno == 0 or e.seqno > self.seqno
-
-    def _undo_crossed(self, rows: list[int], t_ns: int) -> list[_Undo]:
+    def _undo_crossed(self, rows: list[int], t_ns: int) -> list[LoggedEvent]:
         """Take back the log from the first push a request for ``rows`` at ``t_ns`` crossed, if
-        any (oldest first in the list returned); see the module docstring for the evidence."""
-        recent = self.recent
-        pushes = [
-            (i, u.push) for i, u in enumerate(recent) if u.push is not None and t_ns - u.t_ns <= CROSSING_WINDOW_NS
-        ]
-        if not pushes or not rows:
+        any (oldest first in the list returned); :mod:`proxy.analysis.crossing` has the evidence."""
+        first = crossing.first_crossed(self, rows, t_ns)
+        if first is None or crossing.reply_in_between(self, rows, first):
             return []
-        entries = self.entries
-        by_seq = {push.seq: i for i, push in pushes}
-        first = None
-        if self.crossed_at is not None and t_ns - self.crossed_at < MIN_CLIENT_REACTION_NS:
-            first = pushes[0][0]  # written right after a request that crossed these pushes: so did this one
-        elif (
-            self.crossed_walk_row is not None
-            and len(rows) == 1
-            and rows[0] == self.crossed_walk_row - 1
-            and rows[0] != pushes[-1][1].physical_top - 1
-        ):
-            # the next step up of a logical-line walk that crossed them (a client that had read the
-            # pushes would start its walk again, at the row above the new top). Once the last
-            # step's reply has been relayed, the step is taken to have waited for it (it must,
-            # for a row it never held), having read what came before it on the one stream: it
-            # crossed only later pushes. A step over held rows that did not wait is then missed,
-            # the side this model errs on.
-            after = self.crossed_walk_reply_seq
-            first = next((i for i, push in pushes if after is None or push.seq > after), None)
-        for i, push in pushes:
-            if t_ns - push.t_ns < MIN_CLIENT_REACTION_NS:
-                first = i  # too soon to be an answer to that push
-                break
-            top_before = recent[i].scalars[1]
-            if push.physical_top != top_before and set(rows) == {top_before - 1}:
-                # the first step of the logical-line walk above the old top (mux pane.rs
-                # get_logical_lines): the client still painted from there
-                first = i
-                break
-            if len(rows) > 1 and min(rows) == top_before < push.physical_top <= max(rows):
-                # a screen painted from the old top, across the new one: the top moved by too few rows
-                # for the band rule below to see two of them (like that rule, it would misread a client
-                # scrolled back to exactly the old top)
-                first = i
-                break
-            if sum(1 for row in set(rows) if top_before <= row < push.physical_top) > 1:
-                # the request is (part of) the screen as it was before the push moved
-                # physical_top past it: a client that had read the push would paint from the new
-                # top. (Single rows above the top are the logical-line walk of a client that has
-                # read it; a client scrolled back into that band during a rewrap is the rare
-                # exception this rule gets wrong.)
-                first = i
-                break
-        for row in rows:
-            e = entries.get(row)
-            if e is not None and e.state == LINE and e.delivered_seq in by_seq and not self._changed(e):
-                i = by_seq[e.delivered_seq]
-                first = i if first is None else min(first, i)
-        if first is None:
-            return []
-        undone = recent[first:]
-        if not self.responded.isdisjoint(rows) or any(not self.responded_kept.isdisjoint(u.rows) for u in undone):
-            return []  # a reply in between touched these rows: the order is no longer ours to change
-        for undo in reversed(undone):
-            for row, prior in undo.rows.items():
-                if prior is None:
-                    entries.pop(row, None)
-                else:
-                    entries[row] = prior
-            for row, cause in undo.evicted.items():
-                if cause is None:
-                    self.evicted.pop(row, None)
-                else:
-                    self.evicted[row] = cause
-            self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols = undo.scalars
-            self.invalid_from.update(undo.invalid_from)
-            if undo.stale_kind is not None:
-                self.stale_from = undo.stale_from
-            self.push_stamped = set(stamped)
-        del recent[first:]
-        return undone
+        return crossing.take_back(self, first)
 
-    def _log(self, undo: _Undo) -> None:
+    def _log(self, undo: LoggedEvent) -> None:
         recent = self.recent
         recent.append(undo)
         if len(recent) > MAX_CROSSING_EVENTS:
             del recent[0]
 
-    def _scalars(self) -> tuple[int, int, Any, frozenset[int], int, int | None]:
+    def _scalars(self) -> Scalars:
         return (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial,
                 self.cols)
+
+    def restore_scalars(self, scalars: Scalars) -> None:
+        self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols = scalars
+        self.push_stamped = set(stamped)
 
     def set_input_serial(self, serial: int, t_ns: int) -> None:
         """A SendKeyDown: cursor updates older than it are ignored (logged, for reordering)."""
         if self.recent:
-            self._log(_Undo(t_ns, True, {}, {}, self._scalars(), input_serial=serial))
+            self._log(LoggedEvent(t_ns, True, {}, {}, self._scalars(), input_serial=serial))
         self.input_serial = serial
 
     def commit(self) -> None:
@@ -492,20 +271,12 @@ class PaneLines:
         bonus_rows = {row for row, _, _ in push.bonus}
         touched = dirty | bonus_rows
         entries = self.entries
-        invalid_from = self.invalid_from
-        undo = _Undo(
-            push.t_ns,
-            False,
-            {row: (e.copy() if (e := entries.get(row)) is not None else None) for row in touched},
-            {row: self.evicted.get(row) for row in touched},
-            self._scalars(),
-            push=push,
-            invalid_from={row: invalid_from.get(row, 0) for row in touched},
-        )
-        self.tick += 1
-        for row in touched:
-            invalid_from[row] = self.tick
-        _bound(invalid_from, self.max_rows)
+        rows_before = {row: (e.copy() if (e := entries.get(row)) is not None else None) for row in touched}
+        evicted_before = {row: self.evicted.get(row) for row in touched}
+        scalars = self._scalars()
+        invalid_before = self.coalesce.rows_invalidated(touched)
+        undo = LoggedEvent(push.t_ns, False, rows_before, evicted_before, scalars, push=push,
+                           invalid_from=invalid_before)
         self.physical_top = push.physical_top
         self.seqno = push.seqno
         if push.cols is not None:
@@ -516,7 +287,9 @@ class PaneLines:
         for row, fingerprint, seqno in push.bonus:
             line_facts = facts.get(row)
             self._keep_facts(line_facts)
-            self._put(row, Entry(LINE, fingerprint, seqno, None, None, push.seq, facts=line_facts))
+            e = entries.get(row)
+            state = next_state(e.state if e is not None else None, LineEvent.BONUS)
+            self._put(row, Entry(state, fingerprint, seqno, None, None, push.seq, facts=line_facts))
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
         self._log(undo)
@@ -547,9 +320,7 @@ class PaneLines:
         if serial == self.crossed_walk_serial and self.crossed_walk_reply_seq is None:
             self.crossed_walk_reply_seq = seq
         kept = self._response_line(serial, row, fingerprint, seqno, seq, facts, selective_saved)
-        fetch = self.last_fetch.get(row)
-        if fetch is not None and fetch[1] == serial:
-            self.last_fetch[row] = (fetch[0], serial, "kept" if kept else "dropped")
+        self.coalesce.replied(serial, row, kept)
         return kept
 
     def _response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int,
@@ -565,7 +336,8 @@ class PaneLines:
             # for it because it was already in flight (a coalescing client), so
             # this fetch is the one the entry waits for.
             self.push_stamped.discard(row)
-        e.state, e.fingerprint, e.seqno, e.stamp, e.prev_stamp = LINE, fingerprint, max(seqno, self.seqno), None, None
+        e.state, e.fingerprint, e.seqno = next_state(e.state, LineEvent.REPLY), fingerprint, max(seqno, self.seqno)
+        e.stamp, e.prev_stamp = None, None
         e.delivered_seq, e.facts, e.selective_stale, e.selective_echo = seq, facts, False, selective_saved
         self._keep_facts(facts)
         if self.recent:
@@ -579,31 +351,33 @@ class PaneLines:
             e = self.entries.get(row)
             if e is None or e.stamp != serial:
                 continue
-            if e.state == FETCHING:
+            state = next_state(e.state, LineEvent.FETCH_FAILED)
+            if state is None:
                 del self.entries[row]
-            elif e.state == LINE_AND_FETCHING:
-                e.state, e.stamp = LINE, None
+            else:
+                e.state, e.stamp = state, None
 
     def _dirty_row(self, row: int, seq: int) -> None:
         """A row of a push's dirty set that was not a bonus line."""
         e = self.entries.pop(row, None)
         if row < self.physical_top:
             if e is not None:  # popped and not fetchable: gone, until the client scrolls back to it
-                self.evicted[row] = "dirty"
-                _bound(self.evicted, self.max_rows)
+                self.evicted[row] = Cause.DIRTY
+                bound_rows(self.evicted, self.max_rows)
             return
         # the fetch the row waited for before the push (kept by a coalescing client); a second
         # push before any request keeps the first one's
         prev = None if e is None else (e.prev_stamp if e.stamp == PUSH_STAMP else e.stamp)
         delivered = e.delivered_seq if e is not None else 0
-        if e is not None and e.state != FETCHING and e.fingerprint is not None:
-            new = Entry(LINE_AND_FETCHING, e.fingerprint, e.seqno, PUSH_STAMP, prev, delivered, "dirty", e.facts)
+        state = next_state(e.state if e is not None else None, LineEvent.DIRTY)
+        if e is not None and state == LINE_AND_FETCHING:
+            new = Entry(state, e.fingerprint, e.seqno, PUSH_STAMP, prev, delivered, Cause.DIRTY, e.facts)
         else:
-            new = Entry(FETCHING, None, 0, PUSH_STAMP, prev, delivered, "dirty")
+            new = Entry(FETCHING, None, 0, PUSH_STAMP, prev, delivered, Cause.DIRTY)
         self._put(row, new)
         self.push_stamped.add(row)
 
-    def make_all_stale(self, kind: str, t_ns: int = 0, from_client: bool = True, cols: int | None = None) -> None:
+    def make_all_stale(self, kind: Cause, t_ns: int = 0, from_client: bool = True, cols: int | None = None) -> None:
         """``make_all_stale``: every ``Line`` or ``Stale`` entry becomes ``Stale`` for ``kind``;
         entries being fetched are left alone. Logged while there are pushes to reorder.
 
@@ -611,31 +385,24 @@ class PaneLines:
         :func:`codec.lines.rewrap_rows` names, and none when the width did not change; other
         kinds mark every row they stale. The ``selective`` client does just that instead: of its
         ``Line`` entries only those rows become ``Stale`` (the ``Stale`` ones take the new cause)."""
-        entries = self.entries
-        changed = [(row, e) for row, e in entries.items() if e.state == LINE or e.state == STALE]
-        if self.recent:
-            self._log(_Undo(t_ns, from_client, {row: e.copy() for row, e in changed}, {}, self._scalars(),
-                            stale_kind=kind, cols=cols, stale_from=self.stale_from))
-        self.tick += 1
-        self.stale_from = self.tick
-        if kind not in RESIZE_KINDS or cols is None or self.cols is None:
-            # not a resize, or one from or to an unknown width (assume a rewrap): every row
-            selective = {row for row, _ in changed}
-        elif cols == self.cols:
-            selective = set()
-        else:
-            held = sorted((row, e.facts.get() if e.facts is not None else None)
-                          for row, e in entries.items() if e.fingerprint is not None)
-            selective = set(rewrap_rows(held, cols))
+        changed = [(row, e) for row, e in self.entries.items() if e.state == LINE or e.state == STALE]
+        logged = bool(self.recent)
+        rows_before = {row: e.copy() for row, e in changed} if logged else {}
+        scalars = self._scalars() if logged else None
+        stale_before = self.coalesce.all_invalidated()
+        if logged:
+            self._log(LoggedEvent(t_ns, from_client, rows_before, {}, scalars, stale_kind=kind, cols=cols,
+                                  stale_from=stale_before))
+        altered = selective.rows_a_rewrap_alters(self, kind, cols, changed)
         if kind in RESIZE_KINDS and cols is not None:
             self.cols = cols
-        only_selective = self.client == "selective" and kind in RESIZE_KINDS and cols is not None
+        only_selective = self.client == ClientModel.SELECTIVE and kind in RESIZE_KINDS and cols is not None
         for row, e in changed:
-            if row in selective:
+            if row in altered:
                 e.selective_stale = True
             elif only_selective and e.state == LINE:
                 continue
-            e.state, e.cause = STALE, kind
+            e.state, e.cause = next_state(e.state, LineEvent.MAKE_STALE), kind
 
     def _keep_facts(self, facts: LineFacts | None) -> None:
         if facts is None:
@@ -652,26 +419,3 @@ class PaneLines:
         entries[row] = entry
         if len(entries) > self.max_rows:
             del entries[next(iter(entries))]
-
-
-def _bound(rows: dict[int, Any], max_rows: int) -> None:
-    """Keep a per-row dict within ``max_rows``: the rows set longest ago go first (dict order)."""
-    excess = len(rows) - max_rows
-    if excess > 0:
-        for row in list(itertools.islice(rows, excess)):
-            del rows[row]
-
-
-DEFAULT_CURSOR = {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}
-
-
-def outcome(held: bytes | None, fingerprint: bytes, kept: bool) -> str:
-    if not kept:
-        return "superseded"
-    if held is None:
-        return "new"
-    return "redundant" if held == fingerprint else "changed"
-
-
-def empty_rows() -> dict[str, int]:
-    return dict.fromkeys(OUTCOMES, 0)

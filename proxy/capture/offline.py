@@ -16,8 +16,10 @@ from typing import Any
 
 from proxy.analysis.analyzer import Analyzer
 from proxy.analysis.attribution import AttributionAddon
+from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
 from proxy.capture.format import CaptureReader, open_capture
 from proxy.observe.metrics import Metrics
+from proxy.observe.sinks import LogSink, MetricsSink, fan_out
 from proxy.relay.tap import TapEvent
 
 
@@ -124,18 +126,20 @@ def analyze_capture(
     path: str,
     *,
     codec_version: int | None = None,
-    burst_gap_s: float = 0.25,
+    burst_gap_s: float = DEFAULT_BURST_GAP_S,
     client_model: str = "wezterm",
     metrics: Metrics | None = None,
     speed: float | None = None,
     show_progress: bool | None = None,
-    logger: Any = None,
+    log_events: bool = True,
 ) -> OfflineResult:
+    """Run the live analysis over a capture; ``log_events`` writes its log events as a proxy would
+    (the report prints tables instead), ``metrics`` updates those metrics, ``speed`` replays in time."""
     reader = open_capture(path)
     try:
-        attribution = AttributionAddon(metrics, burst_gap_s=burst_gap_s, live=False, logger=logger,
-                                       client_model=client_model)
-        analyzer = Analyzer(metrics, [attribution], codec_version, logger=logger)
+        attribution = AttributionAddon(burst_gap_s=burst_gap_s, client_model=client_model)
+        sinks = [LogSink() if log_events else None, MetricsSink(metrics) if metrics is not None else None]
+        analyzer = Analyzer([attribution], codec_version, emit=fan_out(sinks))
         progress = Progress(reader.total_bytes, f"analysing {path}", show_progress)
         n, duration, drops = replay_records(reader, analyzer, speed=speed, progress=progress)
         attribution.finish()

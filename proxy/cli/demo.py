@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proxy.analysis.linemodel import CLIENT_MODELS
+from proxy.analysis.vocabulary import CLIENT_MODELS
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, UnixAddress
 from proxy.relay.shaping import LinkShape, parse_bandwidth, parse_duration, shaper_for

@@ -11,13 +11,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from muxscope_emulator import cli as emulate
 from proxy import __version__
-from proxy.analysis.attribution import add_client_model_argument
 from proxy.cli import capture as capture_cmd
 from proxy.cli import demo
+from proxy.cli import export as export_cmd
 from proxy.cli import replay as replay_cmd
 from proxy.cli import report as report_cmd
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
 
 EPILOG = """\
@@ -27,6 +29,7 @@ examples:
   muxscope proxy --listen stdio --upstream 'exec:ssh myhost wezterm cli --prefer-mux proxy'
   muxscope decode captures/resize-drag-40ms.muxcap --json | head
   muxscope report captures/resize-drag-40ms.muxcap
+  muxscope export --pcapng drag.pcapng captures/resize-drag-40ms.muxcap   # for Wireshark
 
 Every sub-command has its own --help.
 """
@@ -42,8 +45,8 @@ def _add_decode(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("file", help="raw frame stream or .muxcap capture ('-' for stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per PDU per line")
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None,
-                   help="decode as this codec version (default: from GetCodecVersionResponse, else 44)")
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None,
+                   help=f"decode as this codec version (default: from GetCodecVersionResponse, else {DEFAULT_VERSION})")
     p.add_argument("--cells", action="store_true", help="tree output: show every cell, not one line per row")
 
 
@@ -63,7 +66,7 @@ def _add_proxy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-remote", action="store_true",
                    help="allow a non-loopback --listen/--metrics address (the mux protocol has no auth)")
     add_observability_args(p)
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None,
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None,
                    help="force the codec version instead of reading it from GetCodecVersionResponse")
     p.add_argument("--queue-chunks", type=int, default=4096,
                    help="analysis queue size in chunks; when full, analysis drops (never the relay)")
@@ -106,8 +109,7 @@ def add_observability_args(p: argparse.ArgumentParser) -> None:
                    help="rotate the capture after this many compressed bytes (FILE.1, FILE.2, ...)")
     p.add_argument("--capture-max-seconds", type=float, default=None,
                    help="rotate the capture after this many seconds")
-    p.add_argument("--burst-gap", type=float, default=0.25,
-                   help="Resize PDUs closer than this (seconds) form one resize burst (default 0.25)")
+    add_burst_gap_argument(p)
     add_client_model_argument(p)
 
 
@@ -124,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_decode(sub)
     _add_proxy(sub)
-    for module in (demo, emulate, report_cmd, replay_cmd, capture_cmd):
+    for module in (demo, emulate, report_cmd, replay_cmd, capture_cmd, export_cmd):
         module.register(sub)
     return parser
 

@@ -18,8 +18,9 @@ import sys
 import time
 from typing import Any
 
-from proxy.analysis.attribution import add_client_model_argument
+from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
 
 
@@ -46,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-running", action="store_true",
                    help="after the replay, keep serving metrics until Ctrl-C (for Grafana)")
     logs.add_arguments(p)
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
-    p.add_argument("--burst-gap", type=float, default=0.25)
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
+    add_burst_gap_argument(p)
     add_client_model_argument(p)
     p.add_argument("--allow-remote", action="store_true")
     p.add_argument("--ignore-field", action="append", default=[], metavar="PDU.FIELD",

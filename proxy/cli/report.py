@@ -14,8 +14,9 @@ import argparse
 import json
 import sys
 
-from proxy.analysis.attribution import add_client_model_argument
+from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.observe import logs
 from proxy.report.build import build_report
 from proxy.report.html import write_html
@@ -33,9 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help=".muxcap capture")
     p.add_argument("--json", action="store_true", help="machine-readable output (same shape as --truth-file)")
     p.add_argument("--html", metavar="OUT", default=None, help="also write an HTML page with a timeline plot")
-    p.add_argument("--burst-gap", type=float, default=0.25,
-                   help="Resize PDUs closer than this many seconds form one burst (default 0.25)")
-    p.add_argument("--codec-version", type=int, choices=(42, 44, 45), default=None)
+    add_burst_gap_argument(p)
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_client_model_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=run)

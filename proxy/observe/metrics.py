@@ -205,7 +205,7 @@ class Metrics:
             "Rows requested by the GetLines a resize burst caused.",
             buckets=(10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000), registry=r,
         )
-        from proxy.analysis.linemodel import CAUSES, OUTCOMES
+        from proxy.analysis.vocabulary import CAUSES, OUTCOMES
 
         for o in OUTCOMES:
             self.fetch_wait.labels(o)

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
+from proxy.capture.offline import analyze_capture
 from proxy.report.verdict import verdict
 
 
-def build_report(path: str, burst_gap_s: float = 0.25, codec_version: int | None = None,
+def build_report(path: str, burst_gap_s: float = DEFAULT_BURST_GAP_S, codec_version: int | None = None,
                  show_progress: bool | None = None, client_model: str = "wezterm") -> tuple[dict[str, Any], Any]:
-    from proxy.capture.offline import analyze_capture
-
     result = analyze_capture(path, codec_version=codec_version, burst_gap_s=burst_gap_s, client_model=client_model,
-                             show_progress=show_progress, logger=_NullLogger())
+                             show_progress=show_progress, log_events=False)
     rep = result.attribution.report()
     rep["verdict"] = verdict(rep)
     rep["capture"] = {
@@ -30,14 +30,4 @@ def build_report(path: str, burst_gap_s: float = 0.25, codec_version: int | None
         "header": {k: v for k, v in result.header.items() if k in ("started_at", "muxscope_version", "upstream")},
     }
     return rep, result
-
-
-class _NullLogger:
-    """The report prints tables, not the live log events."""
-
-    def __getattr__(self, name: str) -> Any:
-        return self._noop
-
-    def _noop(self, *a: Any, **k: Any) -> _NullLogger:
-        return self
 

@@ -1,0 +1,27 @@
+"""Options shared by several commands, defined once so their names, choices and help agree."""
+
+from __future__ import annotations
+
+import argparse
+
+from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
+from proxy.analysis.vocabulary import CLIENT_MODELS, ClientModel
+
+CLIENT_MODEL_HELP = (
+    "the client fetch logic the analysis mirrors: wezterm (default: wezterm-client as released), "
+    "selective (a client that on a resize stales only the rows a rewrap can alter, as the emulator's "
+    "--policy selective) or coalesce (a client that never asks again for a row in flight, as the "
+    "emulator's --policy coalesce)"
+)
+
+
+def add_client_model_argument(parser: argparse.ArgumentParser) -> None:
+    """``--client-model``, for every command that runs the analysis."""
+    parser.add_argument("--client-model", choices=[str(m) for m in CLIENT_MODELS], default=str(ClientModel.WEZTERM),
+                        help=CLIENT_MODEL_HELP)
+
+
+def add_burst_gap_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--burst-gap", type=float, default=DEFAULT_BURST_GAP_S,
+                        help=f"Resize PDUs closer than this many seconds form one burst "
+                        f"(default {DEFAULT_BURST_GAP_S})")
