@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from codec.errors import CodecError, PayloadError
+from codec.errors import CodecError, LimitExceeded, PayloadError
 from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, get_version
 from codec.wire.compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
 from codec.wire.framing import DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, encode_frame
@@ -198,7 +198,25 @@ class PduStream:
         self.version = get_version(version if version is not None else DEFAULT_VERSION)
         self.peer_version: int | None = None
         self.max_decompressed = max_decompressed
-        self.frames = FrameDecoder(max_frame_len, known_idents=KNOWN_IDENTS)
+        self.frames = FrameDecoder(max_frame_len, known_idents=KNOWN_IDENTS, verify=self._verify,
+                                   distrust_start=True)
+
+    def _verify(self, ident: int, payload: bytes) -> bool:
+        """Resync evidence: an uncompressed payload decodes exactly (WezTerm leaves no bytes over)."""
+        table = summary_table(self.version) if self.summary_lines else self.version.table
+        schema = table.get(ident)
+        if schema is None:
+            return False
+        try:
+            _, end = schema.decode(payload, 0)
+        except Exception:  # noqa: BLE001 - any failure is simply "not a frame here"
+            return False
+        return end == len(payload)
+
+    def restart_framing(self) -> None:
+        """Bytes were lost (chunks the reader never saw): what follows may start mid-frame."""
+        self.frames = FrameDecoder(self.frames.max_frame_len, known_idents=KNOWN_IDENTS, verify=self._verify)
+        self.frames.resync_from_scratch()
 
     def observe_codec_version(self, number: int) -> None:
         self.peer_version = number
@@ -221,8 +239,16 @@ class PduStream:
             errors.clear()
             try:
                 pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines)
+            except LimitExceeded as exc:  # over budget: a real frame, skipped; the framing holds
+                yield StreamError(frame.offset, str(exc), "payload", frame)
+                continue
             except CodecError as exc:
                 yield StreamError(frame.offset, str(exc), "payload", frame)
+                self.frames.rewind(frame.offset)  # a frame that does not decode is no evidence of framing
+                continue
+            if not pdu.known:
+                yield StreamError(frame.offset, f"unknown ident {frame.ident}; resynchronising", "frame", frame)
+                self.frames.rewind(frame.offset)
                 continue
             if pdu.name == "GetCodecVersionResponse":
                 self.observe_codec_version(pdu.body["codec_vers"])

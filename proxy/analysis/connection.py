@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codec.pdu import Pdu, PduStream, StreamError
-from codec.schema.versions import KNOWN_IDENTS
-from codec.wire.framing import FrameDecoder
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 
 
@@ -66,8 +64,7 @@ class ConnectionDecoder:
             self.gaps += 1
             missed = seq - self.expected_seq[direction]
             old = stream.frames
-            stream.frames = FrameDecoder(old.max_frame_len, known_idents=KNOWN_IDENTS)
-            stream.frames.resync_from_scratch()
+            stream.restart_framing()
             yield WireEvent(
                 self.conn_id, direction, t_ns,
                 error=StreamError(old.offset, f"analysis skipped {missed} chunk(s); resynchronising", "gap"),

@@ -25,8 +25,8 @@ import sys
 import time
 from typing import Any
 
-from proxy.analysis.analyzer import Addon, Analyzer, ConnState
-from proxy.analysis.connection import WireEvent
+from proxy.analysis.analyzer import Analyzer
+from proxy.analysis.results import CodecVersionSeen, Result
 from proxy.observe import logs
 from proxy.relay.channel import Direction, Kind, Message, RingReader
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
@@ -56,16 +56,15 @@ class _Back:
             os._exit(0)
 
 
-class _CodecReporter(Addon):
-    """Tells the relay each connection's codec version as soon as the server announces it."""
+class _CodecReporter:
+    """A sink: tells the relay each connection's codec version as soon as the server announces it."""
 
     def __init__(self, back: _Back) -> None:
         self.back = back
 
-    def wire_event(self, conn: ConnState, ev: WireEvent) -> None:
-        pdu = ev.pdu
-        if pdu is not None and pdu.name == "GetCodecVersionResponse" and not ev.from_client:
-            self.back.send({"codec": pdu.body["codec_vers"], "conn": conn.conn_id})
+    def __call__(self, result: Result) -> None:
+        if isinstance(result, CodecVersionSeen) and isinstance(result.codec_version, int):
+            self.back.send({"codec": result.codec_version, "conn": result.conn})
 
 
 def to_event(msg: Message) -> TapEvent:
@@ -81,15 +80,16 @@ class Worker:
 
         from proxy.analysis.attribution import AttributionAddon
         from proxy.observe.metrics import Metrics
+        from proxy.observe.sinks import LogSink, MetricsSink, fan_out
 
         disable_created_metrics()  # half the exposition, and the relay re-serves all of it
         self.back = _Back(args.back_fd)
         self.ring = RingReader(args.ring_fd)
         self.metrics = Metrics(relay=False)
         self.log = logs.get_logger()
-        self.attribution = AttributionAddon(metrics=self.metrics, burst_gap_s=args.burst_gap,
-                                            client_model=args.client_model)
-        self.analyzer = Analyzer(self.metrics, [self.attribution, _CodecReporter(self.back)], args.codec_version)
+        self.attribution = AttributionAddon(burst_gap_s=args.burst_gap, client_model=args.client_model)
+        sinks = fan_out([LogSink(), MetricsSink(self.metrics), _CodecReporter(self.back)])
+        self.analyzer = Analyzer([self.attribution], args.codec_version, emit=sinks)
         self.handled = 0
         self.errors = 0
         self.parent = os.getppid()
@@ -143,7 +143,8 @@ class Worker:
 
     def _flush(self) -> None:
         with contextlib.suppress(Exception):
-            self.analyzer.flush()
+            self.analyzer.flush(time.monotonic_ns())
+        logs.flush()
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
