@@ -19,6 +19,7 @@ from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, g
 from codec.wire.compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
 from codec.wire.framing import DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, encode_frame
 from codec.wire.varbincode import Custom, Schema, Struct, to_json
+from codec.wire.varbincode.containers import BUDGET
 
 UNKNOWN = "Unknown"
 #: PDUs whose body carries termwiz lines, and the field that holds the SerializedLines.
@@ -117,8 +118,11 @@ def decode_frame(
     version: CodecVersion | int = DEFAULT_VERSION,
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
     summary: bool = False,
+    max_objects: int | None = None,
 ) -> Pdu:
     """Decode one frame's payload against the schema of its ident.
+
+    ``max_objects`` caps the sequence and map elements the decode may build (LimitExceeded).
 
     With ``summary=True`` line-bearing PDUs carry a :class:`LinesSummary`
     instead of full lines (the analysis's fast path). Raises a
@@ -133,8 +137,11 @@ def decode_frame(
     if schema is None:
         return Pdu(UNKNOWN, frame.ident, frame.serial, None, payload, frame.compressed,
                    frame.wire_len, frame.offset)
+    BUDGET.left = max_objects
     try:
         body, end = schema.decode(payload, 0)
+    except LimitExceeded:
+        raise
     except PayloadError as exc:
         raise exc.prefixed(schema.name) from None
     except CodecError:
@@ -192,8 +199,10 @@ class PduStream:
         max_frame_len: int = DEFAULT_MAX_FRAME_LEN,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
         summary_lines: bool = False,
+        max_objects: int | None = None,
     ) -> None:
         self.summary_lines = summary_lines
+        self.max_objects = max_objects
         self.forced = version is not None
         self.version = get_version(version if version is not None else DEFAULT_VERSION)
         self.peer_version: int | None = None
@@ -238,17 +247,9 @@ class PduStream:
             yield from errors
             errors.clear()
             try:
-                pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines)
-            except LimitExceeded as exc:  # over budget: a real frame, skipped; the framing holds
-                yield StreamError(frame.offset, str(exc), "payload", frame)
-                continue
+                pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines, self.max_objects)
             except CodecError as exc:
                 yield StreamError(frame.offset, str(exc), "payload", frame)
-                self.frames.rewind(frame.offset)  # a frame that does not decode is no evidence of framing
-                continue
-            if not pdu.known:
-                yield StreamError(frame.offset, f"unknown ident {frame.ident}; resynchronising", "frame", frame)
-                self.frames.rewind(frame.offset)
                 continue
             if pdu.name == "GetCodecVersionResponse":
                 self.observe_codec_version(pdu.body["codec_vers"])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from codec.errors import FrameError, LimitExceeded
 from codec.wire.leb128 import encode_unsigned, encoded_length
-from codec.wire.resync import MAX_WAIT_PAYLOAD, Resync, Scanner, Verdict, Verifier
+from codec.wire.resync import Resync, Scanner, Verdict, Verifier
 
 COMPRESSED_MASK = 1 << 63
 #: Default ceiling for one frame's length. WezTerm has none; the largest real
@@ -111,9 +111,8 @@ class FrameDecoder:
         self.verify = verify
         self._scanner = Scanner(max_frame_len, RESYNC_MAX_UNCOMPRESSED_LEN, known_idents, verify)
         self._resync = Resync(self._scanner)
-        self._probation = 0
-        #: until the first frame: be as wary of the stream's start as after garbage (PduStream)
-        self._fresh = distrust_start
+        #: a stream's first frames are checked as after a resync when its start is suspect (PduStream)
+        self._probation = PROBATION_FRAMES if distrust_start else 0
         self._buf = bytearray()
         self._start = 0  # read position inside _buf
         self._base = 0  # stream offset of _buf[0]
@@ -197,37 +196,19 @@ class FrameDecoder:
                 f"sizes don't make sense: len:{length} serial:{serial} ident:{ident}", offset
             )
         if end - pos < data_len:
-            self._check_waiting(compressed, length, data_len, buf, pos, offset)
+            self._check_waiting(compressed, length, offset)
             return None
         payload = bytes(buf[pos : pos + data_len])
         self._start = pos + data_len
         self._probation = max(0, self._probation - 1)
-        self._fresh = False
         return Frame(serial, ident, compressed, payload, offset, self._start - start)
 
-    def _check_waiting(self, compressed: bool, length: int, data_len: int, buf: bytearray, pos: int,
-                       offset: int) -> None:
-        """Before buffering for an incomplete frame: is it worth waiting for? An uncompressed frame
-        over ``RESYNC_MAX_UNCOMPRESSED_LEN`` never is (WezTerm compresses whatever shrinks); before
-        the first frame of a stream, nor is an uncompressed one over a few KB or a compressed one
-        without zstd's magic: a stream that starts with garbage must not swallow what follows."""
+    def _check_waiting(self, compressed: bool, length: int, offset: int) -> None:
+        """Before buffering for an incomplete frame: an uncompressed frame over
+        ``RESYNC_MAX_UNCOMPRESSED_LEN`` is never worth waiting for (WezTerm compresses whatever
+        shrinks), and waiting for it could swallow the rest of the stream."""
         if not compressed and length > RESYNC_MAX_UNCOMPRESSED_LEN:
             raise FrameError(f"uncompressed frame of {length} bytes is not believable", offset)
-        if not self._fresh:
-            return
-        if not compressed and data_len > MAX_WAIT_PAYLOAD:
-            raise FrameError(f"first frame of {length} uncompressed bytes is not believable", offset)
-        if compressed and len(buf) - pos >= 4 and buf[pos : pos + 4] != ZSTD_MAGIC:
-            raise FrameError("compressed frame without zstd's magic number", offset)
-
-    def rewind(self, offset: int) -> None:
-        """The frame at ``offset`` turned out not to be one (its payload does not decode, or its
-        ident is unknown): its length is no evidence, so look for the next frame from the byte
-        after its start (the caller is still within the drain that yielded it)."""
-        self._start = max(offset - self._base + 1, 0)
-        self._resyncing = True
-        self._probation = 0
-        self._resync.reset(self._base + self._start)
 
     def resync(self) -> None:
         """After a FrameError: skip at least one byte, then look for a plausible header."""
@@ -257,7 +238,7 @@ class FrameDecoder:
     def _on_probation_ok(self) -> bool | None:
         """Right after a resync, each frame must show the same evidence as the first: a bogus
         frame that verified must not hand the stream to whatever header follows it."""
-        verdict, _ = self._scanner.judge(self._buf, self._start, len(self._buf))
+        verdict, _ = self._scanner.judge(self._buf, self._start, len(self._buf), chain=False)
         if verdict is Verdict.LATER:
             return None
         return verdict is Verdict.YES

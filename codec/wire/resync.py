@@ -9,7 +9,8 @@ position is believed only with evidence:
   matches once in 4 billion, after a 10-byte length with exactly bit 63 set): believed;
 * an *uncompressed* header must claim at most ``RESYNC_MAX_UNCOMPRESSED_LEN`` bytes, its whole
   payload must be there and decode exactly against its ident's schema (``verify``), and the
-  bytes after it must start another plausible header. Real uncompressed frames are small
+  bytes after it, if any, must start another plausible header (frames after a resync are
+  each checked the same way, codec/wire/framing.py). Real uncompressed frames are small
   (WezTerm compresses every payload over 32 bytes that shrinks), so one that cannot be
   checked yet is waited for only if it is small; a later position that *is* verified wins
   over an earlier one still waiting.
@@ -115,9 +116,10 @@ class Scanner:
             return Verdict.NO, None
         return Verdict.YES, head
 
-    def judge(self, buf: bytearray, pos: int, end: int) -> tuple[Verdict, int]:
+    def judge(self, buf: bytearray, pos: int, end: int, chain: bool = True) -> tuple[Verdict, int]:
         """Is a real frame starting at ``pos``? (evidence as in the module docstring). With LATER
-        comes the buffer end needed before asking again."""
+        comes the buffer end needed before asking again. ``chain=False`` (a frame on probation,
+        whose predecessor was believed) skips the look at the header after it."""
         verdict, head = self.plausible(buf, pos, end)
         if verdict is Verdict.LATER:
             return verdict, end + 1
@@ -128,8 +130,8 @@ class Scanner:
             return (Verdict.LATER, frame_end + 1) if frame_end - body <= MAX_WAIT_PAYLOAD else (Verdict.NO, 0)
         if self.verify is not None and not self.verify(ident, bytes(buf[body:frame_end])):
             return Verdict.NO, 0
-        if frame_end == end:
-            return Verdict.LATER, end + 1
+        if frame_end == end or not chain:  # nothing follows yet: believed, and the frames after it stay on probation
+            return Verdict.YES, 0
         following, _ = self.plausible(buf, frame_end, end)
         return following, end + 1
 

@@ -29,6 +29,12 @@ class WireEvent:
         return self.direction == CLIENT_TO_SERVER
 
 
+#: the analysis's budget for one frame's inflated payload (real frames are a few MB at most)
+MAX_DECOMPRESSED_PER_FRAME = 64 * 1024 * 1024
+#: sequence/map elements one frame may decode into, in the analysis process (proxy/analysis/worker.py)
+MAX_OBJECTS_PER_FRAME = 250_000
+
+
 @dataclass
 class ConnectionDecoder:
     """Both directions of one connection, fed chunk by chunk from the tap."""
@@ -36,6 +42,8 @@ class ConnectionDecoder:
     conn_id: int
     forced_version: int | None = None
     summary_lines: bool = True
+    #: None: no element budget (analysis on threads, tests); the analysis process sets one
+    max_objects: int | None = None
     streams: dict[str, PduStream] = field(init=False)
     expected_seq: dict[str, int] = field(init=False)
     gaps: int = 0
@@ -43,7 +51,8 @@ class ConnectionDecoder:
 
     def __post_init__(self) -> None:
         self.streams = {
-            d: PduStream(self.forced_version, summary_lines=self.summary_lines)
+            d: PduStream(self.forced_version, summary_lines=self.summary_lines,
+                         max_decompressed=MAX_DECOMPRESSED_PER_FRAME, max_objects=self.max_objects)
             for d in (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
         }
         self.expected_seq = {CLIENT_TO_SERVER: 0, SERVER_TO_CLIENT: 0}

@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from proxy.analysis.analyzer import Analyzer
+from proxy.analysis.connection import MAX_OBJECTS_PER_FRAME
 from proxy.analysis.results import CodecVersionSeen, Result
 from proxy.observe import logs
 from proxy.relay.channel import Direction, Kind, Message, RingReader
@@ -90,6 +91,7 @@ class Worker:
         self.attribution = AttributionAddon(burst_gap_s=args.burst_gap, client_model=args.client_model)
         sinks = fan_out([LogSink(), MetricsSink(self.metrics), _CodecReporter(self.back)])
         self.analyzer = Analyzer([self.attribution], args.codec_version, emit=sinks)
+        self.analyzer.max_objects = MAX_OBJECTS_PER_FRAME
         self.handled = 0
         self.errors = 0
         self.parent = os.getppid()
