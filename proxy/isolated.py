@@ -28,7 +28,7 @@ from proxy.relay.endpoints import AddressError, parse_metrics_addr
 from proxy.relay.ringtap import RingTap
 from proxy.relay.server import ProxyServer
 from proxy.runtime import RuntimeOptions
-from proxy.supervisor import AnalysisSupervisor
+from proxy.supervisor import DEFAULT_RSS_LIMIT, AnalysisSupervisor
 
 SHUTDOWN_BUDGET_S = 1.6
 MIN_ANALYSIS_BUDGET_S = 0.3
@@ -40,7 +40,8 @@ class IsolatedRuntime:
     analyzer = None
     attribution = None
 
-    def __init__(self, opts: RuntimeOptions, log_config: dict[str, Any] | None = None) -> None:
+    def __init__(self, opts: RuntimeOptions, log_config: dict[str, Any] | None = None,
+                 rss_limit: int = DEFAULT_RSS_LIMIT) -> None:
         self.opts = opts
         self.metrics = RelayMetrics()
         self.log = logs.get_logger()
@@ -67,7 +68,7 @@ class IsolatedRuntime:
                        "--log", json.dumps(log_config or {})]
         if opts.codec_version is not None:
             worker_args += ["--codec-version", str(opts.codec_version)]
-        self.supervisor = AnalysisSupervisor(self.tap, self.metrics, worker_args)
+        self.supervisor = AnalysisSupervisor(self.tap, self.metrics, worker_args, rss_limit=rss_limit)
         self.server = ProxyServer(
             opts.listen, opts.upstream, tap=self.tap, metrics=self.metrics, wrap_side=opts.wrap_side,
             open_upstream=opts.open_upstream, ssh_listen=opts.ssh_listen, ssh_upstream=opts.ssh_upstream,

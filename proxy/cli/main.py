@@ -73,6 +73,8 @@ def _add_proxy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--analysis", choices=("process", "thread"), default="process",
                    help="run the analysis in a process of its own, restarted if it fails (default), or on "
                    "threads of the relay's process (for debugging: a hostile frame can then stall the relay)")
+    p.add_argument("--analysis-memory", type=int, default=160, metavar="MB",
+                   help="resident memory the analysis process may use before it is restarted (default 160)")
     p.add_argument("--grace", type=float, default=2.0,
                    help="seconds open connections get to finish on SIGINT/SIGTERM (default 2)")
     p.add_argument("--shape", default=None, metavar="SPEC",

@@ -64,7 +64,8 @@ async def _main(opts: RuntimeOptions, grace: float, args: argparse.Namespace | N
     rt: ProxyRuntime | IsolatedRuntime
     if args is not None and getattr(args, "analysis", "process") == "process":
         rt = IsolatedRuntime(opts, {"fmt": args.log_format, "level": args.log_level, "file": args.log_file,
-                                    "log_content": args.log_content})
+                                    "log_content": args.log_content},
+                             rss_limit=args.analysis_memory * 1024 * 1024)
     else:
         rt = ProxyRuntime(opts)
     loop = asyncio.get_running_loop()

@@ -31,6 +31,7 @@ from proxy.relay.endpoints import (
     UpstreamAddress,
 )
 from proxy.relay.errors import ProxyError
+from proxy.relay.refusal import refuse
 from proxy.relay.relay import Relay, Side, SocketSide
 from proxy.relay.sides.process import ExecSide, StdioSide, connect_tcp, connect_unix
 from proxy.relay.stamped import StampedListener
@@ -195,7 +196,8 @@ class ProxyServer:
             log.error("upstream_connect_failed", upstream=str(self.upstream), reason=reason)
             if totals is not None:
                 totals.upstream_connect_failures += 1
-            client.close()
+            if await refuse(client, reason):
+                log.info("client_told", reason=reason, answer="ErrorResponse")
             return reason
         if self.wrap_side is not None:
             client = self.wrap_side(client, "client")

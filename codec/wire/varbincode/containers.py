@@ -28,7 +28,7 @@ class _Budget:
         left = (self.left or 0) - n
         if left < 0:
             self.left = 0
-            raise LimitExceeded("decoding would build more objects than the per-frame budget")
+            raise LimitExceeded("decoding would build more objects than the per-frame limit allows")
         self.left = left
 
 
