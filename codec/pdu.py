@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from codec.errors import CodecError, LimitExceeded, PayloadError
+from codec.lines import line_text, scan_serialized_lines_detail, serialized_lines_fingerprints
 from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, get_version
 from codec.wire.compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
 from codec.wire.framing import DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, encode_frame
@@ -53,8 +55,6 @@ class LinesSummary:
 
 
 def _lines_summary_decode(buf: bytes, pos: int) -> tuple[LinesSummary, int]:
-    from codec.lines import scan_serialized_lines_detail
-
     lines, starts, images, end = scan_serialized_lines_detail(buf, pos)
     return LinesSummary(lines, end - pos, starts, images, buf), end
 
@@ -170,15 +170,24 @@ def encode_pdu(
     return encode_frame(version.ident_by_name[name], serial, data, compressed)
 
 
-@dataclass(slots=True)
+class StreamErrorKind(StrEnum):
+    """What went wrong on a stream (the values are what ``decode --json`` and the logs print)."""
+
+    #: the framing broke: bytes were skipped up to the next plausible frame header
+    FRAME = "frame"
+    #: one frame's payload did not decode (the frame itself is still reported)
+    PAYLOAD = "payload"
+    #: chunks were lost before the decoder saw them (see ``codec.connection.ChunksMissed``)
+    GAP = "gap"
+
+
+@dataclass(frozen=True, slots=True)
 class StreamError:
     """A problem on a stream that the decoder stepped over."""
 
     offset: int
     reason: str
-    #: "frame" when the framing broke (bytes were skipped), "payload" when one
-    #: frame's payload did not decode (the frame is still reported)
-    kind: str
+    kind: StreamErrorKind
     frame: Frame | None = None
 
 
@@ -188,8 +197,10 @@ class PduStream:
     Frames that do not frame are skipped (resynchronising on the next
     plausible header) and payloads that do not decode are reported; either way
     the stream goes on. The codec version switches when a
-    ``GetCodecVersionResponse`` passes (through :meth:`observe_codec_version`,
-    or by itself on the server-to-client stream) unless it was forced.
+    ``GetCodecVersionResponse`` passes (by itself, unless ``follow_version`` is
+    false, or through :meth:`observe_codec_version`) unless it was forced.
+    :class:`codec.connection.MuxConnection` pairs two streams and decides for
+    both.
     """
 
     def __init__(
@@ -199,9 +210,11 @@ class PduStream:
         max_frame_len: int = DEFAULT_MAX_FRAME_LEN,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
         summary_lines: bool = False,
+        follow_version: bool = True,
         max_objects: int | None = None,
     ) -> None:
         self.summary_lines = summary_lines
+        self.follow_version = follow_version
         self.max_objects = max_objects
         self.forced = version is not None
         self.version = get_version(version if version is not None else DEFAULT_VERSION)
@@ -222,15 +235,18 @@ class PduStream:
             return False
         return end == len(payload)
 
-    def restart_framing(self) -> None:
-        """Bytes were lost (chunks the reader never saw): what follows may start mid-frame."""
-        self.frames = FrameDecoder(self.frames.max_frame_len, known_idents=KNOWN_IDENTS, verify=self._verify)
-        self.frames.resync_from_scratch()
-
     def observe_codec_version(self, number: int) -> None:
         self.peer_version = number
         if not self.forced:
             self.version = get_version(number)
+
+    def restart_after_gap(self) -> int:
+        """Bytes were lost before this stream saw them: drop the frame in progress and look for the
+        next plausible header. Returns the offset reached; offsets count from 0 again after it."""
+        offset = self.frames.offset
+        self.frames = FrameDecoder(self.frames.max_frame_len, known_idents=KNOWN_IDENTS, verify=self._verify)
+        self.frames.resync_from_scratch()
+        return offset
 
     def feed(self, data: bytes) -> Iterator[Pdu | StreamError]:
         """Feed bytes; yields each PDU (or StreamError) completed by them."""
@@ -241,7 +257,7 @@ class PduStream:
         errors: list[StreamError] = []
 
         def frame_error(exc: CodecError, offset: int) -> None:
-            errors.append(StreamError(offset, str(exc), "frame"))
+            errors.append(StreamError(offset, str(exc), StreamErrorKind.FRAME))
 
         for frame in self.frames.frames_skipping_errors(frame_error):
             yield from errors
@@ -249,9 +265,9 @@ class PduStream:
             try:
                 pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines, self.max_objects)
             except CodecError as exc:
-                yield StreamError(frame.offset, str(exc), "payload", frame)
+                yield StreamError(frame.offset, str(exc), StreamErrorKind.PAYLOAD, frame)
                 continue
-            if pdu.name == "GetCodecVersionResponse":
+            if self.follow_version and pdu.name == "GetCodecVersionResponse":
                 self.observe_codec_version(pdu.body["codec_vers"])
             yield pdu
         yield from errors
@@ -264,8 +280,6 @@ def pdu_lines(pdu: Pdu) -> list[dict[str, Any]]:
     ignores the seqno, so equal content on two fetches compares equal. For a
     PDU decoded with ``summary=True`` the text is not available (None).
     """
-    from codec.lines import line_text, serialized_lines_fingerprints
-
     fld = LINE_FIELDS.get(pdu.name)
     if fld is None or not isinstance(pdu.body, dict):
         return []

@@ -2,10 +2,25 @@
 
 No wezterm binary is available where muxscope is developed and tested, so the
 proxy is exercised against this emulation instead. It reproduces what matters
-for fetch traffic, from WezTerm's own source (see /work/research/emulator.md):
+for fetch traffic, from WezTerm's own source (docs/wezterm-behaviour.md lists
+each behaviour with its file and line, and every deviation).
 
-* :mod:`.terminal`: a pane's screen as termwiz ``Line`` values, with
-  wezterm-term's seqno bookkeeping and its resize/rewrap algorithm;
-* :mod:`.server`: ``wezterm-mux-server``'s session handler over the real codec;
-* :mod:`.server_cli`: the ``emulate server`` sub-command.
+The server side:
+
+* :mod:`.termlines`: termwiz ``Line`` and cell values, and how they are serialized;
+* :mod:`.terminal`: a pane's screen with wezterm-term's seqno bookkeeping and its
+  resize/rewrap algorithm; :mod:`.content`: the shell-like text it is fed;
+* :mod:`.muxmodel`: the mux's windows, tabs and panes;
+* :mod:`.session`: ``wezterm-mux-server``'s session handler, one per connection;
+* :mod:`.server`: the mux, its listeners and each connection's read loop;
+  :mod:`.server_cli`: the ``emulate server`` sub-command.
+
+The client side:
+
+* :mod:`.client`: wezterm-client's connection, attach, resync and fetches, with
+  :mod:`.clientpushes` (pushes) and :mod:`.clientgui` (the GUI window) as mixins;
+* :mod:`.clientpane`, :mod:`.linecache`, :mod:`.panefetch`, :mod:`.policy`: one
+  remote pane's fetch state machine and what it shares with the client;
+* :mod:`.clientoptions`, :mod:`.clientreport`, :mod:`.client_cli`: the
+  ``emulate client`` sub-command's options, report and command.
 """

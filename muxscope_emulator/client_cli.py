@@ -14,11 +14,14 @@ import json
 import sys
 from typing import Any
 
-from muxscope_emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion
-from muxscope_emulator.clientpane import POLICIES, Policy
+from codec.schema.versions import SUPPORTED
+from muxscope_emulator.client import EmulatedClient
+from muxscope_emulator.clientoptions import CODEC_VERSION, ClientOptions, IncompatibleVersion
+from muxscope_emulator.clientreport import ClientReport
 from muxscope_emulator.muxconn import ConnectionLost
+from muxscope_emulator.policy import POLICIES, Policy
 from muxscope_emulator.scenarios import SCENARIOS
-from proxy.relay.endpoints import AddressError, TcpAddress, UnixAddress, parse_upstream
+from proxy.relay.endpoints import AddressError, TcpAddress, TlsAddress, UnixAddress, parse_upstream
 
 
 def _policy(spec: str) -> Policy:
@@ -36,7 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "render at 60 fps fetching lines as wezterm-client does, play a scenario, wait for the screen to "
         "settle, and report what it fetched, what it threw away, and how long it took.",
     )
-    p.add_argument("--connect", required=True, metavar="ADDR", help="the mux server: unix:PATH or tcp:HOST:PORT")
+    p.add_argument("--connect", required=True, metavar="ADDR",
+                   help="the mux server: unix:PATH, tcp:HOST:PORT or tls://HOST:PORT (a tls_clients domain)")
+    p.add_argument("--tls-cert", metavar="FILE", help="tls: client certificate (pem_cert; may hold the key)")
+    p.add_argument("--tls-key", metavar="FILE", help="tls: its key (pem_private_key)")
+    p.add_argument("--tls-ca", metavar="PATH", action="append", help="tls: trusted CA (pem_root_certs; repeatable)")
+    p.add_argument("--tls-expected-cn", metavar="NAME", help="tls: the name the server's certificate must match")
     p.add_argument("--scenario", choices=SCENARIOS, default="resize-drag")
     p.add_argument("--resizes", type=int, default=20, help="resize-drag: size changes in the drag (default 20)")
     p.add_argument("--drag-seconds", type=float, default=1.0, help="resize-drag: drag duration (default 1.0)")
@@ -51,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int, default=24, help="initial window rows (default 24)")
     p.add_argument("--cols", type=int, default=80, help="initial window columns (default 80)")
     p.add_argument("--seed", type=int, default=0, help="random seed for pacing and drag steps")
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=CODEC_VERSION,
+                   help=f"the codec version this wezterm-gui speaks (a server speaking another is refused, as "
+                        f"WezTerm refuses it; default {CODEC_VERSION})")
+    p.add_argument("--wezterm-log", default=None, metavar="PATH",
+                   help="also write the log a real wezterm-gui writes under WEZTERM_LOG=wezterm_client=trace, "
+                        "line for line in its format (for `muxscope check-log`)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -61,9 +75,15 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
     if args.rows < 1 or args.cols < 1:
         raise ValueError("--rows and --cols must be at least 1")
+    if args.wezterm_log:
+        try:
+            open(args.wezterm_log, "w", encoding="utf-8").close()
+        except OSError as exc:
+            raise ValueError(f"--wezterm-log {args.wezterm_log!r}: cannot write it ({exc.strerror})") from None
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
+        wezterm_log=args.wezterm_log, codec_version=args.codec_version,
     )  # fmt: skip
 
 
@@ -96,17 +116,22 @@ def format_report(report: ClientReport) -> str:
 def run(args: argparse.Namespace) -> int:
     try:
         addr = parse_upstream(args.connect)
-        if not isinstance(addr, (UnixAddress, TcpAddress)):
-            raise AddressError(f"--connect {args.connect!r}: the emulated client connects to unix:PATH or "
-                               "tcp:HOST:PORT only")
+        if not isinstance(addr, (UnixAddress, TcpAddress, TlsAddress)):
+            raise AddressError(f"--connect {args.connect!r}: the emulated client connects to unix:PATH, "
+                               "tcp:HOST:PORT or tls://HOST:PORT only")
         options = _options(args)
+        if isinstance(addr, TlsAddress):
+            from proxy.tls.contexts import TlsUpstreamOptions
+
+            options.tls = TlsUpstreamOptions(args.tls_cert, args.tls_key, tuple(args.tls_ca or ()),
+                                             args.tls_expected_cn)
     except ValueError as exc:
         print(f"muxscope emulate client: {exc}", file=sys.stderr)
         return 2
     try:
         client = EmulatedClient(options)
         report = asyncio.run(client.run(addr))
-    except (OSError, ConnectionLost, IncompatibleVersion) as exc:
+    except (OSError, ConnectionLost, IncompatibleVersion, ValueError, TimeoutError) as exc:
         print(f"muxscope emulate client: cannot talk to {addr}: {exc}", file=sys.stderr)
         return 1
     if args.truth_file:

@@ -11,146 +11,45 @@ through :class:`PaneHooks`, which the client implements, so the state machine
 can be driven directly by tests.
 
 The ``policy`` switches in measured alternatives to WezTerm's behaviour; with
-``Policy()`` (``wezterm``) every branch is WezTerm's.
+``Policy()`` (``wezterm``) every branch is WezTerm's (:mod:`.policy`). The
+types it shares with the client (fetch batches, hooks, counters) are in
+:mod:`.panefetch`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from muxscope_emulator.linecache import CachedLine, Entry, LineCache, State, next_token
+from muxscope_emulator.panefetch import FetchBatch, FetchRow, PaneHooks, PaneStats, rows_of, to_ranges
+from muxscope_emulator.policy import RESIZE_CAUSES, Policy
 from muxscope_emulator.ratelimit import DEFAULT_PREFETCHES_PER_SECOND, RateLimiter
 from muxscope_emulator.shadow import SelectiveShadow
+from muxscope_emulator.wezlog import PaneLog, wezterm_dirty
 
 #: ``renderable.rs: BASE_POLL_INTERVAL`` / ``MAX_POLL_INTERVAL``
 BASE_POLL_INTERVAL = 0.020
 MAX_POLL_INTERVAL = 30.0
 
-POLICIES = ("wezterm", "selective", "coalesce", "debounce=MS")
-#: the causes the ``selective`` policy answers with a rewrap rule instead of ``make_all_stale``
-RESIZE_CAUSES = frozenset({"resize", "tab_resized"})
 
-
-@dataclass(frozen=True)
-class Policy:
-    """Which fetch behaviour to emulate: WezTerm's, or one proposed fix.
-
-    * ``wezterm``: as the source does it.
-    * ``selective``: on a resize stale only rows the rewrap can alter
-      (:meth:`LineCache.make_rewrap_stale`) instead of ``make_all_stale``.
-    * ``coalesce``: never request a row that is already in flight in a fetch
-      that left after the row's last invalidation (a resize, zoom or palette
-      change, or a push that named the row); the row's entry waits for that
-      reply instead. Older fetches carry content from before the change, so
-      they are not reused. This includes WezTerm's
-      ``Stale`` quirk (a changed ``Line`` is fetched, its entry set ``Stale``,
-      and the reply dropped, so the row is asked for again): a coalescing
-      client waits for that first fetch.
-    * ``debounce=MS``: the GUI applies a resize (dims, stale marking, Resize
-      PDU) only once the size has been still for MS milliseconds.
-    """
-
-    name: str = "wezterm"
-    debounce_ms: float = 0.0
-
-    @classmethod
-    def parse(cls, spec: str) -> Policy:
-        spec = spec.strip()
-        if spec in ("wezterm", "selective", "coalesce"):
-            return cls(spec)
-        kind, sep, ms = spec.partition("=")
-        if kind == "debounce":
-            try:
-                value = float(ms) if sep else 100.0
-            except ValueError:
-                raise ValueError(f"--policy {spec!r}: debounce=MS needs a number of milliseconds") from None
-            if value < 0:
-                raise ValueError(f"--policy {spec!r}: the debounce must not be negative")
-            return cls("debounce", value)
-        raise ValueError(f"--policy {spec!r}: expected one of {', '.join(POLICIES)}")
-
-    def __str__(self) -> str:
-        return f"debounce={self.debounce_ms:g}" if self.name == "debounce" else self.name
-
-    @property
-    def selective(self) -> bool:
-        return self.name == "selective"
-
-    @property
-    def coalesce(self) -> bool:
-        return self.name == "coalesce"
-
-
-@dataclass(slots=True)
-class FetchRow:
-    """What the client knew of a row when it asked for it (ground truth)."""
-
-    cause: str
-    #: fingerprint of the line held at request time (any state), None if none
-    held: bytes | None
-
-
-@dataclass(slots=True)
-class FetchBatch:
-    """One ``GetLines`` as ``schedule_fetch_lines`` builds it."""
-
-    token: int
-    ranges: list[tuple[int, int]]
-    rows: dict[int, FetchRow]
-    #: "render" (get_lines) or "prefetch" (apply_changes_to_surface)
-    origin: str
-
-
-class PaneHooks(Protocol):
-    """What a ClientPane asks its client to put on the wire."""
-
-    def fetch_lines(self, pane: ClientPane, batch: FetchBatch) -> None: ...
-    def poll(self, pane: ClientPane) -> None: ...
-    def send_resize(self, pane: ClientPane, size: dict[str, int]) -> None: ...
-    def send_zoom(self, pane: ClientPane, zoomed: bool) -> None: ...
-
-
-def to_ranges(rows: Iterable[int]) -> list[tuple[int, int]]:
-    """``RangeSet`` -> sorted, coalesced half-open ranges (``rangeset`` merges adjacent ones)."""
-    out: list[list[int]] = []
-    for row in sorted(set(rows)):
-        if out and out[-1][1] == row:
-            out[-1][1] = row + 1
-        else:
-            out.append([row, row + 1])
-    return [(a, b) for a, b in out]
-
-
-def _rows_of(ranges: Iterable[Mapping[str, int]]) -> set[int]:
-    rows: set[int] = set()
-    for r in ranges:
-        rows.update(range(r["start"], r["end"]))
-    return rows
-
-
-@dataclass
-class PaneStats:
-    """Counters the report and the tests read."""
-
-    get_lines_batches: int = 0
-    prefetch_batches: int = 0
-    throttled_pushes: int = 0
-    pushes: int = 0
-    max_inflight_per_row: int = 0
-    #: ``coalesce``: rows that waited for a fetch in flight instead of being asked for again
-    coalesced_rows: int = 0
-    #: rows asked for again while a fetch for them that left after their last invalidation was in
-    #: flight, or had its reply dropped by ``put_line`` (WezTerm's Stale quirk): what coalescing saves
-    refetched_in_flight: int = 0
-    #: rows made stale by each cause (make_all_stale / make_rewrap_stale)
-    staled: dict[str, int] = field(default_factory=dict)
+def _initial_dims(size: Mapping[str, int]) -> dict[str, Any]:
+    """``ClientPane::new``: dims from the PaneEntry size; physical_top 0 (quirk:
+    PaneEntry.physical_top is ignored until the first push)."""
+    return {
+        "cols": size["cols"], "viewport_rows": size["rows"], "scrollback_rows": size["rows"],
+        "physical_top": 0, "scrollback_top": 0, "dpi": size.get("dpi", 0),
+        "pixel_width": size.get("pixel_width", 0), "pixel_height": size.get("pixel_height", 0),
+        "reverse_video": False,
+    }  # fmt: skip
 
 
 class ClientPane:
     """``ClientPane`` + ``RenderableInner`` for one remote pane."""
+
+    #: WezTerm's own trace lines for this pane (``--wezterm-log``), None when not asked for
+    wezlog: PaneLog | None = None
 
     def __init__(
         self,
@@ -172,19 +71,7 @@ class ClientPane:
         self.policy = policy or Policy()
         self.clock = clock
         now = clock()
-        # ClientPane::new: dims from the PaneEntry size; physical_top 0 (quirk:
-        # PaneEntry.physical_top is ignored until the first push)
-        self.dims: dict[str, Any] = {
-            "cols": size["cols"],
-            "viewport_rows": size["rows"],
-            "scrollback_rows": size["rows"],
-            "physical_top": 0,
-            "scrollback_top": 0,
-            "dpi": size.get("dpi", 0),
-            "pixel_width": size.get("pixel_width", 0),
-            "pixel_height": size.get("pixel_height", 0),
-            "reverse_video": False,
-        }
+        self.dims: dict[str, Any] = _initial_dims(size)
         #: the dimensions of the last push (``dims`` also holds local resizes)
         self.server_dims: dict[str, Any] | None = None
         self.cursor: dict[str, Any] = {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}
@@ -248,6 +135,8 @@ class ClientPane:
         if not rows or self.dead:
             return
         batch = FetchBatch(token, to_ranges(rows), rows, origin)
+        if self.wezlog is not None:
+            self.wezlog.will_fetch(batch.ranges, token)
         dropped = self._dropped_valid
         for row in rows:
             if self._valid_fetch_in_flight(row) or self._still_valid(dropped.pop(row, None), row):
@@ -324,6 +213,8 @@ class ClientPane:
             else:
                 result.append(entry.line)  # LineAndFetching: old line; Fetching: blank
             cache.put(row, entry)
+        if self.wezlog is not None:
+            self.wezlog.get_lines(start, end, len(result), to_ranges(to_fetch))
         self._schedule(to_fetch, token, "render")
         return result
 
@@ -335,6 +226,8 @@ class ClientPane:
             entry = self.cache.get(row)
             if entry is None or (entry.line is not None and entry.line.changed_since(seqno)):
                 dirty.append(row)
+        if self.wezlog is not None:
+            self.wezlog.changed_since(seqno, to_ranges(dirty))
         return dirty
 
     def poll(self) -> bool:
@@ -368,33 +261,58 @@ class ClientPane:
         self.stats.pushes += 1
         self.poll_interval = BASE_POLL_INTERVAL
         self.last_recv_time = now
-        dirty = _rows_of(delta["dirty_lines"])
+        dirty = rows_of(delta["dirty_lines"])
         cursor = delta["cursor_position"]
-        if cursor != self.cursor:
-            dirty.add(self.cursor["y"])
-            dirty.add(cursor["y"])
+        moved = (self.cursor["y"], cursor["y"]) if cursor != self.cursor else ()
+        dirty.update(moved)
         serial = delta.get("input_serial")
         if serial is None or serial >= self.input_serial:
             self.cursor = dict(cursor)
         self.dims = dict(delta["dimensions"])
         self.server_dims = dict(self.dims)
         self.title = delta["title"]
+        log = self.wezlog
+        if log is not None:
+            log.push_begin(self.seqno, delta["seqno"])
         self.seqno = delta["seqno"]
         token = next_token()
         for row, line in bonus:
+            if log is not None:
+                log.bonus_line(row, line.seqno)
             self.put_line(row, line, None)
             dirty.discard(row)
             self._row_valid_from[row] = token
+        if log is not None:
+            log.push_dirty(self.seqno, wezterm_dirty(delta["dirty_lines"], moved, [row for row, _ in bonus]))
+        to_fetch = self._stamp_dirty(sorted(dirty), token)
+        if to_fetch:
+            if self.limiter.check():
+                self._schedule(to_fetch, token, "prefetch")
+            else:
+                self.stats.throttled_pushes += 1
+                if log is not None:
+                    log.throttled(to_ranges(to_fetch))
+                for row in to_fetch:
+                    if self.cache.make_stale(row, "dirty"):
+                        # a Fetching entry is removed: its next fetch is still the push's doing
+                        self.evicted_cause[row] = "dirty"
+
+    def _stamp_dirty(self, dirty: list[int], token: int) -> dict[int, FetchRow]:
+        """``apply_changes_to_surface``'s loop over the dirty rows: evict those above
+        ``physical_top``, stamp the others for the fetch (``token``) the push triggers."""
         physical_top = self.dims["physical_top"]
         to_fetch: dict[int, FetchRow] = {}
         cache = self.cache
-        for row in sorted(dirty):
+        log = self.wezlog
+        for row in dirty:
             self._row_valid_from[row] = token
             self._selective.row_invalidated(row)
             prior = cache.pop(row)
             if row < physical_top:
                 # not fetchable: make_stale() after the pop is a no-op, so the
                 # row is simply evicted (an in-flight reply for it is dropped)
+                if log is not None:
+                    log.not_fetchable(row)
                 if prior is not None:
                     self.evicted_cause[row] = "dirty"
                 continue
@@ -404,13 +322,10 @@ class ClientPane:
                 to_fetch[row] = FetchRow("dirty", old.fingerprint if old is not None else None)
             state = State.FETCHING if old is None else State.LINE_AND_FETCHING
             cache.put(row, Entry(state, old, shared or token, "dirty"))
-        if to_fetch:
-            if self.limiter.check():
-                self._schedule(to_fetch, token, "prefetch")
-            else:
-                self.stats.throttled_pushes += 1
-                for row in to_fetch:
-                    cache.make_stale(row, "dirty")
+            if log is not None:
+                log.dirty_row(row, None if prior is None else (prior.state.value, prior.token),
+                              state.value, shared or token)
+        return to_fetch
 
     def put_line(self, row: int, line: CachedLine, token: int | None) -> bool:
         """``RenderableInner::put_line``; False when a fetched line is discarded.
@@ -426,10 +341,14 @@ class ClientPane:
         if entry is None:
             return False
         if entry.fetching and entry.token == token:
+            if self.wezlog is not None:
+                self.wezlog.fetch_done(row, line.seqno, self.seqno)
             line.seqno = max(line.seqno, self.seqno)
             self.cache.put(row, Entry(State.LINE, line))
             self._delivered(row, token)
             return True
+        if self.wezlog is not None:
+            self.wezlog.left_be(row, (entry.state.value, entry.token), token)
         self.cache.put(row, entry)
         if self._still_valid(token, row) and not entry.fetching:
             self._dropped_valid[row] = token
@@ -447,6 +366,8 @@ class ClientPane:
         when it asked), else ``new`` (held nothing), else ``changed``.
         """
         self._fetch_done(batch)
+        if self.wezlog is not None:
+            self.wezlog.fetch_complete(batch.ranges, batch.token)
         outcomes = []
         for row, line in lines:
             meta = batch.rows.get(row)
@@ -461,11 +382,15 @@ class ClientPane:
                 outcome = "changed"
             outcomes.append((row, outcome))
         self._selective.done(batch.token, batch.rows)
+        if self.wezlog is not None:
+            self.wezlog.lines_applied()
         return outcomes
 
-    def fetch_failed(self, batch: FetchBatch) -> None:
+    def fetch_failed(self, batch: FetchBatch, err: str = "connection lost") -> None:
         """``RenderableInner::apply_lines`` (Err): undo this batch's *Fetching entries."""
         self._fetch_done(batch)
+        if self.wezlog is not None:
+            self.wezlog.fetch_failed(err)
         self._selective.done(batch.token, batch.rows)
         for row in batch.rows:
             entry = self.cache.pop(row)
@@ -476,6 +401,8 @@ class ClientPane:
                     continue
                 entry = Entry(State.LINE, entry.line)
             self.cache.put(row, entry)
+        if self.wezlog is not None:
+            self.wezlog.lines_applied()
 
     def on_set_palette(self, palette: Any) -> None:
         """``ClientPane::process_unilateral(SetPalette)``: store it and ``make_all_stale``."""

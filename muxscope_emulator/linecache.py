@@ -212,14 +212,17 @@ class LineCache:
                 entry.cause = cause
         self.capacity = None
 
-    def make_stale(self, row: int, cause: str) -> None:
-        """``RenderableInner::make_stale``: Line/Stale/LineAndFetching -> Stale; Fetching/None unchanged."""
+    def make_stale(self, row: int, cause: str) -> bool:
+        """``RenderableInner::make_stale`` (renderable.rs:437-446): Line/Stale/LineAndFetching -> Stale;
+        a ``Fetching`` entry is popped and not put back, so the row is gone (its next paint fetches
+        it; a reply still in flight for it is dropped). Returns True if the row was removed."""
         entry = self.pop(row)
         if entry is None:
-            return
-        if entry.state is not State.FETCHING:
-            entry = Entry(State.STALE, entry.line, None, cause)
-        self.put(row, entry)
+            return False
+        if entry.state is State.FETCHING:
+            return True
+        self.put(row, Entry(State.STALE, entry.line, None, cause))
+        return False
 
     def relabel_stale(self, cause: str) -> None:
         """Entries already ``Stale`` take ``cause`` (the newest invalidation), as ``make_all_stale``

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +35,8 @@ from codec import Pdu, PduStream, StreamError, encode_pdu
 from codec.errors import CodecError
 from codec.schema.versions import get_version
 from codec.wire.leb128 import decode_unsigned
-from proxy.relay.endpoints import TcpAddress, UnixAddress
+from proxy.relay.endpoints import TcpAddress, TlsAddress, UnixAddress
+from proxy.relay.sides.tls import RECORD_HEADER, TlsSession, record_length, tls_handshake
 from proxy.relay.stamped import (
     ANCILLARY_SPACE,
     READ_SIZE,
@@ -84,8 +86,15 @@ class MuxConnection:
         #: the first few decode errors, for the report of a run that went wrong
         self.decode_error_messages: list[str] = []
         self.closed: BaseException | None = None
+        #: called with (serial, PDU name) for every PDU decoded, before it is handled: client.rs's
+        #: ``decoded serial {} {}`` debug line (the emulated client's ``--wezterm-log``)
+        self.on_decoded: Callable[[int, str], None] | None = None
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: over TLS: the session (set by open), and the context/host name it is made with
+        self._tls: TlsSession | None = None
+        self.tls_context: ssl.SSLContext | None = None
+        self.tls_server_name: str | None = None
         #: kernel receive timestamps are on (TCP); reads then stop at frame ends
         self.kernel_timestamps = False
         #: with kernel send stamps (TCP), when each request left (replaces the time it was written)
@@ -110,21 +119,38 @@ class MuxConnection:
             except BaseException:
                 sock.close()
                 raise
-        elif isinstance(addr, TcpAddress):
+        elif isinstance(addr, (TcpAddress, TlsAddress)):
             sock = await self._connect_tcp(loop, addr)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.kernel_timestamps = enable_receive_timestamps(sock)
-            if enable_send_timestamps(sock):
+            if isinstance(addr, TlsAddress):
+                await self._handshake(sock, addr)
+            if enable_send_timestamps(sock):  # (after the handshake: the stamps' keys count from here)
                 self.send_stamps = SendStamps()
         else:
-            raise ValueError(f"the emulated client connects to unix: or tcp: addresses, not {addr}")
+            raise ValueError(f"the emulated client connects to unix:, tcp: or tls:// addresses, not {addr}")
         self._sock = sock
         self._drained = asyncio.Event()
         self._drained.set()
         loop.add_reader(sock.fileno(), self._readable)
 
+    async def _handshake(self, sock: socket.socket, addr: TlsAddress) -> None:
+        """``try_connect``: the TLS handshake, verifying the server as the context says."""
+        if self.tls_context is None:
+            sock.close()
+            raise ValueError(f"{addr}: a TLS connection needs a context (the client's --tls-* options)")
+        try:
+            self._tls = await tls_handshake(sock, self.tls_context, server_side=False,
+                                            server_hostname=self.tls_server_name or addr.host)
+        except BaseException:
+            sock.close()
+            raise
+        if self._tls.early:  # a reply cannot come before a request: the server misbehaves
+            sock.close()
+            raise ConnectionLost("the server sent data before any request")
+
     @staticmethod
-    async def _connect_tcp(loop: asyncio.AbstractEventLoop, addr: TcpAddress) -> socket.socket:
+    async def _connect_tcp(loop: asyncio.AbstractEventLoop, addr: TcpAddress | TlsAddress) -> socket.socket:
         infos = await loop.getaddrinfo(addr.host, addr.port, type=socket.SOCK_STREAM)
         error: OSError | None = None
         for family, type_, proto, _, sockaddr in infos:
@@ -156,7 +182,7 @@ class MuxConnection:
             raise ConnectionLost(f"connection is closed: {self.closed}")
         serial = self.next_serial
         self.next_serial += 1
-        frame = encode_pdu(name, body, serial, self.version)
+        frame = self._wire(encode_pdu(name, body, serial, self.version))
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         if on_reply is not None:
             self.handlers[serial] = on_reply
@@ -184,6 +210,13 @@ class MuxConnection:
         return await self.finish(name, self.start(name, body), expect)
 
     # -- socket I/O ------------------------------------------------------------------
+    def _wire(self, data: bytes) -> bytes:
+        """What goes on the wire for ``data``: itself, or over TLS the records carrying it."""
+        if self._tls is None:
+            return data
+        self._tls.obj.write(data)
+        return self._tls.outgoing.read()
+
     def _write(self, data: bytes) -> None:
         """Send now if the socket takes it; what it does not take waits for it to be writable."""
         sock = self._sock
@@ -233,6 +266,9 @@ class MuxConnection:
         if sock is None:
             return
         self._collect_send_stamps()  # also clears the error readiness the stamps raise
+        if self._tls is not None:
+            self._readable_tls(sock, self._tls)
+            return
         try:
             size = READ_SIZE
             if self.kernel_timestamps:
@@ -268,6 +304,55 @@ class MuxConnection:
             self._frame_left = max(self._frame_left - len(data), 0)
         self._on_data(data, t_ns)
 
+    def _readable_tls(self, sock: socket.socket, tls: TlsSession) -> None:
+        """One TLS record (or the part of it that has arrived) per read, with its stamp; the
+        plaintext it completes is handled as a plain read's bytes are."""
+        try:
+            if self._frame_left == 0:
+                peeked = sock.recv(RECORD_HEADER - len(self._head), socket.MSG_PEEK)
+                if not peeked:
+                    self._lost(ConnectionLost("server closed the connection"))
+                    return
+                head = self._head + peeked
+                if len(head) < RECORD_HEADER:  # the header itself is split across segments
+                    self._head = head
+                    self._frame_left = len(peeked)
+                else:
+                    self._frame_left = record_length(head) - len(self._head)
+                    self._head = b""
+            data, ancillary, _, _ = sock.recvmsg(min(self._frame_left, READ_SIZE), ANCILLARY_SPACE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(ConnectionLost(f"connection lost: {exc}"))
+            return
+        if not data:
+            self._lost(ConnectionLost("server closed the connection"))
+            return
+        t_ns = monotonic_arrival(ancillary, time.monotonic_ns())
+        self._frame_left = max(self._frame_left - len(data), 0)
+        tls.incoming.write(data)
+        plain = bytearray()
+        while True:
+            try:
+                chunk = tls.obj.read(READ_SIZE)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLError as exc:
+                self._lost(ConnectionLost(f"TLS: {exc.reason or exc}"))
+                return
+            if not chunk:
+                self._lost(ConnectionLost("server closed the TLS session"))
+                return
+            plain += chunk
+        answer = tls.outgoing.read()  # a key update's answer, say: bytes no request owns
+        if answer:
+            if self.send_stamps is not None:
+                self.send_stamps.sent(len(answer), None)
+            self._write(answer)
+        if plain:
+            self._on_data(bytes(plain), t_ns)
+
     def _lost(self, exc: ConnectionLost) -> None:
         self._fail(exc)
         self._close_socket()
@@ -284,9 +369,12 @@ class MuxConnection:
             self._drained.set()
 
     def _on_data(self, data: bytes, t_ns: int) -> None:
-        """Every PDU the chunk completes, handled synchronously and in arrival order, as
-        wezterm-gui's main-thread queue handles them (client.rs: promise results and
-        process_unilateral are queued in arrival order)."""
+        """Every PDU the chunk completes, handled synchronously and in arrival order.
+
+        Deviation: wezterm-gui applies a push two turns of its main-thread queue after reading
+        it and a reply one turn after (client.rs:116-121, :323-327), so it may apply a reply
+        read just after a push first; this applies both in read order, one of the orders real
+        WezTerm can produce (docs/wezterm-behaviour.md, deviation 1)."""
         if self.closed is not None:
             return
         try:
@@ -301,6 +389,8 @@ class MuxConnection:
             self._lost(exc if isinstance(exc, ConnectionLost) else ConnectionLost(repr(exc)))
 
     def _dispatch(self, pdu: Pdu, t_ns: int) -> None:
+        if self.on_decoded is not None:
+            self.on_decoded(pdu.serial, pdu.name)
         if pdu.serial == 0:
             self.on_push(pdu, t_ns)
             return

@@ -16,7 +16,7 @@ import sys
 
 from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
-from proxy.relay.endpoints import AddressError, StdioAddress, TcpAddress, UnixAddress, parse_listen
+from proxy.relay.endpoints import AddressError, StdioAddress, TcpAddress, TlsAddress, UnixAddress, parse_listen
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -27,7 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--listen", default="stdio", help="unix:PATH, tcp:HOST:PORT or stdio (default: stdio)")
+    p.add_argument("--listen", default="stdio",
+                   help="unix:PATH, tcp:HOST:PORT, tls:HOST:PORT (a tls_servers entry) or stdio (default: stdio)")
+    p.add_argument("--tls-cert", metavar="FILE", help="tls: the server certificate (pem_cert; may hold the key)")
+    p.add_argument("--tls-key", metavar="FILE", help="tls: its key (pem_private_key)")
+    p.add_argument("--tls-ca", metavar="PATH", action="append",
+                   help="tls: CA whose client certificates are accepted (pem_root_certs; repeatable)")
     p.add_argument("--panes", type=int, default=1, help="tabs (one pane each) to start with")
     p.add_argument("--rows", type=int, default=24)
     p.add_argument("--cols", type=int, default=80)
@@ -80,14 +85,25 @@ async def _serve(args: argparse.Namespace) -> int:
         serving.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await serving
-    elif isinstance(listen, (UnixAddress, TcpAddress)):
-        address = await server.start(listen)
+    elif isinstance(listen, (UnixAddress, TcpAddress, TlsAddress)):
+        address = await server.start(listen, _tls_context(args) if isinstance(listen, TlsAddress) else None)
         print(f"emulated wezterm-mux-server listening on {address}", file=sys.stderr, flush=True)
         await stop.wait()
     else:
         raise AddressError(f"--listen {listen}: the emulated server listens on unix:, tcp: or stdio")
     await server.stop()
     return 0
+
+
+def _tls_context(args: argparse.Namespace) -> object:
+    from proxy.tls.contexts import TlsSetupError, server_context
+
+    if not args.tls_cert or not args.tls_ca:
+        raise AddressError("--listen tls: needs --tls-cert (and --tls-key) and --tls-ca, as a tls_servers entry")
+    try:
+        return server_context(args.tls_cert, args.tls_key, args.tls_ca)
+    except TlsSetupError as exc:
+        raise AddressError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:

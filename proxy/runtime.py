@@ -42,6 +42,8 @@ class RuntimeOptions:
     open_upstream: Any = None
     ssh_listen: Any = None  # ssh_server.SshListenOptions, for --listen ssh:
     ssh_upstream: Any = None  # ssh_client.SshUpstreamOptions, for --upstream ssh://
+    tls_listen: Any = None  # tls.contexts.TlsListenOptions, for --listen tls:
+    tls_upstream: Any = None  # tls.contexts.TlsUpstreamOptions, for --upstream tls://
 
 
 class ProxyRuntime:
@@ -89,6 +91,7 @@ class ProxyRuntime:
         self.server = ProxyServer(
             opts.listen, opts.upstream, tap=self.tap, metrics=self.metrics, wrap_side=opts.wrap_side,
             open_upstream=opts.open_upstream, ssh_listen=opts.ssh_listen, ssh_upstream=opts.ssh_upstream,
+            tls_listen=opts.tls_listen, tls_upstream=opts.tls_upstream,
         )
         self.metrics_server: Any = None
         self.metrics_url: str | None = None

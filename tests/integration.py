@@ -114,8 +114,8 @@ class Sshd:
 
     Every session runs ``forced`` (ForceCommand), a script that records the
     command the client asked for and runs the emulated mux server for
-    ``... wezterm cli ... proxy``, or fails with status 7 and a line on stderr
-    for ``fail-with-7``.
+    ``... wezterm cli ... proxy``, prints :attr:`tlscreds` for ``... wezterm cli
+    tlscreds``, or fails with status 7 and a line on stderr for ``fail-with-7``.
     """
 
     def __init__(self, tmp: Path, authorized_keys: str) -> None:
@@ -126,6 +126,8 @@ class Sshd:
         self.host_key = self.dir / "ssh_host_ed25519_key"
         self.host_pub = keygen(self.host_key, "test-sshd")
         self.commands_log = self.dir / "commands.log"
+        #: what ``wezterm cli tlscreds`` prints here (a test writes the GetTlsCredsResponse in it)
+        self.tlscreds = self.dir / "tlscreds.out"
         (self.dir / "authorized_keys").write_text(authorized_keys + "\n")
         emu = " ".join(f"'{a}'" for a in emulated_server_argv())
         forced = self.dir / "forced"
@@ -135,6 +137,7 @@ class Sshd:
             f"cd '{REPO}' || exit 1\n"
             'case "$SSH_ORIGINAL_COMMAND" in\n'
             f"  *wezterm*cli*proxy) exec {emu} ;;\n"
+            f"  *wezterm*cli*tlscreds) exec cat '{self.tlscreds}' ;;\n"
             "  fail-with-7) echo 'remote says: failing on purpose' >&2; exit 7 ;;\n"
             '  *) echo "test sshd: unexpected command: $SSH_ORIGINAL_COMMAND" >&2; exit 3 ;;\n'
             "esac\n"

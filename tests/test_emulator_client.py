@@ -1,8 +1,8 @@
 """The emulated wezterm-gui client: its line-cache state machine, golden frames, and runs against
 the emulated mux server over a unix socket.
 
-State-machine cases follow ``wezterm-client/src/pane/renderable.rs`` (spec:
-research/emulator.md A.4-A.8); end-to-end cases check what issue 4 relies on:
+State-machine cases follow ``wezterm-client/src/pane/renderable.rs`` (see
+docs/wezterm-behaviour.md); end-to-end cases check what issue 4 relies on:
 the resize storm, the policies, the settled screen and the ground truth.
 """
 
@@ -22,10 +22,13 @@ import pytest
 from codec import decode_frame
 from codec.wire.framing import FrameDecoder
 from muxscope_emulator import client_cli
-from muxscope_emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion, root_size
-from muxscope_emulator.clientpane import BASE_POLL_INTERVAL, ClientPane, FetchBatch, Policy, to_ranges
+from muxscope_emulator.client import ClientOptions, ClientReport, EmulatedClient, IncompatibleVersion
+from muxscope_emulator.clientpane import BASE_POLL_INTERVAL, ClientPane
 from muxscope_emulator.linecache import CachedLine, Entry, LineCache, State, lines_from_serialized
 from muxscope_emulator.muxconn import MuxConnection, RpcError
+from muxscope_emulator.panefetch import FetchBatch, to_ranges
+from muxscope_emulator.panetree import root_size
+from muxscope_emulator.policy import Policy
 from muxscope_emulator.ratelimit import RateLimiter
 from muxscope_emulator.scenarios import drag_steps
 from proxy.relay.endpoints import UnixAddress
@@ -273,6 +276,25 @@ def test_prefetch_throttle_marks_rows_stale() -> None:
     pane.apply_changes(*push({}, seqno=3, dirty=[(1, 2)]))
     assert len(hooks.batches) == n and pane.stats.throttled_pushes == 1
     assert pane.cache.peek(1).state is State.STALE
+
+
+def test_throttled_push_removes_rows_it_stamped_fetching() -> None:
+    """renderable.rs:437-446: ``make_stale`` pops a ``Fetching`` entry and does not put it back, so a
+    row the throttled push had no line for is gone, and the next paint fetches it (left
+    ``Fetching``, get_lines would never ask for it again); a reply in flight for it is dropped."""
+    pane, hooks, _ = make_pane(prefetch_rate=1)
+    fill(pane, hooks, {0: "a"})
+    pane.get_lines(3, 4)  # row 3 in flight
+    in_flight = hooks.batches[-1]
+    pane.apply_changes(*push({}, seqno=2, dirty=[(0, 1)]))  # uses the one token
+    n = len(hooks.batches)
+    pane.apply_changes(*push({}, seqno=3, dirty=[(2, 4)]))  # throttled: rows 2 (none held) and 3 (Fetching)
+    assert len(hooks.batches) == n and pane.stats.throttled_pushes == 1
+    assert 2 not in pane.cache and 3 not in pane.cache
+    assert pane.apply_fetched(in_flight, lines({3: "d"})) == [(3, "superseded")]
+    pane.get_lines(2, 4)
+    again = hooks.batches[-1]
+    assert again.ranges == [(2, 4)] and {r.cause for r in again.rows.values()} == {"dirty"}
 
 
 def test_fetch_failure_restores_entries() -> None:

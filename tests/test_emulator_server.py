@@ -17,11 +17,13 @@ import pytest
 
 from codec import Pdu, PduStream, StreamError, encode_pdu
 from codec.lines import line_text, serialized_lines_fingerprints
+from muxscope_emulator.content import ContentGenerator
 from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
-from muxscope_emulator.terminal import WRAPPED, ContentGenerator, Terminal, make_hyperlink, serialize_lines
+from muxscope_emulator.terminal import Terminal
+from muxscope_emulator.termlines import WRAPPED, make_hyperlink, serialize_lines
 from proxy.relay.endpoints import UnixAddress
 
-VERSIONS = (42, 44, 45)
+VERSIONS = (42, 43, 44, 45)
 CLIENT_ID = {"hostname": "h", "username": "u", "pid": 1, "epoch": 2, "id": 3, "ssh_auth_sock": None}
 SIZE = {"rows": 24, "cols": 80, "pixel_width": 0, "pixel_height": 0, "dpi": 0}
 
@@ -440,7 +442,7 @@ def test_serialize_lines_lifts_hyperlinks_by_identity() -> None:
     assert all(cell["attrs"]["fat"] is None for cell in value["lines"][0][1]["cells"]["V"]["cells"])
     assert value["lines"][0][1]["bits"] & 2  # HAS_HYPERLINK
     link = make_hyperlink("u")
-    from muxscope_emulator.terminal import Cell, Line
+    from muxscope_emulator.termlines import Cell, Line
 
     line = Line(1, [Cell("a", link=link), Cell("b", link=link)])
     assert serialize_lines([(5, line)])["hyperlinks"][0]["coords"] == [{"line_idx": 0, "cols": {"start": 0, "end": 2}}]

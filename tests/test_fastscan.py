@@ -89,3 +89,41 @@ def test_random_mutations_agree_or_fall_back():
         if fast is not None:
             assert py is not None, "the C walk accepted bytes the reference walk rejects"
             assert scan._summaries_from_spans(buf, *fast) == py
+
+
+def _example(schema):
+    """A value of ``schema`` for the few shapes a cell's colours are made of."""
+    from codec.wire.varbincode import F32, U8, Tuple
+
+    if schema is F32:
+        return 0.5
+    if schema is U8:
+        return 7
+    if isinstance(schema, Tuple):
+        return tuple(_example(item) for item in schema.items)
+    raise AssertionError(f"no example for {schema.name}")
+
+
+def _variants(enum):
+    return [v.name if v.payload is None else {v.name: _example(v.payload)} for v in enum.variants]
+
+
+def test_every_colour_variant_the_schema_declares_is_walked_alike():
+    """The C walk writes the Cell layout by hand: a cell of each SmallColor and ColorAttribute
+    variant of the schema must be walked by it (no fallback) exactly as the schema-derived Python walk."""
+    from codec.schema.termwiz import COLOR_ATTRIBUTE, LINE, SMALL_COLOR
+
+    cells = []
+    for small in _variants(SMALL_COLOR):
+        for colour in _variants(COLOR_ATTRIBUTE):
+            fat = {"hyperlink": None, "image": [], "underline_color": colour, "foreground": colour,
+                   "background": colour}
+            for f in (None, fat):
+                cells.append({"text": "x", "attrs": {"attributes": 1 << 11, "foreground": small,
+                                                     "background": small, "fat": f}})
+    line = {"cells": {"V": {"cells": cells}}, "zones": [], "seqno": 300, "bits": 0}
+    buf = SERIALIZED_LINES.dumps({"lines": [(5, line)], "hyperlinks": [], "images": []})
+    assert buf[0] == 1 and LINE.dumps(line) in buf
+    fast, _ = _both(buf, 0)
+    assert fast is not None, "the C walk fell back on a cell the schema allows"
+    _assert_same(buf, 0)

@@ -66,6 +66,83 @@ GOLDEN = Path(
 PANE_ID = TAB_ID = WINDOW_ID = USIZE
 
 
+#: The PDU structs of ``codec/src/lib.rs`` that consist of this module's types and are the same in
+#: every codec version (declarative, like the schemas they check).
+_SAME_IN_EVERY_VERSION: dict[str, Struct] = {
+    "ListPanesResponse": Struct(
+        "ListPanesResponse",
+        [
+            ("tabs", Seq(PANE_NODE)),
+            ("tab_titles", Seq(STR)),
+            ("window_titles", Map(WINDOW_ID, STR)),
+        ],
+    ),
+    "SpawnResponse": Struct(
+        "SpawnResponse",
+        [("tab_id", TAB_ID), ("pane_id", PANE_ID), ("window_id", WINDOW_ID), ("size", TERMINAL_SIZE)],
+    ),
+    "SpawnV2": Struct(
+        "SpawnV2",
+        [
+            ("domain", SPAWN_TAB_DOMAIN),
+            ("window_id", Option(WINDOW_ID)),
+            ("command", Option(COMMAND_BUILDER)),
+            ("command_dir", Option(STR)),
+            ("size", TERMINAL_SIZE),
+            ("workspace", STR),
+        ],
+    ),
+    "SplitPane": Struct(
+        "SplitPane",
+        [
+            ("pane_id", PANE_ID),
+            ("split_request", SPLIT_REQUEST),
+            ("command", Option(COMMAND_BUILDER)),
+            ("command_dir", Option(STR)),
+            ("domain", SPAWN_TAB_DOMAIN),
+            ("move_pane_id", Option(PANE_ID)),
+        ],
+    ),
+    "Resize": Struct(
+        "Resize", [("containing_tab_id", TAB_ID), ("pane_id", PANE_ID), ("size", TERMINAL_SIZE)]
+    ),
+    "SetPalette": Struct("SetPalette", [("pane_id", PANE_ID), ("palette", COLOR_PALETTE)]),
+    "SendMouseEvent": Struct("SendMouseEvent", [("pane_id", PANE_ID), ("event", MOUSE_EVENT)]),
+    "SearchScrollbackRequest": Struct(
+        "SearchScrollbackRequest",
+        [
+            ("pane_id", PANE_ID),
+            ("pattern", PATTERN),
+            ("range", Range(ISIZE)),
+            ("limit", Option(U32)),
+        ],
+    ),
+    "SearchScrollbackResponse": Struct("SearchScrollbackResponse", [("results", Seq(SEARCH_RESULT))]),
+    "GetPaneRenderableDimensionsResponse": Struct(
+        "GetPaneRenderableDimensionsResponse",
+        [
+            ("pane_id", PANE_ID),
+            ("cursor_position", STABLE_CURSOR_POSITION),
+            ("dimensions", RENDERABLE_DIMENSIONS),
+        ],
+    ),
+    "SetClipboard": Struct(
+        "SetClipboard",
+        [("pane_id", PANE_ID), ("clipboard", Option(STR)), ("selection", CLIPBOARD_SELECTION)],
+    ),
+    "EraseScrollbackRequest": Struct(
+        "EraseScrollbackRequest", [("pane_id", PANE_ID), ("erase_mode", SCROLLBACK_ERASE_MODE)]
+    ),
+    "ActivatePaneDirection": Struct(
+        "ActivatePaneDirection", [("pane_id", PANE_ID), ("direction", PANE_DIRECTION)]
+    ),
+    "GetPaneDirection": Struct("GetPaneDirection", [("pane_id", PANE_ID), ("direction", PANE_DIRECTION)]),
+    "AdjustPaneSize": Struct(
+        "AdjustPaneSize", [("pane_id", PANE_ID), ("direction", PANE_DIRECTION), ("amount", USIZE)]
+    ),
+}
+
+
 def _pdu_schemas(version: str) -> dict[str, Struct]:
     """The PDU structs of ``codec/src/lib.rs`` that consist of this module's types."""
     v42 = version == "v42"
@@ -76,80 +153,10 @@ def _pdu_schemas(version: str) -> dict[str, Struct]:
     if not v42:
         set_client_id_fields.append(("is_proxy", BOOL))
     return {
-        "ListPanesResponse": Struct(
-            "ListPanesResponse",
-            [
-                ("tabs", Seq(PANE_NODE)),
-                ("tab_titles", Seq(STR)),
-                ("window_titles", Map(WINDOW_ID, STR)),
-            ],
-        ),
-        "SpawnResponse": Struct(
-            "SpawnResponse",
-            [("tab_id", TAB_ID), ("pane_id", PANE_ID), ("window_id", WINDOW_ID), ("size", TERMINAL_SIZE)],
-        ),
-        "SpawnV2": Struct(
-            "SpawnV2",
-            [
-                ("domain", SPAWN_TAB_DOMAIN),
-                ("window_id", Option(WINDOW_ID)),
-                ("command", Option(COMMAND_BUILDER)),
-                ("command_dir", Option(STR)),
-                ("size", TERMINAL_SIZE),
-                ("workspace", STR),
-            ],
-        ),
-        "SplitPane": Struct(
-            "SplitPane",
-            [
-                ("pane_id", PANE_ID),
-                ("split_request", SPLIT_REQUEST),
-                ("command", Option(COMMAND_BUILDER)),
-                ("command_dir", Option(STR)),
-                ("domain", SPAWN_TAB_DOMAIN),
-                ("move_pane_id", Option(PANE_ID)),
-            ],
-        ),
-        "Resize": Struct(
-            "Resize", [("containing_tab_id", TAB_ID), ("pane_id", PANE_ID), ("size", TERMINAL_SIZE)]
-        ),
-        "SetPalette": Struct("SetPalette", [("pane_id", PANE_ID), ("palette", COLOR_PALETTE)]),
+        **_SAME_IN_EVERY_VERSION,
         "NotifyAlert": Struct("NotifyAlert", [("pane_id", PANE_ID), ("alert", alert)]),
         "SetClientId": Struct("SetClientId", set_client_id_fields),
         "GetClientListResponse": Struct("GetClientListResponse", [("clients", Seq(client_info))]),
-        "SendMouseEvent": Struct("SendMouseEvent", [("pane_id", PANE_ID), ("event", MOUSE_EVENT)]),
-        "SearchScrollbackRequest": Struct(
-            "SearchScrollbackRequest",
-            [
-                ("pane_id", PANE_ID),
-                ("pattern", PATTERN),
-                ("range", Range(ISIZE)),
-                ("limit", Option(U32)),
-            ],
-        ),
-        "SearchScrollbackResponse": Struct("SearchScrollbackResponse", [("results", Seq(SEARCH_RESULT))]),
-        "GetPaneRenderableDimensionsResponse": Struct(
-            "GetPaneRenderableDimensionsResponse",
-            [
-                ("pane_id", PANE_ID),
-                ("cursor_position", STABLE_CURSOR_POSITION),
-                ("dimensions", RENDERABLE_DIMENSIONS),
-            ],
-        ),
-        "SetClipboard": Struct(
-            "SetClipboard",
-            [("pane_id", PANE_ID), ("clipboard", Option(STR)), ("selection", CLIPBOARD_SELECTION)],
-        ),
-        "EraseScrollbackRequest": Struct(
-            "EraseScrollbackRequest", [("pane_id", PANE_ID), ("erase_mode", SCROLLBACK_ERASE_MODE)]
-        ),
-        "ActivatePaneDirection": Struct(
-            "ActivatePaneDirection", [("pane_id", PANE_ID), ("direction", PANE_DIRECTION)]
-        ),
-        "GetPaneDirection": Struct("GetPaneDirection", [("pane_id", PANE_ID), ("direction", PANE_DIRECTION)]),
-        "AdjustPaneSize": Struct(
-            "AdjustPaneSize", [("pane_id", PANE_ID), ("direction", PANE_DIRECTION), ("amount", USIZE)]
-        ),
     }
 
 

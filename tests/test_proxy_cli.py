@@ -818,6 +818,41 @@ def _flood_chunk(i: int) -> bytes:
     return hashlib.sha256(i.to_bytes(8, "little")).digest() * 2048  # 64 KiB, distinct per i
 
 
+class _Flood:
+    """An upstream that writes FLOOD_BYTES as fast as its peer takes them, counting what it wrote."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.expected = hashlib.sha256()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        i = 0
+        while self.written < FLOOD_BYTES:
+            chunk = _flood_chunk(i)
+            self.expected.update(chunk)
+            writer.write(chunk)
+            self.written += len(chunk)
+            i += 1
+            await writer.drain()
+        writer.close()
+
+
+async def _until_the_flood_stalls(flood: _Flood, p: ProxyProc, base_kb: int) -> int:
+    """Let the flood run into the wall: wait (10 s at most) until the upstream has been blocked
+    for a second; returns the proxy's peak RSS meanwhile, in kB."""
+    peak_kb = base_kb
+    last, stable_since = -1, time.monotonic()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        peak_kb = max(peak_kb, p.rss_kb())
+        if flood.written != last:
+            last, stable_since = flood.written, time.monotonic()
+        elif time.monotonic() - stable_since > 1.0:
+            break  # the upstream has been blocked for a second
+    return peak_kb
+
+
 @pytest.mark.parametrize("transport", ["unix", "tcp"])
 def test_client_that_does_not_read_stops_the_upstream(tmp_path, transport):
     """Upstream floods 200 MB; the client reads nothing for a while: the proxy must stop
@@ -828,22 +863,8 @@ def test_client_that_does_not_read_stops_the_upstream(tmp_path, transport):
     listen = f"unix:{sock}" if transport == "unix" else f"tcp:127.0.0.1:{port}"
 
     async def main():
-        written = 0
-        expected = hashlib.sha256()
-
-        async def flood(reader, writer):
-            nonlocal written
-            i = 0
-            while written < FLOOD_BYTES:
-                chunk = _flood_chunk(i)
-                expected.update(chunk)
-                writer.write(chunk)
-                written += len(chunk)
-                i += 1
-                await writer.drain()
-            writer.close()
-
-        srv = await asyncio.start_unix_server(flood, str(tmp_path / "mux.sock"))
+        flood = _Flood()
+        srv = await asyncio.start_unix_server(flood.serve, str(tmp_path / "mux.sock"))
         p = ProxyProc(tmp_path, "--listen", listen, "--upstream", f"unix:{tmp_path / 'mux.sock'}")
         try:
             await p.started()
@@ -855,19 +876,9 @@ def test_client_that_does_not_read_stops_the_upstream(tmp_path, transport):
             client.setblocking(False)
             target = str(sock) if transport == "unix" else ("127.0.0.1", port)
             await asyncio.get_running_loop().sock_connect(client, target)
-            # let the flood run into the wall
-            peak_kb = base_kb
-            last, stable_since = -1, time.monotonic()
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-                peak_kb = max(peak_kb, p.rss_kb())
-                if written != last:
-                    last, stable_since = written, time.monotonic()
-                elif time.monotonic() - stable_since > 1.0:
-                    break  # the upstream has been blocked for a second
-            stalled_at, stall_kb = written, peak_kb
-            assert written < 50 * 1024 * 1024, f"the proxy kept reading: {written} bytes taken from upstream"
+            peak_kb = await _until_the_flood_stalls(flood, p, base_kb)
+            stalled_at, stall_kb = flood.written, peak_kb
+            assert stalled_at < 50 * 1024 * 1024, f"the proxy kept reading: {stalled_at} bytes taken from upstream"
             assert (stall_kb - base_kb) < 100 * 1024, (base_kb, stall_kb)
             # now read everything
             got = hashlib.sha256()
@@ -884,7 +895,7 @@ def test_client_that_does_not_read_stops_the_upstream(tmp_path, transport):
             p.kill()
             srv.close()
         assert n == FLOOD_BYTES, (n, stalled_at)
-        assert got.hexdigest() == expected.hexdigest()
+        assert got.hexdigest() == flood.expected.hexdigest()
         print(f"stalled after {stalled_at} bytes; rss {base_kb} kB, stalled {stall_kb} kB, reading {peak_kb} kB")
 
     asyncio.run(main())

@@ -63,14 +63,21 @@ class _WireTimes(Addon):
         self.requests: dict[int, int] = {}
         self.replies: dict[int, tuple[int, set[tuple[int, int]]]] = {}  # serial -> (t, {(pane, row)})
         self.invalidations: dict[int, int] = {}
+        #: the order the proxy relayed them in (the capture's), per push and per GetLines: a request's
+        #: kernel receive stamp (TCP, TLS) may precede a push relayed before the request was read
+        self.push_order: list[int] = []
+        self.request_order: dict[int, int] = {}
+        self._seq = 0
 
     def wire_event(self, conn: Any, ev: Any) -> None:
         pdu = ev.pdu
         if pdu is None:
             return
         t = self.t0_ns + ev.t_ns
+        self._seq += 1
         if pdu.serial == 0 and not ev.from_client:
             self.pushes.append(t)
+            self.push_order.append(self._seq)
             if pdu.name == "SetPalette":  # every row of the pane
                 self.push_rows.append({(pdu.body["pane_id"], None)})
             else:
@@ -78,6 +85,7 @@ class _WireTimes(Addon):
                 self.push_rows.append({(pdu.body["pane_id"], ln.row) for ln in summary.lines} if summary else set())
         elif pdu.name == "GetLines":
             self.requests[pdu.serial] = t
+            self.request_order[pdu.serial] = self._seq
         elif pdu.name in INVALIDATING:
             self.invalidations[pdu.serial] = t
         elif pdu.name == "GetLinesResponse":
@@ -90,7 +98,10 @@ def crossed_pushes(truth: dict, wire: _WireTimes) -> dict[int, set[int]]:
     """GetLines serial -> the pushes (by index) it crossed: relayed by the proxy before the request
     came through, taken in by the client (read; applied, if it was queued: one for a pane the
     client did not know yet) after it sent the request. Proxy and client run on one machine and
-    both time on CLOCK_MONOTONIC, so this is what happened, not what the wire suggests."""
+    both time on CLOCK_MONOTONIC, so this is what happened, not what the wire suggests.
+    "Before" is the proxy's order, not the stamps': over TCP or TLS a request is stamped when it
+    reached the machine, which can be before a push the proxy relayed while it waited to be read
+    (it was written before the client could read that push: it crossed it)."""
     read = [t for _, t in truth["pushes_detail"]]
     assert len(read) <= len(wire.pushes)  # a push relayed at the end may never have been read
     # one clock, and the pushes paired in order: none can be read before the proxy relayed it
@@ -98,7 +109,9 @@ def crossed_pushes(truth: dict, wire: _WireTimes) -> dict[int, set[int]]:
     sent = {r["serial"]: r["sent_ns"] for r in truth["rpcs"] if r["pdu"] == "GetLines"}
     out: dict[int, set[int]] = {}
     for serial, relayed in wire.requests.items():
-        crossed = {k for k, t in enumerate(wire.pushes) if t < relayed and (k >= len(read) or read[k] > sent[serial])}
+        order = wire.request_order[serial]
+        crossed = {k for k, seq in enumerate(wire.push_order)
+                   if seq < order and (k >= len(read) or read[k] > sent[serial])}
         if crossed:
             out[serial] = crossed
     return out
@@ -166,6 +179,18 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
             proxy.wait(timeout=20)
         server.terminate()
         server.wait(timeout=10)
+    truth, analysis = analyse_session(capture, truth_file, policy)
+    (tmp / "client.json").write_bytes(client.stdout)
+    try:
+        report = json.loads(client.stdout)
+    except ValueError:
+        report = {}
+    return truth, analysis, report
+
+
+def analyse_session(capture: str, truth_file: str, policy: str) -> tuple[dict, Analysis]:
+    """The client's truth file (with ``crossed`` and ``invalidation_crossed_rows``) and muxscope's
+    analysis of the capture of the same session (also used by tests/test_tls_end_to_end.py)."""
     truth = json.loads(Path(truth_file).read_text())
     logs.configure("json", "warning")
     reader = open_capture(capture)
@@ -178,12 +203,7 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
     attribution.finish()
     truth["crossed"] = crossed_pushes(truth, wire)
     truth["invalidation_crossed_rows"] = crossing_invalidations(truth, wire)
-    (tmp / "client.json").write_bytes(client.stdout)
-    try:
-        report = json.loads(client.stdout)
-    except ValueError:
-        report = {}
-    return truth, Analysis(attribution, rows), report
+    return truth, Analysis(attribution, rows)
 
 
 @dataclass

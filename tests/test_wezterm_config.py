@@ -6,8 +6,9 @@ structs, read from the WezTerm source mirror when there is one, else from the
 lists below. Then each way in is run as far as this machine allows: the
 ``proxy_command`` argv and the ``remote_wezterm_path`` wrapper are spawned and
 spoken to over stdio, the ``socket_path`` proxy over its socket, the
-``override_proxy_command`` through ``sh -c`` as sshd would, and the SSH domain
-with the OpenSSH client standing in for wezterm's.
+``override_proxy_command`` through ``sh -c`` as sshd would, the SSH domain
+with the OpenSSH client standing in for wezterm's, and the TLS domain with
+``openssl s_client`` using the files muxscope prints.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ UNIX_DOMAIN_FIELDS = {
     "name", "socket_path", "connect_automatically", "no_serve_automatically", "serve_command", "proxy_command",
     "skip_permissions_check", "read_timeout", "write_timeout", "local_echo_threshold_ms", "overlay_lag_indicator",
 }
+TLS_CLIENT_FIELDS = {
+    "name", "bootstrap_via_ssh", "remote_address", "pem_private_key", "pem_cert", "pem_ca", "pem_root_certs",
+    "accept_invalid_hostnames", "expected_cn", "connect_automatically", "read_timeout", "write_timeout",
+    "local_echo_threshold_ms", "remote_wezterm_path", "overlay_lag_indicator",
+}
+TLS_SERVER_FIELDS = {"bind_address", "pem_private_key", "pem_cert", "pem_ca", "pem_root_certs"}
 SSH_MULTIPLEXING = {"WezTerm", "None"}  # enum SshMultiplexing, config/src/ssh.rs
 
 
@@ -130,7 +137,7 @@ def domains(kind: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for src in blocks("lua"):
         for d in config_assignments(src).get(kind, []):
-            found[d["name"]] = d
+            found[d.get("name") or d["bind_address"]] = d  # (a tls_servers entry has no name)
     return found
 
 
@@ -167,20 +174,31 @@ def test_the_doc_has_a_snippet_for_each_way_in() -> None:
     assert any("socket_path" in d for d in unix.values())
     assert any("override_proxy_command" in d for d in ssh.values())
     assert any("remote_wezterm_path" in d for d in ssh.values())
+    tls = domains("tls_clients")
+    assert any("pem_root_certs" in d and "pem_cert" in d for d in tls.values())
+    assert any("bootstrap_via_ssh" in d for d in tls.values())
+    assert domains("tls_servers")
 
 
 def test_every_key_is_a_wezterm_option() -> None:
     ssh_fields = struct_fields("config/src/ssh.rs", "SshDomain", SSH_DOMAIN_FIELDS)
     unix_fields = struct_fields("config/src/unix.rs", "UnixDomain", UNIX_DOMAIN_FIELDS)
+    tls_client_fields = struct_fields("config/src/tls.rs", "TlsDomainClient", TLS_CLIENT_FIELDS)
+    tls_server_fields = struct_fields("config/src/tls.rs", "TlsDomainServer", TLS_SERVER_FIELDS)
+    assert tls_client_fields >= {"remote_address", "pem_root_certs", "pem_cert", "pem_private_key",
+                                 "bootstrap_via_ssh", "expected_cn"}
+    assert tls_server_fields >= {"bind_address"}
     assert ssh_fields >= {"remote_address", "override_proxy_command", "remote_wezterm_path", "ssh_option"}
     assert unix_fields >= {"socket_path", "proxy_command", "no_serve_automatically"}
     config_src = _rust_source("config/src/config.rs")
     if config_src is not None:
         assert re.search(r"pub ssh_domains:", config_src) and re.search(r"pub unix_domains:", config_src)
+        assert re.search(r"pub tls_clients:", config_src) and re.search(r"pub tls_servers:", config_src)
     for src in blocks("lua"):
         assert "wezterm.config_builder()" in src and src.rstrip().endswith("return config")
         for kind, entries in config_assignments(src).items():
-            allowed = {"ssh_domains": ssh_fields, "unix_domains": unix_fields}[kind]
+            allowed = {"ssh_domains": ssh_fields, "unix_domains": unix_fields,
+                       "tls_clients": tls_client_fields, "tls_servers": tls_server_fields}[kind]
             for entry in entries:
                 assert set(entry) <= allowed, (kind, set(entry) - allowed)
                 assert entry.get("multiplexing", "WezTerm") in SSH_MULTIPLEXING
@@ -202,6 +220,11 @@ def test_doc_commands_match_the_snippets() -> None:
     for d in domains("ssh_domains").values():
         if d["remote_address"].startswith("127.0.0.1:"):
             assert f"ssh:{d['remote_address']}" in listens
+    for d in domains("tls_clients").values():
+        assert f"tls:{d['remote_address']}" in listens
+        if "bootstrap_via_ssh" in d:
+            bootstraps = {argv[argv.index("--tls-bootstrap-ssh") + 1] for argv in cmds if "--tls-bootstrap-ssh" in argv}
+            assert d["bootstrap_via_ssh"].split("@", 1)[1] in bootstraps
 
 
 # -- running the endpoints -------------------------------------------------------------------------------
@@ -396,3 +419,80 @@ def test_ssh_domain_snippet_runs(tmp_path: Path) -> None:
 ])
 def test_lua_reader(src: str, expect: dict[str, Any]) -> None:
     assert config_assignments(src) == expect
+
+
+def _real_server_files(tmp_path: Path) -> Path:
+    """A mux server's certificate (srv.pem, with its key) and CA (ca.pem), and the client's credentials
+    as `wezterm cli tlscreds --pem` prints them (client certificate, its key, the CA), which it returns."""
+    from proxy.ssh.server import tlscreds_output
+    from proxy.tls import pki
+
+    ca, ca_key = pki.make_ca("the real mux server's CA")
+    srv, srv_key = pki.issue(ca, ca_key, "realhost", ["127.0.0.1"], client=False)
+    cli, cli_key = pki.issue(ca, ca_key, pki.login_name(), [pki.login_name()], client=True)
+    (tmp_path / "srv.pem").write_bytes(pki.cert_pem(srv) + pki.key_pem(srv_key))
+    (tmp_path / "ca.pem").write_bytes(pki.cert_pem(ca))
+    creds = tmp_path / "realhost.pem"
+    creds.write_bytes(tlscreds_output(pki.cert_pem(ca).decode(), (pki.cert_pem(cli) + pki.key_pem(cli_key)).decode(),
+                                      pem=True))
+    return creds
+
+
+def test_tls_domain_snippet_runs(tmp_path: Path) -> None:
+    """The doc's TLS command with its upstream a TLS mux server (the emulated one, requiring a client
+    certificate) and credentials in the ``tlscreds --pem`` form the doc says to fetch; muxscope prints
+    the entry the doc shows (the same keys), and ``openssl s_client`` with those files gets a Pong."""
+    from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
+    from proxy.relay.endpoints import TlsAddress
+    from proxy.tls.contexts import server_context
+
+    openssl = require_binary("openssl")
+    (entry,) = [d for d in domains("tls_clients").values() if "pem_cert" in d]
+    (cmd,) = [c for c in doc_commands() if c[c.index("--listen") + 1] == f"tls:{entry['remote_address']}"
+              and "--tls-bootstrap-ssh" not in c]
+    creds = _real_server_files(tmp_path)
+    port = free_port()
+
+    async def main() -> tuple[str, bytes]:
+        server = EmulatedMuxServer(ServerOptions())
+        up = await server.start(TlsAddress("127.0.0.1", 0),
+                                server_context(str(tmp_path / "srv.pem"), None, [str(tmp_path / "ca.pem")]))
+        argv = [sys.executable, "-m", "proxy.cli", *cmd[1:]]
+        argv = _with(_with(_with(_with(_with(argv, "--listen", f"tls:127.0.0.1:{port}"), "--upstream", str(up)),
+                                   "--tls-cert", str(creds)), "--tls-ca", str(creds)), "--metrics", "127.0.0.1:0")
+        proc = await asyncio.create_subprocess_exec(*argv, "--tls-dir", str(tmp_path / "state"), cwd=REPO,
+                                                    env=clean_env(), stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        try:
+            printed = ""
+            while not printed.endswith("\n}\n"):  # the entry's closing brace
+                line = await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)
+                assert line, printed
+                printed += line.decode()
+            lua = config_assignments(printed[printed.index("config.tls_clients"):])["tls_clients"][0]
+            s_client = await asyncio.create_subprocess_exec(
+                openssl, "s_client", "-quiet", "-connect", lua["remote_address"], "-CAfile", lua["pem_root_certs"][0],
+                "-verify_return_error", "-verify_ip", "127.0.0.1", "-cert", lua["pem_cert"],
+                "-key", lua["pem_private_key"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL)
+            assert s_client.stdin and s_client.stdout
+            requests, n = _ping_requests()
+            s_client.stdin.write(requests)
+            stream, pdus = PduStream(), []
+            while len(pdus) < n:
+                chunk = await asyncio.wait_for(s_client.stdout.read(65536), READ_TIMEOUT)
+                assert chunk
+                pdus += [p for p in stream.feed(chunk) if isinstance(p, Pdu)]
+            s_client.kill()
+            await s_client.wait()
+            return printed, b" ".join(p.name.encode() for p in pdus)
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), TIMEOUT)
+            await server.stop()
+
+    printed, names = asyncio.run(main())
+    assert names == b"GetCodecVersionResponse Pong"
+    lua = config_assignments(printed[printed.index("config.tls_clients"):])["tls_clients"][0]
+    assert set(lua) == set(entry) and lua["remote_address"] == f"127.0.0.1:{port}"
+    assert "CA: " + lua["pem_root_certs"][0] in printed

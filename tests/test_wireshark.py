@@ -9,6 +9,7 @@ for payload fields, the golden frames made by WezTerm's own types.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,8 +26,8 @@ CAPTURES = sorted((REPO / "captures").glob("*.muxcap"))
 C2S, S2C = "client_to_server", "server_to_client"
 
 
-def _gen_schema():
-    spec = importlib.util.spec_from_file_location("gen_schema", REPO / "wireshark" / "gen_schema.py")
+def _build():
+    spec = importlib.util.spec_from_file_location("wireshark_build", REPO / "wireshark" / "build.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -54,13 +55,13 @@ def decoded_by_direction(records):
 # -- the generated schema ------------------------------------------------------------------------
 
 
-def test_generated_schema_matches_codec_schema():
-    gen = _gen_schema()
-    assert gen.main(["--check"]) == 0, "wireshark/muxscope.lua is stale: run python3 wireshark/gen_schema.py"
+def test_plugin_is_built_from_its_sources_and_the_schema():
+    gen = _build()
+    assert gen.main(["--check"]) == 0, "wireshark/muxscope.lua is stale: run python3 wireshark/build.py"
 
 
 def test_schema_drift_is_caught(tmp_path, monkeypatch):
-    gen = _gen_schema()
+    gen = _build()
     lua = tmp_path / "muxscope.lua"
     lua.write_text(gen.LUA_FILE.read_text())
     assert gen.main(["--check", "--lua", str(lua)]) == 0
@@ -71,10 +72,22 @@ def test_schema_drift_is_caught(tmp_path, monkeypatch):
     assert '[14] = "ResizeRenamed"' in lua.read_text()
 
 
+def test_source_edit_not_rebuilt_is_caught(tmp_path, monkeypatch):
+    gen = _build()
+    src = tmp_path / "src"
+    shutil.copytree(gen.SRC, src)
+    lua = tmp_path / "muxscope.lua"
+    lua.write_text(gen.LUA_FILE.read_text())
+    monkeypatch.setattr(gen, "SRC", src)
+    assert gen.main(["--check", "--lua", str(lua)]) == 0
+    (src / "frames.lua").write_text((src / "frames.lua").read_text() + "-- an edit\n")
+    assert gen.main(["--check", "--lua", str(lua)]) == 1
+
+
 def test_ident_table_covers_every_supported_version():
-    section = _gen_schema().render()
+    section = _build().render()
     names = {}
-    for number, v in _gen_schema().versions.VERSIONS.items():
+    for number, v in _build().versions.VERSIONS.items():
         assert f"  [{number}] = {{" in section
         for ident, schema in v.table.items():
             names[ident] = schema.name

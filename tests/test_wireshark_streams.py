@@ -101,7 +101,8 @@ def test_garbage_between_frames_is_reported_and_dissection_recovers(tmp_path):
 
 def test_dropped_chunks_notes_and_truncation_are_comments(tmp_path):
     ping = raw_frame("Ping", {}, 1)
-    records = [open_record(0),
+    records = [(NOTE, 0, 0, "", json.dumps({"capture": "a capture-wide note"}).encode()),
+               open_record(0),
                (NOTE, 1 * MS, 1, "", json.dumps({"codec_version": 44}).encode()),
                (DATA, 2 * MS, 1, C2S, ping),
                (DROPPED, 3 * MS, 1, S2C, json.dumps({"chunks": 3}).encode()),
@@ -114,6 +115,7 @@ def test_dropped_chunks_notes_and_truncation_are_comments(tmp_path):
     assert "3 dropped chunk(s)" in message and "truncated" in message
     comments = [c for p in dissect(pcap) for c in p.comments]
     assert any("codec version 44" in c for c in comments)
+    assert any("a capture-wide note" in c for c in comments)
     assert any("lost 3 chunk(s) server to client" in c for c in comments)
     assert any("truncated" in c for c in comments)
 
@@ -292,3 +294,35 @@ def test_pcapng_blocks_are_well_formed():
     assert types[:2] == [SHB_TYPE, IDB_TYPE] and types.count(EPB_TYPE) == 3 + 1 + 2  # 70000 B: two segments
     assert b"\x09\x00\x01\x00\x09\x00\x00\x00" in data  # if_tsresol = 9 (nanoseconds), padded
     assert flow.client.seq - flow.for_connection(7).client.seq == 1 + 3  # SYN + 3 bytes
+
+
+def test_info_column_lists_every_pdu_of_a_segment(tmp_path):
+    """A segment that completes one frame and holds another: TCP calls the dissector twice for it."""
+    lines, resize, ping = raw_frame("GetLines", GET_LINES, 1), raw_frame("Resize", RESIZE, 2), raw_frame("Ping", {}, 3)
+    records = [open_record(0), (DATA, 1 * MS, 1, C2S, lines[:4]), (DATA, 2 * MS, 1, C2S, lines[4:] + resize + ping[:1]),
+               (DATA, 3 * MS, 1, C2S, ping[1:])]
+    cap = tmp_path / "info.muxcap"
+    write_capture(cap, records)
+    pcap = tmp_path / "info.pcapng"
+    export(cap, pcap)
+    from tests.tshark import tshark_fields
+
+    infos = [r[0] for r in tshark_fields(pcap, ["_ws.col.Info"])]
+    assert "GetLines #1 pane 3 rows 0..50,-2..1, Resize #2 pane 3 50x120" in infos
+    assert "Ping #3" in infos
+
+
+def test_bad_zstd_payload_is_a_payload_error_and_the_stream_goes_on(tmp_path):
+    import zstandard
+
+    good = zstandard.ZstdCompressor().compress(b"\x03" + bytes(40))  # a valid zstd frame, then spoiled
+    bad = good[:6] + b"\xff" * (len(good) - 6)
+    records = [open_record(0), (DATA, 1 * MS, 1, C2S, encode_frame(22, 1, bad, True) + raw_frame("Ping", {}, 2))]
+    cap = tmp_path / "badzstd.muxcap"
+    write_capture(cap, records)
+    pcap = tmp_path / "badzstd.pcapng"
+    export(cap, pcap)
+    pdus = frames(dissect(pcap))
+    assert [p.one("wezmux.pdu") for p in pdus] == ["GetLines", "Ping"]
+    assert "zstd" in pdus[0].one("wezmux.decode_error")
+    assert [r.get("kind") for r in muxscope_decode(cap)] == ["payload", None]  # muxscope: a payload error too

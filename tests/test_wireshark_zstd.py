@@ -1,7 +1,7 @@
 """The plain-Lua zstd decoder inside wireshark/muxscope.lua, run by tshark's own Lua on its own.
 
 Wireshark before 4.3 has no zstd in its Lua API, so the dissector carries a decoder (RFC 8878). The
-section between ``-- >>> zstd`` and ``-- <<< zstd`` is cut out of the plugin, given a small runner,
+source, ``wireshark/src/zstd.lua``, is given a small runner (tshark's Lua runs it as it loads),
 and fed frames made by the zstandard library at every kind of setting; its output must be the input,
 byte for byte, and damaged frames must fail with a zstd error, never a Lua error or a hang.
 """
@@ -17,6 +17,8 @@ import zstandard
 from proxy.capture.pcapng import PcapngWriter, TcpFlow
 from tests.integration import require_binary
 from tests.tshark import LUA
+
+ZSTD_LUA = LUA.parent / "src" / "zstd.lua"
 
 RUNNER = r"""
 local f = io.open(os.getenv("ZSTD_IN"), "r")
@@ -35,8 +37,7 @@ o:close()
 
 
 def run_decoder(tmp_path, inputs: list[bytes], limit: int = 64 << 20) -> list[tuple[str, str]]:
-    text = LUA.read_text()
-    section = text[text.index("-- >>> zstd"):text.index("-- <<< zstd")]
+    section = ZSTD_LUA.read_text()
     script = tmp_path / "zstd_runner.lua"
     script.write_text(section + RUNNER)
     pcap = tmp_path / "one.pcapng"

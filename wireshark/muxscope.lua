@@ -15,8 +15,10 @@
 -- not add up, or whose length is over the limit is garbage; the dissector reports it and skips
 -- ahead to the next plausible header (a known ident, sane sizes, and the zstd magic after the
 -- header of a frame flagged compressed), as `muxscope decode` does.
+--
+-- Built by wireshark/build.py from wireshark/src/*.lua and codec/schema: edit those and rebuild.
 
--- BEGIN GENERATED SCHEMA (wireshark/gen_schema.py; do not edit by hand)
+-- BEGIN GENERATED SCHEMA (wireshark/build.py from codec/schema)
 local N = {}
 N[1] = {k="struct", name="ErrorResponse", fields={{"reason", 2}}}
 N[2] = {k="prim", t="String"}
@@ -210,15 +212,15 @@ N[189] = {k="struct", name="GetPaneDirection", fields={{"pane_id", 13}, {"direct
 N[190] = {k="struct", name="GetPaneDirectionResponse", fields={{"pane_id", 191}}}
 N[191] = {k="option", name="Option<usize>", inner=13}
 N[192] = {k="struct", name="AdjustPaneSize", fields={{"pane_id", 13}, {"direction", 178}, {"amount", 13}}}
-N[193] = {k="struct", name="NotifyAlert", fields={{"pane_id", 13}, {"alert", 194}}}
-N[194] = {k="enum", name="Alert", variants={{"Bell", nil}, {"ToastNotification", 153}, {"CurrentWorkingDirectoryChanged", nil}, {"IconTitleChanged", 155}, {"WindowTitleChanged", 2}, {"TabTitleChanged", 156}, {"PaletteChanged", nil}, {"SetUserVar", 157}, {"OutputSinceFocusLost", nil}, {"Progress", 195}}}
-N[195] = {k="enum", name="Progress", variants={{"None", nil}, {"Percentage", 34}, {"Error", 34}, {"Indeterminate", nil}}}
-N[196] = {k="struct", name="SetClientId", fields={{"client_id", 197}, {"is_proxy", 18}}}
-N[197] = {k="struct", name="ClientId", fields={{"hostname", 2}, {"username", 2}, {"pid", 14}, {"epoch", 37}, {"id", 13}, {"ssh_auth_sock", 198}}}
-N[198] = {k="option", name="Option<String>", inner=2}
-N[199] = {k="struct", name="GetClientListResponse", fields={{"clients", 200}}}
-N[200] = {k="seq", name="Vec<ClientInfo>", item=201}
-N[201] = {k="struct", name="ClientInfo", fields={{"client_id", 197}, {"connected_at", 41}, {"active_workspace", 164}, {"last_input", 41}, {"focused_pane_id", 165}}}
+N[193] = {k="struct", name="SetClientId", fields={{"client_id", 194}, {"is_proxy", 18}}}
+N[194] = {k="struct", name="ClientId", fields={{"hostname", 2}, {"username", 2}, {"pid", 14}, {"epoch", 37}, {"id", 13}, {"ssh_auth_sock", 195}}}
+N[195] = {k="option", name="Option<String>", inner=2}
+N[196] = {k="struct", name="GetClientListResponse", fields={{"clients", 197}}}
+N[197] = {k="seq", name="Vec<ClientInfo>", item=198}
+N[198] = {k="struct", name="ClientInfo", fields={{"client_id", 194}, {"connected_at", 41}, {"active_workspace", 164}, {"last_input", 41}, {"focused_pane_id", 165}}}
+N[199] = {k="struct", name="NotifyAlert", fields={{"pane_id", 13}, {"alert", 200}}}
+N[200] = {k="enum", name="Alert", variants={{"Bell", nil}, {"ToastNotification", 153}, {"CurrentWorkingDirectoryChanged", nil}, {"IconTitleChanged", 155}, {"WindowTitleChanged", 2}, {"TabTitleChanged", 156}, {"PaletteChanged", nil}, {"SetUserVar", 157}, {"OutputSinceFocusLost", nil}, {"Progress", 201}}}
+N[201] = {k="enum", name="Progress", variants={{"None", nil}, {"Percentage", 34}, {"Error", 34}, {"Indeterminate", nil}}}
 N[202] = {k="struct", name="GetLinesResponse", fields={{"pane_id", 13}, {"lines", 203}}}
 N[203] = {k="struct", name="SerializedLines", fields={{"lines", 204}, {"hyperlinks", 97}, {"images", 102}}}
 N[204] = {k="seq", name="Vec<(isize, Line)>", item=205}
@@ -229,8 +231,9 @@ N[208] = {k="struct", name="ClusteredLine", fields={{"text", 2}, {"is_double_wid
 N[209] = {k="struct", name="GetPaneRenderChangesResponse", fields={{"pane_id", 13}, {"mouse_grabbed", 18}, {"cursor_position", 19}, {"dimensions", 108}, {"dirty_lines", 109}, {"title", 2}, {"working_dir", 111}, {"bonus_lines", 203}, {"input_serial", 112}, {"seqno", 13}}}
 local PDU_SCHEMAS = {
   [42] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=52, [24]=106, [25]=107, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=151, [40]=158, [41]=160, [42]=161, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
-  [44] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=52, [24]=106, [25]=107, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=193, [40]=196, [41]=160, [42]=199, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
-  [45] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=202, [24]=106, [25]=209, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=193, [40]=196, [41]=160, [42]=199, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
+  [43] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=52, [24]=106, [25]=107, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=151, [40]=193, [41]=160, [42]=196, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
+  [44] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=52, [24]=106, [25]=107, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=199, [40]=193, [41]=160, [42]=196, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
+  [45] = {[0]=1, [1]=3, [2]=4, [3]=5, [4]=6, [8]=26, [9]=27, [10]=29, [11]=30, [12]=38, [13]=44, [14]=45, [20]=46, [22]=49, [23]=202, [24]=106, [25]=209, [26]=113, [27]=114, [28]=117, [29]=118, [30]=119, [31]=120, [32]=124, [33]=127, [34]=128, [35]=142, [36]=143, [37]=147, [38]=148, [39]=199, [40]=193, [41]=160, [42]=196, [43]=166, [44]=167, [45]=168, [46]=169, [47]=171, [48]=173, [49]=176, [50]=177, [51]=179, [52]=180, [53]=181, [54]=182, [55]=183, [56]=184, [57]=185, [58]=186, [59]=187, [60]=189, [61]=190, [62]=192},
 }
 local PDU_NAMES = {
   [0] = "ErrorResponse",
@@ -288,10 +291,14 @@ local PDU_NAMES = {
   [61] = "GetPaneDirectionResponse",
   [62] = "AdjustPaneSize",
 }
-local CODEC_VERSIONS = {42, 44, 45}
+local CODEC_VERSIONS = {42, 43, 44, 45}
 local DEFAULT_CODEC_VERSION = 44
 local DEFAULT_PORT = 4246
 -- END GENERATED SCHEMA
+
+-- ==== wireshark/src/proto.lua =============================================================================
+-- The protocol, its preferences, fields and expert infos, and which payload fields are filterable.
+-- Uses the generated schema above it (PDU_NAMES, CODEC_VERSIONS, DEFAULT_*).
 
 -- Custom (hand-written serde) types of the schema, by name: see codec/schema/mux.py.
 local CUSTOM = {}
@@ -383,6 +390,27 @@ local HOOKS = {
     ["GetLinesResponse.lines.lines"] = F.row,
     ["GetPaneRenderChangesResponse.bonus_lines.lines"] = F.row,
 }
+-- Paths worth extending while walking (every prefix of a hook, every PDU for its pane_id): building a
+-- path string for every cell of a 2,000-row GetLinesResponse would cost more than decoding it.
+local HOOK_PREFIX = { ["GetCodecVersionResponse"] = true }
+for key in pairs(HOOKS) do
+    local prefix = nil
+    for part in key:gmatch("[^.]+") do
+        prefix = prefix and (prefix .. "." .. part) or part
+        HOOK_PREFIX[prefix] = true
+    end
+end
+for _, name in pairs(PDU_NAMES) do HOOK_PREFIX[name] = true end
+
+local function subpath(path, name)
+    if path ~= nil and HOOK_PREFIX[path] then return path .. "." .. name end
+    return nil
+end
+
+
+-- ==== wireshark/src/payload.lua ===========================================================================
+-- Reading a varbincode payload by a generated schema node (N[...]): a tree, the filterable fields
+-- (HOOKS, from proto.lua) and the Info column summary. Needs proto.lua above it.
 
 ---------------------------------------------------------------------------------------------------
 -- varints on a Lua string (1-based positions). Values are Lua numbers (exact below 2^53) and, past
@@ -458,18 +486,41 @@ function Walker:range(start)
     return self.tvb(self.base + start - 1, math.max(self.pos - start, 0))
 end
 
-function Walker:item(tree, start, text)
-    if tree == nil then return nil end
+-- Whether to add a tree item under `tree` (none once the preference's budget is spent); callers build
+-- the item's text only when it is shown, which is most of the cost of a big payload otherwise.
+function Walker:shown(tree)
+    if tree == nil then return false end
     if self.budget <= 0 then
         self.hidden = self.hidden + 1
-        return nil
+        return false
     end
     self.budget = self.budget - 1
+    return true
+end
+
+function Walker:item(tree, start, text)
     return tree:add(self:range(start), text)
 end
 
+local function prim_text(t, v, big)
+    if t == "String" or t == "PathBuf" then
+        return string.format("%q", #v > 200 and (v:sub(1, 200) .. "...") or v)
+    elseif t == "Vec<u8>" then
+        return #v .. " bytes"
+    elseif t == "char" then
+        return string.format("%q", utf8_char(v))
+    elseif t == "f32" or t == "f64" then
+        return string.format("%.9g", v)
+    elseif t == "()" then
+        return "()"
+    elseif type(v) == "number" then
+        return num_text(v, big)
+    end
+    return tostring(v)
+end
+
 function Walker:hook(path, start, value)
-    if self.top == nil then return end  -- only checking that a payload reads (the heuristic)
+    if self.top == nil or path == nil then return end  -- nil top: only checking that a payload reads
     local field = HOOKS[path]
     if field == nil and path == self.pdu .. ".pane_id" then field = F.pane_id end
     if field ~= nil and type(value) == "number" then
@@ -529,49 +580,47 @@ function Walker:prim(t)
         if b == nil then self:fail("unexpected end of payload") end
         self.pos = pos + 1
         if t == "i8" and b >= 128 then b = b - 256 end
-        return b, tostring(b)
+        return b
     elseif t == "u16" or t == "u32" or t == "u64" or t == "usize" then
         local v, np, err, big = uleb(s, pos)
         if err then self:fail(err) end
         if UINT_LIMIT[t] and v > UINT_LIMIT[t] then self:fail("number out of range for " .. t .. ": " .. v) end
         self.pos = np
-        return v, num_text(v, big)
+        return v, big
     elseif t == "i16" or t == "i32" or t == "i64" or t == "isize" then
         local v, np, err = sleb(s, pos)
         if err then self:fail(err) end
         local lim = SINT_LIMIT[t]
         if lim and (v < -lim or v >= lim) then self:fail("number out of range for " .. t .. ": " .. v) end
         self.pos = np
-        return v, num_text(v)
+        return v
     elseif t == "bool" then
         local b = s:byte(pos)
         if b == nil then self:fail("unexpected end of payload") end
         if b > 1 then self:fail("invalid bool encoding: " .. b) end
         self.pos = pos + 1
-        return b == 1, tostring(b == 1)
+        return b == 1
     elseif t == "f32" or t == "f64" then
         local n = (t == "f32") and 4 or 8
         if pos + n - 1 > #s then self:fail("unexpected end of payload") end
         local v = self.tvb(self.base + pos - 1, n):le_float()
         self.pos = pos + n
-        return v, string.format("%.9g", v)
+        return v
     elseif t == "char" then
         local v, np, err = uleb(s, pos)
         if err then self:fail(err) end
         if v > 0x10FFFF or (v >= 0xD800 and v <= 0xDFFF) then self:fail("invalid char " .. v) end
         self.pos = np
-        return v, string.format("%q", utf8_char(v))
+        return v
     elseif t == "String" or t == "PathBuf" or t == "Vec<u8>" then
         local n, np, err = uleb(s, pos)
         if err then self:fail(err) end
         if n > #s - np + 1 then self:fail(t .. " length " .. n .. " runs past the end of the payload") end
         local raw = s:sub(np, np + n - 1)
         self.pos = np + n
-        if t == "Vec<u8>" then return raw, n .. " bytes" end
-        local shown = #raw > 200 and (raw:sub(1, 200) .. "...") or raw
-        return raw, string.format("%q", shown)
+        return raw
     elseif t == "()" then
-        return nil, "()"
+        return nil
     end
     self:fail("no reader for primitive " .. t)
 end
@@ -589,24 +638,26 @@ function Walker:walk(nid, tree, label, path, depth)
     if depth > MAX_DEPTH then self:fail("value nested deeper than " .. MAX_DEPTH .. " levels") end
     local start, k = self.pos, node.k
     if k == "prim" then
-        local v, text = self:prim(node.t)
-        self:item(tree, start, label .. ": " .. text)
-        self:hook(path, start, v)
+        local v, big = self:prim(node.t)
+        if self:shown(tree) then self:item(tree, start, label .. ": " .. prim_text(node.t, v, big)) end
+        if path then self:hook(path, start, v) end
         return v
     elseif k == "newtype" then
         return self:walk(node.inner, tree, label, path, depth + 1)
     elseif k == "unit" then
-        self:item(tree, start, label .. ": " .. node.name)
+        if self:shown(tree) then self:item(tree, start, label .. ": " .. node.name) end
         return nil
     elseif k == "custom" then
         return CUSTOM[node.name](self, node, tree, label, path, depth)
     elseif k == "flags" then
-        local v, text = self:prim(N[node.inner].t)
-        local names = {}
-        for _, pair in ipairs(node.names) do
-            if pair[1] ~= 0 and bit32.band(v, pair[1]) == pair[1] then names[#names + 1] = pair[2] end
+        local v = self:prim(N[node.inner].t)
+        if self:shown(tree) then
+            local names = {}
+            for _, pair in ipairs(node.names) do
+                if pair[1] ~= 0 and bit32.band(v, pair[1]) == pair[1] then names[#names + 1] = pair[2] end
+            end
+            self:item(tree, start, label .. ": " .. num_text(v) .. " (" .. table.concat(names, " | ") .. ")")
         end
-        self:item(tree, start, label .. ": " .. text .. " (" .. table.concat(names, " | ") .. ")")
         return v
     elseif k == "option" then
         return self:walk_option(node, tree, label, path, depth)
@@ -622,7 +673,7 @@ function Walker:walk_option(node, tree, label, path, depth)
     if tag == nil then self:fail("unexpected end of payload") end
     self.pos = self.pos + 1
     if tag == 0 then
-        self:item(tree, start, label .. ": None")
+        if self:shown(tree) then self:item(tree, start, label .. ": None") end
         return nil
     elseif tag ~= 1 then
         self:fail("invalid Option tag " .. tag)
@@ -640,11 +691,11 @@ function Walker:walk_enum(node, tree, label, path, depth)
     end
     self.pos = np
     if variant[2] == nil then
-        self:item(tree, start, label .. ": " .. variant[1])
+        if self:shown(tree) then self:item(tree, start, label .. ": " .. variant[1]) end
         return variant[1]
     end
-    local sub = self:item(tree, start, label .. ": " .. variant[1])
-    self:walk(variant[2], sub, variant[1], path .. "." .. variant[1], depth + 1)
+    local sub = self:shown(tree) and self:item(tree, start, label .. ": " .. variant[1]) or nil
+    self:walk(variant[2], sub, variant[1], subpath(path, variant[1]), depth + 1)
     if sub then sub:set_len(self.pos - start) end
     return variant[1]
 end
@@ -652,23 +703,23 @@ end
 -- struct, tuple, array, seq, map: a subtree holding the parts
 function Walker:walk_container(node, tree, label, path, depth)
     local start, k = self.pos, node.k
-    local sub = self:item(tree, start, label .. " (" .. node.name .. ")")
+    local sub = self:shown(tree) and self:item(tree, start, label .. " (" .. node.name .. ")") or nil
     if k == "struct" then
-        for _, f in ipairs(node.fields) do self:walk(f[2], sub, f[1], path .. "." .. f[1], depth + 1) end
+        for _, f in ipairs(node.fields) do self:walk(f[2], sub, f[1], subpath(path, f[1]), depth + 1) end
     elseif k == "tuple" then
-        for i, item in ipairs(node.items) do self:walk(item, sub, "[" .. (i - 1) .. "]", path, depth + 1) end
+        for i, item in ipairs(node.items) do self:walk(item, sub, sub and ("[" .. (i - 1) .. "]"), path, depth + 1) end
     elseif k == "array" then
-        for i = 1, node.n do self:walk(node.item, sub, "[" .. (i - 1) .. "]", path, depth + 1) end
+        for i = 1, node.n do self:walk(node.item, sub, sub and ("[" .. (i - 1) .. "]"), path, depth + 1) end
     elseif k == "seq" then
         local n = self:count(node.name)
         if sub then sub:append_text(": " .. n .. " items") end
-        for i = 1, n do self:walk(node.item, sub, "[" .. (i - 1) .. "]", path, depth + 1) end
+        for i = 1, n do self:walk(node.item, sub, sub and ("[" .. (i - 1) .. "]"), path, depth + 1) end
     elseif k == "map" then
         local n = self:count(node.name)
         if sub then sub:append_text(": " .. n .. " entries") end
         for i = 1, n do
-            self:walk(node.key, sub, "key[" .. (i - 1) .. "]", path, depth + 1)
-            self:walk(node.val, sub, "value[" .. (i - 1) .. "]", path, depth + 1)
+            self:walk(node.key, sub, sub and ("key[" .. (i - 1) .. "]"), path, depth + 1)
+            self:walk(node.val, sub, sub and ("value[" .. (i - 1) .. "]"), path, depth + 1)
         end
     else
         self:fail("no reader for schema kind " .. tostring(k))
@@ -684,13 +735,13 @@ CUSTOM["OsString"] = function(w, node, tree, label, path, depth)
     if err then w:fail(err) end
     w.pos = np
     if tag == 0 then
-        local raw, text = w:prim("Vec<u8>")
-        w:item(tree, start, label .. ": " .. string.format("%q", raw))
+        local raw = w:prim("Vec<u8>")
+        if w:shown(tree) then w:item(tree, start, label .. ": " .. string.format("%q", raw)) end
         return raw
     elseif tag == 1 then
         local n = w:count("OsString")
         for _ = 1, n do w:prim("u16") end
-        w:item(tree, start, label .. ": (Windows OsString, " .. n .. " UTF-16 units)")
+        if w:shown(tree) then w:item(tree, start, label .. ": (Windows OsString, " .. n .. " UTF-16 units)") end
         return nil
     end
     w:fail("unknown OsString variant index " .. tag .. " (known: 0..1)")
@@ -703,13 +754,14 @@ CUSTOM["Palette256"] = function(w, node, tree, label, path, depth)
     if err then w:fail(err) end
     if n ~= 256 then w:fail("Palette256 size mismatch: " .. n .. " entries") end
     w.pos = np
-    local sub = w:item(tree, start, label .. " (Palette256): 256 colours")
+    local sub = w:shown(tree) and w:item(tree, start, label .. " (Palette256): 256 colours") or nil
     for i = 1, 256 do w:walk(node.item, sub, "[" .. (i - 1) .. "]", path, depth + 1) end
     if sub then sub:set_len(w.pos - start) end
     return nil
 end
 
--- >>> zstd (tests/test_wireshark_zstd.py runs this section on its own)
+
+-- ==== wireshark/src/zstd.lua ==============================================================================
 ---------------------------------------------------------------------------------------------------
 -- zstd decompression in plain Lua (RFC 8878), for Wireshark versions whose Lua API has no
 -- TvbRange:uncompress_zstd (before 4.3). Frames, raw/RLE/compressed blocks, Huffman literals (1 or 4
@@ -749,21 +801,54 @@ local function bits(s, first, last, pos, n)
     return math.floor(v / POW2[o]) % POW2[n]
 end
 
--- A backward bit stream over s[first..last] (zstd's Huffman, FSE and sequence streams).
+-- A backward bit stream over s[first..last] (zstd's Huffman, FSE and sequence streams): bits are read
+-- from the end, top first. Up to 48 of them wait in `acc` (c of them; exact in a double), the rest in
+-- s[first..idx]. Reading past the start gives zeros and leaves remaining(st) negative (zstd's overflow).
 local function backward(s, first, last)
     if last < first then zfail("empty bit stream") end
     local lastbyte = s:byte(last)
     if lastbyte == 0 then zfail("bit stream has no end mark") end
-    local st = { s = s, first = first, last = last, pos = (last - first) * 8 + highbit(lastbyte) }
-    return st
+    local hb = highbit(lastbyte)
+    return { s = s, first = first, idx = last - 1, acc = lastbyte % POW2[hb], c = hb }
 end
 
-local function rd(st, n)  -- read n bits (top first); pos may go negative: reading past the start
-    st.pos = st.pos - n
-    return bits(st.s, st.first, st.last, st.pos, n)
+local function refill(st)
+    local s, idx, acc, c, first = st.s, st.idx, st.acc, st.c, st.first
+    while c <= 40 and idx >= first do
+        acc = acc * 256 + s:byte(idx)
+        idx = idx - 1
+        c = c + 8
+    end
+    st.idx, st.acc, st.c = idx, acc, c
 end
 
-local function peek(st, n) return bits(st.s, st.first, st.last, st.pos - n, n) end
+local function remaining(st) return st.c + 8 * (st.idx - st.first + 1) end
+
+local function peek(st, n)
+    if st.c < n then refill(st) end
+    local c = st.c
+    if c >= n then return math.floor(st.acc / POW2[c - n]) end
+    if c <= 0 then return 0 end
+    return st.acc * POW2[n - c]
+end
+
+local function skip(st, n)
+    if st.c < n then refill(st) end
+    local c = st.c
+    if c >= n then
+        st.acc = st.acc % POW2[c - n]
+    else
+        st.acc = 0
+    end
+    st.c = c - n
+end
+
+local function rd(st, n)
+    if n == 0 then return 0 end
+    local v = peek(st, n)
+    skip(st, n)
+    return v
+end
 
 -- FSE ---------------------------------------------------------------------------------------------
 
@@ -905,9 +990,9 @@ local function huf_read(s, p, last)
     end
     while true do
         weights[n], s1 = step(s1); n = n + 1
-        if st.pos < 0 then weights[n] = t.sym[s2]; n = n + 1; break end
+        if remaining(st) < 0 then weights[n] = t.sym[s2]; n = n + 1; break end
         weights[n], s2 = step(s2); n = n + 1
-        if st.pos < 0 then weights[n] = t.sym[s1]; n = n + 1; break end
+        if remaining(st) < 0 then weights[n] = t.sym[s1]; n = n + 1; break end
         if n > 255 then zfail("too many Huffman weights") end
     end
     return huf_from_weights(weights, n), p + 1 + hb
@@ -920,7 +1005,7 @@ local function huf_stream(huf, s, first, last, count, out)
     for i = 1, count do
         local v = peek(st, b)
         out[n + i] = sym[v]
-        st.pos = st.pos - nb[v]
+        skip(st, nb[v])
     end
 end
 
@@ -1146,10 +1231,22 @@ function zstd.decompress(s, limit)
     end
     return table.concat(parts)
 end
--- <<< zstd
+
+-- ==== wireshark/src/frames.lua ============================================================================
+-- Frames on a TCP stream: headers, reassembly, garbage, request/response links, codec version per
+-- connection, the heuristic and the port registration. Needs everything above it.
 
 ---------------------------------------------------------------------------------------------------
 -- the frame layer
+
+local function encoded_length(v)
+    local n = 1
+    while v >= 128 do
+        v = math.floor(v / 128)
+        n = n + 1
+    end
+    return n
+end
 
 -- A header at `off` of `s` (1-based): returns h (table), or nil + "more" when more bytes are needed,
 -- or nil + an error message for a header that is not a frame (as FrameDecoder.next_frame).
@@ -1178,7 +1275,9 @@ local function read_header(s, pos, max_len)
     local ident, p3, err2 = uleb(s, p2)
     if err2 == "unexpected end of payload" then return nil, "more" end
     if err2 then return nil, "leb128 is too large" end
-    local data_len = len - (p3 - pos)
+    -- as FrameDecoder: the sizes of serial and ident as their shortest encoding (what a WezTerm sender
+    -- writes), even if these bytes spelled them longer
+    local data_len = len - encoded_length(ident) - encoded_length(serial)
     if data_len < 0 then
         return nil, string.format("sizes don't make sense: len:%s serial:%s ident:%s", num_text(len),
             num_text(serial, big), num_text(ident))
@@ -1266,10 +1365,11 @@ end
 
 local has_native_zstd = pcall(function() return TvbRange.uncompress_zstd end)
 
--- The payload to walk: (tvb, offset, length), or nil and why it cannot be had.
-local function payload_source(tvb, p, h, name, ftree)
+-- The payload to walk: (tvb, offset, length), or nil, why it cannot be had, and whether that is the
+-- payload's fault (bad zstd) rather than the preferences'.
+local function payload_source(tvb, p, h, name)
     if not h.compressed then return tvb, p, h.data_len end
-    if not proto.prefs.inflate then return nil, "decompression is off (preferences)" end
+    if not proto.prefs.inflate then return nil, "decompression is off in the preferences", false end
     local payload = tvb(p, h.data_len)
     if has_native_zstd then  -- Wireshark 4.3+: zstd in C
         local ok, inflated = pcall(function() return payload:uncompress_zstd("Decompressed " .. name) end)
@@ -1277,7 +1377,7 @@ local function payload_source(tvb, p, h, name, ftree)
     end
     local ok, res = pcall(zstd.decompress, payload:raw(), proto.prefs.max_inflated)
     if not ok then
-        return nil, "zstd: " .. (type(res) == "table" and tostring(res.zstd) or tostring(res))
+        return nil, "zstd: " .. (type(res) == "table" and tostring(res.zstd) or tostring(res)), true
     end
     if #res == 0 then return tvb, p, 0 end
     return ByteArray.new(res, true):tvb("Decompressed " .. name), 0, #res
@@ -1317,8 +1417,12 @@ local function dissect_frame(tvb, off, h, pinfo, tree, stream)
             .. ": payload kept undecoded")
         return label
     end
-    local ptvb, base, plen = payload_source(tvb, p, h, name, ftree)
-    if ptvb == nil then
+    local ptvb, base, plen = payload_source(tvb, p, h, name)
+    if ptvb == nil and plen then  -- the zstd stream is bad: a payload error, as muxscope reports it
+        ftree:add(F.decode_error, payload, base)
+        ftree:add_proto_expert_info(E.payload, name .. ": " .. base)
+        return label .. " [payload error]"
+    elseif ptvb == nil then
         ftree:add_proto_expert_info(E.compressed, "zstd payload not decoded (" .. base .. "); "
             .. "`muxscope decode` shows every field")
         return label .. " [zstd " .. h.data_len .. " B]"
@@ -1400,8 +1504,11 @@ local function dissect_stream(tvb, pinfo, tree)
         add_garbage(tvb, garbage_start - 1, n, garbage_why, pinfo, tree, info)
     end
     if #info > 0 then
+        -- called again for the same packet (TCP hands over a reassembled frame, then the rest of the
+        -- segment, with a fence in the Info column between): continue the list
+        local again = tostring(pinfo.cols.protocol) == "WezMux"
         pinfo.cols.protocol = "WezMux"
-        pinfo.cols.info = table.concat(info, ", ")
+        pinfo.cols.info = (again and ", " or "") .. table.concat(info, ", ")
     end
     return n
 end

@@ -4,6 +4,15 @@ Per line it reports the row, the fingerprint (the same as :mod:`codec.lines.fing
 decoded line), the byte length and the seqno. Three walks share the work: the optional C
 accelerator (``codec/_fastscan.c``), else the pure-Python walk below, which skips plain lines with
 one regex match (:mod:`codec.lines.patterns`) and decodes anything else with the schema.
+
+Where the Line/Cell layout is still written by hand, and why: the regex patterns are derived from
+the schema, and hyperlinks, images and every line that is not plain go through the schema's own
+decoders; what remains hand-written is (1) the walk's order of a line's parts (row, storage tag,
+cell count, then zones, seqno, bits, to know where the fingerprinted spans start and end) and its
+inline reading of rows and counts (the one- and two-byte LEB128 forms: per line, a Python call
+would cost more than the reading), and (2) the C walk, whose agreement with this one is
+tested (see its header). Both only locate bytes: what a fingerprint covers is defined once, in
+:mod:`codec.lines.fingerprint`.
 """
 
 from __future__ import annotations
@@ -13,10 +22,10 @@ from hashlib import blake2b
 from typing import NamedTuple
 
 from codec.errors import PayloadError
-from codec.lines.fingerprint import FINGERPRINT_SIZE, SCAN_CELL_STORAGE, digest
+from codec.lines.fingerprint import FINGERPRINT_SIZE, IMAGE_TAIL, SCAN_CELL_STORAGE, digest, link_canon
 from codec.lines.patterns import LINE_MATCHERS, cells_matcher, line_matcher
-from codec.schema.termwiz import ZONE_RANGE
-from codec.wire.leb128 import decode_signed, decode_unsigned, encode_unsigned
+from codec.schema.termwiz import LINE_HYPERLINK, STABLE_ROW_INDEX, ZONE_RANGE
+from codec.wire.leb128 import decode_signed, decode_unsigned
 from codec.wire.varbincode import Seq
 
 try:  # the optional C accelerator (codec/_fastscan.c); same results, ~10x faster
@@ -27,6 +36,7 @@ except ImportError:
     _fastscan = None
 
 _ZONES = Seq(ZONE_RANGE)
+_LINE_HYPERLINKS = Seq(LINE_HYPERLINK)
 
 
 class LineSummary(NamedTuple):
@@ -37,35 +47,6 @@ class LineSummary(NamedTuple):
     byte_length: int  #: bytes of the serialized ``Line`` (cells, zones, seqno, bits; not the row)
     seqno: int  #: ``Line.seqno``
 
-
-
-def _skip_link(buf: bytes, pos: int) -> tuple[bytes, int]:
-    """Skip a Hyperlink; return its canonical bytes (params sorted) and the end."""
-    start = pos
-    count, pos = decode_unsigned(buf, pos)
-    pairs = []
-    for _ in range(count):
-        kn, p = decode_unsigned(buf, pos)
-        ks, ke = p, p + kn
-        vn, p = decode_unsigned(buf, ke)
-        vs, ve = p, p + vn
-        pairs.append((buf[ks:ke], buf[vs:ve], buf[pos:ve]))
-        pos = ve
-    n, pos = decode_unsigned(buf, pos)
-    pos += n
-    if buf[pos] > 1:
-        raise PayloadError(f"invalid bool encoding: {buf[pos]}", pos, "implicit")
-    pos += 1
-    if pos > len(buf):
-        raise PayloadError("unexpected end of payload", len(buf), "hyperlink")
-    if count < 2:
-        return bytes(buf[start:pos]), pos
-    pairs.sort(key=lambda t: (t[0], t[1]))
-    tail_start = pos - 1 - n - len(encode_unsigned(n))
-    return (
-        encode_unsigned(count) + b"".join(p[2] for p in pairs) + bytes(buf[tail_start:pos]),
-        pos,
-    )
 
 
 def scan_serialized_lines(buf: bytes, pos: int = 0) -> tuple[list[LineSummary], int]:
@@ -219,40 +200,26 @@ def _walk_line(buf: bytes, line_start: int) -> tuple[int, int, int, int]:
 def _scan_links_and_images(
     buf: bytes, pos: int, out: list[LineSummary], spans: list[tuple[int, int, int, int]]
 ) -> tuple[list[LineSummary], int, int]:
-    end_of_buf = len(buf)
+    """``SerializedLines.hyperlinks`` and ``.images``, then the fingerprints of the lines they belong to.
+
+    Both are read with the schema (they are rare, and the decoded link is what its canonical
+    bytes are made from, exactly as for a decoded value); an image is kept as its raw bytes after
+    ``line_idx``, which is what its line's fingerprint covers.
+    """
     mv = memoryview(buf)
-    # --- hyperlinks
     links: dict[int, list[tuple[int, int, bytes]]] = {}
-    count, pos = decode_unsigned(buf, pos)
-    for _ in range(count):
-        canon, pos = _skip_link(buf, pos)
-        ncoords, pos = decode_unsigned(buf, pos)
-        for _ in range(ncoords):
-            idx, pos = decode_unsigned(buf, pos)
-            start, pos = decode_unsigned(buf, pos)
-            end, pos = decode_unsigned(buf, pos)
-            links.setdefault(idx, []).append((start, end, canon))
-    # --- images
+    entries, pos = _LINE_HYPERLINKS.decode(buf, pos)
+    for entry in entries:
+        canon = link_canon(entry["link"])
+        for coord in entry["coords"]:
+            cols = coord["cols"]
+            links.setdefault(coord["line_idx"], []).append((cols["start"], cols["end"], canon))
     images: dict[int, list[memoryview]] = {}
     n_images, pos = decode_unsigned(buf, pos)
     for _ in range(n_images):
-        row, pos = decode_signed(buf, pos)
-        tail_start = pos
-        _, pos = decode_unsigned(buf, pos)  # cell_idx
-        pos += 16 + 32  # two TextureCoordinates, data_hash
-        _, pos = decode_signed(buf, pos)  # z_index
-        for _ in range(4):  # paddings
-            _, pos = decode_unsigned(buf, pos)
-        for _ in range(2):  # image_id, placement_id
-            tag = buf[pos]
-            pos += 1
-            if tag == 1:
-                _, pos = decode_unsigned(buf, pos)
-            elif tag != 0:
-                raise PayloadError(f"invalid Option tag: {tag}", pos - 1, "images")
+        row, tail_start = STABLE_ROW_INDEX.decode(buf, pos)
+        _, pos = IMAGE_TAIL.decode(buf, tail_start)
         images.setdefault(row, []).append(mv[tail_start:pos])
-    if pos > end_of_buf:
-        raise PayloadError("unexpected end of payload", end_of_buf, "images")
     # --- fix up the fingerprints of lines that had hyperlinks or images lifted out
     if links or images:
         for i, summary in enumerate(out):

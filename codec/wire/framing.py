@@ -51,10 +51,6 @@ class Frame:
     #: bytes the whole frame took on the wire (header + payload)
     wire_len: int
 
-    @property
-    def header_len(self) -> int:
-        return self.wire_len - len(self.payload)
-
     def to_bytes(self) -> bytes:
         return encode_frame(self.ident, self.serial, self.payload, self.compressed)
 

@@ -138,8 +138,7 @@ class Analyzer:
         conn = ConnState(conn_id, dict(info), decoder, t_ns)
         known = info.get("codec_version")
         if isinstance(known, int) and self.codec_version is None:  # a restarted analysis resuming
-            for stream in conn.decoder.streams.values():
-                stream.observe_codec_version(known)
+            conn.decoder.connection.resume_with_version(known)
         self.connections[conn_id] = conn
         for addon in self.addons:
             addon.connection_opened(conn)

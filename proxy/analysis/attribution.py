@@ -120,7 +120,8 @@ class AttributionAddon(Addon):
                 pane_id = body["pane_id"]
                 size = (body["size"]["rows"], body["size"]["cols"])
                 # After a TabResized the client re-lists the panes and resizes each
-                # to the size the server listed (clientpane.rs resync): those Resizes
+                # to the size the server listed (client.rs:300-316, domain.rs resync,
+                # clientpane.rs resize; docs/wezterm-behaviour.md item 2): those Resizes
                 # are the server's doing, not the user's.
                 kind = Cause.TAB_RESIZED if pane_id in st.resync and st.resync[pane_id] == size else Cause.RESIZE
                 st.resync.pop(pane_id, None)

@@ -1,4 +1,9 @@
-"""Decoding one connection's two byte streams into timestamped PDUs."""
+"""Decoding one connection's two byte streams into timestamped PDUs.
+
+The decoding itself, version negotiation and the chunk-gap rule are the codec's
+(:class:`codec.connection.MuxConnection`); this adds what only the proxy knows:
+the connection id and when each chunk was read.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from codec.pdu import Pdu, PduStream, StreamError
-from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
+from codec.connection import ChunksMissed, DecodeFailed, MuxConnection, PduReceived
+from codec.direction import Direction
+from codec.pdu import Pdu, StreamError, StreamErrorKind
 
 
 @dataclass(slots=True)
@@ -19,14 +25,14 @@ class WireEvent:
     """
 
     conn_id: int
-    direction: str
+    direction: Direction
     t_ns: int
     pdu: Pdu | None = None
     error: StreamError | None = None
 
     @property
     def from_client(self) -> bool:
-        return self.direction == CLIENT_TO_SERVER
+        return self.direction == Direction.CLIENT_TO_SERVER
 
 
 #: the analysis's budget for one frame's inflated payload (real frames are a few MB at most)
@@ -44,50 +50,34 @@ class ConnectionDecoder:
     summary_lines: bool = True
     #: None: no element budget (analysis on threads, tests); the analysis process sets one
     max_objects: int | None = None
-    streams: dict[str, PduStream] = field(init=False)
-    expected_seq: dict[str, int] = field(init=False)
-    gaps: int = 0
+    connection: MuxConnection = field(init=False)
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.streams = {
-            d: PduStream(self.forced_version, summary_lines=self.summary_lines,
-                         max_decompressed=MAX_DECOMPRESSED_PER_FRAME, max_objects=self.max_objects)
-            for d in (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
-        }
-        self.expected_seq = {CLIENT_TO_SERVER: 0, SERVER_TO_CLIENT: 0}
+        self.connection = MuxConnection(self.forced_version, summary_lines=self.summary_lines,
+                                        max_decompressed=MAX_DECOMPRESSED_PER_FRAME, max_objects=self.max_objects)
 
     @property
     def codec_version(self) -> int:
-        return self.streams[SERVER_TO_CLIENT].version.number
+        return self.connection.version(Direction.SERVER_TO_CLIENT).number
 
     @property
     def peer_codec_version(self) -> int | None:
-        return self.streams[SERVER_TO_CLIENT].peer_version
+        return self.connection.peer_version
 
-    def feed(self, direction: str, seq: int, t_ns: int, data: bytes) -> Iterator[WireEvent]:
-        stream = self.streams[direction]
-        if seq != self.expected_seq[direction]:
-            # Chunks were dropped upstream of us: whatever frame was in
-            # progress is unrecoverable. Start over, looking for a header.
-            self.gaps += 1
-            missed = seq - self.expected_seq[direction]
-            old = stream.frames
-            stream.restart_framing()
-            yield WireEvent(
-                self.conn_id, direction, t_ns,
-                error=StreamError(old.offset, f"analysis skipped {missed} chunk(s); resynchronising", "gap"),
-            )
-        self.expected_seq[direction] = seq + 1
-        for item in stream.feed(data):
-            if isinstance(item, Pdu):
-                if item.name == "GetCodecVersionResponse" and direction == SERVER_TO_CLIENT:
-                    # keep the client->server stream on the same version
-                    self.streams[CLIENT_TO_SERVER].observe_codec_version(item.body["codec_vers"])
-                yield WireEvent(self.conn_id, direction, t_ns, pdu=item)
-            else:
-                yield WireEvent(self.conn_id, direction, t_ns, error=item)
+    @property
+    def gaps(self) -> int:
+        """Times the tap's chunk numbers jumped (chunks dropped before the analysis got them)."""
+        return self.connection.gaps
 
-    def leftover(self) -> dict[str, int]:
-        """Bytes of incomplete frames left in each direction (at close)."""
-        return {d: s.frames.buffered for d, s in self.streams.items()}
+    def feed(self, direction: Direction, seq: int, t_ns: int, data: bytes) -> Iterator[WireEvent]:
+        for ev in self.connection.receive_data(direction, data, seq):
+            if isinstance(ev, PduReceived):
+                yield WireEvent(self.conn_id, ev.direction, t_ns, pdu=ev.pdu)
+            elif isinstance(ev, DecodeFailed):
+                yield WireEvent(self.conn_id, ev.direction, t_ns, error=ev.error)
+            elif isinstance(ev, ChunksMissed):
+                # whatever frame was in progress is unrecoverable; the codec resynchronises
+                reason = f"analysis skipped {ev.missed} chunk(s); resynchronising"
+                error = StreamError(ev.offset, reason, StreamErrorKind.GAP)
+                yield WireEvent(self.conn_id, ev.direction, t_ns, error=error)

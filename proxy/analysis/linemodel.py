@@ -329,7 +329,9 @@ class PaneLines:
         if e is None or e.state not in (FETCHING, LINE_AND_FETCHING):
             return False
         if e.stamp != serial:
-            if not (e.stamp == PUSH_STAMP and e.prev_stamp == serial):
+            if not (self.client == "coalesce" and e.stamp == PUSH_STAMP and e.prev_stamp == serial):
+                # (WezTerm's client re-stamped the row when it read the push, before this reply:
+                # renderable.rs:392-405, then put_line's "leave it be")
                 return False
             # A push marked the row for fetching while this fetch was in flight,
             # and no request claimed it before this reply: the client sent none

@@ -37,6 +37,7 @@ from typing import IO, Any
 
 import zstandard
 
+from codec.direction import Direction
 from codec.wire.leb128 import decode_unsigned, encode_unsigned
 
 MAGIC = b"\x89MUXCAP\n"
@@ -44,8 +45,9 @@ FORMAT_VERSION = 1
 OPEN, DATA, CLOSE, NOTE, DROPPED = 1, 2, 3, 4, 5
 KIND_NAMES = {OPEN: "open", DATA: "data", CLOSE: "close", NOTE: "note", DROPPED: "dropped"}
 KIND_BY_NAME = {v: k for k, v in KIND_NAMES.items()}
-DIRECTIONS = ("client_to_server", "server_to_client")
-DIRECTION_CODE = {"client_to_server": 0, "server_to_client": 1, "": 255}
+#: direction code -> Direction (255, "none", is every other code)
+DIRECTIONS = (Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT)
+DIRECTION_CODE: dict[Direction | str, int] = {Direction.CLIENT_TO_SERVER: 0, Direction.SERVER_TO_CLIENT: 1, "": 255}
 HEADER_FIELDS = (
     "format", "version", "muxscope_version", "started_at", "t0_monotonic_ns", "host",
     "listen", "upstream", "options",
@@ -63,7 +65,7 @@ class Record:
     kind: str
     t_ns: int  # relative to the capture's t0
     conn_id: int
-    direction: str
+    direction: Direction | str  # empty for records of no direction (open, close, note)
     data: bytes
 
     @property
@@ -80,7 +82,7 @@ def encode_header(header: dict[str, Any]) -> bytes:
     return MAGIC + struct.pack("<I", len(data)) + data
 
 
-def encode_record(kind: int, t_ns: int, conn_id: int, direction: str, payload: bytes) -> bytes:
+def encode_record(kind: int, t_ns: int, conn_id: int, direction: Direction | str, payload: bytes) -> bytes:
     return b"".join((
         bytes((kind,)), encode_unsigned(max(0, t_ns)), encode_unsigned(conn_id),
         bytes((DIRECTION_CODE.get(direction, 255),)), encode_unsigned(len(payload)), payload,
@@ -214,24 +216,32 @@ def open_capture(path: str) -> CaptureReader:
     return CaptureReader.open(f)
 
 
-def iter_capture_pdus(f: IO[bytes], version: int | None) -> Iterator[tuple[str, Any]]:
-    """Decode every connection of a capture, in record order: (direction, Pdu | StreamError)."""
-    from codec.pdu import PduStream, StreamError
+def iter_capture_pdus(f: IO[bytes], version: int | None) -> Iterator[tuple[Direction | str, Any]]:
+    """Decode every connection of a capture, in record order: (direction, Pdu | StreamError).
+
+    Each connection is one :class:`~codec.connection.MuxConnection`, so the version the server
+    announces decodes both of its directions. (Imported here: writing a capture needs no decoder.)
+    """
+    from codec.connection import DecodeFailed, MuxConnection, PduReceived
+    from codec.pdu import StreamError, StreamErrorKind
 
     reader = CaptureReader.open(f)
-    streams: dict[tuple[int, str], PduStream] = {}
+    conns: dict[int, MuxConnection] = {}
     for rec in reader.records():
         if rec.kind != "data":
             continue
-        key = (rec.conn_id, rec.direction)
-        stream = streams.get(key)
-        if stream is None:
-            stream = streams[key] = PduStream(version)
-        for item in stream.feed(rec.data):
-            if item.__class__.__name__ == "Pdu" and item.name == "GetCodecVersionResponse":
-                other = streams.get((rec.conn_id, "client_to_server"))
-                if other is not None:
-                    other.observe_codec_version(item.body["codec_vers"])
-            yield rec.direction, item
+        if not isinstance(rec.direction, Direction):
+            reason = f"data record of connection {rec.conn_id} has no direction (skipped)"
+            yield "", StreamError(reader.bytes_read, reason, StreamErrorKind.FRAME)
+            continue
+        conn = conns.get(rec.conn_id)
+        if conn is None:
+            conn = conns[rec.conn_id] = MuxConnection(version)
+        for ev in conn.receive_data(rec.direction, rec.data):
+            if isinstance(ev, PduReceived):
+                yield rec.direction, ev.pdu
+            elif isinstance(ev, DecodeFailed):
+                yield rec.direction, ev.error
     if reader.truncated:
-        yield "", StreamError(reader.bytes_read, f"capture truncated: {reader.truncation_reason}", "frame")
+        reason = f"capture truncated: {reader.truncation_reason}"
+        yield "", StreamError(reader.bytes_read, reason, StreamErrorKind.FRAME)

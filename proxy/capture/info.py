@@ -7,12 +7,13 @@ import json
 from collections import Counter
 from typing import Any
 
-from codec.pdu import PduStream, StreamError
+from codec.connection import DecodeFailed, MuxConnection, PduReceived
+from codec.direction import Direction
 from proxy.capture.format import (
     open_capture,
 )
 
-C2S, S2C = "client_to_server", "server_to_client"
+C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 
 
 
@@ -25,7 +26,7 @@ def capture_info(path: str) -> dict[str, Any]:
         wire = {C2S: 0, S2C: 0}
         decompressed = {C2S: 0, S2C: 0}
         conns: dict[int, dict[str, Any]] = {}
-        streams: dict[tuple[int, str], PduStream] = {}
+        decoders: dict[int, MuxConnection] = {}
         codec_version: int | None = None
         codec_source: str | None = None
         dropped_records = dropped_chunks = decode_errors = 0
@@ -53,22 +54,20 @@ def capture_info(path: str) -> dict[str, Any]:
             elif rec.kind == "data" and conn is not None:
                 wire[rec.direction] += len(rec.data)
                 conn["wire_bytes"][rec.direction] += len(rec.data)
-                stream = streams.get((rec.conn_id, rec.direction))
-                if stream is None:
-                    stream = streams[(rec.conn_id, rec.direction)] = PduStream(summary_lines=True)
-                for item in stream.feed(rec.data):
-                    if isinstance(item, StreamError):
+                decoder = decoders.get(rec.conn_id)
+                if decoder is None:
+                    decoder = decoders[rec.conn_id] = MuxConnection(summary_lines=True)
+                for ev in decoder.receive_data(rec.direction, rec.data):
+                    if isinstance(ev, DecodeFailed):
                         decode_errors += 1
+                    if not isinstance(ev, PduReceived):
                         continue
+                    item = ev.pdu
                     pdus[rec.direction][item.name] += 1
                     decompressed[rec.direction] += len(item.payload)
                     conn["pdus"] += 1
-                    if item.name == "GetCodecVersionResponse":
-                        peer = streams.get((rec.conn_id, C2S))
-                        if peer is not None:
-                            peer.observe_codec_version(item.body["codec_vers"])
-                        if codec_source is None:
-                            codec_version, codec_source = item.body["codec_vers"], "GetCodecVersionResponse"
+                    if item.name == "GetCodecVersionResponse" and codec_source is None:
+                        codec_version, codec_source = item.body["codec_vers"], "GetCodecVersionResponse"
         return {
             "file": path,
             "file_bytes": reader.total_bytes,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from codec.sequence import ChunkNumbers
 from proxy.analysis.analyzer import Analyzer
 from proxy.analysis.attribution import AttributionAddon
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
@@ -74,7 +75,7 @@ def replay_records(
     on_event: Callable[[TapEvent], None] | None = None,
 ) -> tuple[int, float, int]:
     """Feed every record to ``analyzer`` (paced by ``speed`` when given); returns (records, duration_s, drops)."""
-    seqs: dict[tuple[int, str], int] = {}
+    chunks = ChunkNumbers()
     n = 0
     first_t: int | None = None
     last_t = 0
@@ -91,22 +92,18 @@ def replay_records(
             if delay > 0:
                 time.sleep(delay)
         if rec.kind == "data":
-            key = (rec.conn_id, rec.direction)
-            seq = seqs.get(key, 0)
-            seqs[key] = seq + 1
+            seq = chunks.take((rec.conn_id, rec.direction))
             event = TapEvent("data", rec.conn_id, rec.t_ns, rec.direction, rec.data, seq)
         elif rec.kind == "dropped":
             # the live capture lane lost chunks here: make the gap visible to the decoder
-            key = (rec.conn_id, rec.direction)
             missed = int(rec.info.get("chunks", 1))
-            seqs[key] = seqs.get(key, 0) + missed
+            chunks.skip((rec.conn_id, rec.direction), missed)
             drops += missed
             continue
         elif rec.kind in ("open", "close", "note"):
             event = TapEvent(rec.kind, rec.conn_id, rec.t_ns, info=rec.info)
             if rec.kind == "close":
-                seqs.pop((rec.conn_id, "client_to_server"), None)
-                seqs.pop((rec.conn_id, "server_to_client"), None)
+                chunks.forget_connection(rec.conn_id)
         else:
             continue
         analyzer.handle(event)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import IO
 
+from codec.direction import Direction
+
 from .format import CaptureReader, Record
 
 SHB_TYPE = 0x0A0D0D0A
@@ -221,13 +223,20 @@ class _Exporter:
         self.res = ExportResult()
         self.flows: dict[int, TcpFlow] = {}
         self.pending: dict[int, list[str]] = {}
+        self.loose: list[str] = []
         self.last_t: dict[int, int] = {}
 
-    def note(self, conn_id: int, text: str) -> None:
-        self.pending.setdefault(conn_id, []).append(text)
+    def note(self, conn_id: int, text: str, *, own: bool = False) -> None:
+        """A comment for the connection's next packet; one about no open connection (a capture-wide
+        note, conn 0) goes on the next packet of any."""
+        if own or conn_id in self.flows:
+            self.pending.setdefault(conn_id, []).append(text)
+        else:
+            self.loose.append(text)
 
     def emit(self, conn_id: int, t_ns: int, packets: list[bytes]) -> None:
-        notes = self.pending.pop(conn_id, [])
+        notes = self.pending.pop(conn_id, []) + self.loose
+        self.loose = []
         self.res.comments += len(notes)
         for i, pkt in enumerate(packets):
             self.w.packet(self.epoch + t_ns, pkt, notes if i == 0 else ())
@@ -239,18 +248,18 @@ class _Exporter:
             f = self.flows[conn_id] = TcpFlow.for_connection(conn_id, self.server_port)
             self.res.connections += 1
             if not opened:
-                self.note(conn_id, "muxscope: this connection's open is not in the capture")
+                self.note(conn_id, "muxscope: this connection's open is not in the capture", own=True)
             self.emit(conn_id, t_ns, f.handshake())
         return f
 
     def record(self, rec: Record) -> None:
         if rec.kind == "open":
             self.note(rec.conn_id, f"muxscope: connection {rec.conn_id} opened: "
-                      + json.dumps(rec.info, ensure_ascii=False, sort_keys=True))
+                      + json.dumps(rec.info, ensure_ascii=False, sort_keys=True), own=True)
             self.flow(rec.conn_id, rec.t_ns, True)
         elif rec.kind == "data":
             f = self.flow(rec.conn_id, rec.t_ns, False)
-            self.emit(rec.conn_id, rec.t_ns, f.data(rec.direction == "client_to_server", rec.data))
+            self.emit(rec.conn_id, rec.t_ns, f.data(rec.direction == Direction.CLIENT_TO_SERVER, rec.data))
             self.res.data_bytes += len(rec.data)
         elif rec.kind == "close" and rec.conn_id in self.flows:
             self.note(rec.conn_id, _note_text(rec))

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codec import CodecError, Frame, FrameDecoder, PduStream, StreamError, decode_frame, encode_frame, encode_pdu
+from codec.direction import Direction
 from codec.pdu import Pdu
 from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, get_version
 from codec.wire.varbincode import to_json
@@ -42,7 +43,7 @@ from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, TcpAddress, UnixAddress, parse_listen
 from proxy.relay.server import close_listener
 
-C2S, S2C = "client_to_server", "server_to_client"
+C2S = Direction.CLIENT_TO_SERVER
 #: Fields that change on every run of a client: never part of the match.
 DEFAULT_IGNORE = ("SendKeyDown.input_serial", "SetClientId.client_id")
 

@@ -26,10 +26,9 @@ from typing import Any
 
 import zstandard
 
+from codec.direction import Direction
 from codec.lines import cell_width
-from codec.pdu import Pdu, PduStream, encode_pdu
-from codec.schema.versions import KNOWN_IDENTS
-from codec.wire.framing import FrameDecoder
+from codec.pdu import Pdu, PduStream, StreamErrorKind, encode_pdu
 from codec.wire.varbincode import (
     BYTES,
     CHAR,
@@ -57,7 +56,7 @@ from proxy.capture.format import (
     open_capture,
 )
 
-C2S, S2C = "client_to_server", "server_to_client"
+C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
 
 
 
@@ -330,7 +329,7 @@ class _Writer:
         self.cobj = self.cctx.compressobj()
         self.n = 0
 
-    def write(self, kind: int, t_ns: int, conn_id: int, direction: str, payload: bytes) -> None:
+    def write(self, kind: int, t_ns: int, conn_id: int, direction: Direction | str, payload: bytes) -> None:
         self.f.write(self.cobj.compress(encode_record(kind, t_ns, conn_id, direction, payload)))
         self.n += 1
         if self.n % 4096 == 0:
@@ -372,7 +371,7 @@ class _Scrub:
             self.queue.append(_Out(Record(rec.kind, rec.t_ns, rec.conn_id, rec.direction, data), resolved=True))
         self._drain()
 
-    def _direction(self, conn_id: int, direction: str) -> _Direction:
+    def _direction(self, conn_id: int, direction: Direction) -> _Direction:
         d = self.dirs.get((conn_id, direction))
         if d is None:
             d = self.dirs[(conn_id, direction)] = _Direction(PduStream())
@@ -390,7 +389,7 @@ class _Scrub:
         for item in d.stream.feed(rec.data):
             if isinstance(item, Pdu):
                 self._pdu(rec, d, item)
-            elif item.kind == "payload" and item.frame is not None:
+            elif item.kind == StreamErrorKind.PAYLOAD and item.frame is not None:
                 self._dropped(rec, "undecodable", ident=item.frame.ident, serial=item.frame.serial,
                               wire_bytes=item.frame.wire_len)
         skipped = d.stream.frames.skipped_bytes - skipped0
@@ -437,7 +436,7 @@ class _Scrub:
             span.out.payload += data[given:upto]
             given = upto
 
-    def _finish(self, conn_id: int, direction: str) -> None:
+    def _finish(self, conn_id: int, direction: Direction) -> None:
         d = self.dirs.get((conn_id, direction))
         if d is None:
             return
@@ -446,12 +445,11 @@ class _Scrub:
             span.out.resolved = True
         d.pending.clear()
 
-    def _reset(self, conn_id: int, direction: str) -> None:
+    def _reset(self, conn_id: int, direction: Direction) -> None:
         """A gap in the recording: the frame in progress is lost; look for the next header."""
         self._finish(conn_id, direction)
         d = self._direction(conn_id, direction)
-        d.stream.frames = FrameDecoder(d.stream.frames.max_frame_len, known_idents=KNOWN_IDENTS)
-        d.stream.frames.resync_from_scratch()
+        d.stream.restart_after_gap()
         d.fed = 0
 
     def _drain(self) -> None:

@@ -20,6 +20,8 @@ from typing import Any
 
 import zstandard
 
+from codec.direction import Direction
+from codec.sequence import ChunkNumbers
 from proxy import __version__
 from proxy.capture.format import (
     CLOSE,
@@ -70,7 +72,7 @@ class CaptureConsumer:
         self._pending = 0
         self._live: dict[int, dict[str, Any]] = {}
         self._codec_version: int | None = None
-        self._expected_seq: dict[tuple[int, str], int] = {}
+        self._chunks = ChunkNumbers()
         self.records_written = 0
         self._cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
 
@@ -136,12 +138,10 @@ class CaptureConsumer:
         if self._f is None:
             return
         if event.kind == "data":
-            key = (event.conn_id, event.direction)
-            expected = self._expected_seq.get(key, 0)
-            if event.seq != expected:
+            missed = self._chunks.arrived((event.conn_id, event.direction), event.seq)
+            if missed:
                 self._write(DROPPED, event.t_ns, event.conn_id, event.direction,
-                            json.dumps({"chunks": event.seq - expected}).encode())
-            self._expected_seq[key] = event.seq + 1
+                            json.dumps({"chunks": missed}).encode())
             self._write(DATA, event.t_ns, event.conn_id, event.direction, event.data)
             self._note_codec_version(event)
         elif event.kind == "open":
@@ -158,12 +158,14 @@ class CaptureConsumer:
 
     def _note_codec_version(self, event: TapEvent) -> None:
         """Record the codec version once seen (cheap check: GetCodecVersionResponse is ident 27)."""
-        if not self.sniff_codec_version or self._codec_version is not None or event.direction != "server_to_client":
+        if not self.sniff_codec_version or self._codec_version is not None:
+            return
+        if event.direction != Direction.SERVER_TO_CLIENT:
             return
         from codec.pdu import PduStream
 
         # Only the first few KB of a connection can hold it; decode them once.
-        if self._expected_seq.get((event.conn_id, event.direction), 0) > 4:
+        if self._chunks.expected((event.conn_id, event.direction)) > 4:
             return
         for item in PduStream().feed(event.data):
             if getattr(item, "name", None) == "GetCodecVersionResponse":
@@ -172,7 +174,7 @@ class CaptureConsumer:
                             json.dumps({"codec_version": self._codec_version}).encode())
                 return
 
-    def _write(self, kind: int, t_ns: int, conn_id: int, direction: str, payload: bytes) -> None:
+    def _write(self, kind: int, t_ns: int, conn_id: int, direction: Direction | str, payload: bytes) -> None:
         if self._cobj is None:
             return
         rec = encode_record(kind, t_ns - self.t0_ns, conn_id, direction, payload)

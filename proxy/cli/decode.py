@@ -9,18 +9,39 @@ tool goes on with the next one it can find.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from codec.pdu import LINE_FIELDS, Pdu, PduStream, StreamError, pdu_lines
+from codec.direction import Direction
+from codec.pdu import LINE_FIELDS, Pdu, PduStream, StreamError, StreamErrorKind, pdu_lines
+from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from codec.wire.varbincode import to_json
 
 CHUNK = 1 << 20
 
 
-def iter_stream(data_chunks: Iterator[bytes], version: int | None) -> Iterator[tuple[str, Pdu | StreamError]]:
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "decode",
+        help="print every PDU of a raw frame stream or a capture",
+        description="Decode a raw stream of mux frames (or a .muxcap capture) and print each PDU: "
+        "a readable tree by default, one JSON object per line with --json. Bad frames are reported "
+        "with their offset and decoding resumes at the next plausible frame.",
+    )
+    p.add_argument("file", help="raw frame stream or .muxcap capture ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="one JSON object per PDU per line")
+    p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None,
+                   help=f"decode as this codec version (default: from GetCodecVersionResponse, else {DEFAULT_VERSION})")
+    p.add_argument("--cells", action="store_true", help="tree output: show every cell, not one line per row")
+    p.set_defaults(func=lambda args: run(args.file, args.json, args.codec_version, args.cells))
+
+
+def iter_stream(
+    data_chunks: Iterator[bytes], version: int | None
+) -> Iterator[tuple[Direction | str, Pdu | StreamError]]:
     """Decode a raw (single-direction) frame stream; yields ("", item)."""
     stream = PduStream(version)
     for chunk in data_chunks:
@@ -28,10 +49,11 @@ def iter_stream(data_chunks: Iterator[bytes], version: int | None) -> Iterator[t
             yield "", item
     left = stream.frames.close()
     if left:
-        yield "", StreamError(stream.frames.offset, f"stream ends inside a frame ({left} bytes left over)", "frame")
+        reason = f"stream ends inside a frame ({left} bytes left over)"
+        yield "", StreamError(stream.frames.offset, reason, StreamErrorKind.FRAME)
 
 
-def json_record(pdu: Pdu, direction: str = "") -> dict[str, Any]:
+def json_record(pdu: Pdu, direction: Direction | str = "") -> dict[str, Any]:
     rec: dict[str, Any] = {}
     if direction:
         rec["direction"] = direction
@@ -74,9 +96,12 @@ def _tree(value: Any, indent: int, out: list[str], key: str) -> None:
         out.append(f"{pad}{key}: {json.dumps(value, ensure_ascii=False)}")
 
 
-def tree_record(pdu: Pdu, index: int, direction: str = "", cells: bool = False) -> str:
+_ARROWS = {Direction.CLIENT_TO_SERVER: "client -> server ", Direction.SERVER_TO_CLIENT: "server -> client "}
+
+
+def tree_record(pdu: Pdu, index: int, direction: Direction | str = "", cells: bool = False) -> str:
     flags = "compressed " if pdu.compressed else ""
-    arrow = {"client_to_server": "client -> server ", "server_to_client": "server -> client "}.get(direction, "")
+    arrow = _ARROWS.get(direction, "")
     head = (
         f"Frame {index} @ offset {pdu.offset}: {arrow}{pdu.name} serial={pdu.serial} ident={pdu.ident} "
         f"{flags}wire={pdu.wire_len} B payload={len(pdu.payload)} B"
@@ -104,7 +129,7 @@ def tree_record(pdu: Pdu, index: int, direction: str = "", cells: bool = False) 
 
 
 def render(
-    items: Iterator[tuple[str, Pdu | StreamError]], as_json: bool, cells: bool, out: IO[str]
+    items: Iterator[tuple[Direction | str, Pdu | StreamError]], as_json: bool, cells: bool, out: IO[str]
 ) -> tuple[int, int]:
     count = errors = 0
     for direction, item in items:

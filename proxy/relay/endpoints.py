@@ -1,7 +1,7 @@
 """Addresses the proxy listens on and connects to, parsed once and validated early.
 
-Listen:   ``unix:PATH``, ``tcp:HOST:PORT``, ``stdio``, ``ssh:HOST:PORT``
-Upstream: ``unix:PATH``, ``tcp:HOST:PORT``, ``exec:COMMAND``, ``ssh://[USER@]HOST[:PORT]``
+Listen:   ``unix:PATH``, ``tcp:HOST:PORT``, ``stdio``, ``ssh:HOST:PORT``, ``tls:HOST:PORT``
+Upstream: ``unix:PATH``, ``tcp:HOST:PORT``, ``exec:COMMAND``, ``ssh://[USER@]HOST[:PORT]``, ``tls://HOST:PORT``
 
 Every parse error is a :class:`AddressError` whose message names the problem
 and the fix, because these strings come straight from a user's command line.
@@ -67,11 +67,28 @@ class SshAddress:
         return f"ssh://{user}{host}{port}"
 
 
-ListenAddress = UnixAddress | TcpAddress | StdioAddress | SshAddress
-UpstreamAddress = UnixAddress | TcpAddress | ExecAddress | SshAddress
+@dataclass(frozen=True)
+class TlsAddress:
+    """A TLS domain's address: ``tls:HOST:PORT`` to listen on, ``tls://HOST:PORT`` upstream
+    (a ``tls_clients`` entry's ``remote_address``)."""
 
-LISTEN_FORMS = "unix:PATH, tcp:HOST:PORT, stdio or ssh:HOST:PORT"
-UPSTREAM_FORMS = "unix:PATH, tcp:HOST:PORT, exec:COMMAND or ssh://[USER@]HOST[:PORT]"
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tls://{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+ListenAddress = UnixAddress | TcpAddress | StdioAddress | SshAddress | TlsAddress
+UpstreamAddress = UnixAddress | TcpAddress | ExecAddress | SshAddress | TlsAddress
+
+LISTEN_FORMS = "unix:PATH, tcp:HOST:PORT, stdio, ssh:HOST:PORT or tls:HOST:PORT"
+UPSTREAM_FORMS = "unix:PATH, tcp:HOST:PORT, exec:COMMAND, ssh://[USER@]HOST[:PORT] or tls://HOST:PORT"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -123,18 +140,23 @@ def parse_listen(spec: str, allow_remote: bool = False) -> ListenAddress:
         if not rest:
             raise AddressError("--listen unix:PATH needs a path, e.g. unix:/tmp/muxscope.sock")
         return UnixAddress(rest)
-    if kind in ("tcp", "ssh"):
+    if kind in ("tcp", "ssh", "tls"):
         host, port = _host_port(rest, f"--listen {spec!r}")
         if not allow_remote and not is_loopback_host(host):
             raise AddressError(
                 f"--listen {spec!r} is not a loopback address; the mux protocol is unauthenticated. "
                 "Use 127.0.0.1, or add --allow-remote if you really mean it"
             )
+        if kind == "tls":
+            return TlsAddress(host, port)
         return TcpAddress(host, port) if kind == "tcp" else SshAddress(host, port)
     raise AddressError(f"--listen {spec!r}: unknown kind {kind!r}; expected {LISTEN_FORMS}")
 
 
 def parse_upstream(spec: str) -> UpstreamAddress:
+    if spec.startswith("tls://") or spec.startswith("tls:"):
+        rest = spec.removeprefix("tls://").removeprefix("tls:")
+        return TlsAddress(*_host_port(rest, f"--upstream {spec!r}", example="myhost:8080"))
     if spec.startswith("ssh://"):
         rest = spec[len("ssh://") :]
         user = None

@@ -25,12 +25,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-CLIENT_TO_SERVER = "client_to_server"
-SERVER_TO_CLIENT = "server_to_client"
+from codec.direction import Direction
+
+CLIENT_TO_SERVER = Direction.CLIENT_TO_SERVER
+SERVER_TO_CLIENT = Direction.SERVER_TO_CLIENT
 
 
 class TapLike(Protocol):
-    def submit(self, conn_id: int, direction: str, t_ns: int, data: bytes) -> None: ...
+    def submit(self, conn_id: int, direction: Direction, t_ns: int, data: bytes) -> None: ...
 
 
 @dataclass

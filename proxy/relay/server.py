@@ -27,6 +27,7 @@ from proxy.relay.endpoints import (
     SshAddress,
     StdioAddress,
     TcpAddress,
+    TlsAddress,
     UnixAddress,
     UpstreamAddress,
 )
@@ -69,6 +70,8 @@ class ProxyServer:
         connect_timeout: float = 15.0,
         ssh_listen: Any = None,
         ssh_upstream: Any = None,
+        tls_listen: Any = None,
+        tls_upstream: Any = None,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
@@ -79,6 +82,12 @@ class ProxyServer:
         self._open_upstream_override = open_upstream
         self.ssh_listen = ssh_listen  # ssh_server.SshListenOptions (None: defaults)
         self.ssh_upstream = ssh_upstream  # ssh_client.SshUpstreamOptions (None: defaults)
+        self.tls_listen = tls_listen  # tls.contexts.TlsListenOptions (None: defaults)
+        self.tls_upstream = tls_upstream  # tls.contexts.TlsUpstreamOptions
+        self.tls_setup: Any = None  # tls.setup.TlsListenSetup once listening: what to tell the user
+        self._tls_upstream_ctx: Any = None
+        self._bootstrap: Any = None  # the SSH listener answering tlscreds (--tls-bootstrap-ssh)
+        self._tls_bootstrap: Any = None  # tls.bootstrap.UpstreamBootstrap (--tls-bootstrap-via-ssh)
         self.log = logs.get_logger()
         self._ids = itertools.count(1)
         self._server: asyncio.AbstractServer | None = None
@@ -88,6 +97,15 @@ class ProxyServer:
 
     # -- lifecycle ---------------------------------------------------------------
     async def start(self) -> None:
+        if isinstance(self.upstream, TlsAddress):
+            from proxy.tls.setup import upstream_setup
+
+            self._tls_upstream_ctx = upstream_setup(self.tls_upstream)  # bad files: fail now, not per connection
+            if self.tls_upstream is not None and self.tls_upstream.bootstrap is not None:
+                from proxy.tls.bootstrap import UpstreamBootstrap
+
+                self._tls_bootstrap = UpstreamBootstrap(self.upstream, self.tls_upstream.bootstrap,
+                                                        self.tls_upstream, self.log)
         loop = asyncio.get_running_loop()
         addr = self.listen
         factory = lambda: _AcceptedSide(self._accepted)  # noqa: E731
@@ -115,6 +133,19 @@ class ProxyServer:
             self.bound = str(TcpAddress(sock[0], sock[1]))
         elif isinstance(addr, StdioAddress):
             self.bound = "stdio"
+        elif isinstance(addr, TlsAddress):
+            from proxy.tls.setup import start_tls_listener
+
+            self._server, self.tls_setup = await start_tls_listener(addr, self.tls_listen, self._accepted, self.log)
+            sock = self._server.sockets[0].getsockname()
+            self.bound = "tls:" + str(TcpAddress(sock[0], sock[1])).removeprefix("tcp:")
+            if self.tls_listen is not None and self.tls_listen.bootstrap_ssh is not None:
+                from dataclasses import replace
+
+                from proxy.tls.setup import start_bootstrap_listener
+
+                self._bootstrap, user_host = await start_bootstrap_listener(self, self.tls_listen, self.tls_setup)
+                self.tls_setup = replace(self.tls_setup, bootstrap_via_ssh=user_host)
         elif isinstance(addr, SshAddress):
             self._server = await start_listener(self, addr, self.ssh_listen)  # type: ignore[assignment]
             sock = self._server.sockets[0].getsockname()
@@ -157,6 +188,11 @@ class ProxyServer:
 
     async def stop(self, grace: float = 2.0) -> None:
         """Stop accepting, let open connections finish for ``grace`` seconds, close the rest."""
+        if self._bootstrap is not None:
+            self._bootstrap.close()
+            with contextlib.suppress(Exception):
+                await self._bootstrap.wait_closed()
+            self._bootstrap = None
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -247,6 +283,15 @@ class ProxyServer:
             )
         if isinstance(up, SshAddress):
             return await open_ssh_upstream(up, self.ssh_upstream, self.log.bind(conn=conn_id))
+        if isinstance(up, TlsAddress):
+            from proxy.relay.sides.tls import connect_tls
+
+            ctx, name, hint = self._tls_upstream_ctx
+            if self._tls_bootstrap is not None:
+                from proxy.tls.bootstrap import connect_bootstrapped
+
+                return await connect_bootstrapped(self._tls_bootstrap, up, name(up.host), hint)
+            return await connect_tls(up.host, up.port, ctx, name(up.host), hint)
         raise ProxyError(f"unsupported upstream {up}")
 
 

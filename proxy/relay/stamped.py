@@ -202,14 +202,20 @@ class StampedSocketSide(Side):
         except OSError as exc:
             self._lost(exc)
             return
-        relay = self.relay
         if not data:
             self.pause_reading()
-            if relay is not None:
-                relay.eof_received(self)
+            self._eof()
             return
-        if relay is not None:
-            relay.data_received(self, data, monotonic_arrival(ancillary, time.monotonic_ns()))
+        self._received(data, monotonic_arrival(ancillary, time.monotonic_ns()))
+
+    # What the bytes read mean: hooks a side that wraps the stream (TLS) overrides.
+    def _received(self, data: bytes, t_ns: int) -> None:
+        if self.relay is not None:
+            self.relay.data_received(self, data, t_ns)
+
+    def _eof(self) -> None:
+        if self.relay is not None:
+            self.relay.eof_received(self)
 
     def pause_reading(self) -> None:
         if self._reading and self.sock is not None:
@@ -223,6 +229,10 @@ class StampedSocketSide(Side):
 
     # -- writing -------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
+        self._send(data)
+
+    def _send(self, data: bytes) -> None:
+        """Put ``data`` on the wire: at once what the socket takes, the rest when it is writable."""
         sock = self.sock
         if sock is None or self._close_after_flush or self._eof_after_flush:
             return
@@ -264,6 +274,9 @@ class StampedSocketSide(Side):
                 self._close_now(None)
 
     def write_eof(self) -> None:
+        self._shutdown_after_flush()
+
+    def _shutdown_after_flush(self) -> None:
         if self.sock is None or self._eof_after_flush:
             return
         self._eof_after_flush = True  # what is buffered goes first (see _writable)
@@ -319,15 +332,15 @@ class StampedListener:
     """Accepts TCP connections as :class:`StampedSocketSide` (an asyncio server would wrap each in a
     transport that drops the stamps). Quacks like the ``asyncio.Server`` the proxy keeps."""
 
-    def __init__(self, sockets: list[socket.socket], on_accept: Callable[[StampedSocketSide], None]) -> None:
+    def __init__(self, sockets: list[socket.socket], on_accept: Callable[[Any], None], **_: Any) -> None:
         self.sockets = sockets
         self._on_accept = on_accept
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._accept_loop(sock)) for sock in sockets]
 
     @classmethod
-    async def listen(cls, host: str, port: int, on_accept: Callable[[StampedSocketSide], None],
-                     backlog: int = 100) -> StampedListener:
+    async def listen(cls, host: str, port: int, on_accept: Callable[[Any], None],
+                     backlog: int = 100, **kw: Any) -> Any:
         """Bind every address ``host`` resolves to (as ``loop.create_server`` does)."""
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -348,7 +361,7 @@ class StampedListener:
             for sock in sockets:
                 sock.close()
             raise
-        return cls(sockets, on_accept)
+        return cls(sockets, on_accept, **kw)
 
     async def _accept_loop(self, sock: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -362,12 +375,16 @@ class StampedListener:
                     return
                 await asyncio.sleep(0.1)  # EMFILE and the like: do not spin
                 continue
-            try:
-                side = StampedSocketSide(conn)
-            except OSError:
-                conn.close()
-                continue
-            self._on_accept(side)
+            self._accepted(conn)
+
+    def _accepted(self, conn: socket.socket) -> None:
+        """A connection came in: make it a side and hand it on (a TLS listener handshakes first)."""
+        try:
+            side = StampedSocketSide(conn)
+        except OSError:
+            conn.close()
+            return
+        self._on_accept(side)
 
     def close(self) -> None:
         for task in self._tasks:

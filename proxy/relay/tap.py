@@ -22,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from codec.direction import Direction
+from codec.sequence import ChunkNumbers
+
 DEFAULT_QUEUE_CHUNKS = 4096
 #: Bytes a lane may hold before it drops: the chunk bound alone would allow
 #: 4,096 reads of up to 256 KB each.
@@ -35,7 +38,7 @@ class TapEvent:
     kind: str  # "open" | "data" | "close" | "note"
     conn_id: int
     t_ns: int
-    direction: str = ""
+    direction: Direction | str = ""  # a Direction for "data", empty for the others
     data: bytes = b""
     #: per (conn_id, direction) sequence number of data chunks (gaps = drops)
     seq: int = 0
@@ -201,14 +204,11 @@ class Tap:
             Lane(c, _lane_name(c, i), max_chunks, on_drop, on_error, on_lag if i == 0 else None)
             for i, c in enumerate(consumers or [])
         ]
-        self._seq: dict[tuple[int, str], int] = {}
+        self._chunks = ChunkNumbers()
 
     # -- producer side (event loop thread) -----------------------------------
-    def submit(self, conn_id: int, direction: str, t_ns: int, data: bytes) -> None:
-        key = (conn_id, direction)
-        seq = self._seq.get(key, 0)
-        self._seq[key] = seq + 1
-        event = TapEvent("data", conn_id, t_ns, direction, data, seq)
+    def submit(self, conn_id: int, direction: Direction, t_ns: int, data: bytes) -> None:
+        event = TapEvent("data", conn_id, t_ns, direction, data, self._chunks.take((conn_id, direction)))
         for lane in self.lanes:
             lane.put(event, False)
 
@@ -216,8 +216,7 @@ class Tap:
         self._control(TapEvent("open", conn_id, time.monotonic_ns(), info=info))
 
     def close(self, conn_id: int, info: dict[str, Any]) -> None:
-        self._seq.pop((conn_id, "client_to_server"), None)
-        self._seq.pop((conn_id, "server_to_client"), None)
+        self._chunks.forget_connection(conn_id)
         self._control(TapEvent("close", conn_id, time.monotonic_ns(), info=info))
 
     def note(self, conn_id: int, info: dict[str, Any]) -> None:

@@ -186,10 +186,10 @@ async def open_ssh_upstream(addr: SshAddress, opts: SshUpstreamOptions | None, l
         raise ProxyError(str(exc)) from None
 
 
-async def _open(addr: SshAddress, opts: SshUpstreamOptions, client: SshChannelSide | None,
-                command: str, log: Any) -> SshUpstreamSide:
+async def connect(addr: SshAddress, opts: SshUpstreamOptions) -> asyncssh.SSHClientConnection:
+    """An SSH connection with the user's setup; failures are :class:`UpstreamSshError` saying what to do."""
     try:
-        conn = await asyncssh.connect(addr.host, **opts.connect_kwargs(addr))
+        return await asyncssh.connect(addr.host, **opts.connect_kwargs(addr))
     except asyncssh.HostKeyNotVerifiable:
         raise UpstreamSshError(_host_key_message(addr, opts)) from None
     except asyncssh.PermissionDenied as exc:
@@ -200,6 +200,11 @@ async def _open(addr: SshAddress, opts: SshUpstreamOptions, client: SshChannelSi
         raise UpstreamSshError(f"SSH failed: {exc.reason}") from None
     except OSError as exc:
         raise UpstreamSshError(f"cannot connect: {exc.strerror or exc}") from None
+
+
+async def _open(addr: SshAddress, opts: SshUpstreamOptions, client: SshChannelSide | None,
+                command: str, log: Any) -> SshUpstreamSide:
+    conn = await connect(addr, opts)
     try:
         _, side = await conn.create_session(lambda: SshUpstreamSide(conn, client, log), command)
     except asyncssh.ChannelOpenError as exc:

@@ -68,6 +68,8 @@ class SshListenOptions:
     host_key: str | None = None  # None: <state dir>/ssh_host_ed25519_key
     authorized_keys: str | None = None  # None: ~/.ssh/authorized_keys
     allow_commands: tuple[str, ...] = ()  # extra exec commands (regexes, full match)
+    #: with a TLS listener: issues (ca_cert_pem, client_cert_pem) for ``wezterm cli tlscreds``
+    tls_creds: Callable[[], tuple[str, str]] | None = None
     _patterns: list[re.Pattern[str]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -101,6 +103,27 @@ def is_mux_proxy_command(command: str) -> bool:
         return False
     flags = argv[2:-1]
     return len(set(flags)) == len(flags) and set(flags) <= {"--prefer-mux", "--no-auto-start"}
+
+
+def is_tlscreds_command(command: str) -> bool:
+    """``[PATH/]wezterm cli tlscreds [--pem]``: what a TLS domain's ``bootstrap_via_ssh`` runs
+    (client.rs ``tls_connect``; ``--pem`` is the form for people)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return False
+    return (len(argv) in (3, 4) and os.path.basename(argv[0]) in ("wezterm", "wezterm.exe")
+            and argv[1:3] == ["cli", "tlscreds"] and argv[3:] in ([], ["--pem"]))
+
+
+def tlscreds_output(ca_pem: str, client_pem: str, pem: bool) -> bytes:
+    """What ``wezterm cli tlscreds`` prints (wezterm/src/cli/tls_creds.rs): a GetTlsCredsResponse
+    PDU (serial 0) that the client decodes from stdout, or with ``--pem`` the two PEM texts."""
+    if pem:
+        return f"{client_pem}\n{ca_pem}\n".encode()
+    from codec import encode_pdu
+
+    return encode_pdu("GetTlsCredsResponse", {"ca_cert_pem": ca_pem, "client_cert_pem": client_pem}, 0)
 
 
 class HostKeyError(Exception):
@@ -180,6 +203,9 @@ class SshChannelSide(ChannelSide, asyncssh.SSHServerSession):  # type: ignore[mi
         if self.kind == "exec" and self.command is not None and opts.command_allowed(self.command):
             self.owner.listener.accept(self)
             return
+        if self.kind == "exec" and opts.tls_creds is not None and is_tlscreds_command(self.command or ""):
+            self._answer_tlscreds(opts.tls_creds)
+            return
         if self.kind == "shell":
             message = SHELL_REFUSED
         elif self.kind == "subsystem":
@@ -191,6 +217,15 @@ class SshChannelSide(ChannelSide, asyncssh.SSHServerSession):  # type: ignore[mi
         self.write_stderr(message.encode())
         self._closed = True
         self.chan.exit(1)
+
+    def _answer_tlscreds(self, issue: Callable[[], tuple[str, str]]) -> None:
+        """Credentials for muxscope's TLS listener, issued to a user the SSH login authenticated
+        (as WezTerm's server issues them to whoever can reach its unix socket)."""
+        ca_pem, client_pem = issue()
+        self.chan.write(tlscreds_output(ca_pem, client_pem, "--pem" in (self.command or "")))
+        self.owner.log.info("tls_creds_issued", peer=self.owner.peer, ssh_user=self.owner.user)
+        self._closed = True
+        self.chan.exit(0)
 
     def data_received(self, data: bytes, datatype: Any) -> None:
         if datatype is None:

@@ -58,6 +58,7 @@ from codec.wire.varbincode.primitives import (
     U64,
     UNIT,
     USIZE,
+    Primitive,
 )
 from codec.wire.varbincode.serde_json import to_json
 from codec.wire.varbincode.structs import Newtype, Range, Struct, UnitStruct
@@ -91,6 +92,7 @@ __all__ = [
     "Map",
     "Newtype",
     "Option",
+    "Primitive",
     "Range",
     "Ref",
     "Schema",

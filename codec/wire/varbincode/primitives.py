@@ -16,7 +16,9 @@ _F32 = _struct.Struct("<f")
 _F64 = _struct.Struct("<d")
 
 
-class _Prim(Schema):
+class Primitive(Schema):
+    """A scalar with a fixed wire form (integers, floats, bool, char, strings, bytes)."""
+
     def __init__(self, name: str, dec: Decoder, enc: Encoder, min_size: int) -> None:
         super().__init__()
         self.name = name
@@ -171,21 +173,21 @@ def _unit_enc(value: None, out: bytearray) -> None:
         raise EncodeError(f"unit value must be None, got {value!r}")
 
 
-U8 = _Prim("u8", _raw_u8_dec, _raw_u8_enc, 1)
-I8 = _Prim("i8", _raw_i8_dec, _raw_i8_enc, 1)
-U16 = _Prim("u16", *_uint(16), 1)
-U32 = _Prim("u32", *_uint(32), 1)
-U64 = _Prim("u64", *_uint(64), 1)
-USIZE = _Prim("usize", *_uint(64), 1)
-I16 = _Prim("i16", *_sint(16), 1)
-I32 = _Prim("i32", *_sint(32), 1)
-I64 = _Prim("i64", *_sint(64), 1)
-ISIZE = _Prim("isize", *_sint(64), 1)
-BOOL = _Prim("bool", _bool_dec, _bool_enc, 1)
-F32 = _Prim("f32", _f32_dec, _f32_enc, 4)
-F64 = _Prim("f64", _f64_dec, _f64_enc, 8)
-CHAR = _Prim("char", _char_dec, _char_enc, 1)
-STR = _Prim("String", _str_dec, _str_enc, 1)
-PATH = _Prim("PathBuf", _str_dec, _str_enc, 1)
-BYTES = _Prim("Vec<u8>", _bytes_dec, _bytes_enc, 1)
-UNIT = _Prim("()", _unit_dec, _unit_enc, 0)
+U8 = Primitive("u8", _raw_u8_dec, _raw_u8_enc, 1)
+I8 = Primitive("i8", _raw_i8_dec, _raw_i8_enc, 1)
+U16 = Primitive("u16", *_uint(16), 1)
+U32 = Primitive("u32", *_uint(32), 1)
+U64 = Primitive("u64", *_uint(64), 1)
+USIZE = Primitive("usize", *_uint(64), 1)
+I16 = Primitive("i16", *_sint(16), 1)
+I32 = Primitive("i32", *_sint(32), 1)
+I64 = Primitive("i64", *_sint(64), 1)
+ISIZE = Primitive("isize", *_sint(64), 1)
+BOOL = Primitive("bool", _bool_dec, _bool_enc, 1)
+F32 = Primitive("f32", _f32_dec, _f32_enc, 4)
+F64 = Primitive("f64", _f64_dec, _f64_enc, 8)
+CHAR = Primitive("char", _char_dec, _char_enc, 1)
+STR = Primitive("String", _str_dec, _str_enc, 1)
+PATH = Primitive("PathBuf", _str_dec, _str_enc, 1)
+BYTES = Primitive("Vec<u8>", _bytes_dec, _bytes_enc, 1)
+UNIT = Primitive("()", _unit_dec, _unit_enc, 0)

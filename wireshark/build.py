@@ -1,16 +1,18 @@
-"""Generate the schema section of ``wireshark/muxscope.lua`` from muxscope's own schema.
+"""Build ``wireshark/muxscope.lua``: the Lua sources in ``wireshark/src/`` plus a schema generated from muxscope's.
 
 The dissector must read every PDU exactly as muxscope reads it, for every codec
 version muxscope supports. So the ident table and the varbincode schema of
 every PDU are not written by hand in Lua: this script walks
-``codec/schema/versions.py`` (which derives 42 and 45 from ``pdus.py``'s 44)
-and writes them as Lua tables between two marker lines of the dissector. A
-test runs ``--check``, so a schema change that is not regenerated fails CI.
+``codec/schema/versions.py`` (which derives the other versions from ``pdus.py``'s
+44) and writes them as Lua tables. Wireshark loads a plugin as one file, so the
+hand-written parts (``src/*.lua``, one job each) are joined around that section
+into ``muxscope.lua``, which is committed for users to copy. A test runs
+``--check``, so a schema or source change that is not rebuilt fails CI.
 
 Usage::
 
-    python3 wireshark/gen_schema.py          # rewrite the section in place
-    python3 wireshark/gen_schema.py --check  # exit 1 if the file is stale
+    python3 wireshark/build.py          # rewrite wireshark/muxscope.lua
+    python3 wireshark/build.py --check  # exit 1 if it is stale
 """
 
 from __future__ import annotations
@@ -33,18 +35,21 @@ from codec.wire.varbincode import (  # noqa: E402
     Map,
     Newtype,
     Option,
+    Primitive,
     Ref,
     Schema,
     Seq,
     Struct,
     Tuple,
     UnitStruct,
-    _Prim,
 )
 from proxy.capture.pcapng import DEFAULT_SERVER_PORT  # noqa: E402
 
 LUA_FILE = REPO / "wireshark" / "muxscope.lua"
-BEGIN = "-- BEGIN GENERATED SCHEMA (wireshark/gen_schema.py; do not edit by hand)"
+SRC = REPO / "wireshark" / "src"
+#: the parts of muxscope.lua in order; None is the generated schema
+PARTS = ("header.lua", None, "proto.lua", "payload.lua", "zstd.lua", "frames.lua")
+BEGIN = "-- BEGIN GENERATED SCHEMA (wireshark/build.py from codec/schema)"
 END = "-- END GENERATED SCHEMA"
 #: Custom (hand-written serde) types the Lua walker implements by name; a new
 #: Custom type in the schema stops generation until the walker learns it.
@@ -79,11 +84,11 @@ class _Emitter:
 
     def _render(self, s: Schema) -> str:
         name = _lua_str(s.name)
-        if isinstance(s, _Prim):
+        if isinstance(s, Primitive):
             return f"{{k={_lua_str('prim')}, t={name}}}"
         if isinstance(s, Custom):
             if s.name not in LUA_CUSTOM:
-                raise SystemExit(f"gen_schema: Custom type {s.name} has no Lua implementation in muxscope.lua")
+                raise SystemExit(f"build: Custom type {s.name} has no reader in wireshark/src/payload.lua (CUSTOM)")
             if s.name == "Palette256":
                 return f'{{k="custom", name={name}, item={self.node(SRGBA_TUPLE)}}}'
             return f'{{k="custom", name={name}}}'
@@ -114,7 +119,7 @@ class _Emitter:
         if isinstance(s, Flags):
             names = ", ".join(f"{{{bit}, {_lua_str(n)}}}" for bit, n in s.names.items())
             return f'{{k="flags", name={name}, inner={self.node(s.inner)}, names={{{names}}}}}'
-        raise SystemExit(f"gen_schema: schema kind {type(s).__name__} ({s.name}) is unknown to the generator")
+        raise SystemExit(f"build: schema kind {type(s).__name__} ({s.name}) is unknown to the generator")
 
 
 def render() -> str:
@@ -129,7 +134,7 @@ def render() -> str:
             schema = v.table[ident]
             names.setdefault(ident, schema.name)
             if names[ident] != schema.name:
-                raise SystemExit(f"gen_schema: ident {ident} is {names[ident]} in one version, "
+                raise SystemExit(f"build: ident {ident} is {names[ident]} in one version, "
                                  f"{schema.name} in {number}")
             rows.append(f"[{ident}]={em.node(schema)}")
         tables.append(f"  [{number}] = {{{', '.join(rows)}}},")
@@ -148,30 +153,36 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
-def splice(text: str, section: str) -> str:
-    """``text`` with its generated section replaced by ``section``."""
-    start = text.index(BEGIN)
-    end = text.index(END, start) + len(END)
-    if text[end : end + 1] == "\n":
-        end += 1
-    return text[:start] + section + text[end:]
+def build() -> str:
+    """The whole plugin: each source with its name above it, the schema where PARTS puts it."""
+    out = []
+    for part in PARTS:
+        if part is None:
+            out.append(render())
+        elif part == PARTS[0]:
+            built = "-- Built by wireshark/build.py from wireshark/src/*.lua and codec/schema: edit those and rebuild."
+            out.append((SRC / part).read_text().rstrip("\n") + "\n--\n" + built + "\n")
+        else:
+            out.append(f"-- ==== wireshark/src/{part} " + "=" * (86 - len(part)) + "\n" + (SRC / part).read_text())
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if muxscope.lua does not match the schema")
-    parser.add_argument("--lua", type=Path, default=LUA_FILE, help="the dissector file (default: %(default)s)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if muxscope.lua does not match wireshark/src and the schema")
+    parser.add_argument("--lua", type=Path, default=LUA_FILE, help="the plugin file (default: %(default)s)")
     args = parser.parse_args(argv)
-    text = args.lua.read_text()
-    new = splice(text, render())
+    text = args.lua.read_text() if args.lua.exists() else ""
+    new = build()
     if args.check:
         if new != text:
-            print(f"{args.lua}: generated schema is stale; run python3 wireshark/gen_schema.py", file=sys.stderr)
+            print(f"{args.lua}: stale; run python3 wireshark/build.py", file=sys.stderr)
             return 1
         return 0
     if new != text:
         args.lua.write_text(new)
-        print(f"{args.lua}: schema section regenerated", file=sys.stderr)
+        print(f"{args.lua}: rebuilt", file=sys.stderr)
     return 0
 
 

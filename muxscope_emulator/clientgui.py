@@ -1,0 +1,195 @@
+"""The emulated wezterm-gui window: painting, the user's actions, and when the screen is settled.
+
+A mixin of :class:`~muxscope_emulator.client.EmulatedClient`, split from it
+because this is ``wezterm-gui`` (``termwindow``: ``paint_pane``, ``resize``,
+``key_down``) rather than ``wezterm-client``: what decides *when* rows are asked
+for, while the client decides how they travel. The scenarios
+(:mod:`.scenarios`) drive these entry points.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from muxscope_emulator.muxconn import ConnectionLost
+from muxscope_emulator.panetree import leaves
+
+if TYPE_CHECKING:
+    from muxscope_emulator.clientoptions import ClientOptions
+    from muxscope_emulator.clientpane import ClientPane
+    from muxscope_emulator.muxconn import MuxConnection
+    from muxscope_emulator.policy import Policy
+
+#: ``mux/src/pane.rs: impl_get_logical_lines_via_get_lines``
+MAX_LOGICAL_LINE_LEN = 1024
+
+
+class GuiWindow:
+    """The GUI side of :class:`~muxscope_emulator.client.EmulatedClient`."""
+
+    # what it uses of the client (set in EmulatedClient.__init__)
+    options: ClientOptions
+    policy: Policy
+    conn: MuxConnection | None
+    panes: dict[int, ClientPane]
+    tabs: dict[int, dict[str, Any]]
+    windows: dict[int, list[int]]
+    window_size: dict[str, int] | None
+    errors: list[str]
+    last_action: float
+    last_sent_size: dict[int, dict[str, int]]
+    _debounce: asyncio.TimerHandle | None
+
+    def visible_panes(self) -> list[ClientPane]:
+        """Panes the GUI paints: every pane of each window's shown tab (the zoomed one if zoomed)."""
+        out = []
+        for tab_ids in self.windows.values():
+            if not tab_ids or tab_ids[0] not in self.tabs:
+                continue
+            entries = list(leaves(self.tabs[tab_ids[0]]["root"]))
+            zoomed = [e for e in entries if e["is_zoomed_pane"]]
+            for entry in zoomed or entries:
+                pane = self.panes.get(entry["pane_id"])
+                if pane is not None and not pane.dead:
+                    out.append(pane)
+        return out
+
+    def focused_pane(self) -> ClientPane | None:
+        panes = self.visible_panes()
+        return panes[0] if panes else None
+
+    def paint(self, pane: ClientPane) -> None:
+        """``paint_pane``: poll via ``get_changed_since``, logical lines, then ``get_lines``."""
+        start, end = pane.viewport()
+        pane.get_changed_since(start, end, pane.seqno)
+        start, end = pane.viewport()
+        self._logical_lines(pane, start, end)
+        pane.get_lines(start, end)
+
+    def _logical_lines(self, pane: ClientPane, start: int, end: int) -> None:
+        """``mux/src/pane.rs: impl_get_logical_lines_via_get_lines`` (``apply_hyperlinks``)."""
+        phys = pane.get_lines(start, end)
+        first = start
+        back_len = 0
+        while first > 0:
+            (above,) = pane.get_lines(first - 1, first)
+            if above is None or not above.wrapped or above.length + back_len > MAX_LOGICAL_LINE_LEN:
+                break
+            back_len += above.length
+            first -= 1
+            phys.insert(0, above)
+        while phys:
+            last = phys[-1]
+            if last is None or not last.wrapped or last.length > MAX_LOGICAL_LINE_LEN:
+                break
+            nxt = first + len(phys)
+            phys.extend(pane.get_lines(nxt, nxt + 1))
+
+    async def _render_loop(self) -> None:
+        period = 1.0 / self.options.fps
+        next_frame = self.clock()
+        while True:
+            for pane in self.visible_panes():
+                self.paint(pane)
+            next_frame += period
+            await asyncio.sleep(max(0.0, next_frame - self.clock()))
+
+    # -- user actions ------------------------------------------------------------------
+    def window_rows_cols(self) -> tuple[int, int]:
+        size = self.window_size or self._gui_size(self.options.rows, self.options.cols)
+        return size["rows"], size["cols"]
+
+    def mark_action(self) -> None:
+        self.last_action = self.clock()
+
+    def gui_resize(self, rows: int, cols: int) -> None:
+        """``TermWindow::resize`` -> every tab's ``resize`` (no debouncing in WezTerm)."""
+        self.mark_action()
+        self.window_size = self._gui_size(rows, cols)
+        if self.policy.name == "debounce":
+            if self._debounce is not None:
+                self._debounce.cancel()
+            loop = asyncio.get_running_loop()
+            self._debounce = loop.call_later(self.policy.debounce_ms / 1000, self._apply_window_size)
+        else:
+            self._apply_window_size()
+
+    def _apply_window_size(self) -> None:
+        self._debounce = None
+        assert self.window_size is not None
+        for tab_id in list(self.tabs):
+            self._tab_resize(tab_id, self.window_size, "resize")
+
+    def key_down(self, ch: str) -> None:
+        """``ClientPane::key_down`` (SendKeyDown, poll reset) or a ``PaneWriter`` write (WriteToPane)."""
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        self.mark_action()
+        if self.options.typing_via == "write":
+            body: dict[str, Any] = {"pane_id": pane.remote_pane_id, "data": ch.encode()}
+            self._send_now("WriteToPane", body, "UnitResponse")
+            return
+        pane.input_serial = int(time.time() * 1000)
+        body = {
+            "pane_id": pane.remote_pane_id,
+            "event": {"key": {"Char": ch}, "modifiers": {"bits": 0}},
+            "input_serial": pane.input_serial,
+        }
+        self._send_now("SendKeyDown", body, "UnitResponse")
+        pane.update_last_send()
+
+    def scroll_to(self, pane: ClientPane, top: int | None) -> None:
+        """The GUI's viewport (``set_viewport``): None follows the bottom."""
+        self.mark_action()
+        pane.viewport_top = top
+
+    # -- settling ------------------------------------------------------------------------
+    BUSY_RPCS = ("GetLines", "Resize", "ListPanes", "SetPaneZoomed", "SetPalette", "GetImageCell")
+
+    def settled(self) -> bool:
+        """No fetch or resize round trip in flight, every viewport row held and current,
+        and the server's last push shows the size of each pane's last Resize."""
+        return not self.unsettled_reasons()
+
+    def unsettled_reasons(self) -> list[str]:
+        """What keeps :meth:`settled` false, in words (for the report of a run that timed out)."""
+        assert self.conn is not None
+        out = []
+        if self._debounce is not None:
+            out.append("a debounced fetch is pending")
+        now = time.perf_counter_ns()
+        for serial, (_, t_sent, name) in sorted(self.conn.pending.items()):
+            if name in self.BUSY_RPCS:
+                out.append(f"{name} serial {serial} unanswered for {(now - t_sent) / 1e9:.2f} s")
+        for pane in self.visible_panes():
+            rows = pane.unsettled_rows()
+            if pane.inflight or rows:
+                out.append(f"pane {pane.remote_pane_id}: {len(pane.inflight)} rows in flight, "
+                           f"{len(rows)} viewport rows not current (first {rows[:5]})")
+            sent = self.last_sent_size.get(pane.remote_pane_id)
+            seen = pane.server_dims
+            shown = None if seen is None else (seen["cols"], seen["viewport_rows"])
+            if sent is not None and shown != (sent["cols"], sent["rows"]):
+                out.append(f"pane {pane.remote_pane_id}: last Resize {(sent['cols'], sent['rows'])} "
+                           f"but the last push shows {shown}")
+        return out
+
+    async def wait_settled(self, timeout: float) -> float | None:
+        """Render on until :meth:`settled` (then the time since the last action) or ``timeout``."""
+        deadline = self.clock() + timeout
+        period = 1.0 / self.options.fps
+        while self.clock() < deadline:
+            if self.conn is not None and self.conn.closed is not None:
+                raise ConnectionLost(str(self.conn.closed))
+            if self.settled():
+                return self.clock() - self.last_action
+            await asyncio.sleep(period / 2)
+        reasons = self.unsettled_reasons()
+        if self.conn is not None and self.conn.decode_errors:
+            reasons.append(f"{self.conn.decode_errors} PDUs from the server could not be decoded "
+                           f"({'; '.join(self.conn.decode_error_messages)})")
+        self.errors.append(f"not settled after {timeout:g} s: " + "; ".join(reasons))
+        return None

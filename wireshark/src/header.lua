@@ -1,0 +1,18 @@
+-- muxscope.lua: a Wireshark dissector for WezTerm's multiplexer ("mux") protocol.
+--
+-- Part of muxscope. Install: copy this file into Wireshark's personal Lua plugins folder
+-- (Help > About Wireshark > Folders > "Personal Lua Plugins", usually ~/.local/lib/wireshark/plugins/),
+-- or load it for one run: tshark -X lua_script:wireshark/muxscope.lua -r capture.pcapng
+-- See wireshark/README.md.
+--
+-- The wire format (WezTerm codec/src/lib.rs, muxscope's codec/wire/framing.py): every frame is
+--   leb128(len | bit 63 when compressed)  leb128(serial)  leb128(ident)  payload
+-- where len counts serial, ident and payload, and a compressed payload is one zstd stream. Payloads
+-- are varbincode; the schema of every PDU of every codec version muxscope supports is generated
+-- below from muxscope's own schema (codec/schema), so the two cannot drift apart (a test checks it).
+--
+-- The frame layer mirrors muxscope's FrameDecoder: a header whose varints overflow, whose sizes do
+-- not add up, or whose length is over the limit is garbage; the dissector reports it and skips
+-- ahead to the next plausible header (a known ident, sane sizes, and the zstd magic after the
+-- header of a frame flagged compressed), as `muxscope decode` does.
+
