@@ -232,7 +232,9 @@ class ProxyServer:
             log.error("upstream_connect_failed", upstream=str(self.upstream), reason=reason)
             if totals is not None:
                 totals.upstream_connect_failures += 1
-            if await refuse(client, reason):
+            if getattr(client, "explains_upstream_failure", False):
+                client.close()  # it tells the user itself (an SSH channel, on stderr)
+            elif await refuse(client, reason):
                 log.info("client_told", reason=reason, answer="ErrorResponse")
             return reason
         if self.wrap_side is not None:
