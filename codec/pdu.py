@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from codec.budget import InflateRate
 from codec.errors import CodecError, LimitExceeded, PayloadError
 from codec.lines import line_text, scan_serialized_lines_detail, serialized_lines_fingerprints
 from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, get_version
@@ -212,10 +213,12 @@ class PduStream:
         summary_lines: bool = False,
         follow_version: bool = True,
         max_objects: int | None = None,
+        inflate_rate: InflateRate | None = None,
     ) -> None:
         self.summary_lines = summary_lines
         self.follow_version = follow_version
         self.max_objects = max_objects
+        self.inflate_rate = inflate_rate
         self.forced = version is not None
         self.version = get_version(version if version is not None else DEFAULT_VERSION)
         self.peer_version: int | None = None
@@ -262,11 +265,18 @@ class PduStream:
         for frame in self.frames.frames_skipping_errors(frame_error):
             yield from errors
             errors.clear()
+            rate = self.inflate_rate
+            if rate is not None and frame.compressed and not rate.allows():
+                reason = f"inflate limit of {rate.bytes_per_s} bytes per second per connection reached; skipped"
+                yield StreamError(frame.offset, reason, StreamErrorKind.PAYLOAD, frame)
+                continue
             try:
                 pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines, self.max_objects)
             except CodecError as exc:
                 yield StreamError(frame.offset, str(exc), StreamErrorKind.PAYLOAD, frame)
                 continue
+            if rate is not None and frame.compressed:
+                rate.charge(len(pdu.payload))
             if self.follow_version and pdu.name == "GetCodecVersionResponse":
                 self.observe_codec_version(pdu.body["codec_vers"])
             yield pdu

@@ -39,6 +39,8 @@ class WireEvent:
 MAX_DECOMPRESSED_PER_FRAME = 64 * 1024 * 1024
 #: sequence/map elements one frame may decode into, in the analysis process (proxy/analysis/worker.py)
 MAX_OBJECTS_PER_FRAME = 250_000
+#: zstd output one connection may make the analysis inflate per second (both directions)
+MAX_INFLATE_PER_S = 256 * 1024 * 1024
 
 
 @dataclass
@@ -55,7 +57,8 @@ class ConnectionDecoder:
 
     def __post_init__(self) -> None:
         self.connection = MuxConnection(self.forced_version, summary_lines=self.summary_lines,
-                                        max_decompressed=MAX_DECOMPRESSED_PER_FRAME, max_objects=self.max_objects)
+                                        max_decompressed=MAX_DECOMPRESSED_PER_FRAME, max_objects=self.max_objects,
+                                        max_inflate_per_s=MAX_INFLATE_PER_S)
 
     @property
     def codec_version(self) -> int:
