@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -118,6 +119,7 @@ async def _load_client(path: str, rate: float, until: float, rtts: list[float], 
         lost.append(1)
         return
     serial = 0
+    await asyncio.sleep(random.random() / rate)  # independent clients: not all in phase
     while time.monotonic() < until:
         serial += 1
         req, resp = encode_pdu("Ping", {}, serial), encode_pdu("Pong", {}, serial)
@@ -185,7 +187,7 @@ def main() -> None:
         procs.append(subprocess.Popen([sys.executable, "-c", PEER, peer_path]))
         _wait(peer_path)
         if socat:
-            procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork", f"UNIX-CONNECT:{peer_path}"]))
+            procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork,backlog=128", f"UNIX-CONNECT:{peer_path}"]))
             _wait(socat_path)
         mux = subprocess.Popen([sys.executable, "-m", "proxy.cli", "proxy", "--listen", f"unix:{mux_path}",
                                 "--upstream", f"unix:{peer_path}", "--metrics", "127.0.0.1:0", "--log-level",

@@ -44,6 +44,8 @@ CHECK_S = 0.1
 MAX_BACKOFF_S = 5.0
 EXIT_OUT_OF_MEMORY = 3  # proxy.analysis.worker.EXIT_OUT_OF_MEMORY (not imported: it imports the codec)
 _PR_SET_PDEATHSIG = 1
+#: the analysis runs at a lower CPU priority than the relay (see confine_self)
+ANALYSIS_NICE = 10
 
 
 class Restart(Enum):
@@ -53,7 +55,8 @@ class Restart(Enum):
 
 
 def confine_self(as_limit: int, parent: int) -> None:
-    """Called first thing in the analysis process: die with the relay, cap the address space.
+    """Called first thing in the analysis process: die with the relay, cap the address space,
+    yield the CPU to the relay.
 
     (Done by the child itself rather than in a ``preexec_fn``: the relay's process has threads,
     and running Python between fork and exec there can deadlock.)"""
@@ -63,6 +66,8 @@ def confine_self(as_limit: int, parent: int) -> None:
         os._exit(0)
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+    with contextlib.suppress(OSError):
+        os.nice(ANALYSIS_NICE)  # on a busy machine the relay gets the CPU first; the analysis drops
 
 
 def rss_bytes(pid: int) -> int:
