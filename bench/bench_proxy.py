@@ -187,7 +187,8 @@ def main() -> None:
         procs.append(subprocess.Popen([sys.executable, "-c", PEER, peer_path]))
         _wait(peer_path)
         if socat:
-            procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork,backlog=128", f"UNIX-CONNECT:{peer_path}"]))
+            procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork,backlog=128",
+                                           f"UNIX-CONNECT:{peer_path}"]))
             _wait(socat_path)
         mux = subprocess.Popen([sys.executable, "-m", "proxy.cli", "proxy", "--listen", f"unix:{mux_path}",
                                 "--upstream", f"unix:{peer_path}", "--metrics", "127.0.0.1:0", "--log-level",

@@ -72,7 +72,7 @@ class IsolatedRuntime:
         self.server = ProxyServer(
             opts.listen, opts.upstream, tap=self.tap, metrics=self.metrics, wrap_side=opts.wrap_side,
             open_upstream=opts.open_upstream, ssh_listen=opts.ssh_listen, ssh_upstream=opts.ssh_upstream,
-            tls_listen=opts.tls_listen, tls_upstream=opts.tls_upstream,
+            tls_listen=opts.tls_listen, tls_upstream=opts.tls_upstream, explain_failures=True,
         )
         self.metrics_server: Any = None
         self.metrics_url: str | None = None
