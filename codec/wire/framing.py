@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from codec.errors import FrameError, LimitExceeded
 from codec.wire.leb128 import encode_unsigned, encoded_length
-from codec.wire.resync import Resync, Scanner, Verdict, Verifier
+from codec.wire.resync import MAX_WAIT_PAYLOAD, Resync, Scanner, Verdict, Verifier
 
 COMPRESSED_MASK = 1 << 63
 #: Default ceiling for one frame's length. WezTerm has none; the largest real
@@ -109,6 +109,7 @@ class FrameDecoder:
         self._resync = Resync(self._scanner)
         #: a stream's first frames are checked as after a resync when its start is suspect (PduStream)
         self._probation = PROBATION_FRAMES if distrust_start else 0
+        self._after_resync = False
         self._buf = bytearray()
         self._start = 0  # read position inside _buf
         self._base = 0  # stream offset of _buf[0]
@@ -229,12 +230,17 @@ class FrameDecoder:
             return False
         self._resyncing = False
         self._probation = PROBATION_FRAMES
+        self._after_resync = True
         return True
 
     def _on_probation_ok(self) -> bool | None:
         """Right after a resync, each frame must show the same evidence as the first: a bogus
         frame that verified must not hand the stream to whatever header follows it."""
-        verdict, _ = self._scanner.judge(self._buf, self._start, len(self._buf), chain=False)
+        # after garbage, and for a stream's very first frame, only a small frame is waited for; once
+        # a stream started with a believed frame, the next may be a large uncompressed one arriving
+        strict = self._after_resync or self.offset == 0
+        max_wait = MAX_WAIT_PAYLOAD if strict else RESYNC_MAX_UNCOMPRESSED_LEN
+        verdict, _ = self._scanner.judge(self._buf, self._start, len(self._buf), chain=False, max_wait=max_wait)
         if verdict is Verdict.LATER:
             return None
         return verdict is Verdict.YES

@@ -116,10 +116,12 @@ class Scanner:
             return Verdict.NO, None
         return Verdict.YES, head
 
-    def judge(self, buf: bytearray, pos: int, end: int, chain: bool = True) -> tuple[Verdict, int]:
+    def judge(self, buf: bytearray, pos: int, end: int, chain: bool = True,
+              max_wait: int = MAX_WAIT_PAYLOAD) -> tuple[Verdict, int]:
         """Is a real frame starting at ``pos``? (evidence as in the module docstring). With LATER
         comes the buffer end needed before asking again. ``chain=False`` (a frame on probation,
-        whose predecessor was believed) skips the look at the header after it."""
+        whose predecessor was believed) skips the look at the header after it; such a frame may
+        also be waited for up to ``max_wait`` payload bytes."""
         verdict, head = self.plausible(buf, pos, end)
         if verdict is Verdict.LATER:
             return verdict, end + 1
@@ -127,7 +129,7 @@ class Scanner:
             return verdict, 0
         _, _, ident, body, frame_end = head
         if frame_end > end:
-            return (Verdict.LATER, frame_end + 1) if frame_end - body <= MAX_WAIT_PAYLOAD else (Verdict.NO, 0)
+            return (Verdict.LATER, frame_end + 1) if frame_end - body <= max_wait else (Verdict.NO, 0)
         if self.verify is not None and not self.verify(ident, bytes(buf[body:frame_end])):
             return Verdict.NO, 0
         if frame_end == end or not chain:  # nothing follows yet: believed, and the frames after it stay on probation
