@@ -101,8 +101,8 @@ def format_report(report: ClientReport) -> str:
         f"scenario {report.scenario}, policy {report.policy}",
         f"RPCs sent: {sum(report.rpcs.values())} ({rpcs})",
         f"rows fetched: {report.rows_fetched} ({report.rows_fetched_scenario} during the scenario){lat}",
-        f"rows discarded: {report.rows_discarded}  (superseded {truth['superseded']}, redundant "
-        f"{truth['redundant']}, changed {truth['changed']}, new {truth['new']})",
+        f"rows by outcome: redundant {truth['redundant']}, superseded {truth['superseded']} (discarded on "
+        f"arrival), changed {truth['changed']}, new {truth['new']}",
         f"settle time: {settle}",
         f"what other policies would have saved here: selective {report.selective_saved_rows} rows, "
         f"coalesce {report.refetched_in_flight} rows"

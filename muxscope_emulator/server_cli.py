@@ -13,10 +13,19 @@ import asyncio
 import contextlib
 import signal
 import sys
+import textwrap
 
 from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
 from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
-from proxy.relay.endpoints import AddressError, StdioAddress, TcpAddress, TlsAddress, UnixAddress, parse_listen
+from proxy.relay.endpoints import (
+    AddressError,
+    StdioAddress,
+    TcpAddress,
+    TlsAddress,
+    UnixAddress,
+    listen_error,
+    parse_listen,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
@@ -24,7 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "server",
         help="run an emulated wezterm-mux-server",
-        description=__doc__,
+        description=textwrap.fill(
+            "Run an emulated wezterm-mux-server: panes of generated output that answer the mux protocol as "
+            "WezTerm's server does (GetLines, pushes, Resize with rewrap). --listen unix:PATH, tcp:HOST:PORT or "
+            "tls:HOST:PORT serves any number of clients; --listen stdio serves one client on stdin/stdout, as "
+            "`wezterm cli proxy` does. The bound address is printed on stderr.", width=78),
+        epilog="example:\n  muxscope emulate server --listen unix:/tmp/mux.sock --panes 2 --seed 1 &\n"
+        "  muxscope proxy --listen unix:/tmp/muxscope.sock --upstream unix:/tmp/mux.sock",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--listen", default="stdio",
@@ -34,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--tls-ca", metavar="PATH", action="append",
                    help="tls: CA whose client certificates are accepted (pem_root_certs; repeatable)")
     p.add_argument("--panes", type=int, default=1, help="tabs (one pane each) to start with")
-    p.add_argument("--rows", type=int, default=24)
-    p.add_argument("--cols", type=int, default=80)
+    p.add_argument("--rows", type=int, default=24, help="rows of each pane (default 24)")
+    p.add_argument("--cols", type=int, default=80, help="columns of each pane (default 80)")
     p.add_argument("--scrollback", type=int, default=2000, metavar="ROWS", help="scrollback_lines per pane")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated content")
     p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=DEFAULT_VERSION)
@@ -86,7 +101,10 @@ async def _serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await serving
     elif isinstance(listen, (UnixAddress, TcpAddress, TlsAddress)):
-        address = await server.start(listen, _tls_context(args) if isinstance(listen, TlsAddress) else None)
+        try:
+            address = await server.start(listen, _tls_context(args) if isinstance(listen, TlsAddress) else None)
+        except OSError as exc:
+            raise listen_error("--listen", listen, exc) from None
         print(f"emulated wezterm-mux-server listening on {address}", file=sys.stderr, flush=True)
         await stop.wait()
     else:

@@ -55,6 +55,7 @@ class IsolatedRuntime:
                 max_bytes=opts.capture_max_bytes,
                 max_seconds=opts.capture_max_seconds,
                 metrics=self.metrics,
+                force=opts.capture_force,
                 sniff_codec_version=False,  # the analysis reports it; this process does not decode
             )
         self.tap = RingTap(

@@ -34,6 +34,7 @@ class RuntimeOptions:
     capture: str | None = None
     capture_max_bytes: int | None = None
     capture_max_seconds: float | None = None
+    capture_force: bool = False  # replace an existing regular file at ``capture`` (never truncate it)
     capture_meta: dict[str, Any] = field(default_factory=dict)
     burst_gap_s: float = DEFAULT_BURST_GAP_S
     client_model: str = "wezterm"
@@ -64,6 +65,7 @@ class ProxyRuntime:
                 max_bytes=opts.capture_max_bytes,
                 max_seconds=opts.capture_max_seconds,
                 metrics=self.metrics,
+                force=opts.capture_force,
             )
         addons = list(opts.addons)
         self.attribution = None

@@ -9,13 +9,13 @@ and the golden vectors kept in ``tests/golden`` (or ``../shared/golden``).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MUXSCOPE = shutil.which("muxscope") or "muxscope"
+#: this checkout's muxscope, whatever is installed
+MUXSCOPE = [sys.executable, "-m", "proxy.cli"]
 
 
 def golden_dir() -> Path:
@@ -27,7 +27,7 @@ def golden_dir() -> Path:
 
 def run(out: Path, name: str, *args: str) -> None:
     proc = subprocess.run(
-        [MUXSCOPE, *args], capture_output=True, cwd=REPO, check=False
+        [*MUXSCOPE, *args], capture_output=True, cwd=REPO, check=False
     )
     (out / f"{name}.out").write_bytes(proc.stdout)
     (out / f"{name}.rc").write_text(f"{proc.returncode}\n")
@@ -36,7 +36,7 @@ def run(out: Path, name: str, *args: str) -> None:
 def main() -> None:
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    for cap in sorted((REPO / "captures").glob("*.muxcap")):
+    for cap in sorted(Path("captures").glob("*.muxcap")):  # relative: the same text in any checkout
         run(out, f"report-{cap.stem}", "report", "--no-progress", str(cap))
         run(out, f"report-json-{cap.stem}", "report", "--no-progress", "--json", str(cap))
         html = out / f"report-{cap.stem}.html"

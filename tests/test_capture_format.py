@@ -13,6 +13,7 @@ from codec import encode_pdu
 from proxy.capture import format as capture_format
 from proxy.capture.format import CaptureError, encode_header, open_capture
 from proxy.capture.writer import CaptureConsumer
+from proxy.files import OutputError
 from proxy.relay.endpoints import UnixAddress
 from proxy.relay.tap import TapEvent
 from proxy.runtime import ProxyRuntime, RuntimeOptions
@@ -80,32 +81,53 @@ def test_newer_format_is_refused_and_older_is_migrated(tmp_path, monkeypatch):
     assert {r.conn_id for r in recs} == {101}
 
 
-def test_unwritable_capture_is_one_error_and_the_relay_goes_on(tmp_path):
+def test_a_capture_in_a_missing_directory_stops_the_start(tmp_path):
+    rt = ProxyRuntime(RuntimeOptions(listen=UnixAddress(str(tmp_path / "p.sock")),
+                                     upstream=UnixAddress(str(tmp_path / "m.sock")),
+                                     capture=str(tmp_path / "no-such-dir" / "c.muxcap")))
+
+    async def main():
+        try:
+            await rt.start()
+        finally:
+            await rt.stop(0)
+
+    with pytest.raises(OutputError, match="does not exist; create it first"):
+        asyncio.run(main())
+    assert not (tmp_path / "p.sock").exists()  # nothing listened
+
+
+def test_a_capture_that_fails_mid_run_is_one_error_and_the_relay_goes_on(tmp_path):
     logs = LogCapture()
-    target = tmp_path / "no-such-dir" / "c.muxcap"
+    target = tmp_path / "c.muxcap"
 
     async def main():
         mux = ScriptedMux()
         await mux.start_unix(str(tmp_path / "m.sock"))
         rt = ProxyRuntime(RuntimeOptions(listen=UnixAddress(str(tmp_path / "p.sock")),
-                                         upstream=UnixAddress(str(tmp_path / "m.sock")), capture=str(target)))
+                                         upstream=UnixAddress(str(tmp_path / "m.sock")), capture=str(target),
+                                         capture_max_bytes=1))
         await rt.start()
+        (tmp_path / "c.muxcap.1").mkdir()  # the rotation's next file cannot be created
         try:
-            reader, writer = await asyncio.open_unix_connection(str(tmp_path / "p.sock"))
-            writer.write(encode_pdu("Ping", {}, 1))
-            await writer.drain()
-            got = await asyncio.wait_for(reader.readexactly(3), 5)
-            writer.close()
-            await rt.server.wait_idle()
+            got = []
+            for serial in (1, 2):
+                reader, writer = await asyncio.open_unix_connection(str(tmp_path / "p.sock"))
+                writer.write(encode_pdu("Ping", {}, serial))
+                await writer.drain()
+                got.append(await asyncio.wait_for(reader.readexactly(3), 5))
+                writer.close()
+                await rt.server.wait_idle()
+                await asyncio.get_running_loop().run_in_executor(None, rt.tap.wait_idle, 5.0)
             return got, rt
         finally:
             await rt.stop()
             await mux.stop()
 
     got, rt = asyncio.run(main())
-    assert got == encode_pdu("Pong", {}, 1)
+    assert got == [encode_pdu("Pong", {}, 1), encode_pdu("Pong", {}, 2)]
     errors = logs.events("capture_failed")
-    assert len(errors) == 1 and "No such file" in errors[0]["error"]
+    assert len(errors) == 1 and "c.muxcap.1" in errors[0]["error"]
     samples = {s.name: s.value for m in rt.metrics.registry.collect() for s in m.samples}
     assert samples["muxscope_capture_errors_total"] == 1
     assert json.loads(json.dumps(errors[0]))["hint"]

@@ -21,7 +21,6 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*PY, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
-@pytest.mark.skipif(not golden.available(), reason="golden vectors not found")
 def test_decode_json_matches_the_manifest():
     stream = golden.GOLDEN / "v44" / "stream.bin"
     res = run("decode", str(stream), "--json")
@@ -52,14 +51,12 @@ def test_decode_reports_a_bad_frame_and_goes_on(tmp_path):
     f = tmp_path / "s.bin"
     f.write_bytes(data)
     res = run("decode", str(f))
-    assert res.returncode == 0
+    assert res.returncode == 1  # everything that decodes is shown, and the status says not all did
     assert "Ping serial=1" in res.stdout and "Pong serial=2" in res.stdout
     assert "offset 3" in res.stdout and "error" in res.stdout
 
 
 def test_decode_tree_shows_lines_as_text():
-    if not golden.available():
-        pytest.skip("golden vectors not found")
     res = run("decode", str(golden.GOLDEN / "v44" / "GetLinesResponse__wide.bin"))
     assert res.returncode == 0
     assert "日本語テキスト: 漢字" in res.stdout and "row 40 seqno 31" in res.stdout

@@ -17,13 +17,11 @@ from codec.schema.versions import V42, V43, V44, get_version
 from codec.wire.varbincode import to_json
 from tests import golden
 
-pytestmark = pytest.mark.skipif(not golden.available(), reason=f"golden vectors not found at {golden.GOLDEN}")
-
-V44_CASES = golden.entries("v44") if golden.available() else []
+V44_CASES = golden.entries("v44")
 PROGRESS = [e for e in V44_CASES if e["file"].startswith("NotifyAlert__progress")]
 SHARED = [e for e in V44_CASES if e not in PROGRESS]
 V42_CHANGED = [
-    e for e in (golden.entries("v42") if golden.available() else [])
+    e for e in golden.entries("v42")
     if e["pdu"] in ("SetClientId", "GetClientListResponse")
 ]
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,10 +56,9 @@ from codec.wire.varbincode import (
     Struct,
     to_json,
 )
+from tests import golden
 
-GOLDEN = Path(
-    os.environ.get("MUXSCOPE_GOLDEN_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "golden"
-)
+GOLDEN = golden.GOLDEN
 
 PANE_ID = TAB_ID = WINDOW_ID = USIZE
 
@@ -165,19 +162,13 @@ PDUS = sorted(_pdu_schemas("v44"))
 
 @cache
 def _manifest(version: str) -> dict[str, Any]:
-    path = GOLDEN / version / "manifest.json"
-    if not path.is_file():
-        pytest.skip(f"golden vectors not found at {path}")
-    return json.loads(path.read_text())
+    return json.loads((GOLDEN / version / "manifest.json").read_text())
 
 
 def _cases() -> list[Any]:
     cases = []
     for version in ("v44", "v42"):
-        path = GOLDEN / version / "manifest.json"
-        if not path.is_file():
-            continue
-        for entry in json.loads(path.read_text())["files"]:
+        for entry in _manifest(version)["files"]:
             if entry["pdu"] in PDUS:
                 cases.append(pytest.param(version, entry["file"], id=f"{version}/{entry['file']}"))
     return cases
@@ -209,29 +200,26 @@ def _normalize(value: Any) -> Any:
 
 
 def _facts_view(value: Any) -> Any:
-    """Render a decoded value the way the manifest's ``facts`` do: a
-    ``CommandBuilder``'s ``envs`` (OsString keys, which serde_json refuses)
-    as an ordered list of ``[key, entry]`` pairs."""
-    rendered = to_json(
-        {k: v for k, v in value.items() if k != "command"} if isinstance(value, dict) else value
-    )
-    if isinstance(value, dict) and "command" in value:
-        cmd = value["command"]
-        if cmd is not None:
-            cmd = dict(cmd)
-            cmd["envs"] = [[k, to_json(v)] for k, v in cmd["envs"].items()]
-            cmd = to_json(cmd)
-        rendered["command"] = cmd
-    return rendered
+    """Render a decoded value the way the manifest's ``facts`` do: ``to_json`` (serde_json's
+    rendering: an OsString as ``{"Unix": [bytes]}``, a ``CommandBuilder``'s ``envs``, whose OsString
+    keys serde_json refuses, as ``[key, entry]`` pairs), with each OsString read back as text."""
+    return _os_as_text(to_json(value))
+
+
+def _os_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.keys() == {"Unix"}:
+            return bytes(value["Unix"]).decode("utf-8")
+        return {k: _os_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_os_as_text(v) for v in value]
+    return value
 
 
 def test_cases_cover_both_versions() -> None:
-    if not CASES:
-        pytest.skip(f"golden vectors not found under {GOLDEN}")
     seen = {(p.values[0], _entry(p.values[0], p.values[1])["pdu"]) for p in CASES}
     for version in ("v44", "v42"):
-        if (GOLDEN / version / "manifest.json").is_file():
-            assert {pdu for v, pdu in seen if v == version} == set(PDUS)
+        assert {pdu for v, pdu in seen if v == version} == set(PDUS)
 
 
 @pytest.mark.parametrize(("version", "file"), CASES)

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,26 @@ class ProxyProc:
                     f.close()
 
 
+@contextlib.asynccontextmanager
+async def proxy_before_mux(tmp_path: Path, *proxy_args: str, mux: ScriptedMux | None = None, tcp: bool = False,
+                           stdio: bool = False) -> AsyncIterator[tuple[ProxyProc, ScriptedMux]]:
+    """A scripted mux server (on ``mux.sock``, or a TCP port with ``tcp``) and ``muxscope proxy`` in front
+    of it with ``--upstream`` set and ``proxy_args``: the set-up the relay, signal and shutdown tests
+    share. Both are stopped on the way out, whatever the test did."""
+    mux = mux or ScriptedMux()
+    if tcp:
+        upstream = f"tcp:127.0.0.1:{await mux.start_tcp()}"
+    else:
+        await mux.start_unix(str(tmp_path / "mux.sock"))
+        upstream = f"unix:{tmp_path / 'mux.sock'}"
+    p = ProxyProc(tmp_path, *proxy_args, "--upstream", upstream, stdio=stdio)
+    try:
+        yield p, mux
+    finally:
+        p.kill()
+        await mux.stop()
+
+
 def run_proxy(tmp_path: Path, *args: str, timeout: float = 10.0, log_file: bool = True) -> tuple[int, str]:
     """Run a proxy that is expected to fail at once; return (status, stderr)."""
     p = ProxyProc(tmp_path, *args, log_file=log_file)
@@ -200,10 +221,7 @@ def test_unix_listen_is_0600_relays_and_is_removed_on_exit(tmp_path):
     sock = tmp_path / "p.sock"
 
     async def main():
-        mux = ScriptedMux()
-        await mux.start_unix(str(tmp_path / "mux.sock"))
-        p = ProxyProc(tmp_path, "--listen", f"unix:{sock}", "--upstream", f"unix:{tmp_path / 'mux.sock'}")
-        try:
+        async with proxy_before_mux(tmp_path, "--listen", f"unix:{sock}") as (p, mux):
             assert await p.started() == f"unix:{sock}"
             st = os.lstat(sock)
             assert stat.S_ISSOCK(st.st_mode)
@@ -216,9 +234,6 @@ def test_unix_listen_is_0600_relays_and_is_removed_on_exit(tmp_path):
             await p.wait_event("connection_closed")
             p.signal(signal.SIGTERM)
             assert await p.wait_exit() == 0
-        finally:
-            p.kill()
-            await mux.stop()
         assert bytes(mux.received) == req
         assert not sock.exists()  # the socket is removed on a clean exit
 
@@ -236,10 +251,7 @@ def test_stale_unix_socket_is_replaced(tmp_path):
     _stale_socket(sock)
 
     async def main():
-        mux = ScriptedMux()
-        await mux.start_unix(str(tmp_path / "mux.sock"))
-        p = ProxyProc(tmp_path, "--listen", f"unix:{sock}", "--upstream", f"unix:{tmp_path / 'mux.sock'}")
-        try:
+        async with proxy_before_mux(tmp_path, "--listen", f"unix:{sock}") as (p, _mux):
             await p.started()
             assert stat.S_IMODE(os.lstat(sock).st_mode) == 0o600
             reader, writer = await asyncio.open_unix_connection(str(sock))
@@ -247,9 +259,6 @@ def test_stale_unix_socket_is_replaced(tmp_path):
             writer.write(req)
             assert await read_exactly(reader, len(resp)) == resp
             writer.close()
-        finally:
-            p.kill()
-            await mux.stop()
 
     asyncio.run(main())
 
@@ -290,11 +299,7 @@ def test_tcp_listen_loopback_only_unless_allow_remote(tmp_path):
     assert_one_line_error(status, err, "not a loopback address", "--allow-remote")
 
     async def main():
-        mux = ScriptedMux()
-        port = await mux.start_tcp()
-        p = ProxyProc(tmp_path, "--listen", "tcp:0.0.0.0:0", "--allow-remote",
-                      "--upstream", f"tcp:127.0.0.1:{port}")
-        try:
+        async with proxy_before_mux(tmp_path, "--listen", "tcp:0.0.0.0:0", "--allow-remote", tcp=True) as (p, _mux):
             bound = await p.started()
             assert bound.startswith("tcp:0.0.0.0:")
             reader, writer = await asyncio.open_connection("127.0.0.1", int(bound.rsplit(":", 1)[1]))
@@ -302,9 +307,6 @@ def test_tcp_listen_loopback_only_unless_allow_remote(tmp_path):
             writer.write(req)
             assert await read_exactly(reader, len(resp)) == resp
             writer.close()
-        finally:
-            p.kill()
-            await mux.stop()
 
     asyncio.run(main())
 
@@ -313,11 +315,8 @@ def test_stdio_listen_one_connection_then_exit(tmp_path):
     """wezterm runs the proxy as a proxy_command: the protocol is on stdin/stdout."""
 
     async def main():
-        mux = ScriptedMux()
-        await mux.start_unix(str(tmp_path / "mux.sock"))
-        p = ProxyProc(tmp_path, "--listen", "stdio", "--upstream", f"unix:{tmp_path / 'mux.sock'}", stdio=True)
-        loop = asyncio.get_running_loop()
-        try:
+        async with proxy_before_mux(tmp_path, "--listen", "stdio", stdio=True) as (p, mux):
+            loop = asyncio.get_running_loop()
             assert await p.started() == "stdio"
             req, resp = pings(range(1, 21))
             # write everything, then end our side: the answers still come back
@@ -326,9 +325,6 @@ def test_stdio_listen_one_connection_then_exit(tmp_path):
             got = await asyncio.wait_for(loop.run_in_executor(None, p.proc.stdout.read), 10)
             assert got == resp
             assert await p.wait_exit() == 0
-        finally:
-            p.kill()
-            await mux.stop()
         assert bytes(mux.received) == req
         assert mux.connections == 1
         (closed,) = p.events("connection_closed")
@@ -587,11 +583,7 @@ def test_signal_stops_accepting_lets_open_connections_finish(tmp_path, sig):
     sock = tmp_path / "p.sock"
 
     async def main():
-        mux = ScriptedMux()
-        await mux.start_unix(str(tmp_path / "mux.sock"))
-        p = ProxyProc(tmp_path, "--listen", f"unix:{sock}", "--upstream", f"unix:{tmp_path / 'mux.sock'}",
-                      "--grace", "5")
-        try:
+        async with proxy_before_mux(tmp_path, "--listen", f"unix:{sock}", "--grace", "5") as (p, _mux):
             await p.started()
             reader, writer = await asyncio.open_unix_connection(str(sock))
             req, resp = pings(range(1, 3))
@@ -614,9 +606,6 @@ def test_signal_stops_accepting_lets_open_connections_finish(tmp_path, sig):
             writer.close()  # the last connection ends: exit now, not after --grace
             assert await p.wait_exit(5) == 0
             assert time.monotonic() - t0 < 3
-        finally:
-            p.kill()
-            await mux.stop()
         names = [e["event"] for e in p.events()]
         assert names[-1] == "stopped", names
         (closed,) = p.events("connection_closed")
@@ -629,11 +618,7 @@ def test_grace_period_ends_lingering_connections(tmp_path):
     sock = tmp_path / "p.sock"
 
     async def main():
-        mux = ScriptedMux()
-        await mux.start_unix(str(tmp_path / "mux.sock"))
-        p = ProxyProc(tmp_path, "--listen", f"unix:{sock}", "--upstream", f"unix:{tmp_path / 'mux.sock'}",
-                      "--grace", "0.5")
-        try:
+        async with proxy_before_mux(tmp_path, "--listen", f"unix:{sock}", "--grace", "0.5") as (p, _mux):
             await p.started()
             reader, writer = await asyncio.open_unix_connection(str(sock))
             writer.write(pings(range(1, 2))[0])
@@ -644,9 +629,6 @@ def test_grace_period_ends_lingering_connections(tmp_path):
             elapsed = time.monotonic() - t0
             assert await asyncio.wait_for(reader.read(), 2) == b""  # we were closed
             writer.close()
-        finally:
-            p.kill()
-            await mux.stop()
         assert 0.4 <= elapsed < 4, elapsed
         (closed,) = p.events("connection_closed")
         assert closed["closed_by"] == "proxy" and "shutting down" in closed["reason"]
@@ -657,12 +639,10 @@ def test_grace_period_ends_lingering_connections(tmp_path):
 
 def test_stdio_connection_gets_the_grace_period_too(tmp_path):
     async def main():
-        mux = ScriptedMux(delay_s={"Ping": 0.6})
-        await mux.start_unix(str(tmp_path / "mux.sock"))
-        p = ProxyProc(tmp_path, "--listen", "stdio", "--upstream", f"unix:{tmp_path / 'mux.sock'}",
-                      "--grace", "5", stdio=True)
-        loop = asyncio.get_running_loop()
-        try:
+        async with proxy_before_mux(
+            tmp_path, "--listen", "stdio", "--grace", "5", mux=ScriptedMux(delay_s={"Ping": 0.6}), stdio=True
+        ) as (p, _mux):
+            loop = asyncio.get_running_loop()
             await p.started()
             req, resp = pings(range(1, 2))
             await loop.run_in_executor(None, p.proc.stdin.write, req)
@@ -673,9 +653,6 @@ def test_stdio_connection_gets_the_grace_period_too(tmp_path):
             assert got == resp
             await loop.run_in_executor(None, p.proc.stdin.close)
             assert await p.wait_exit(5) == 0
-        finally:
-            p.kill()
-            await mux.stop()
 
     asyncio.run(main())
 
@@ -684,11 +661,7 @@ def test_second_signal_exits_at_once(tmp_path):
     sock = tmp_path / "p.sock"
 
     async def main():
-        mux = ScriptedMux()
-        await mux.start_unix(str(tmp_path / "mux.sock"))
-        p = ProxyProc(tmp_path, "--listen", f"unix:{sock}", "--upstream", f"unix:{tmp_path / 'mux.sock'}",
-                      "--grace", "30")
-        try:
+        async with proxy_before_mux(tmp_path, "--listen", f"unix:{sock}", "--grace", "30") as (p, _mux):
             await p.started()
             reader, writer = await asyncio.open_unix_connection(str(sock))
             writer.write(pings(range(1, 2))[0])
@@ -702,9 +675,6 @@ def test_second_signal_exits_at_once(tmp_path):
             status = await p.wait_exit(3)
             assert time.monotonic() - t0 < 2
             writer.close()
-        finally:
-            p.kill()
-            await mux.stop()
         assert status != 0
 
     asyncio.run(main())

@@ -21,7 +21,6 @@ from codec.schema.versions import get_version
 from codec.wire.framing import Frame
 from tests import golden
 
-pytestmark = pytest.mark.skipif(not golden.available(), reason=f"golden vectors not found at {golden.GOLDEN}")
 CASES = [c for c in golden.all_entries() if c[1]["payload_len"] > 0]
 
 

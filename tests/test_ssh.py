@@ -535,6 +535,7 @@ def test_authorized_keys_reread_and_upstream_failure_reaches_the_user(tmp_path: 
     require_binary("ssh")
     logs = LogCapture()
     ak = tmp_path / "late_authorized_keys"
+    ak.write_text((tmp_path / "id_other.pub").read_text())  # someone else's key: the listener starts
 
     async def main() -> list[tuple[int, bytes, str]]:
         opts = RuntimeOptions(
@@ -543,6 +544,7 @@ def test_authorized_keys_reread_and_upstream_failure_reaches_the_user(tmp_path: 
         async with _proxy(opts) as rt:
             kh = _listener_known_hosts(logs, tmp_path / "known_hosts")
             argv = ssh_argv(rt.server.port, keys.user, kh, *PROXY_COMMAND)
+            ak.unlink()  # gone after the start: every login is refused, and the log says why
             first = await _run(argv)
             ak.write_text(keys.user_pub + "\n")
             return [first, await _run(argv)]
@@ -552,3 +554,19 @@ def test_authorized_keys_reread_and_upstream_failure_reaches_the_user(tmp_path: 
     assert logs.events("ssh_authorized_keys_unreadable")
     assert rc2 == 255 and "could not connect to the upstream mux server" in err2
     assert "no such socket" in logs.events("upstream_connect_failed")[0]["reason"]
+
+
+@pytest.mark.parametrize("content", [None, "", "# only a comment\n"])
+def test_listen_ssh_refuses_to_start_when_no_one_could_log_in(tmp_path: Path, content: str | None) -> None:
+    """A missing or keyless authorized_keys file stops the start with one line and exit 2."""
+    ak = tmp_path / "authorized_keys"
+    if content is not None:
+        ak.write_text(content)
+    res = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "proxy", "--listen", "ssh:127.0.0.1:0", "--upstream",
+         f"unix:{tmp_path / 'mux.sock'}", "--authorized-keys", str(ak), "--host-key", str(tmp_path / "hk")],
+        capture_output=True, text=True, timeout=60, cwd=REPO, env=clean_env())
+    assert res.returncode == 2, res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("muxscope proxy: --authorized-keys ") and "no one could log in" in line
+    assert not (tmp_path / "hk").exists()  # refused before anything was made

@@ -1,15 +1,13 @@
 """Golden-vector tests of the termwiz schemas (codec/schema/termwiz.py) and line facts (codec/lines.py).
 
-The vectors were produced by WezTerm's own Rust types (see shared/golden/README.md).
+The vectors were produced by WezTerm's own Rust types (see tests/golden/README.md).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import struct
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +15,9 @@ import pytest
 from codec import lines as lines_mod
 from codec.schema import termwiz as tw
 from codec.wire.varbincode import U64, USIZE, Option, to_json
+from tests import golden
 
-GOLDEN = Path(
-    os.environ.get("MUXSCOPE_GOLDEN_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "golden"
-)
+GOLDEN = golden.GOLDEN
 VERSIONS = ("v44", "v42")
 PDUS = ("GetLinesResponse", "GetPaneRenderChangesResponse", "SendKeyDown", "GetImageCellResponse")
 
@@ -33,8 +30,6 @@ def _manifest(version: str) -> dict[str, Any]:
 def _cases(*pdus: str) -> list[Any]:
     out = []
     for version in VERSIONS:
-        if not (GOLDEN / version / "manifest.json").exists():
-            continue
         for entry in _manifest(version)["files"]:
             if entry["pdu"] in pdus:
                 out.append(pytest.param(version, entry, id=f"{version}/{entry['file']}"))

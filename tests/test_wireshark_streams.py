@@ -183,7 +183,6 @@ def _check_golden_fields(e, p, checked):
         checked["rows"] += 1
 
 
-@pytest.mark.skipif(not golden.available(), reason="the golden frames (shared/golden) are not beside the repo")
 @pytest.mark.parametrize("original", [True, False], ids=["as-wezterm-sent", "uncompressed"])
 @pytest.mark.parametrize("version", golden.VERSIONS)
 def test_golden_frames_dissect_as_wezterm_wrote_them(tmp_path, version, original):

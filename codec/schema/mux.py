@@ -465,12 +465,34 @@ SCROLLBACK_ERASE_MODE = Enum("ScrollbackEraseMode", ["ScrollbackOnly", "Scrollba
 # portable-pty: pty/src/cmdbuilder.rs
 
 
+class UnixOsString(str):
+    """An ``OsString`` that arrived as ``OsString::Unix(Vec<u8>)``.
+
+    A ``str`` for everything that reads text (bytes that are not UTF-8 are kept
+    as ``surrogateescape`` code points, so it re-encodes byte-exact), and
+    rendered for JSON as serde renders it on Unix: ``{"Unix": [bytes]}``, which
+    is valid UTF-8 JSON whatever the bytes are.
+    """
+
+    __slots__ = ()
+
+    def raw(self) -> bytes:
+        return self.encode("utf-8", "surrogateescape")
+
+    def serde_json(self) -> dict[str, list[int]]:
+        return {"Unix": list(self.raw())}
+
+    def __repr__(self) -> str:
+        return f"UnixOsString({str.__repr__(self)})"
+
+
 class WindowsOsString(str):
     """An ``OsString`` that arrived as ``OsString::Windows(Vec<u16>)``.
 
     The UTF-16 code units are decoded with ``surrogatepass`` (lossless: lone
     surrogates survive as lone surrogate code points), and the value
-    re-encodes as variant 1, byte-exact.
+    re-encodes as variant 1, byte-exact. Rendered for JSON as serde renders it
+    on Windows: ``{"Windows": [u16 units]}``.
     """
 
     __slots__ = ()
@@ -478,6 +500,9 @@ class WindowsOsString(str):
     def units(self) -> list[int]:
         data = self.encode("utf-16-le", "surrogatepass")
         return list(_struct.unpack(f"<{len(data) // 2}H", data))
+
+    def serde_json(self) -> dict[str, list[int]]:
+        return {"Windows": self.units()}
 
     def __repr__(self) -> str:
         return f"WindowsOsString({str.__repr__(self)})"
@@ -491,7 +516,7 @@ def _os_string_decode(buf: bytes, pos: int) -> tuple[str, int]:
         raise PayloadError(f"OsString length {n} exceeds the {len(buf) - pos} bytes left", pos)
     if tag == 0:
         end = pos + n
-        return buf[pos:end].decode("utf-8", "surrogateescape"), end
+        return UnixOsString(buf[pos:end].decode("utf-8", "surrogateescape")), end
     if tag == 1:
         units = []
         u16_dec = U16.decode
@@ -543,8 +568,8 @@ def _os_string_encode(value: Any, out: bytearray) -> None:
 #: [T]`` (a seq of u8), which in varbincode is the same bytes as a byte string: u64 length + raw
 #: bytes.
 #:
-#: Decodes ``Unix`` to a ``str`` (UTF-8 with ``surrogateescape``, so any bytes round-trip) and
-#: ``Windows`` to a :class:`WindowsOsString`. Encodes a plain ``str`` (or ``bytes``) as ``Unix``
+#: Decodes ``Unix`` to a :class:`UnixOsString` (a ``str``: UTF-8 with ``surrogateescape``, so any
+#: bytes round-trip) and ``Windows`` to a :class:`WindowsOsString`; both render for JSON as serde does. Encodes a plain ``str`` (or ``bytes``) as ``Unix``
 #: and a :class:`WindowsOsString` as ``Windows``; the serde_json shapes ``{"Unix": [..]}`` /
 #: ``{"Windows": [..]}`` are accepted too. A Unix receiver (WezTerm's ``OsString`` Deserialize on
 #: unix) rejects the ``Windows`` variant and vice versa; we decode both.
@@ -626,5 +651,6 @@ __all__ = [
     "TERMINAL_SIZE",
     "VISIBLE_ROW_INDEX",
     "WINDOW_ID",
+    "UnixOsString",
     "WindowsOsString",
 ]

@@ -28,6 +28,7 @@ from proxy.analysis.results import (
     RpcCompleted,
 )
 from proxy.analysis.rpc import Rpc, RpcTracker
+from proxy.analysis.wire import CodecVersionAnnounced, GetLines, fact_of
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 from proxy.relay.tap import TapEvent
 
@@ -77,10 +78,6 @@ class ConnState:
     rows_returned: int = 0
     getlines_wait_s: float = 0.0
     addon_state: dict[str, Any] = field(default_factory=dict)
-
-
-def ranges_rows(ranges: list[dict[str, int]]) -> int:
-    return sum(max(0, r["end"] - r["start"]) for r in ranges)
 
 
 def lines_of(pdu: Pdu) -> LinesSummary | None:
@@ -162,11 +159,10 @@ class Analyzer:
             conn.over_budget += 1
             self.emit(DecodeErrorSeen(conn.conn_id, ev.direction, pdu.offset, "limit", why, conn.over_budget == 1))
             return
-        if pdu.known and pdu.body is not None:
-            conn.panes.observe(pdu)
+        conn.panes.observe(ev.fact)
         self.emit(PduSeen(conn.conn_id, ev.direction, pdu, not ev.from_client and pdu.serial == 0))
-        if pdu.name == "GetCodecVersionResponse" and not ev.from_client:
-            self.emit(CodecVersionSeen(conn.conn_id, pdu.body["codec_vers"], conn.decoder.codec_version))
+        if isinstance(ev.fact, CodecVersionAnnounced) and not ev.from_client:
+            self.emit(CodecVersionSeen(conn.conn_id, ev.fact.codec_version, conn.decoder.codec_version))
         for addon in self.addons:
             addon.wire_event(conn, ev)
         rpc = conn.rpcs.on_event(ev)
@@ -180,11 +176,11 @@ class Analyzer:
             got = addon.rpc(conn, rpc)
             if got:
                 extra.update(got)
-        if rpc.request.name != "GetLines":
+        request = fact_of(rpc.request)
+        if not isinstance(request, GetLines):
             self.emit(RpcCompleted(conn.conn_id, rpc.request.name, rpc.latency_s))
             return
-        ranges = rpc.request.body["lines"]
-        requested = ranges_rows(ranges)
+        requested = request.row_count
         summary = lines_of(rpc.response)
         returned = len(summary.lines) if summary is not None else 0
         conn.getlines += 1
@@ -193,9 +189,9 @@ class Analyzer:
         conn.getlines_wait_s += rpc.latency_s
         fields = {
             "conn": conn.conn_id,
-            "pane": rpc.request.body["pane_id"],
+            "pane": request.pane_id,
             "serial": rpc.serial,
-            "ranges": [[r["start"], r["end"]] for r in ranges],
+            "ranges": [[start, end] for start, end in request.ranges],
             "rows_requested": requested,
             "rows_returned": returned,
             "request_wire_bytes": rpc.request.wire_len,

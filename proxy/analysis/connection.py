@@ -14,14 +14,17 @@ from typing import Any
 from codec.connection import ChunksMissed, DecodeFailed, MuxConnection, PduReceived
 from codec.direction import Direction
 from codec.pdu import Pdu, StreamError, StreamErrorKind
+from proxy.analysis.wire import Fact, fact_of
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class WireEvent:
-    """A PDU (or a decode problem) seen on a connection.
+    """A PDU (or a decode problem) seen on a connection: the analysis's input event.
 
     ``t_ns`` is the monotonic time at which the chunk holding the frame's last
-    byte was read from the socket: the moment the PDU was complete.
+    byte was read from the socket: the moment the PDU was complete. ``fact`` is
+    what the PDU states, typed (:mod:`proxy.analysis.wire`), when the analysis
+    acts on it.
     """
 
     conn_id: int
@@ -29,6 +32,7 @@ class WireEvent:
     t_ns: int
     pdu: Pdu | None = None
     error: StreamError | None = None
+    fact: Fact | None = None
 
     @property
     def from_client(self) -> bool:
@@ -76,7 +80,7 @@ class ConnectionDecoder:
     def feed(self, direction: Direction, seq: int, t_ns: int, data: bytes) -> Iterator[WireEvent]:
         for ev in self.connection.receive_data(direction, data, seq):
             if isinstance(ev, PduReceived):
-                yield WireEvent(self.conn_id, ev.direction, t_ns, pdu=ev.pdu)
+                yield WireEvent(self.conn_id, ev.direction, t_ns, pdu=ev.pdu, fact=fact_of(ev.pdu))
             elif isinstance(ev, DecodeFailed):
                 yield WireEvent(self.conn_id, ev.direction, t_ns, error=ev.error)
             elif isinstance(ev, ChunksMissed):

@@ -9,9 +9,8 @@ tab, not its panes) and each pane's size. The server tells the client in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from codec.pdu import Pdu
+from proxy.analysis.wire import Fact, PaneListed, PaneRemoved, PanesListed, PaneSpawned, Resize
 
 
 @dataclass
@@ -37,36 +36,21 @@ class PaneDirectory:
     def panes_of_tab(self, tab_id: int) -> list[int]:
         return [p.pane_id for p in self.panes.values() if p.tab_id == tab_id and not p.removed]
 
-    def observe(self, pdu: Pdu) -> None:
-        name, body = pdu.name, pdu.body
-        if name == "ListPanesResponse":
-            for tab in body["tabs"]:
-                self._walk(tab)
-        elif name == "SpawnResponse":
-            p = self.pane(body["pane_id"])
-            p.tab_id, p.window_id = body["tab_id"], body["window_id"]
-            self._size(p, body["size"])
-        elif name == "Resize":
-            p = self.pane(body["pane_id"])
-            p.tab_id = body["containing_tab_id"]
-            self._size(p, body["size"])
-        elif name == "PaneRemoved":
-            self.pane(body["pane_id"]).removed = True
-        elif name == "MovePaneToNewTabResponse":
-            pass
+    def observe(self, fact: Fact | None) -> None:
+        """Learn from what a PDU states (:mod:`proxy.analysis.wire`)."""
+        if isinstance(fact, PanesListed):
+            for listed in fact.panes:
+                self._listed(listed)
+        elif isinstance(fact, PaneSpawned):
+            self._listed(fact.pane)
+        elif isinstance(fact, Resize):
+            p = self.pane(fact.pane_id)
+            p.tab_id = fact.tab_id
+            p.rows, p.cols = fact.size.rows, fact.size.cols
+        elif isinstance(fact, PaneRemoved):
+            self.pane(fact.pane_id).removed = True
 
-    def _walk(self, node: Any) -> None:
-        if not isinstance(node, dict):
-            return  # "Empty"
-        if "Leaf" in node:
-            leaf = node["Leaf"]
-            p = self.pane(leaf["pane_id"])
-            p.tab_id, p.window_id = leaf["tab_id"], leaf["window_id"]
-            self._size(p, leaf["size"])
-        elif "Split" in node:
-            self._walk(node["Split"]["left"])
-            self._walk(node["Split"]["right"])
-
-    @staticmethod
-    def _size(p: PaneInfo, size: dict[str, Any]) -> None:
-        p.rows, p.cols = size["rows"], size["cols"]
+    def _listed(self, listed: PaneListed) -> None:
+        p = self.pane(listed.pane_id)
+        p.tab_id, p.window_id = listed.tab_id, listed.window_id
+        p.rows, p.cols = listed.size.rows, listed.size.cols

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from codec.direction import Direction
 from codec.pdu import Pdu
 from proxy.analysis.vocabulary import Cause, Outcome
 
@@ -20,7 +21,7 @@ class PduSeen:
     """A PDU decoded on a connection."""
 
     conn: int
-    direction: str
+    direction: Direction
     pdu: Pdu
     #: a server PDU with serial 0: a push nobody asked for
     unsolicited: bool
@@ -38,7 +39,7 @@ class CodecVersionSeen:
 @dataclass(frozen=True, slots=True)
 class DecodeErrorSeen:
     conn: int
-    direction: str
+    direction: Direction
     offset: int
     #: one of a fixed vocabulary (``frame``, ``payload``, ``decompress``, ``limit``, ``gap``)
     reason: str

@@ -9,87 +9,105 @@ from typing import Any
 
 from codec.connection import DecodeFailed, MuxConnection, PduReceived
 from codec.direction import Direction
-from proxy.capture.format import (
-    open_capture,
-)
+from proxy.capture.format import Record, open_capture
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
-
 
 
 def capture_info(path: str) -> dict[str, Any]:
     """Everything ``capture info`` prints, as JSON-ready data."""
     reader = open_capture(path)
     try:
-        kinds: Counter[str] = Counter()
-        pdus: dict[str, Counter[str]] = {C2S: Counter(), S2C: Counter()}
-        wire = {C2S: 0, S2C: 0}
-        decompressed = {C2S: 0, S2C: 0}
-        conns: dict[int, dict[str, Any]] = {}
-        decoders: dict[int, MuxConnection] = {}
-        codec_version: int | None = None
-        codec_source: str | None = None
-        dropped_records = dropped_chunks = decode_errors = 0
-        notes: list[dict[str, Any]] = []
-        first_t: int | None = None
-        last_t = 0
+        tally = _Tally()
         for rec in reader.records():
-            kinds[rec.kind] += 1
-            first_t = rec.t_ns if first_t is None else first_t
-            last_t = rec.t_ns
-            conn = conns.setdefault(rec.conn_id, _new_conn(rec.conn_id)) if rec.conn_id or rec.kind != "note" \
-                else None
-            if rec.kind == "open" and conn is not None:
-                conn["opened_at_s"], conn["open"] = rec.t_ns / 1e9, rec.info
-            elif rec.kind == "close" and conn is not None:
-                conn["closed_at_s"], conn["close"] = rec.t_ns / 1e9, rec.info
-            elif rec.kind == "dropped":
-                dropped_records += 1
-                dropped_chunks += int(rec.info.get("chunks", 1))
-            elif rec.kind == "note":
-                info = rec.info
-                notes.append(info)
-                if "codec_version" in info and codec_source != "note":
-                    codec_version, codec_source = info["codec_version"], "note"
-            elif rec.kind == "data" and conn is not None:
-                wire[rec.direction] += len(rec.data)
-                conn["wire_bytes"][rec.direction] += len(rec.data)
-                decoder = decoders.get(rec.conn_id)
-                if decoder is None:
-                    decoder = decoders[rec.conn_id] = MuxConnection(summary_lines=True)
-                for ev in decoder.receive_data(rec.direction, rec.data):
-                    if isinstance(ev, DecodeFailed):
-                        decode_errors += 1
-                    if not isinstance(ev, PduReceived):
-                        continue
-                    item = ev.pdu
-                    pdus[rec.direction][item.name] += 1
-                    decompressed[rec.direction] += len(item.payload)
-                    conn["pdus"] += 1
-                    if item.name == "GetCodecVersionResponse" and codec_source is None:
-                        codec_version, codec_source = item.body["codec_vers"], "GetCodecVersionResponse"
+            tally.record(rec)
         return {
             "file": path,
             "file_bytes": reader.total_bytes,
             "header": reader.header,
             "format_version": reader.header.get("version"),
-            "duration_s": round((last_t - (first_t or 0)) / 1e9, 6) if first_t is not None else 0.0,
-            "records": sum(kinds.values()),
-            "records_by_kind": dict(kinds),
-            "connections": {"count": len(conns), "list": [conns[c] for c in sorted(conns)]},
-            "pdus": {d: dict(sorted(c.items())) for d, c in pdus.items()},
-            "pdus_total": sum(sum(c.values()) for c in pdus.values()),
-            "bytes": {"wire": wire, "decompressed_payload": decompressed},
-            "codec_version": codec_version,
-            "codec_version_source": codec_source,
+            **tally.result(),
             "truncated": reader.truncated,
             "truncation_reason": reader.truncation_reason,
-            "dropped": {"records": dropped_records, "chunks": dropped_chunks},
-            "decode_errors": decode_errors,
-            "notes": notes,
         }
     finally:
         reader.f.close()
+
+
+class _Tally:
+    """The counts of one pass over a capture's records."""
+
+    def __init__(self) -> None:
+        self.kinds: Counter[str] = Counter()
+        self.pdus: dict[str, Counter[str]] = {C2S: Counter(), S2C: Counter()}
+        self.wire = {C2S: 0, S2C: 0}
+        self.decompressed = {C2S: 0, S2C: 0}
+        self.conns: dict[int, dict[str, Any]] = {}
+        self.decoders: dict[int, MuxConnection] = {}
+        self.codec_version: int | None = None
+        self.codec_source: str | None = None
+        self.dropped_records = self.dropped_chunks = self.decode_errors = self.after_close = 0
+        self.notes: list[dict[str, Any]] = []
+        self.first_t: int | None = None
+        self.last_t = 0
+
+    def record(self, rec: Record) -> None:
+        self.kinds[rec.kind] += 1
+        self.first_t = rec.t_ns if self.first_t is None else self.first_t
+        self.last_t = rec.t_ns
+        conn = self.conns.setdefault(rec.conn_id, _new_conn(rec.conn_id)) if rec.conn_id or rec.kind != "note" \
+            else None
+        if rec.kind == "open" and conn is not None:
+            conn["opened_at_s"], conn["open"] = rec.t_ns / 1e9, rec.info
+        elif rec.kind == "close" and conn is not None:
+            conn["closed_at_s"], conn["close"] = rec.t_ns / 1e9, rec.info
+        elif rec.kind == "dropped":
+            self.dropped_records += 1
+            self.dropped_chunks += max(0, int(rec.info.get("chunks", 1)))  # a negative gap is a writer's bug
+        elif rec.kind == "note":
+            info = rec.info
+            self.notes.append(info)
+            if "codec_version" in info and self.codec_source != "note":
+                self.codec_version, self.codec_source = info["codec_version"], "note"
+        elif rec.kind == "data" and conn is not None and conn["closed_at_s"] is not None:
+            self.after_close += 1  # reached no one; report and replay skip these too
+        elif rec.kind == "data" and conn is not None:
+            self._data(rec, conn)
+
+    def _data(self, rec: Record, conn: dict[str, Any]) -> None:
+        self.wire[rec.direction] += len(rec.data)
+        conn["wire_bytes"][rec.direction] += len(rec.data)
+        decoder = self.decoders.get(rec.conn_id)
+        if decoder is None:
+            decoder = self.decoders[rec.conn_id] = MuxConnection(summary_lines=True)
+        for ev in decoder.receive_data(rec.direction, rec.data):
+            if isinstance(ev, DecodeFailed):
+                self.decode_errors += 1
+            if not isinstance(ev, PduReceived):
+                continue
+            item = ev.pdu
+            self.pdus[rec.direction][item.name] += 1
+            self.decompressed[rec.direction] += len(item.payload)
+            conn["pdus"] += 1
+            if item.name == "GetCodecVersionResponse" and self.codec_source is None:
+                self.codec_version, self.codec_source = item.body["codec_vers"], "GetCodecVersionResponse"
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "duration_s": round((self.last_t - (self.first_t or 0)) / 1e9, 6) if self.first_t is not None else 0.0,
+            "records": sum(self.kinds.values()),
+            "records_by_kind": dict(self.kinds),
+            "connections": {"count": len(self.conns), "list": [self.conns[c] for c in sorted(self.conns)]},
+            "pdus": {d: dict(sorted(c.items())) for d, c in self.pdus.items()},
+            "pdus_total": sum(sum(c.values()) for c in self.pdus.values()),
+            "bytes": {"wire": self.wire, "decompressed_payload": self.decompressed},
+            "codec_version": self.codec_version,
+            "codec_version_source": self.codec_source,
+            "dropped": {"records": self.dropped_records, "chunks": self.dropped_chunks},
+            "decode_errors": self.decode_errors,
+            "data_after_close": self.after_close,
+            "notes": self.notes,
+        }
 
 
 def _new_conn(conn_id: int) -> dict[str, Any]:
@@ -109,7 +127,9 @@ def format_info(info: dict[str, Any]) -> str:
         f"codec version   {info['codec_version']} (from {info['codec_version_source'] or 'nowhere'})",
         f"truncated       {'yes: ' + info['truncation_reason'] if info['truncated'] else 'no'}",
         f"dropped chunks  {info['dropped']['chunks']} in {info['dropped']['records']} records; "
-        f"decode errors {info['decode_errors']}",
+        f"decode errors {info['decode_errors']}"
+        + (f"; {info['data_after_close']} data records after their connection's close (skipped)"
+           if info.get("data_after_close") else ""),
     ]
     w, d = info["bytes"]["wire"], info["bytes"]["decompressed_payload"]
     out.append(f"bytes           wire c->s {w[C2S]} s->c {w[S2C]}; decompressed payload c->s {d[C2S]} s->c {d[S2C]}")

@@ -66,6 +66,13 @@ class Progress:
             sys.stderr.flush()
 
 
+def _pace(due_s: float, wall0: float) -> None:
+    """Sleep until ``due_s`` after ``wall0`` (a replay at a given speed)."""
+    delay = due_s - (time.monotonic() - wall0)
+    if delay > 0:
+        time.sleep(delay)
+
+
 def replay_records(
     reader: CaptureReader,
     analyzer: Analyzer,
@@ -76,6 +83,7 @@ def replay_records(
 ) -> tuple[int, float, int]:
     """Feed every record to ``analyzer`` (paced by ``speed`` when given); returns (records, duration_s, drops)."""
     chunks = ChunkNumbers()
+    closed: set[int] = set()
     n = 0
     first_t: int | None = None
     last_t = 0
@@ -87,22 +95,24 @@ def replay_records(
             first_t = rec.t_ns
         last_t = rec.t_ns
         if speed:
-            due = (rec.t_ns - first_t) / 1e9 / speed
-            delay = due - (time.monotonic() - wall0)
-            if delay > 0:
-                time.sleep(delay)
+            _pace((rec.t_ns - first_t) / 1e9 / speed, wall0)
+        if rec.kind in ("data", "dropped") and rec.conn_id in closed:
+            # Written after the connection's close record (captures made before the relay stopped
+            # reporting late bytes): they belong to no connection, and must not open a second one.
+            continue
         if rec.kind == "data":
             seq = chunks.take((rec.conn_id, rec.direction))
             event = TapEvent("data", rec.conn_id, rec.t_ns, rec.direction, rec.data, seq)
         elif rec.kind == "dropped":
             # the live capture lane lost chunks here: make the gap visible to the decoder
-            missed = int(rec.info.get("chunks", 1))
+            missed = max(0, int(rec.info.get("chunks", 1)))  # never negative: a gap cannot be undone
             chunks.skip((rec.conn_id, rec.direction), missed)
             drops += missed
             continue
         elif rec.kind in ("open", "close", "note"):
             event = TapEvent(rec.kind, rec.conn_id, rec.t_ns, info=rec.info)
             if rec.kind == "close":
+                closed.add(rec.conn_id)
                 chunks.forget_connection(rec.conn_id)
         else:
             continue

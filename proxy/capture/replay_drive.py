@@ -94,21 +94,22 @@ class DriveReport:
         def ms(v: float | None) -> str:
             return "-" if v is None else f"{v:.1f}"
 
-        head = (f"{'request':<28} {'count':>6} {'answered':>8} {'err':>4} {'p50 rec':>8} {'p50 now':>8} "
-                f"{'p95 rec':>8} {'p95 now':>8} {'bytes rec':>10} {'bytes now':>10}")
-        lines = [head, "-" * len(head)]
+        head = (f"{'request':<28} {'count':>6} {'answered':>8} {'err':>4} {'p50 rec ms':>10} {'p50 now ms':>10} "
+                f"{'p95 rec ms':>10} {'p95 now ms':>10} {'answer B rec':>12} {'answer B now':>12}")
+        lines = ["latency: request sent to answer read, in milliseconds (rec: as recorded in the capture; now: "
+                 "this run); answer B: bytes of the answers on the wire", head, "-" * len(head)]
         for name, c in sorted(self.pdus.items()):
             lines.append(
                 f"{name:<28} {c.count:>6} {c.answered:>8} {c.errors_now:>4} "
-                f"{ms(percentile(c.latency_recorded_ms, 50)):>8} {ms(percentile(c.latency_now_ms, 50)):>8} "
-                f"{ms(percentile(c.latency_recorded_ms, 95)):>8} {ms(percentile(c.latency_now_ms, 95)):>8} "
-                f"{c.bytes_recorded:>10} {c.bytes_now:>10}"
+                f"{ms(percentile(c.latency_recorded_ms, 50)):>10} {ms(percentile(c.latency_now_ms, 50)):>10} "
+                f"{ms(percentile(c.latency_recorded_ms, 95)):>10} {ms(percentile(c.latency_now_ms, 95)):>10} "
+                f"{c.bytes_recorded:>12} {c.bytes_now:>12}"
             )
         lines.append("-" * len(head))
         lines.append(f"{self.sent} requests sent (recorded connection {self.recorded_conn}, speed {self.speed}), "
                      f"{self.unanswered} unanswered; pushes recorded {self.pushes_recorded} "
                      f"({self.push_bytes_recorded} B) vs now {self.pushes_now} ({self.push_bytes_now} B); "
-                     f"{self.duration_s:.2f} s")
+                     f"took {self.duration_s:.2f} s")
         if self.closed_early:
             lines.append(f"the server closed the connection early: {self.closed_early}")
         return "\n".join(lines)

@@ -40,7 +40,7 @@ from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, get_version
 from codec.wire.varbincode import to_json
 from proxy.capture.format import CaptureError, open_capture
 from proxy.observe import logs
-from proxy.relay.endpoints import AddressError, TcpAddress, UnixAddress, parse_listen
+from proxy.relay.endpoints import AddressError, TcpAddress, UnixAddress, listen_error, parse_listen
 from proxy.relay.server import close_listener
 
 C2S = Direction.CLIENT_TO_SERVER
@@ -328,8 +328,11 @@ async def serve_capture(
 
 async def _serve_forever(args: argparse.Namespace) -> int:
     listen = parse_listen(args.serve, args.allow_remote)
-    server = await serve_capture(args.file, listen, conn=args.conn, ignore_fields=args.ignore_field,
-                                 speed=args.speed or 1.0)
+    try:
+        server = await serve_capture(args.file, listen, conn=args.conn, ignore_fields=args.ignore_field,
+                                     speed=args.speed or 1.0)
+    except OSError as exc:
+        raise listen_error("--serve", listen, exc) from None
     print(f"replaying the server of {args.file} on {server.address}; Ctrl-C to stop", file=sys.stderr)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,22 +12,16 @@ the stream surgery (decode, scrub, re-encode, re-frame).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import random
 import re
-import unicodedata
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard
 
 from codec.direction import Direction
-from codec.lines import cell_width
 from codec.pdu import Pdu, PduStream, StreamErrorKind, encode_pdu
 from codec.wire.varbincode import (
     BYTES,
@@ -55,134 +49,12 @@ from proxy.capture.format import (
     encode_record,
     open_capture,
 )
+from proxy.capture.placeholders import Placeholders, is_kept
+from proxy.files import create_private
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
-
-
-
-LOWER = "abcdefghijklmnopqrstuvwxyz"
-UPPER = LOWER.upper()
-#: kept as they are: they carry layout, not content
-KEEP_CHARS = frozenset(" \t\r\n\x0b\x0c!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
-#: CSI and SS3 escape sequences in pasted/written bytes are control, not text: kept so the bytes still work
-_CSI = re.compile(r"\x1b\[[0-9;:?<=>]*[ -/]*[@-~]|\x1bO.")
-_ZERO_WIDTH_PLACEHOLDER = "\u200b"
-#: PDU fields left alone: not personal, and useful when reading a scrubbed capture
+#: (PDU, field) pairs whose text is not the user's: kept as they are
 KEEP_FIELDS = frozenset({("GetCodecVersionResponse", "version_string")})
-
-
-def _joins_previous(ch: str) -> bool:
-    """Whether ``ch`` extends the grapheme before it (combining marks, ZWJ, selectors, skin tones)."""
-    cp = ord(ch)
-    return (
-        unicodedata.category(ch) in ("Mn", "Me")
-        or cp == 0x200D
-        or 0xFE00 <= cp <= 0xFE0F
-        or 0x1F3FB <= cp <= 0x1F3FF
-        or 0xE0100 <= cp <= 0xE01EF
-    )
-
-
-def graphemes(text: str) -> Iterator[str]:
-    """A simple grapheme segmentation: enough to give each placeholder its original's width."""
-    cur = ""
-    for ch in text:
-        if cur and (_joins_previous(ch) or cur.endswith("\u200d")):
-            cur += ch
-            continue
-        if cur:
-            yield cur
-        cur = ch
-    if cur:
-        yield cur
-
-
-def _kept(g: str) -> bool:
-    """Layout characters (space, punctuation, controls) stay: they carry structure, not content."""
-    return g == "" or (len(g) == 1 and (g in KEEP_CHARS or ord(g) < 0x20 or ord(g) == 0x7F))
-
-
-class Substitution:
-    """One word's mapping from graphemes to placeholders of the same width.
-
-    Seeded from the word (and the secret), so a word scrubs the same wherever
-    it appears: a line fetched twice still fingerprints equal, and text that
-    repeats across lines still compresses like the original. Different words
-    get unrelated mappings, so the only things that survive are word lengths,
-    layout characters and which words are equal. No grapheme maps to itself.
-    """
-
-    def __init__(self, seed: bytes) -> None:
-        self.rng = random.Random(seed)
-        self.map: dict[str, str] = {}
-
-    def grapheme(self, g: str) -> str:
-        out = self.map.get(g)
-        if out is not None:
-            return out
-        if _kept(g):
-            out = g
-        else:
-            w = 1 if 0xDC80 <= ord(g[0]) <= 0xDCFF else cell_width(g)  # a raw byte of invalid UTF-8
-            if w == 0:
-                out = _ZERO_WIDTH_PLACEHOLDER
-            elif w == 1:
-                pool = UPPER if g.isupper() else LOWER  # keeping case keeps compressed sizes close
-                out = g
-                while out == g:
-                    out = pool[self.rng.randrange(len(pool))]
-            else:
-                out = g
-                while out == g:
-                    out = chr(0x4E00 + self.rng.randrange(0x5000))  # CJK ideographs: width 2
-        self.map[g] = out
-        return out
-
-
-class Placeholders:
-    """Turns text into placeholders, word by word, keyed by a secret (unguessable without it)."""
-
-    def __init__(self, secret: bytes) -> None:
-        self.secret = secret
-        self._keys = 0
-
-    def word(self, word: str) -> Substitution:
-        return Substitution(hmac.new(self.secret, word.encode("utf-8", "surrogatepass"), hashlib.sha256).digest())
-
-    def keystroke(self, ch: str) -> str:
-        """Each key gets a fresh mapping: one mapping per key would be a substitution cipher over the typing."""
-        self._keys += 1
-        return Substitution(hmac.new(self.secret, b"key:%d" % self._keys, hashlib.sha256).digest()).grapheme(ch)
-
-    def graphemes(self, parts: list[str]) -> list[str]:
-        """Scrub a sequence of graphemes (or cell texts): runs of non-layout ones form the words."""
-        out: list[str] = []
-        i = 0
-        while i < len(parts):
-            if _kept(parts[i]):
-                out.append(parts[i])
-                i += 1
-                continue
-            j = i
-            while j < len(parts) and not _kept(parts[j]):
-                j += 1
-            sub = self.word("".join(parts[i:j]))
-            out.extend(sub.grapheme(g) for g in parts[i:j])
-            i = j
-        return out
-
-    def string(self, text: str) -> str:
-        parts = []
-        pos = 0
-        for m in _CSI.finditer(text):
-            parts.append("".join(self.graphemes(list(graphemes(text[pos:m.start()])))))
-            parts.append(m.group())
-            pos = m.end()
-        parts.append("".join(self.graphemes(list(graphemes(text[pos:])))))
-        return "".join(parts)
-
-    def data(self, data: bytes) -> bytes:
-        return self.string(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
 
 
 class BodyScrubber:
@@ -260,7 +132,7 @@ class BodyScrubber:
         cell = storage.fields[0][1].item  # type: ignore[attr-defined]
         attrs = dict(cell.fields)["attrs"]
         texts = self.ph.graphemes([c["text"] for c in cells])
-        self.counts["Cell.text"] += sum(1 for c in cells if not _kept(c["text"]))
+        self.counts["Cell.text"] += sum(1 for c in cells if not is_kept(c["text"]))
         return [{**c, "text": t, "attrs": self._walk(attrs, c["attrs"], "Cell.attrs")}
                 for c, t in zip(cells, texts, strict=True)]
 
@@ -283,8 +155,15 @@ def scrub_info(info: Any, ph: Placeholders) -> Any:
     if isinstance(info, list):
         return [scrub_info(v, ph) for v in info]
     if isinstance(info, str):
-        return ph.string(info)
+        scheme = _ADDRESS_SCHEME.match(info)
+        keep = scheme.group() if scheme else ""
+        return keep + ph.string(info[len(keep):])
     return info
+
+
+#: The scheme of a muxscope address (``unix:``, ``tcp:``, ``ssh://``, ``exec:``, ``stdio``) is structure, not
+#: content: a scrubbed capture still says which kind of listener and upstream it was recorded through.
+_ADDRESS_SCHEME = re.compile(r"^(?:stdio$|(?:unix|tcp|ssh|exec)(?::(?://)?))")
 
 
 _SAFE_INFO_KEYS = frozenset({"closed_by", "format", "version", "muxscope_version", "started_at",
@@ -321,9 +200,8 @@ class _Direction:
 class _Writer:
     """Writes a capture the way CaptureConsumer does, ending a zstd frame every few thousand records."""
 
-    def __init__(self, path: str, header: dict[str, Any]) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        self.f = os.fdopen(fd, "wb")
+    def __init__(self, path: str, header: dict[str, Any], force: bool = False) -> None:
+        self.f = os.fdopen(create_private(path, "OUT", force=force), "wb")
         self.f.write(encode_header(header))
         self.cctx = zstandard.ZstdCompressor(level=3)
         self.cobj = self.cctx.compressobj()
@@ -472,7 +350,8 @@ class _Scrub:
         self._drain()
 
 
-def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None) -> dict[str, Any]:
+def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None,
+                  force: bool = False) -> dict[str, Any]:
     """Write a scrubbed copy of ``in_path`` to ``out_path``; returns the scrub report (also in OUT).
 
     Every frame is decoded, its body scrubbed (:class:`BodyScrubber`) and
@@ -488,7 +367,7 @@ def scrub_capture(in_path: str, out_path: str, *, secret: bytes | None = None) -
     try:
         header = scrub_info(reader.header, ph)
         header["scrubbed"] = True
-        writer = _Writer(out_path, header)
+        writer = _Writer(out_path, header, force)
         try:
             job = _Scrub(writer, ph)
             for rec in reader.records():

@@ -2,9 +2,11 @@
 
 Records are appended to a zstd compressor; a zstd frame is ended and flushed to
 the file at least once a second (and whenever the lane goes idle), so a crash
-loses at most the last second. Files are created 0600. A capture that cannot be
-written (disk full, permission) logs one clear error event, counts it, and
-stops recording; the relay carries on untouched. Chunks the lane had to drop
+loses at most the last second. Files are created 0600 by the rules of
+:mod:`proxy.files` (never over an existing file without ``--force``); a first
+file that cannot be created stops the start. A capture that later cannot be
+written (disk full) logs one clear error event, counts it, and stops
+recording; the relay carries on untouched. Chunks the lane had to drop
 are recorded as ``dropped`` records, so a reader knows exactly where a gap is:
 no silent data loss.
 """
@@ -33,6 +35,7 @@ from proxy.capture.format import (
     encode_header,
     encode_record,
 )
+from proxy.files import OutputError, check_parent, create_private
 from proxy.observe import logs
 from proxy.relay.tap import TapEvent
 
@@ -50,12 +53,14 @@ class CaptureConsumer:
         max_bytes: int | None = None,
         max_seconds: float | None = None,
         metrics: Any = None,
+        force: bool = False,
         sniff_codec_version: bool = True,
     ) -> None:
         #: False when the analysis runs in another process and reports the version as a note:
         #: then nothing in the relay's process decodes
         self.sniff_codec_version = sniff_codec_version
         self.base_path = path
+        self.force = force
         self.meta = dict(meta or {})
         self.max_bytes = max_bytes
         self.max_seconds = max_seconds
@@ -73,17 +78,31 @@ class CaptureConsumer:
         self._live: dict[int, dict[str, Any]] = {}
         self._codec_version: int | None = None
         self._chunks = ChunkNumbers()
+        self._closed: set[int] = set()
+        #: data chunks the relay handed over for a connection already closed (never written: see handle)
+        self.late_chunks = 0
         self.records_written = 0
         self._cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
 
     # -- file handling ---------------------------------------------------------
     def open(self) -> None:
-        self._open_file(self.base_path)
+        """Create the first file; :class:`~proxy.files.OutputError` (one line) when it cannot be.
 
-    def _open_file(self, path: str) -> None:
+        Called before the proxy accepts anything, so a capture that cannot be
+        recorded stops the start instead of leaving a proxy that records nothing.
+        """
+        check_parent(self.base_path, "--capture")
+        if (self.max_bytes is not None or self.max_seconds is not None) and not self.force:
+            taken = sorted(n for n in os.listdir(os.path.dirname(os.path.abspath(self.base_path)) or ".")
+                           if n.startswith(os.path.basename(self.base_path) + ".")
+                           and n.rsplit(".", 1)[1].isdigit())
+            if taken:
+                raise OutputError(f"--capture {self.base_path}: rotation would write over {taken[0]}; "
+                                  "pick another name, or add --force to replace them")
+        self._open_file(self.base_path, create_private(self.base_path, "--capture", force=self.force))
+
+    def _open_file(self, path: str, fd: int) -> None:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)
             self._f = os.fdopen(fd, "wb")
             header = {
                 "format": "muxcap",
@@ -110,7 +129,13 @@ class CaptureConsumer:
         self._end_frame()
         self._f.close()
         path = f"{self.base_path}.{len(self.files)}"
-        self._open_file(path)
+        try:
+            fd = create_private(path, "--capture", force=self.force)
+        except OutputError as exc:
+            self._f = None
+            self._fail(exc)
+            return
+        self._open_file(path, fd)
         if self.failed:
             return
         # each file stands alone: re-announce the connections that are still open
@@ -138,8 +163,13 @@ class CaptureConsumer:
         if self._f is None:
             return
         if event.kind == "data":
+            if event.conn_id in self._closed:
+                # Bytes a relay handed over after it had closed the connection reached no one;
+                # written, they would make a reader see a second connection (and a negative gap).
+                self.late_chunks += 1
+                return
             missed = self._chunks.arrived((event.conn_id, event.direction), event.seq)
-            if missed:
+            if missed > 0:
                 self._write(DROPPED, event.t_ns, event.conn_id, event.direction,
                             json.dumps({"chunks": missed}).encode())
             self._write(DATA, event.t_ns, event.conn_id, event.direction, event.data)
@@ -149,6 +179,8 @@ class CaptureConsumer:
             self._write(OPEN, event.t_ns, event.conn_id, "", json.dumps(event.info or {}).encode())
         elif event.kind == "close":
             self._live.pop(event.conn_id, None)
+            self._closed.add(event.conn_id)
+            self._chunks.forget_connection(event.conn_id)
             self._write(CLOSE, event.t_ns, event.conn_id, "", json.dumps(event.info or {}).encode())
         elif event.kind == "note":
             if isinstance((event.info or {}).get("codec_version"), int):
@@ -223,6 +255,9 @@ class CaptureConsumer:
     def close(self) -> None:
         if self._f is None:
             return
+        if self.late_chunks:
+            self._write(NOTE, time.monotonic_ns(), 0, "",
+                        json.dumps({"late_chunks_after_close": self.late_chunks}).encode())
         self._end_frame()
         try:
             if self._f is not None:

@@ -26,6 +26,7 @@ from proxy.capture.format import (
 )
 from proxy.capture.info import capture_info, format_info
 from proxy.capture.scrub import scrub_capture
+from proxy.files import OutputError, check_parent
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "hold text); the counts go into a `scrub_report` note record in OUT.",
     )
     ps.add_argument("input", metavar="IN", help=".muxcap capture to scrub")
-    ps.add_argument("output", metavar="OUT", help="where to write the scrubbed capture")
+    ps.add_argument("output", metavar="OUT",
+                    help="where to write the scrubbed capture: a new file (0600) in an existing directory")
+    ps.add_argument("--force", action="store_true",
+                    help="replace an existing regular file at OUT (by rename: it is never truncated)")
     ps.add_argument("--seed", default=None,
                     help="derive placeholders from this seed (reproducible output; anyone knowing the seed "
                     "can test guesses of the original text, so omit it for captures you share)")
@@ -76,9 +80,10 @@ def run_scrub(args: argparse.Namespace) -> int:
         print("muxscope capture scrub: OUT must differ from IN", file=sys.stderr)
         return 2
     try:
-        report = scrub_capture(args.input, args.output,
+        check_parent(args.output, "OUT")  # before reading IN
+        report = scrub_capture(args.input, args.output, force=args.force,
                                secret=args.seed.encode() if args.seed is not None else None)
-    except CaptureError as exc:
+    except (CaptureError, OutputError) as exc:
         print(f"muxscope capture scrub: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

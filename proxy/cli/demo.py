@@ -18,13 +18,16 @@ import signal
 import statistics
 import sys
 import tempfile
+import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from proxy.analysis.vocabulary import CLIENT_MODELS
+from proxy.files import OutputError, check_parent
 from proxy.observe import logs
-from proxy.relay.endpoints import AddressError, UnixAddress
+from proxy.relay.endpoints import AddressError, UnixAddress, parse_metrics_addr
 from proxy.relay.shaping import LinkShape, parse_bandwidth, parse_duration, shaper_for
 from proxy.runtime import ProxyRuntime, RuntimeOptions
 
@@ -43,17 +46,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rows", type=int, default=40, help="initial window rows (default 40)")
     p.add_argument("--cols", type=int, default=120, help="initial window columns (default 120)")
     p.add_argument("--scrollback", type=int, default=2000, help="scrollback rows per pane (default 2000)")
-    p.add_argument("--resizes", type=int, default=20, help="size changes in the drag (default 20)")
+    p.add_argument("--resizes", type=int, default=20,
+                   help="window sizes the drag goes through (default 20); the client also sends a Resize when it "
+                   "connects and when the server's pane sizes differ from its own")
     p.add_argument("--drag-seconds", type=float, default=1.0, help="how long the drag lasts (default 1.0)")
     p.add_argument("--policy", default="wezterm",
                    help="client fetch policy: wezterm (default), selective, coalesce, debounce=MS")
     p.add_argument("--out", default="muxscope-demo",
-                   help="folder for the log and the capture (default ./muxscope-demo)")
+                   help="folder for the log, the capture and the client's record (default ./muxscope-demo; "
+                   "created if missing, its parent must exist); each run replaces the previous run's files")
     p.add_argument("--metrics", default="127.0.0.1:9464", metavar="HOST:PORT",
                    help="metrics endpoint (default 127.0.0.1:9464; port 0 picks a free one)")
     p.add_argument("--no-capture", action="store_true", help="do not record a capture")
     p.add_argument("--keep-running", action="store_true",
-                   help="keep the server, proxy and metrics up after the drag (for Grafana) until Ctrl-C")
+                   help="keep the server, proxy and metrics up after the drag (for Grafana) until Ctrl-C; "
+                   "without it the metrics endpoint lives only as long as the run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=15.0, help="seconds the client waits for the screen to settle")
     p.set_defaults(func=run)
@@ -73,7 +80,9 @@ def _summary_of_fetches(events: list[dict[str, Any]]) -> str:
 
 
 async def _start_process(*argv: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy.cli", *argv,
+    # In a session of their own: Ctrl-C reaches the demo alone, which then stops the client, the proxy
+    # (flushing the capture) and the server in that order, instead of all dying at once mid-record.
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy.cli", *argv, start_new_session=True,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
@@ -86,17 +95,144 @@ async def _wait_for_socket(path: str, proc: asyncio.subprocess.Process, timeout:
         await asyncio.sleep(0.05)
 
 
-async def _demo(args: argparse.Namespace) -> int:
-    from proxy.report.text import render_text
+@dataclass(frozen=True)
+class DemoFiles:
+    """What a run leaves in ``--out``; each run replaces the previous run's files (log, capture, truth alike)."""
+
+    out: Path
+    log: Path
+    capture: Path | None
+    truth: Path
+
+    @classmethod
+    def prepare(cls, args: argparse.Namespace) -> DemoFiles:
+        out = Path(args.out)
+        check_parent(str(out), "--out")
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"--out {out}: exists and is not a folder")
+        out.mkdir(exist_ok=True, mode=0o700)
+        files = cls(out, out / "muxscope.log", None if args.no_capture else out / "demo.muxcap",
+                    out / "client-truth.json")
+        for path in (files.log, files.truth):
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                raise OutputError(f"--out {out}: {path.name} is not a regular file; move it away")
+            path.unlink(missing_ok=True)  # a fresh log per run, as the capture and the truth are
+        return files
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Every option checked before anything starts: a bad one is one line, not a half-run demo."""
+    from muxscope_emulator.clientpane import Policy
+
+    Policy.parse(args.policy)
+    LinkShape(parse_duration(args.rtt) / 2, 0.0, parse_bandwidth(args.bandwidth))
+    parse_metrics_addr(args.metrics, False)
+    for name in ("panes", "rows", "cols"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1")
+    if args.resizes < 0 or args.drag_seconds < 0 or args.scrollback < 0:
+        raise ValueError("--resizes, --drag-seconds and --scrollback must not be negative")
+    if args.timeout <= 0:
+        raise ValueError("--timeout must be positive")
+
+
+class Interrupted(Exception):
+    """Ctrl-C (or SIGTERM) during the run: everything was stopped in order."""
+
+
+async def _run_client(argv: list[str]) -> tuple[bytes, bytes, int]:
+    """The emulated client to its end, or until SIGINT/SIGTERM (then it is stopped and Interrupted raised)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    client = await _start_process(*argv)
+    done = asyncio.ensure_future(client.communicate())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({done, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not done.done():
+            client.terminate()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(done, 5)
+            raise Interrupted
+        stdout, stderr = done.result()
+        return stdout, stderr, client.returncode or 0
+    finally:
+        stopping.cancel()
+        if client.returncode is None:
+            client.kill()
+            await client.wait()
+
+
+def _client_line(report: dict[str, Any], resizes: int) -> str:
+    """The client's own record: every row fetched by outcome (superseded ones are those it discarded)."""
+    t = report["truth"]["rows"]
+    settled = (f"settled {report['settle_time_s']} s after the last resize" if report["settled"]
+               else "did not settle within --timeout")
+    sent = report["rpcs"].get("Resize", 0)
+    return (f"The emulated client itself recorded: {report['rows_fetched']} rows fetched: redundant {t['redundant']}, "
+            f"superseded {t['superseded']} (discarded on arrival), changed {t['changed']}, new {t['new']}; "
+            f"{sent} Resize PDUs sent ({resizes} for the drag, the rest when it connected and matched its "
+            f"panes' sizes); screen {settled}. Its own count of what the what-ifs estimate: selective "
+            f"invalidation {report['selective_saved_rows']} rows, coalescing {report['refetched_in_flight']} rows.")
+
+
+def _print_results(rt: ProxyRuntime, files: DemoFiles, report: dict[str, Any], elapsed: float,
+                   args: argparse.Namespace) -> None:
+    from proxy.report.text import TEXT_WIDTH, render_text
     from proxy.report.verdict import verdict
 
+    attribution = rt.attribution
+    assert attribution is not None
+    attribution.finish()
+    rep = attribution.report()
+    rep["verdict"] = verdict(rep)
+    rep["capture"] = {"file": str(files.capture) if files.capture else "-", "records": 0,
+                      "duration_s": round(elapsed, 3), "truncated": False, "truncation_reason": None,
+                      "dropped_chunks": 0, "connections": 1, "codec_version": 44, "header": {}}
+    print()
+    print(render_text(rep))
+    print()
+    print("Per-fetch summary (muxscope): " + _summary_of_fetches(_read_getlines(files.log)))
+    print(textwrap.fill(_client_line(report, args.resizes), width=TEXT_WIDTH))
+    print()
+    if args.keep_running:
+        print(f"metrics: {rt.metrics_url}  (served until Ctrl-C)")
+    else:
+        print(f"metrics: {rt.metrics_url} was served during the run only; add --keep-running to keep it "
+              "up for Prometheus and Grafana")
+    print(f"log:     {files.log}  (one JSON event per line; `grep getlines` for the per-fetch events)")
+    if files.capture:
+        print(f"capture: {files.capture}  (try: muxscope report {files.capture} --html report.html)")
+    print(f"truth:   {files.truth}  (the client's own record, in the shape of `muxscope report --json`)")
+
+
+async def _start_proxy(args: argparse.Namespace, files: DemoFiles, shape: LinkShape, proxy_sock: str,
+                       server_sock: str) -> ProxyRuntime:
+    def runtime(metrics_addr: str) -> ProxyRuntime:
+        return ProxyRuntime(RuntimeOptions(
+            listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock), metrics_addr=metrics_addr,
+            capture=str(files.capture) if files.capture else None, capture_force=True, wrap_side=shaper_for(shape),
+            capture_meta={"options": {"demo": True, "shape": shape.describe(), "policy": args.policy}},
+            client_model=args.policy if args.policy in CLIENT_MODELS else "wezterm",
+        ))
+
+    rt = runtime(args.metrics)
+    try:
+        await rt.start()
+    except AddressError as exc:
+        if not args.metrics.endswith(":9464"):
+            raise
+        print(f"muxscope demo: {exc}; using a free port instead", file=sys.stderr)
+        rt = runtime(args.metrics.rsplit(":", 1)[0] + ":0")
+        await rt.start()
+    return rt
+
+
+async def _demo(args: argparse.Namespace, files: DemoFiles) -> int:
     shape = LinkShape(parse_duration(args.rtt) / 2, 0.0, parse_bandwidth(args.bandwidth))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "muxscope.log"
-    capture_path = None if args.no_capture else out / "demo.muxcap"
-    truth_path = out / "client-truth.json"
-    logs.configure("json", "info", str(log_path))
+    logs.configure("json", "info", str(files.log))
     sockdir = tempfile.mkdtemp(prefix="muxscope-demo-")
     server_sock, proxy_sock = os.path.join(sockdir, "mux.sock"), os.path.join(sockdir, "proxy.sock")
     # Server and client run in processes of their own, as wezterm-mux-server and wezterm-gui do:
@@ -107,67 +243,21 @@ async def _demo(args: argparse.Namespace) -> int:
     rt: ProxyRuntime | None = None
     try:
         await _wait_for_socket(server_sock, server)
-
-        def runtime(metrics_addr: str) -> ProxyRuntime:
-            return ProxyRuntime(RuntimeOptions(
-                listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock), metrics_addr=metrics_addr,
-                capture=str(capture_path) if capture_path else None, wrap_side=shaper_for(shape),
-                capture_meta={"options": {"demo": True, "shape": shape.describe(), "policy": args.policy}},
-                client_model=args.policy if args.policy in CLIENT_MODELS else "wezterm",
-            ))
-
-        rt = runtime(args.metrics)
-        try:
-            await rt.start()
-        except AddressError as exc:
-            if not args.metrics.endswith(":9464"):
-                raise
-            print(f"muxscope demo: {exc}; using a free port instead", file=sys.stderr)
-            rt = runtime(args.metrics.rsplit(":", 1)[0] + ":0")
-            await rt.start()
+        rt = await _start_proxy(args, files, shape, proxy_sock, server_sock)
         print(f"muxscope demo: emulated mux server <- {shape.describe()} link <- muxscope proxy <- emulated "
-              f"wezterm-gui ({args.resizes} resizes over {args.drag_seconds:g} s, policy {args.policy})",
-              file=sys.stderr)
+              f"wezterm-gui (a drag through {args.resizes} window sizes over {args.drag_seconds:g} s, "
+              f"policy {args.policy}); Ctrl-C stops it", file=sys.stderr)
         t0 = time.monotonic()
-        client = await _start_process(
+        stdout, stderr, status = await _run_client([
             "emulate", "client", "--connect", f"unix:{proxy_sock}", "--scenario", "resize-drag",
             "--resizes", str(args.resizes), "--drag-seconds", str(args.drag_seconds), "--policy", args.policy,
             "--rows", str(args.rows), "--cols", str(args.cols), "--timeout", str(args.timeout),
-            "--seed", str(args.seed), "--truth-file", str(truth_path), "--json")
-        stdout, stderr = await client.communicate()
+            "--seed", str(args.seed), "--truth-file", str(files.truth), "--json"])
         elapsed = time.monotonic() - t0
-        if client.returncode not in (0, 3):  # 3: the screen did not settle in time (reported below)
+        if status not in (0, 3):  # 3: the screen did not settle in time (reported below)
             raise OSError(f"the emulated client failed: {stderr.decode(errors='replace').strip()[-500:]}")
-        report = json.loads(stdout)
         await asyncio.get_running_loop().run_in_executor(None, rt.tap.wait_idle, 10.0)
-        attribution = rt.attribution
-        assert attribution is not None
-        attribution.finish()
-        rep = attribution.report()
-        rep["verdict"] = verdict(rep)
-        rep["capture"] = {"file": str(capture_path) if capture_path else "-", "records": 0,
-                          "duration_s": round(elapsed, 3), "truncated": False, "truncation_reason": None,
-                          "dropped_chunks": 0, "connections": 1, "codec_version": 44, "header": {}}
-        getlines = _read_getlines(log_path)
-
-        print()
-        print(render_text(rep))
-        print()
-        print("Per-fetch summary (muxscope): " + _summary_of_fetches(getlines))
-        t = report["truth"]["rows"]
-        settled = (f"settled {report['settle_time_s']} s after the last resize" if report["settled"]
-                   else "did not settle within --timeout")
-        print(f"The emulated client itself recorded: {report['rows_fetched']} rows fetched, "
-              f"{report['rows_discarded']} discarded on arrival; redundant {t['redundant']}, superseded "
-              f"{t['superseded']}, changed {t['changed']}, new {t['new']}; screen {settled}. Its own count of "
-              f"what the what-ifs estimate: selective invalidation {report['selective_saved_rows']} rows, "
-              f"coalescing {report['refetched_in_flight']} rows.")
-        print()
-        print(f"metrics: {rt.metrics_url}")
-        print(f"log:     {log_path}  (one JSON event per line; `grep getlines` for the per-fetch events)")
-        if capture_path:
-            print(f"capture: {capture_path}  (try: muxscope report {capture_path} --html report.html)")
-        print(f"truth:   {truth_path}  (the client's own record, in the shape of `muxscope report --json`)")
+        _print_results(rt, files, json.loads(stdout), elapsed, args)
         if args.keep_running:
             print(f"proxy still listening at unix:{proxy_sock} (mux server at unix:{server_sock}); Ctrl-C to stop")
             stop = asyncio.Event()
@@ -203,8 +293,15 @@ def _read_getlines(path: Path) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(_demo(args))
+        validate(args)
+        files = DemoFiles.prepare(args)
+        return asyncio.run(_demo(args, files))
+    except Interrupted:
+        where = f"; what was recorded is in {args.out}" if not args.no_capture else ""
+        print(f"muxscope demo: interrupted; the client, proxy and server were stopped{where}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
+        print("muxscope demo: interrupted", file=sys.stderr)
         return 130
     except (OSError, ValueError) as exc:
         print(f"muxscope demo: {exc}", file=sys.stderr)

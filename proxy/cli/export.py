@@ -12,6 +12,7 @@ import os
 import sys
 
 from proxy.capture.format import CaptureError, open_capture
+from proxy.files import OutputError, check_parent, create_private
 
 EPILOG = """\
 examples:
@@ -61,19 +62,24 @@ def run_pcapng(args: argparse.Namespace) -> int:
         print(f"muxscope export: --pcapng-port {args.pcapng_port} is not a TCP port (1-65535)", file=sys.stderr)
         return 2
     try:
+        check_parent(args.pcapng, "--pcapng")
         reader = open_capture(args.capture)
     except CaptureError as exc:
         print(f"muxscope export: {args.capture}: {exc}", file=sys.stderr)
         return 2
+    except OutputError as exc:
+        print(f"muxscope export: {exc}", file=sys.stderr)
+        return 2
     tmp = args.pcapng + ".partial"
     progress = Progress(reader.total_bytes, f"exporting {args.capture}")
     try:
-        with reader.f, open(tmp, "wb") as out:
+        # private, like the capture it is made from: it holds the same terminal traffic
+        with reader.f, os.fdopen(create_private(tmp, "--pcapng", force=True), "wb") as out:
             result = export_pcapng(reader, out, source=os.path.basename(args.capture),
                                    server_port=args.pcapng_port, progress=progress.update)
         os.replace(tmp, args.pcapng)
-    except OSError as exc:
-        print(f"muxscope export: cannot write {args.pcapng}: {exc.strerror}", file=sys.stderr)
+    except (OSError, OutputError) as exc:
+        print(f"muxscope export: cannot write {args.pcapng}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         if os.path.exists(tmp):
             os.unlink(tmp)
         return 1

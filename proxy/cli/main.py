@@ -15,12 +15,13 @@ from muxscope_emulator import cli as emulate
 from proxy import __version__
 from proxy.cli import capture as capture_cmd
 from proxy.cli import check_log as check_log_cmd
+from proxy.cli import completion, demo
 from proxy.cli import decode as decode_cmd
-from proxy.cli import demo
 from proxy.cli import export as export_cmd
 from proxy.cli import proxy as proxy_cmd
 from proxy.cli import replay as replay_cmd
 from proxy.cli import report as report_cmd
+from proxy.files import OutputError
 
 EPILOG = """\
 examples:
@@ -47,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in (decode_cmd, proxy_cmd, demo, emulate, report_cmd, replay_cmd, capture_cmd, export_cmd,
-                   check_log_cmd):
+                   check_log_cmd, completion):
         module.register(sub)
+    parser.set_defaults(root_parser=parser)  # for commands that describe the whole CLI (completion)
     return parser
 
 
@@ -58,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
+        print(f"muxscope {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `muxscope decode ... | head`: the reader left; that is not an error
@@ -66,4 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OutputError as exc:
+        print(f"muxscope {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # the last resort, so that no file or socket problem ends in a traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"muxscope {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 

@@ -112,7 +112,10 @@ def add_observability_args(p: argparse.ArgumentParser) -> None:
                    help="serve Prometheus metrics at http://HOST:PORT/metrics (loopback unless --allow-remote)")
     logs.add_arguments(p)
     p.add_argument("--capture", default=None, metavar="FILE",
-                   help="record every byte to a .muxcap capture (replayable, shareable after scrub)")
+                   help="record every byte to a new .muxcap capture (replayable, shareable after scrub); "
+                   "refuses an existing FILE unless --force")
+    p.add_argument("--force", action="store_true",
+                   help="let --capture replace an existing regular file (by rename: it is never truncated)")
     p.add_argument("--capture-max-bytes", type=int, default=None,
                    help="rotate the capture after this many compressed bytes (FILE.1, FILE.2, ...)")
     p.add_argument("--capture-max-seconds", type=float, default=None,
@@ -154,6 +157,7 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         capture=args.capture,
         capture_max_bytes=args.capture_max_bytes,
         capture_max_seconds=args.capture_max_seconds,
+        capture_force=args.force,
         burst_gap_s=args.burst_gap,
         client_model=args.client_model,
         wrap_side=wrap,
@@ -268,8 +272,8 @@ def _tell_tls_setup(rt: ProxyRuntime | IsolatedRuntime) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # (logs go to stderr or --log-file, never stdout: with --listen stdio it carries the protocol)
-    logs.configure_from_args(args)
     try:
+        logs.configure_from_args(args)
         opts = options_from_args(args)
         return asyncio.run(_main(opts, args.grace, args))
     except (AddressError, ProxyError, ValueError) as exc:

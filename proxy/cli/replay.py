@@ -21,7 +21,9 @@ from typing import Any
 from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.files import OutputError
 from proxy.observe import logs
+from proxy.relay.endpoints import AddressError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -58,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    logs.configure_from_args(args)
     try:
+        logs.configure_from_args(args)
         if args.serve:
             from proxy.capture.replay_serve import run_serve
 
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
             return run_drive(args)
         return _run_analysis(args)
-    except CaptureError as exc:
+    except (CaptureError, OutputError, AddressError) as exc:
         print(f"muxscope replay: {exc}", file=sys.stderr)
         return 2
 
@@ -77,13 +79,16 @@ def run(args: argparse.Namespace) -> int:
 def _run_analysis(args: argparse.Namespace) -> int:
     from proxy.capture.offline import analyze_capture
     from proxy.observe.metrics import Metrics, serve
-    from proxy.relay.endpoints import parse_metrics_addr
+    from proxy.relay.endpoints import listen_error, parse_metrics_addr
 
     metrics = Metrics()
     server: Any = None
     if args.metrics:
         host, port = parse_metrics_addr(args.metrics, args.allow_remote)
-        server, _, bound = serve(metrics, host, port)
+        try:
+            server, _, bound = serve(metrics, host, port)
+        except OSError as exc:
+            raise listen_error("--metrics", args.metrics, exc) from None
         logs.get_logger().info("metrics_listening", url=f"http://{host}:{bound}/metrics")
         if args.start_after > 0:
             print(f"replay starts in {args.start_after:g} s (metrics already served)", file=sys.stderr)

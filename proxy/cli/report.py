@@ -17,6 +17,7 @@ import sys
 from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.files import OutputError, check_parent
 from proxy.observe import logs
 from proxy.report.build import build_report
 from proxy.report.html import write_html
@@ -32,8 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with what-if estimates for selective invalidation, coalescing and debouncing.",
     )
     p.add_argument("file", help=".muxcap capture")
-    p.add_argument("--json", action="store_true", help="machine-readable output (same shape as --truth-file)")
-    p.add_argument("--html", metavar="OUT", default=None, help="also write an HTML page with a timeline plot")
+    p.add_argument("--json", action="store_true",
+                   help="machine-readable output (the shape `muxscope emulate client --truth-file` writes)")
+    p.add_argument("--html", metavar="OUT", default=None,
+                   help="also write an HTML page with a timeline plot (OUT's directory must exist)")
     add_burst_gap_argument(p)
     p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_client_model_argument(p)
@@ -45,13 +48,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     logs.configure("console", "warning")
     try:
+        if args.html:
+            check_parent(args.html, "--html")  # before the analysis, not after it
         rep, result = build_report(args.file, args.burst_gap, args.codec_version,
                                    False if args.no_progress else None, args.client_model)
-    except CaptureError as exc:
+    except (CaptureError, OutputError) as exc:
         print(f"muxscope report: {exc}", file=sys.stderr)
         return 2
     if args.html:
-        write_html(args.html, rep, result.attribution)
+        try:
+            write_html(args.html, rep, result.attribution)
+        except OSError as exc:
+            print(f"muxscope report: --html {args.html}: cannot write it: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"timeline written to {args.html}", file=sys.stderr)
     if args.json:
         json.dump(rep, sys.stdout, indent=1)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 from typing import IO, Any
 
 import structlog
+
+from proxy.files import open_log
 
 _state: dict[str, Any] = {"content": False, "file": None}
 
@@ -49,7 +52,7 @@ def configure(
             _state["file"].close()
         _state["file"] = None
     if file:
-        f: IO[str] = open(file, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - lives for the process
+        f: IO[str] = open_log(file)  # lives for the process; OutputError (one line) when it cannot be opened
         _state["file"] = f
     else:
         f = stream or sys.stderr
@@ -57,7 +60,7 @@ def configure(
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=file is None and f.isatty(), sort_keys=False)
+        renderer = structlog.dev.ConsoleRenderer(colors=use_colour(f) and file is None, sort_keys=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -71,10 +74,16 @@ def configure(
     )
 
 
+def use_colour(stream: IO[str]) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set to anything (no-color.org)."""
+    return not os.environ.get("NO_COLOR") and stream.isatty()
+
+
 def add_arguments(p: Any) -> None:
     """The logging options every long-running command shares (proxy, replay)."""
     p.add_argument("--log-format", choices=("console", "json"), default="console")
-    p.add_argument("--log-file", default=None, help="append log events here instead of stderr")
+    p.add_argument("--log-file", default=None, metavar="FILE",
+                   help="append log events to FILE instead of stderr (created 0600; its directory must exist)")
     p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info",
                    help="debug adds one event per PDU")
     p.add_argument("--log-content", action="store_true",

@@ -9,6 +9,7 @@ and the fix, because these strings come straight from a user's command line.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import shlex
 from dataclasses import dataclass
@@ -16,6 +17,12 @@ from dataclasses import dataclass
 
 class AddressError(ValueError):
     """A listen or upstream address that cannot be used, with the fix in the message."""
+
+
+def listen_error(option: str, address: object, exc: OSError) -> AddressError:
+    """The one line for a bind that failed (a port in use, a path not allowed), with the fix."""
+    hint = "; pick another port (or port 0 for any free one)" if exc.errno == errno.EADDRINUSE else ""
+    return AddressError(f"{option} {address}: cannot listen: {exc.strerror or exc}{hint}")
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,8 @@ class RelayStats:
     closed_by: str | None = None
     close_reason: str | None = None
     ended_ns: int | None = None
+    #: bytes a side reported after the relay had ended: both sides were closed, nothing could carry them
+    bytes_after_end: int = 0
 
     @property
     def duration_s(self) -> float:
@@ -121,6 +123,11 @@ class Relay:
         """Forward ``data``. The tap gets it stamped with ``t_ns`` when the side knows when the
         bytes arrived (the kernel's stamp, see proxy.relay.stamped), else now: before the write, since
         the send releases the GIL and an analysis thread taking it would delay a stamp after it."""
+        if self.done.done():
+            # A wrapped side (a shaped link) can still report bytes it held when the relay ended;
+            # both sides are closed, so they reach no one, and the tap must not see data after the close.
+            self.stats.bytes_after_end += len(data)
+            return
         if t_ns is None:
             t_ns = time.monotonic_ns()
         if side is self.client:

@@ -17,6 +17,7 @@ without bound.
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import re
 from collections.abc import Callable
@@ -84,7 +85,14 @@ class LinkShape:
 
 
 class Link:
-    """One direction: bytes leave at the link rate and arrive ``delay (+ jitter)`` later, in order."""
+    """One direction: bytes leave at the link rate and arrive ``delay (+ jitter)`` later, in order.
+
+    Arrivals are delivered from one FIFO by one timer at a time. (A timer per
+    chunk is not enough: the event loop's timer heap does not keep the order of
+    equal deadlines, and an EOF or close scheduled for the same instant as the
+    last data could overtake it; the relay then wrote after EOF, and a late chunk
+    reached the tap after the connection's close.)
+    """
 
     def __init__(self, shape: LinkShape, pause: Callable[[], None], resume: Callable[[], None],
                  seed: int | None = None) -> None:
@@ -97,6 +105,8 @@ class Link:
         self._pause = pause
         self._resume = resume
         self._rnd = random.Random(seed)
+        self._fifo: collections.deque[tuple[float, int, Callable[[], None]]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     def _arrival(self, nbytes: int) -> float:
         now = self.loop.time()
@@ -114,18 +124,29 @@ class Link:
         if not self._paused and self._queued > self.shape.max_buffer:
             self._paused = True
             self._pause()
-        self.loop.call_at(self._arrival(len(data)), self._deliver, data, deliver)
+        self._enqueue(self._arrival(len(data)), len(data), lambda: deliver(data))
 
     def send_marker(self, action: Callable[[], None]) -> None:
         """Run ``action`` once everything sent before it has arrived (EOF, close)."""
-        self.loop.call_at(self._arrival(0), action)
+        self._enqueue(self._arrival(0), 0, action)
 
-    def _deliver(self, data: bytes, deliver: Callable[[bytes], None]) -> None:
-        self._queued -= len(data)
-        if self._paused and self._queued <= self.shape.max_buffer // 2:
-            self._paused = False
-            self._resume()
-        deliver(data)
+    def _enqueue(self, arrival: float, nbytes: int, action: Callable[[], None]) -> None:
+        self._fifo.append((arrival, nbytes, action))
+        if self._timer is None:
+            self._timer = self.loop.call_at(arrival, self._deliver_due)
+
+    def _deliver_due(self) -> None:
+        self._timer = None
+        now = self.loop.time()
+        while self._fifo and self._fifo[0][0] <= now:
+            _, nbytes, action = self._fifo.popleft()
+            self._queued -= nbytes
+            if self._paused and self._queued <= self.shape.max_buffer // 2:
+                self._paused = False
+                self._resume()
+            action()
+        if self._fifo and self._timer is None:
+            self._timer = self.loop.call_at(self._fifo[0][0], self._deliver_due)
 
 
 class _InnerHook:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
+
+#: Prose lines (the what-if model) wrap here; the tables are as wide as their columns.
+TEXT_WIDTH = 100
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -71,7 +75,7 @@ def render_text(rep: dict[str, Any]) -> str:
         wrows.append([f"debounce Resize {k} ({v['resizes_sent']}/{v['resizes']} sent)", v["rows_saved"],
                       round(v["wait_saved_s"], 3), "-"])
     out.append(_table(["policy", "rows saved", "wait saved s", "wire KiB saved"], wrows))
-    out.append("model: " + wi["model"])
+    out.append(textwrap.fill("model: " + wi["model"], width=TEXT_WIDTH, subsequent_indent="  "))
     return "\n".join(out)
 
 

@@ -105,6 +105,31 @@ def is_mux_proxy_command(command: str) -> bool:
     return len(set(flags)) == len(flags) and set(flags) <= {"--prefer-mux", "--no-auto-start"}
 
 
+def check_authorized_keys(path: str) -> int:
+    """The number of keys in ``path``; :class:`HostKeyError` when no one could ever log in.
+
+    The file is re-read on every connection (so keys can be added later), but a
+    listener started without it would refuse everyone, silently: refuse to start.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError as exc:
+        raise HostKeyError(f"--authorized-keys {path}: cannot read it ({exc.strerror or exc}): no one could log "
+                           "in; create it with the public keys allowed to connect, or point --authorized-keys "
+                           "at such a file") from None
+    entries = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not entries:
+        raise HostKeyError(f"--authorized-keys {path}: holds no key, so no one could log in; add the public "
+                           "keys allowed to connect")
+    try:
+        asyncssh.import_authorized_keys(text)
+    except (ValueError, asyncssh.KeyImportError) as exc:
+        raise HostKeyError(f"--authorized-keys {path}: not an authorized_keys file ({exc}), so no one could "
+                           "log in") from None
+    return len(entries)
+
+
 def is_tlscreds_command(command: str) -> bool:
     """``[PATH/]wezterm cli tlscreds [--pem]``: what a TLS domain's ``bootstrap_via_ssh`` runs
     (client.rs ``tls_connect``; ``--pem`` is the form for people)."""
@@ -127,7 +152,7 @@ def tlscreds_output(ca_pem: str, client_pem: str, pem: bool) -> bytes:
 
 
 class HostKeyError(Exception):
-    """The host key file cannot be used; the message says why and what to do."""
+    """A key file of the listener (host key, authorized_keys) cannot be used; the message says why and what to do."""
 
 
 def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
@@ -386,6 +411,7 @@ class SshListener:
         self.host_key: asyncssh.SSHKey | None = None
 
     async def start(self, addr: SshAddress) -> tuple[str, int]:
+        check_authorized_keys(self.options.authorized_keys_path)
         self.host_key = load_or_create_host_key(self.options.host_key_path)
         self.acceptor = await asyncssh.create_server(
             lambda: _ClientConnection(self), addr.host, addr.port or 0,
