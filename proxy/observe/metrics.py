@@ -116,14 +116,20 @@ class _RelayCollector(Collector):
 
 
 class Metrics:
-    """All of muxscope's metrics, registered on one registry."""
+    """All of muxscope's metrics, registered on one registry.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``relay=False`` leaves out what only the relay's process can count (relayed bytes,
+    connections, the capture): the analysis process's registry, which the relay re-serves
+    next to its own (proxy/observe/relay_metrics.py).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, relay: bool = True) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.relay = RelayTotals()
         self._relay_collector = _RelayCollector(self.relay)
-        r.register(self._relay_collector)
+        if relay:
+            r.register(self._relay_collector)
         self.pdus = Counter(
             "muxscope_pdus", "PDUs decoded, by direction and PDU name.", ["direction", "pdu"], registry=r
         )
@@ -218,16 +224,20 @@ class Metrics:
             self.rows_fetched.labels(c)
         for layer in ("wire", "decompressed"):
             self.overfetch_bytes.labels(layer)
-        self.capture_errors = Counter(
-            "muxscope_capture_errors",
-            "Captures that stopped because they could not be written (the relay was unaffected).",
-            registry=r,
-        )
+        self.capture_errors = capture_errors_counter(r if relay else None)
         for reason in DECODE_ERROR_REASONS:
             self.decode_errors.labels(reason)
 
     def attach_tap(self, tap: object) -> None:
         self._relay_collector.tap = tap
+
+
+def capture_errors_counter(registry: CollectorRegistry | None) -> Counter:
+    return Counter(
+        "muxscope_capture_errors",
+        "Captures that stopped because they could not be written (the relay was unaffected).",
+        registry=registry,
+    )
 
 
 def serve(metrics: Metrics, host: str, port: int) -> tuple[WSGIServer, threading.Thread, int]:
