@@ -171,6 +171,101 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _start(tmp: str, socat: str | None) -> tuple[list[subprocess.Popen], dict[str, str], subprocess.Popen]:
+    """The echo peer, socat and muxscope in front of it: (processes, the paths to compare, muxscope)."""
+    peer_path, socat_path, mux_path = (os.path.join(tmp, n) for n in ("peer.sock", "socat.sock", "mux.sock"))
+    procs = [subprocess.Popen([sys.executable, "-c", PEER, peer_path])]
+    _wait(peer_path)
+    if socat:
+        procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork,backlog=128",
+                                       f"UNIX-CONNECT:{peer_path}"]))
+        _wait(socat_path)
+    mux = subprocess.Popen([sys.executable, "-m", "proxy.cli", "proxy", "--listen", f"unix:{mux_path}",
+                            "--upstream", f"unix:{peer_path}", "--metrics", "127.0.0.1:0", "--log-level",
+                            "info", "--log-file", os.path.join(tmp, "mux.log"), "--log-format", "json"])
+    procs.append(mux)
+    _wait(mux_path)
+    paths = {"direct": peer_path, "muxscope": mux_path}
+    if socat:
+        paths["socat"] = socat_path
+    return procs, paths, mux
+
+
+def _latency(paths: dict[str, str], pings: int) -> None:
+    rtts = {name: ping_rtts(p, pings) for name, p in paths.items()}
+    base = statistics.median(rtts["direct"])
+    print(f"Ping/Pong round trips ({pings} each, unix sockets); added latency over direct:")
+    added = {}
+    for name in ("socat", "muxscope"):
+        if name not in rtts:
+            continue
+        p50 = statistics.median(rtts[name]) - base
+        p99 = pct(rtts[name], 0.99) - pct(rtts["direct"], 0.99)
+        added[name] = (p50, p99)
+        print(f"  {name:9} p50 +{p50 * 1e6:7.1f} us   p99 +{p99 * 1e6:7.1f} us")
+    print(f"  direct    p50 {base * 1e6:7.1f} us (baseline); round trips p50: "
+          + ", ".join(f"{n} {statistics.median(v) * 1e6:.1f} us" for n, v in rtts.items()))
+    if "socat" in added:
+        print(f"  muxscope/socat added latency: p50 {added['muxscope'][0] / added['socat'][0]:.2f}x "
+              f"(target <= 1.0x), p99 {added['muxscope'][1] / added['socat'][1]:.2f}x (target <= 3x)")
+
+
+def _bulk(paths: dict[str, str], bulk_mb: float) -> int:
+    """Bulk throughput per path; returns the frame length used."""
+    frame_len = len(get_lines_response("coloured", 120, 400))
+    frames = max(1, int(bulk_mb * 1e6 / frame_len))
+    print(f"Bulk: {frames} compressed GetLinesResponse frames of {frame_len / 1024:.1f} KiB (400 rows each)")
+    bulk = {name: bulk_mb_s(p, frames, frame_len) for name, p in paths.items()}
+    for name, v in bulk.items():
+        print(f"  {name:9} {v:8.1f} MB/s")
+    if "socat" in bulk:
+        print(f"  muxscope/socat throughput ratio: {bulk['muxscope'] / bulk['socat']:.2f} (target >= 0.8)")
+    return frame_len
+
+
+def _load(paths: dict[str, str], seconds: float) -> None:
+    print(f"64 connections at 2,000 round trips/s for {seconds:g} s; added over direct:")
+    load = {name: load_rtts(p, 64, 2000, seconds) for name, p in paths.items()}
+    d50, d99 = statistics.median(load["direct"][0]), pct(load["direct"][0], 0.99)
+    for name, (rt, lost) in load.items():
+        if name != "direct":
+            print(f"  {name:9} p50 +{(statistics.median(rt) - d50) * 1e3:6.3f} ms  p99 +"
+                  f"{(pct(rt, 0.99) - d99) * 1e3:6.3f} ms  {len(rt) / seconds / 0.9:,.0f} rt/s  "
+                  f"lost {lost} B (targets: < 1 ms, < 10 ms, 0 B)")
+
+
+def _metric(port: int, prefix: str, contains: str = "") -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith(prefix) and contains in ln)
+
+
+def _analysis_keeps_up(tmp: str, mux_path: str, frame_len: int, rows_per_s: int, seconds: float) -> None:
+    """100,000 rows/s = 250 frames of 400 rows per second, paced; then what the analysis dropped."""
+    port = None
+    for line in Path(os.path.join(tmp, "mux.log")).read_text().splitlines():
+        if '"metrics_listening"' in line:
+            port = int(line.split("127.0.0.1:")[1].split("/")[0])
+    time.sleep(3.0)  # let the analysis finish (or drop) what the bulk run gave it
+    dropped0 = _metric(port, "muxscope_analysis_dropped_chunks_total")
+    seen0 = _metric(port, "muxscope_pdus_total", "GetLinesResponse")
+    per_tick = max(1, rows_per_s // 400) // 10 or 1
+    s = _connect(mux_path)
+    t_end = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < t_end:
+        t0 = time.monotonic()
+        s.sendall(encode_pdu("GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": per_tick}]}, 1))
+        _recv_exact(s, per_tick * frame_len)
+        sent += per_tick * 400
+        time.sleep(max(0.0, 0.1 - (time.monotonic() - t0)))
+    s.close()
+    time.sleep(2.0)  # the analysis sends its figures once a second
+    dropped = _metric(port, "muxscope_analysis_dropped_chunks_total") - dropped0
+    rows_seen = _metric(port, "muxscope_pdus_total", "GetLinesResponse") - seen0
+    print(f"Analysis at {sent / seconds:,.0f} rows/s for {seconds:g} s: dropped chunks {dropped:.0f}, "
+          f"GetLinesResponse decoded {rows_seen:.0f} of {sent // 400} (target: 0 dropped)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pings", type=int, default=2000)
@@ -181,84 +276,13 @@ def main() -> None:
     args = ap.parse_args()
     socat = shutil.which("socat")
     tmp = tempfile.mkdtemp(prefix="muxbench-")
-    peer_path, socat_path, mux_path = (os.path.join(tmp, n) for n in ("peer.sock", "socat.sock", "mux.sock"))
-    procs = []
+    procs: list[subprocess.Popen] = []
     try:
-        procs.append(subprocess.Popen([sys.executable, "-c", PEER, peer_path]))
-        _wait(peer_path)
-        if socat:
-            procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork,backlog=128",
-                                           f"UNIX-CONNECT:{peer_path}"]))
-            _wait(socat_path)
-        mux = subprocess.Popen([sys.executable, "-m", "proxy.cli", "proxy", "--listen", f"unix:{mux_path}",
-                                "--upstream", f"unix:{peer_path}", "--metrics", "127.0.0.1:0", "--log-level",
-                                "info", "--log-file", os.path.join(tmp, "mux.log"), "--log-format", "json"])
-        procs.append(mux)
-        _wait(mux_path)
-        paths = {"direct": peer_path, "muxscope": mux_path}
-        if socat:
-            paths["socat"] = socat_path
-        rtts = {name: ping_rtts(p, args.pings) for name, p in paths.items()}
-        base = statistics.median(rtts["direct"])
-        print(f"Ping/Pong round trips ({args.pings} each, unix sockets); added latency over direct:")
-        added = {}
-        for name in ("socat", "muxscope"):
-            if name not in rtts:
-                continue
-            p50 = statistics.median(rtts[name]) - base
-            p99 = pct(rtts[name], 0.99) - pct(rtts["direct"], 0.99)
-            added[name] = (p50, p99)
-            print(f"  {name:9} p50 +{p50 * 1e6:7.1f} us   p99 +{p99 * 1e6:7.1f} us")
-        print(f"  direct    p50 {base * 1e6:7.1f} us (baseline); round trips p50: "
-              + ", ".join(f"{n} {statistics.median(v) * 1e6:.1f} us" for n, v in rtts.items()))
-        if "socat" in added:
-            print(f"  muxscope/socat added latency: p50 {added['muxscope'][0] / added['socat'][0]:.2f}x "
-                  f"(target <= 1.0x), p99 {added['muxscope'][1] / added['socat'][1]:.2f}x (target <= 3x)")
-        frame_len = len(get_lines_response("coloured", 120, 400))
-        frames = max(1, int(args.bulk_mb * 1e6 / frame_len))
-        print(f"Bulk: {frames} compressed GetLinesResponse frames of {frame_len / 1024:.1f} KiB (400 rows each)")
-        bulk = {name: bulk_mb_s(p, frames, frame_len) for name, p in paths.items()}
-        for name, v in bulk.items():
-            print(f"  {name:9} {v:8.1f} MB/s")
-        if "socat" in bulk:
-            print(f"  muxscope/socat throughput ratio: {bulk['muxscope'] / bulk['socat']:.2f} (target >= 0.8)")
-        print(f"64 connections at 2,000 round trips/s for {args.load_seconds:g} s; added over direct:")
-        load = {name: load_rtts(p, 64, 2000, args.load_seconds) for name, p in paths.items()}
-        d50, d99 = statistics.median(load["direct"][0]), pct(load["direct"][0], 0.99)
-        for name, (rt, lost) in load.items():
-            if name != "direct":
-                print(f"  {name:9} p50 +{(statistics.median(rt) - d50) * 1e3:6.3f} ms  p99 +"
-                      f"{(pct(rt, 0.99) - d99) * 1e3:6.3f} ms  {len(rt) / args.load_seconds / 0.9:,.0f} rt/s  "
-                      f"lost {lost} B (targets: < 1 ms, < 10 ms, 0 B)")
-        # analysis keeping up: 100,000 rows/s = 250 frames of 400 rows per second, paced
-        port = None
-        for line in Path(os.path.join(tmp, "mux.log")).read_text().splitlines():
-            if '"metrics_listening"' in line:
-                port = int(line.split("127.0.0.1:")[1].split("/")[0])
-
-        def figure(prefix: str, contains: str = "") -> float:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-            return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith(prefix) and contains in ln)
-
-        time.sleep(3.0)  # let the analysis finish (or drop) what the bulk run gave it
-        dropped0 = figure("muxscope_analysis_dropped_chunks_total")
-        seen0 = figure("muxscope_pdus_total", "GetLinesResponse")
-        per_s = max(1, args.rows_per_s // 400)
-        s = _connect(mux_path)
-        t_end = time.monotonic() + args.seconds
-        sent = 0
-        while time.monotonic() < t_end:
-            t0 = time.monotonic()
-            s.sendall(encode_pdu("GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": per_s // 10 or 1}]}, 1))
-            _recv_exact(s, (per_s // 10 or 1) * frame_len)
-            sent += (per_s // 10 or 1) * 400
-            time.sleep(max(0.0, 0.1 - (time.monotonic() - t0)))
-        s.close()
-        time.sleep(2.0)  # the analysis sends its figures once a second
-        dropped = figure("muxscope_analysis_dropped_chunks_total") - dropped0
-        rows_seen = figure("muxscope_pdus_total", "GetLinesResponse") - seen0
-        print(f"Analysis at {sent / args.seconds:,.0f} rows/s for {args.seconds:g} s: dropped chunks {dropped:.0f}, "
-              f"GetLinesResponse decoded {rows_seen:.0f} of {sent // 400} (target: 0 dropped)")
+        procs, paths, mux = _start(tmp, socat)
+        _latency(paths, args.pings)
+        frame_len = _bulk(paths, args.bulk_mb)
+        _load(paths, args.load_seconds)
+        _analysis_keeps_up(tmp, paths["muxscope"], frame_len, args.rows_per_s, args.seconds)
         relay_mb, all_mb = tree_peak_rss_mb(mux.pid)
         print(f"muxscope peak RSS: relay process {relay_mb:.1f} MB (target < 60), with the analysis "
               f"{all_mb:.1f} MB (target < 200)")
@@ -272,7 +296,6 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     if not socat:
         print("socat not installed: ratios to socat not measured (apt-get install socat)")
-
 
 if __name__ == "__main__":
     main()

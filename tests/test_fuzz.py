@@ -21,7 +21,7 @@ from codec.schema.versions import KNOWN_IDENTS
 from codec.wire.framing import encode_frame
 from tests import golden
 
-needs_golden = pytest.mark.skipif(not golden.available(), reason="golden vectors not found (../shared/golden)")
+needs_golden = pytest.mark.skipif(not golden.available(), reason="golden vectors not found (tests/golden)")
 
 idents = st.one_of(st.sampled_from(sorted(KNOWN_IDENTS)), st.integers(0, (1 << 64) - 1))
 frames = st.builds(

@@ -41,7 +41,7 @@ class WireEvent:
 
 #: the analysis's budget for one frame's inflated payload (real frames are a few MB at most)
 MAX_DECOMPRESSED_PER_FRAME = 64 * 1024 * 1024
-#: sequence/map elements one frame may decode into, in the analysis process (proxy/analysis/worker.py)
+#: sequence/map elements one frame may decode into, in the analysis process (proxy/isolation/analysis_process.py)
 MAX_OBJECTS_PER_FRAME = 250_000
 #: zstd output one connection may make the analysis inflate per second (both directions)
 MAX_INFLATE_PER_S = 256 * 1024 * 1024

@@ -15,7 +15,7 @@ import sys
 
 from codec.schema.versions import SUPPORTED
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
-from proxy.isolated import IsolatedRuntime
+from proxy.isolation.runtime import IsolatedRuntime
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, TlsAddress, parse_listen, parse_upstream
 from proxy.relay.errors import ProxyError

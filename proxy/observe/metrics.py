@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from proxy.analysis.vocabulary import CAUSES, OUTCOMES
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT, RelayStats
 
 DIRECTIONS = (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
@@ -130,6 +131,14 @@ class Metrics:
         self._relay_collector = _RelayCollector(self.relay)
         if relay:
             r.register(self._relay_collector)
+        self._decoding(r)
+        self._attribution(r)
+        self._bursts(r)
+        self.capture_errors = capture_errors_counter(r if relay else None)
+        self._create_label_values()
+
+    def _decoding(self, r: CollectorRegistry) -> None:
+        """What crossed the wire, decoded: PDUs, bytes, RPC latency, decode errors."""
         self.pdus = Counter(
             "muxscope_pdus", "PDUs decoded, by direction and PDU name.", ["direction", "pdu"], registry=r
         )
@@ -168,7 +177,9 @@ class Metrics:
             "muxscope_server_pushes",
             "Unsolicited server PDUs (serial 0), by PDU name.", ["pdu"], registry=r,
         )
-        # -- over-fetch attribution (proxy/analysis/attribution.py) --
+
+    def _attribution(self, r: CollectorRegistry) -> None:
+        """Over-fetch attribution (proxy/analysis/attribution.py): rows by outcome and cause, wait, bytes."""
         self.rows_delivered = Counter(
             "muxscope_rows_delivered",
             "Rows the server sent the client, by source (getlines, bonus) and outcome "
@@ -199,6 +210,9 @@ class Metrics:
             "(wire, decompressed).",
             ["layer"], registry=r,
         )
+
+    def _bursts(self, r: CollectorRegistry) -> None:
+        """Resize bursts: how many, how long they took to settle, how many rows they cost."""
         self.resize_bursts = Counter(
             "muxscope_resize_bursts", "Resize bursts (Resize PDUs less than --burst-gap apart).", registry=r
         )
@@ -212,8 +226,9 @@ class Metrics:
             "Rows requested by the GetLines a resize burst caused.",
             buckets=(10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000), registry=r,
         )
-        from proxy.analysis.vocabulary import CAUSES, OUTCOMES
 
+    def _create_label_values(self) -> None:
+        """Every bounded label value exists from the start, at 0: a dashboard shows 0, not no data."""
         for o in OUTCOMES:
             self.fetch_wait.labels(o)
             self.fetch_wall.labels(o)
@@ -224,7 +239,6 @@ class Metrics:
             self.rows_fetched.labels(c)
         for layer in ("wire", "decompressed"):
             self.overfetch_bytes.labels(layer)
-        self.capture_errors = capture_errors_counter(r if relay else None)
         for reason in DECODE_ERROR_REASONS:
             self.decode_errors.labels(reason)
 

@@ -4,7 +4,7 @@
 answering while the analysis restarts. It holds what only this process can count (bytes
 relayed, connections, chunks dropped on the way to the analysis, the capture, the
 analysis's restarts) and, next to them, the latest exposition the analysis process sent
-(proxy/analysis/worker.py sends one a second), parsed at scrape time. While no analysis is
+(proxy/isolation/analysis_process.py sends one a second), parsed at scrape time. While no analysis is
 running, its last figures are served as they were and ``muxscope_analysis_up`` is 0; a
 restarted analysis starts its counters from zero, which Prometheus's ``rate()`` reads as a
 counter reset.

@@ -1,7 +1,7 @@
 """The analysis process: chunks from the ring in; logs out; metrics and liveness back to the relay.
 
-Started (and restarted) by the relay's supervisor (proxy/supervisor.py) as
-``python -m proxy.analysis.worker``, it runs everything that decodes: the stream decoder,
+Started (and restarted) by the relay's supervisor (proxy/isolation/supervisor.py) as
+``python -m proxy.isolation.analysis_process``, it runs everything that decodes: the stream decoder,
 the line model, the attribution, the log events about PDUs and RPCs. Whatever a hostile
 frame or a bug does here, it can only end this process; the relay counts that and starts
 another, which resynchronises on the connections still open.
@@ -150,7 +150,7 @@ class Worker:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m proxy.analysis.worker", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m proxy.isolation.analysis_process", description=__doc__)
     p.add_argument("--ring-fd", type=int, required=True)
     p.add_argument("--back-fd", type=int, required=True)
     p.add_argument("--parent", type=int, default=0, help="the relay's pid: this process dies with it")
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     args = _parse(argv)
     if args.parent:
-        from proxy.supervisor import confine_self
+        from proxy.isolation.supervisor import confine_self
 
         confine_self(args.memory_limit, args.parent)
     logs.configure(**json.loads(args.log))

@@ -1,6 +1,6 @@
 """Runs the analysis process for the relay: starts it, watches it, restarts it, stops it.
 
-The relay's process never decodes. It hands chunks to a ``python -m proxy.analysis.worker``
+The relay's process never decodes. It hands chunks to a ``python -m proxy.isolation.analysis_process``
 child through a shared-memory ring (proxy/relay/ringtap.py) and reads its heartbeats,
 metrics and codec-version reports from a pipe. The analysis is restarted when it
 
@@ -42,7 +42,7 @@ DEFAULT_AS_LIMIT = 1024 * 1024 * 1024
 HANG_AFTER_S = 3.0
 CHECK_S = 0.1
 MAX_BACKOFF_S = 5.0
-EXIT_OUT_OF_MEMORY = 3  # proxy.analysis.worker.EXIT_OUT_OF_MEMORY (not imported: it imports the codec)
+EXIT_OUT_OF_MEMORY = 3  # proxy.isolation.analysis_process.EXIT_OUT_OF_MEMORY (not imported: it imports the codec)
 _PR_SET_PDEATHSIG = 1
 #: the analysis runs at a lower CPU priority than the relay (see confine_self)
 ANALYSIS_NICE = 10
@@ -108,7 +108,7 @@ class AnalysisSupervisor:
     def _spawn(self) -> None:
         ring_fd = create_ring(self.ring_capacity)
         back_r, back_w = os.pipe()
-        cmd = [sys.executable, "-m", "proxy.analysis.worker", "--ring-fd", str(ring_fd),
+        cmd = [sys.executable, "-m", "proxy.isolation.analysis_process", "--ring-fd", str(ring_fd),
                "--back-fd", str(back_w), "--parent", str(os.getpid()), "--memory-limit", str(self.as_limit),
                *self.worker_args]
         try:

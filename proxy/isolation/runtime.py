@@ -2,7 +2,7 @@
 
 This process holds the listeners, the relays, the capture writer and ``/metrics``: nothing
 here decodes a byte of the traffic. The analysis (decode, line model, attribution, the log
-events about PDUs) runs in a child process that :class:`~proxy.supervisor.AnalysisSupervisor`
+events about PDUs) runs in a child process that :class:`~proxy.isolation.supervisor.AnalysisSupervisor`
 starts, restarts when it crashes, hangs or outgrows its memory limit, and ends on shutdown.
 
 :class:`proxy.runtime.ProxyRuntime` (everything in one process, analysis on threads) stays
@@ -21,6 +21,7 @@ import json
 import time
 from typing import Any
 
+from proxy.isolation.supervisor import DEFAULT_RSS_LIMIT, AnalysisSupervisor
 from proxy.observe import logs
 from proxy.observe.metrics import serve
 from proxy.observe.relay_metrics import RelayMetrics
@@ -28,7 +29,6 @@ from proxy.relay.endpoints import AddressError, parse_metrics_addr
 from proxy.relay.ringtap import RingTap
 from proxy.relay.server import ProxyServer
 from proxy.runtime import RuntimeOptions
-from proxy.supervisor import DEFAULT_RSS_LIMIT, AnalysisSupervisor
 
 SHUTDOWN_BUDGET_S = 1.6
 MIN_ANALYSIS_BUDGET_S = 0.3
