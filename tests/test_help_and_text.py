@@ -86,14 +86,18 @@ def test_no_color_turns_the_console_log_plain() -> None:
 def test_readme_sample_verdict_adds_up_and_says_how_much_runs_vary() -> None:
     readme = (REPO / "README.md").read_text()
     sample = readme[readme.index("## What the demo prints"):]
-    m = re.search(r"Over-fetching: (\d+)% of rows fetched after resizes were already on the client \((\d+) redundant, "
-                  r"(\d+) superseded of (\d+)\);\s+([\d.]+) s of the ([\d.]+) s settle time", sample)
+    flat = re.sub(r"\s+", " ", sample)  # the README wraps the verdict
+    m = re.search(r"Over-fetching: (\d+)% of rows fetched after resizes were already on the client \((\d+) redundant "
+                  r"\+ (\d+) superseded of (\d+) rows returned in \d+ resize bursts?\); the client waited ([\d.]+) s on "
+                  r"them of the ([\d.]+) s it had GetLines outstanding, in ([\d.]+) s of settling", flat)
     assert m, "the sample verdict is not in the shape the demo prints"
     pct, redundant, superseded, rows = (int(x) for x in m.groups()[:4])
     assert round(100 * (redundant + superseded) / rows) == pct
-    spread = re.search(r"gave (\d+)% to (\d+)% over-fetched rows, (\d+) to (\d+) rows fetched after resizes, and "
-                       r"([\d.]+) to ([\d.]+) s\s+of settle time", sample)
+    spread = re.search(r"gave (\d+)% to (\d+)% over-fetched rows, (\d+) to (\d+) rows returned after resizes, "
+                       r"([\d.]+) to ([\d.]+) s waited on them of ([\d.]+) to ([\d.]+) s with GetLines outstanding, "
+                       r"and ([\d.]+) to ([\d.]+) s of settling", flat)
     assert spread, "the README does not say how much the numbers vary"
     lo_pct, hi_pct, lo_rows, hi_rows = (int(x) for x in spread.groups()[:4])
     assert lo_pct <= pct <= hi_pct and lo_rows <= rows <= hi_rows
-    assert float(spread.group(5)) <= float(m.group(6)) <= float(spread.group(6))
+    assert float(spread.group(5)) <= float(m.group(5)) <= float(spread.group(6))
+    assert float(spread.group(9)) <= float(m.group(7)) <= float(spread.group(10))

@@ -150,7 +150,7 @@ def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, cert
     # latencies: the client's (kernel send stamp of its record -> receive stamp of the reply's) and the
     # proxy's (receive stamp of the request's record -> reply relayed) agree as over TCP (test_truth.py)
     client_ms = {r["serial"]: r["latency_ms"] for r in truth["rpcs"] if r["pdu"] == "GetLines"}
-    mine = {f[5]: (f[1] - f[0]) / 1e6 for f in attribution.fetches}
+    mine = {f.serial: (f.t_response_ns - f.t_request_ns) / 1e6 for f in attribution.fetches}
     assert mine.keys() == client_ms.keys() and len(mine) > 10
     gaps = sorted(client_ms[s] - mine[s] for s in mine)
     print(f"client minus proxy latency over TLS, ms: min {gaps[0]:.3f}, p50 {gaps[len(gaps) // 2]:.3f}, "
