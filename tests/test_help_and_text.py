@@ -88,8 +88,8 @@ def test_readme_sample_verdict_adds_up_and_says_how_much_runs_vary() -> None:
     sample = readme[readme.index("## What the demo prints"):]
     flat = re.sub(r"\s+", " ", sample)  # the README wraps the verdict
     m = re.search(r"Over-fetching: (\d+)% of rows fetched after resizes were already on the client \((\d+) redundant "
-                  r"\+ (\d+) superseded of (\d+) rows returned in \d+ resize bursts?\); the client waited ([\d.]+) s on "
-                  r"them of the ([\d.]+) s it had GetLines outstanding, in ([\d.]+) s of settling", flat)
+                  r"\+ (\d+) superseded of (\d+) rows returned in \d+ resize bursts?\); the client waited "
+                  r"([\d.]+) s on them of the ([\d.]+) s it had GetLines outstanding, in ([\d.]+) s of settling", flat)
     assert m, "the sample verdict is not in the shape the demo prints"
     pct, redundant, superseded, rows = (int(x) for x in m.groups()[:4])
     assert round(100 * (redundant + superseded) / rows) == pct
