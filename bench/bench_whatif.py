@@ -4,7 +4,7 @@ The report estimates, from a run of WezTerm's own fetch logic, the rows a policy
 Two comparisons, for each scenario:
 
 * across runs: the same seeded scenario is run N times under each policy (server, proxy and client
-  as processes, as in tests/test_truth.py). The estimate of the rows the policy would have fetched
+  as processes, as in tests/integration/test_truth.py). The estimate of the rows the policy would have fetched
   (a wezterm run's rows minus the rows the what-if says it saves) is set against the rows the client
   fetched when it ran that policy, as medians. Timing differs between runs (how many paints fall
   between resizes), so the run-to-run spread, printed too, bounds how closely they can agree.

@@ -4,7 +4,7 @@
 and write replies and events to fd 4, each message JSON ended by a NUL byte.
 A test opens a page, waits for a condition, evaluates JavaScript and reads what
 the page logged to the console or threw. A missing chromium skips (or fails,
-under MUXSCOPE_REQUIRE_INTEGRATION=1) through tests/integration.py.
+under MUXSCOPE_REQUIRE_INTEGRATION=1) through tests/components.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 from typing import Any
 
-from tests.integration import missing
+from tests.components import missing
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -3,7 +3,7 @@
 They are test data kept in the repository (``tests/golden/``), so a clone on its
 own runs every correctness test. The project's shared copy (``../shared/golden``
 beside the clone, or ``MUXSCOPE_GOLDEN_DIR``) is where new vectors arrive;
-``tests/test_golden_sync.py`` fails when the two differ, and
+``tests/unit/test_golden_sync.py`` fails when the two differ, and
 ``python3 -m tests.golden --sync`` copies the shared set in.
 """
 

@@ -20,7 +20,7 @@ from proxy.relay.endpoints import TlsAddress, UnixAddress
 from proxy.runtime import ProxyRuntime, RuntimeOptions
 from proxy.tls import pki
 from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
-from tests.integration import free_port, require_binary, wait_port
+from tests.components import free_port, require_binary, wait_port
 
 TIMEOUT = 20.0
 

@@ -2,7 +2,7 @@
 
 tshark writes PDML (its XML packet tree); each ``wezmux`` protocol element is one
 PDU (or one run of garbage) with its named fields. Missing tshark skips the
-test, or fails it under ``MUXSCOPE_REQUIRE_INTEGRATION=1`` (tests/integration.py).
+test, or fails it under ``MUXSCOPE_REQUIRE_INTEGRATION=1`` (tests/components.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import zstandard
 
 from proxy.capture.format import OPEN, encode_header, encode_record
-from tests.integration import REPO, require_binary
+from tests.components import REPO, require_binary
 
 LUA = REPO / "wireshark" / "muxscope.lua"
 

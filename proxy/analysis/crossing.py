@@ -6,7 +6,7 @@ short log (:class:`LoggedEvent`), with the client's Resize, SetPaneZoomed and Se
 server's SetPalette in between, each with what it changed. Each rule below is one piece of wire
 evidence that a request crossed a logged push; :func:`first_crossed` applies them in order.
 They err towards missing a crossing, never towards inventing one: a crossing with no evidence
-stays as the wire shows it (rare: a busy client, a request for a few rows; see tests/test_truth.py).
+stays as the wire shows it (rare: a busy client, a request for a few rows; see tests/integration/test_truth.py).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ events again (unless a reply in between touched the same rows: its outcome is
 already final). The request's rows are judged as the client saw them, and a
 row the push delivered or dropped after the request left is ``superseded``,
 as the issue defines it. Crossings with none of this evidence stay as the wire
-shows them (rare: a busy client, a request for a few rows, see tests/test_truth.py).
+shows them (rare: a busy client, a request for a few rows, see tests/integration/test_truth.py).
 
 ``client`` names the fetch logic mirrored: ``wezterm`` (the source), or
 ``coalesce`` (the emulator's coalescing policy: a row is never asked for while

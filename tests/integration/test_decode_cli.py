@@ -13,7 +13,7 @@ import pytest
 
 from codec import encode_pdu
 from tests import golden
-from tests.integration import REPO
+from tests.components import REPO
 
 NOT_UTF8_ARG = b"/srv/caf\xe9"  # Latin-1 bytes, as a file name on a non-UTF-8 system has them
 NOT_UTF8_VALUE = b"\xff\xfe-raw"

@@ -22,7 +22,7 @@ import pytest
 from proxy.capture.format import open_capture
 from proxy.capture.writer import CaptureConsumer
 from proxy.files import OutputError
-from tests.integration import REPO, clean_env
+from tests.components import REPO, clean_env
 
 SAMPLE = REPO / "captures" / "typing.muxcap"
 

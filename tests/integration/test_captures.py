@@ -45,7 +45,7 @@ from proxy.runtime import ProxyRuntime, RuntimeOptions
 from tests.support import DEFAULT_ATTRS, LogCapture, ScriptedMux, get_lines_response, make_line, row_text
 
 C2S, S2C = "client_to_server", "server_to_client"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MS = 1_000_000
 
 

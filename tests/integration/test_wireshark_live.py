@@ -20,8 +20,8 @@ from muxscope_emulator.client import ClientOptions, EmulatedClient
 from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
 from proxy.relay.endpoints import TcpAddress
 from proxy.runtime import ProxyRuntime, RuntimeOptions
-from tests.integration import free_port, missing, require_binary, stop_process
-from tests.test_wireshark import by_direction, decoded_by_direction, rpc_reference
+from tests.components import free_port, missing, require_binary, stop_process
+from tests.integration.test_wireshark import by_direction, decoded_by_direction, rpc_reference
 from tests.tshark import dissect, frames, muxscope_decode
 
 C2S, S2C = "client_to_server", "server_to_client"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from proxy.capture.format import open_capture
-from tests.integration import REPO
+from tests.components import REPO
 
 CAPTURES = REPO / "captures"
 SAMPLES = sorted(CAPTURES.glob("*.muxcap"))

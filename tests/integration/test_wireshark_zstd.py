@@ -15,7 +15,7 @@ import subprocess
 import zstandard
 
 from proxy.capture.pcapng import PcapngWriter, TcpFlow
-from tests.integration import require_binary
+from tests.components import require_binary
 from tests.tshark import LUA
 
 ZSTD_LUA = LUA.parent / "src" / "zstd.lua"

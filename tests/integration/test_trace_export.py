@@ -19,7 +19,7 @@ import pytest
 
 from proxy.capture.format import open_capture
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CAPTURES = sorted((REPO / "captures").glob("*.muxcap"))
 METADATA = {"process_name": "name", "thread_name": "name", "process_sort_index": "sort_index",
             "thread_sort_index": "sort_index"}
@@ -120,7 +120,7 @@ def test_export_errors_are_one_line(tmp_path):
 
 def test_two_connections_are_two_processes_and_a_failed_fetch_is_kept():
     from proxy.report.trace import trace_document
-    from tests.test_report_html import two_connections
+    from tests.integration.test_report_html import two_connections
 
     rep, addon = two_connections()
     doc = trace_document(rep, addon.timeline, {"t0_monotonic_ns": 5})

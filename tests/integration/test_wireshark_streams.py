@@ -15,7 +15,7 @@ from codec.schema.versions import get_version
 from codec.wire.framing import encode_frame
 from proxy.capture.format import CLOSE, DATA, DROPPED, NOTE
 from tests import golden
-from tests.integration import REPO
+from tests.components import REPO
 from tests.tshark import dissect, export, frames, muxscope_decode, open_record, write_capture
 
 C2S, S2C = "client_to_server", "server_to_client"

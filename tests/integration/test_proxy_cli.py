@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from codec import encode_pdu
-from tests.integration import free_port
+from tests.components import free_port
 from tests.support import ScriptedMux
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 #: A mux peer on stdin/stdout, for ``--upstream exec:``: answers each Ping with a

@@ -13,7 +13,7 @@ import pytest
 from tests import golden
 
 PY = [sys.executable, "-m", "proxy.cli"]
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "captures" / "resize-drag-40ms.muxcap"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration import REPO
+from tests.components import REPO
 
 
 def demo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

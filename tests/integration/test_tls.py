@@ -28,7 +28,7 @@ from proxy.relay.errors import ProxyError
 from proxy.runtime import RuntimeOptions
 from proxy.tls import pki
 from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
-from tests.integration import require_binary
+from tests.components import require_binary
 from tests.support import LogCapture, ScriptedMux
 from tests.tls_support import (
     TIMEOUT,
@@ -92,7 +92,7 @@ def test_ca_is_made_once_with_private_keys_0600(tmp_path: Path, monkeypatch: pyt
 
 
 def _client_stream(seed: int, n: int = 80) -> bytes:
-    """GetLines and Pings, then garbage (relayed too), as tests/test_ssh.py's, shorter."""
+    """GetLines and Pings, then garbage (relayed too), as tests/integration/test_ssh.py's, shorter."""
     rnd = random.Random(seed)
     out = bytearray(encode_pdu("GetCodecVersion", {}, 1))
     for serial in range(2, n):

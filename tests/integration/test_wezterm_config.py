@@ -28,7 +28,7 @@ import pytest
 from codec import PduStream, encode_pdu
 from codec.pdu import Pdu
 from tests import wezterm_facts as facts
-from tests.integration import (
+from tests.components import (
     REPO,
     clean_env,
     emulated_server_argv,

@@ -5,7 +5,7 @@ data source is a ``datasource`` template variable (``ds``), never an import-time
 ``${DS_...}`` input. Every panel has an id, a place, a data source through the
 variable, a description and a unit; every target an expression whose metrics,
 labels and label values exist in muxscope's own exposition.
-(tests/test_observability.py runs the expressions against a real Prometheus.)
+(tests/integration/test_observability.py runs the expressions against a real Prometheus.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from proxy.analysis.vocabulary import CAUSES, OUTCOMES
 from proxy.observe.metrics import DECODE_ERROR_REASONS, DIRECTIONS, Metrics
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
 DASHBOARD = GRAFANA / "muxscope.json"
 DS_REF = {"type": "prometheus", "uid": "${ds}"}

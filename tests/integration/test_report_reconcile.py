@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from proxy.report.build import build_report
 from proxy.report.text import render_text
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CAPTURES = sorted((REPO / "captures").glob("*.muxcap"))
 OUTCOMES = ("redundant", "superseded", "changed", "new")
 EPS = 1e-5
@@ -189,7 +189,7 @@ def test_fresh_demo_run_reconciles(tmp_path, extra):
 
 def test_verdict_without_resizes_uses_the_totals():
     from proxy.report.verdict import verdict
-    from tests.test_attribution import ROWS, Wire
+    from tests.unit.test_attribution import ROWS, Wire
 
     w = Wire()
     w.get_lines(1, 0, 0, 4)
@@ -210,7 +210,7 @@ def test_verdict_without_resizes_uses_the_totals():
 
 
 def test_two_connections_with_a_failed_fetch_reconcile():
-    from tests.test_report_html import two_connections
+    from tests.integration.test_report_html import two_connections
 
     rep, addon = two_connections()
     check_json(rep)
@@ -221,7 +221,7 @@ def test_two_connections_with_a_failed_fetch_reconcile():
 def test_bursts_past_the_kept_limit_still_add_up(monkeypatch):
     from proxy.analysis import attribution
     from proxy.report.verdict import verdict
-    from tests.test_attribution import C2S, ROWS, Wire, size
+    from tests.unit.test_attribution import C2S, ROWS, Wire, size
 
     monkeypatch.setattr(attribution, "MAX_BURSTS_KEPT", 2)
     w = Wire()

@@ -40,7 +40,7 @@ from proxy.capture.format import open_capture
 from proxy.capture.offline import replay_records
 from proxy.observe import logs
 from proxy.observe.sinks import RowLog
-from tests.integration import free_port, wait_port
+from tests.components import free_port, wait_port
 
 PY = [sys.executable, "-m", "proxy.cli"]
 
@@ -190,7 +190,7 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
 
 def analyse_session(capture: str, truth_file: str, policy: str) -> tuple[dict, Analysis]:
     """The client's truth file (with ``crossed`` and ``invalidation_crossed_rows``) and muxscope's
-    analysis of the capture of the same session (also used by tests/test_tls_end_to_end.py)."""
+    analysis of the capture of the same session (also used by tests/integration/test_tls_end_to_end.py)."""
     truth = json.loads(Path(truth_file).read_text())
     logs.configure("json", "warning")
     reader = open_capture(capture)

@@ -35,7 +35,7 @@ def test_a_throttled_push_reads_the_same_to_the_analysis():
     from muxscope_emulator.clientpane import ClientPane
     from muxscope_emulator.policy import Policy
     from proxy.analysis.vocabulary import outcome
-    from tests.test_emulator_client import SIZE, Clock, Hooks, lines, push
+    from tests.integration.test_emulator_client import SIZE, Clock, Hooks, lines, push
 
     hooks = Hooks()
     pane = ClientPane(0, 0, SIZE, "t", hooks, policy=Policy(), clock=Clock(), prefetch_rate=1)

@@ -136,7 +136,7 @@ def test_row_resent_while_in_flight_is_superseded():
 def test_coalescing_client_keeps_its_fetch_in_flight():
     """A push marks an in-flight row dirty but no request follows for it: a coalescing client kept
     its fetch; WezTerm's, which read the push first, re-stamped the row and drops the reply
-    (tests/test_linemodel_push_order.py)."""
+    (tests/unit/test_linemodel_push_order.py)."""
     for model, kept in (("coalesce", 2), ("wezterm", 1)):
         w = Wire(client_model=model)
         w.get_lines(1, 0, 0, 2)

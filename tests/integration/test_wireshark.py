@@ -19,7 +19,7 @@ from proxy.analysis.connection import ConnectionDecoder
 from proxy.analysis.rpc import RpcTracker
 from proxy.capture.format import open_capture
 from proxy.capture.pcapng import _epoch_ns
-from tests.integration import REPO
+from tests.components import REPO
 from tests.tshark import dissect, export, frames, muxscope_decode, tshark_fields
 
 CAPTURES = sorted((REPO / "captures").glob("*.muxcap"))

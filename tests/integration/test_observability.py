@@ -38,9 +38,9 @@ import pytest
 from proxy.relay.endpoints import UnixAddress
 from proxy.relay.shaping import LinkShape, parse_bandwidth, shaper_for
 from proxy.runtime import ProxyRuntime, RuntimeOptions
-from tests.integration import free_port, missing, require_binary
+from tests.components import free_port, missing, require_binary
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "grafana"
 DASHBOARD = GRAFANA / "muxscope.json"
 

@@ -11,7 +11,7 @@ import pytest
 from codec.schema.versions import SUPPORTED
 from proxy.cli.completion import nodes, walk
 from proxy.cli.main import build_parser
-from tests.integration import REPO, require_binary
+from tests.components import REPO, require_binary
 
 
 def script(shell: str, tmp_path: Path) -> Path:

@@ -28,7 +28,7 @@ from muxscope_emulator.scenarios import SCENARIOS
 from muxscope_emulator.wezlog import PaneLog, WezLog
 from proxy.report.checklog import check, compare, read_capture, render_text
 from proxy.report.wezlog import Verdict, parse_wezterm_log
-from tests.test_truth import run_session
+from tests.integration.test_truth import run_session
 
 T = "wezterm_client::pane::renderable"
 I1 = "Instant { tv_sec: 5021, tv_nsec: 104599214 }"
@@ -155,7 +155,7 @@ def _check_session(truth: dict, log_path: Path, capture: Path, model: str) -> No
     assert own.rows_compared == len(truth["rows_detail"]) and not own.disagreements, own.disagreements[:3]
     assert own.aligned == len(log.fetches) and own.only_in_log == own.only_in_capture == 0
     # check-log disagrees exactly where muxscope's outcome differs from the record (a crossing it
-    # could not see; tests/test_truth.py bounds those)
+    # could not see; tests/integration/test_truth.py bounds those)
     res = check(log_path.read_text().splitlines(), str(capture), model)
     kept = {(s, p, r): o != "superseded" for s, p, r, o, _ in truth["rows_detail"]}
     wrong = {(s, p, r) for _, s, p, r, o, _ in attribution.row_log if (o != "superseded") != kept[(s, p, r)]}
@@ -217,7 +217,7 @@ def test_the_docs_commands_parse():
 
     from proxy.cli.main import build_parser
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "wezterm-config.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "wezterm-config.md").read_text()
     section = doc[doc.index("(`muxscope check-log`)"):]
     cmds = [shlex.split(line.strip()) for block in re.findall(r"```shell\n(.*?)```", section, flags=re.S)
             for line in block.splitlines() if line.strip().startswith("muxscope ")]

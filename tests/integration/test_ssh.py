@@ -1,6 +1,6 @@
 """SSH on both sides, against real OpenSSH: sshd as the upstream host, ssh as the client.
 
-The upstream sshd (tests/integration.py:Sshd) runs the emulated mux server for
+The upstream sshd (tests/components.py:Sshd) runs the emulated mux server for
 ``wezterm cli ... proxy``; the OpenSSH client stands in for wezterm-gui's SSH
 domain. Everything listens on loopback high ports with keys made in tmp_path.
 """
@@ -30,7 +30,7 @@ from proxy.relay.errors import ProxyError
 from proxy.runtime import ProxyRuntime, RuntimeOptions
 from proxy.ssh.client import SshUpstreamOptions
 from proxy.ssh.server import SshListenOptions, is_mux_proxy_command
-from tests.integration import (
+from tests.components import (
     REPO,
     Sshd,
     clean_env,
@@ -520,7 +520,7 @@ def test_cli_ssh_domain_path_end_to_end(tmp_path: Path, keys: Keys, sshd: Sshd) 
 @pytest.mark.skipif(os.name != "posix", reason="unix only")
 def test_missing_binary_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     """require_binary skips normally and fails under MUXSCOPE_REQUIRE_INTEGRATION=1."""
-    import tests.integration as integration
+    import tests.components as integration
 
     monkeypatch.setattr(integration, "REQUIRE", False)
     with pytest.raises(pytest.skip.Exception):

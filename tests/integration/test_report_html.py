@@ -17,7 +17,7 @@ import pytest
 from proxy.report.build import build_report
 from proxy.report.html import COLORS, assign_lanes, build_figure, write_html
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CAPTURES = sorted((REPO / "captures").glob("*.muxcap"))
 
 
@@ -130,7 +130,7 @@ def test_page_draws_every_mark_in_headless_chromium(tmp_path, capture):
 def two_connections() -> tuple[dict[str, Any], Any]:
     """Two clients resize and fetch; one fetch fails with an ErrorResponse."""
     from proxy.report.verdict import verdict
-    from tests.test_attribution import C2S, ROWS, S2C, Wire, size
+    from tests.unit.test_attribution import C2S, ROWS, S2C, Wire, size
 
     w = Wire()
     for conn in (1, 2):

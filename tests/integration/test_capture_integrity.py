@@ -26,7 +26,7 @@ from proxy.relay.relay import Relay, Side
 from proxy.relay.shaping import Link, LinkShape
 from proxy.relay.tap import TapEvent
 from proxy.report.build import build_report
-from tests.integration import REPO
+from tests.components import REPO
 
 C2S, S2C = "client_to_server", "server_to_client"
 

@@ -1,6 +1,6 @@
 """TLS domains end to end: kernel receive stamps through TLS, a resize drag with TLS on both sides
 checked against the emulated client's truth, and ``bootstrap_via_ssh`` with OpenSSH and OpenSSL in
-wezterm's place (tests/test_tls.py has the listener's and the upstream's checks one by one)."""
+wezterm's place (tests/integration/test_tls.py has the listener's and the upstream's checks one by one)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from proxy.relay.endpoints import TlsAddress, UnixAddress, parse_listen
 from proxy.runtime import RuntimeOptions
 from proxy.tls import pki
 from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
-from tests.integration import free_port, require_binary, wait_port
+from tests.components import free_port, require_binary, wait_port
+from tests.integration.test_ssh import Keys, keys, sshd  # noqa: F401  (the fixtures)
 from tests.support import LogCapture, ScriptedMux
-from tests.test_ssh import Keys, keys, sshd  # noqa: F401  (the fixtures)
 from tests.tls_support import (
     TIMEOUT,
     CertFactory,
@@ -47,7 +47,7 @@ def certs(tmp_path: Path) -> CertFactory:
 
 def test_kernel_receive_stamps_survive_tls(tmp_path: Path) -> None:
     """A request read late (the loop busy) is stamped when its record arrived, as on plain TCP."""
-    from tests.test_stamped import LATE_S, _Recorder
+    from tests.integration.test_stamped import LATE_S, _Recorder
 
     async def main() -> tuple[int, int, int, list[tuple[str, int, bytes]]]:
         mux = ScriptedMux()
@@ -94,7 +94,7 @@ def test_kernel_receive_stamps_survive_tls(tmp_path: Path) -> None:
 def _drag_over_tls(tmp_path: Path, certs: CertFactory) -> tuple[subprocess.CompletedProcess[bytes], str, str]:
     """Run the emulated server, muxscope and the emulated client (a resize drag), all over TLS, each a
     process of its own; returns the client's run, the capture and the client's truth file."""
-    from tests.test_truth import PY, _wait_for
+    from tests.integration.test_truth import PY, _wait_for
 
     user = pki.login_name()
     srv = certs.issue("server", "realhost", ["127.0.0.1"], client=False)
@@ -135,12 +135,18 @@ def _drag_over_tls(tmp_path: Path, certs: CertFactory) -> tuple[subprocess.Compl
 def test_resize_drag_over_tls_on_both_sides_holds_the_truth(tmp_path: Path, certs: CertFactory) -> None:
     """emulated client (TLS, muxscope's client certificate) -> muxscope's TLS listener -> muxscope's
     TLS upstream -> emulated mux server (TLS, client certificate required), each a process of its own
-    as in tests/test_truth.py, whose checks are run on the capture.
+    as in tests/integration/test_truth.py, whose checks are run on the capture.
 
     (With socat in between as the TLS ends instead, the check fails even over plain TCP: a hop
     between client and proxy hides crossings the analysis reads from the wire's order, so the
     emulated ends speak TLS themselves, as wezterm-gui and wezterm-mux-server do.)"""
-    from tests.test_truth import _check_outcomes, _check_what_ifs, _crossing_rows, _excused_causes, analyse_session
+    from tests.integration.test_truth import (
+        _check_outcomes,
+        _check_what_ifs,
+        _crossing_rows,
+        _excused_causes,
+        analyse_session,
+    )
 
     client, capture, truth_file = _drag_over_tls(tmp_path, certs)
     assert client.returncode == 0, client.stderr.decode(errors="replace")[-2000:]
@@ -170,8 +176,8 @@ def test_bootstrap_via_ssh_issues_credentials_the_listener_accepts(tmp_path: Pat
     SSH, run ``wezterm cli tlscreds``, decode the GetTlsCredsResponse from stdout, save ca.pem and
     cert.pem (certificate and key in one file), then connect with them over TLS."""
     from proxy.ssh.server import SshListenOptions
-    from tests.integration import ssh_argv
-    from tests.test_ssh import _listener_known_hosts, _run
+    from tests.components import ssh_argv
+    from tests.integration.test_ssh import _listener_known_hosts, _run
 
     require_binary("ssh")
     logs = LogCapture()
@@ -252,7 +258,7 @@ def test_upstream_bootstraps_credentials_over_ssh_and_again_after_a_server_resta
     from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
     from proxy.relay.endpoints import SshAddress
     from proxy.tls.bootstrap import BootstrapOptions
-    from tests.test_ssh import _upstream_opts
+    from tests.integration.test_ssh import _upstream_opts
 
     logs = LogCapture()
     kh = tmp_path / "known_hosts"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from proxy.capture.replay_drive import DriveReport, PduComparison
-from tests.integration import REPO
+from tests.components import REPO
 
 SAMPLE = REPO / "captures" / "resize-drag-40ms.muxcap"
 

@@ -21,8 +21,8 @@ import zstandard
 
 from codec import encode_frame, encode_pdu
 from codec.schema.versions import get_version
+from tests.integration.test_proxy_cli import ProxyProc, pings, read_exactly
 from tests.support import ScriptedMux
-from tests.test_proxy_cli import ProxyProc, pings, read_exactly
 
 #: issue #13: a GetLines asking for rows 0..10^12, 12 bytes on the wire
 TWELVE_BYTES = bytes.fromhex("0b011600010080a094a58d1d")

@@ -1,0 +1,1 @@
+"""Tests that start processes, open sockets or drive real components (marked ``integration``)."""
