@@ -22,7 +22,6 @@ from typing import Any, Generic, TypeVar
 from proxy.analysis.vocabulary import Cause, ClientModel, Outcome
 
 T = TypeVar("T", int, float)
-U = TypeVar("U", int, float)
 
 
 @dataclass(frozen=True, slots=True)
