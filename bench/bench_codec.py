@@ -22,7 +22,7 @@ from codec.wire.compression import decompress
 
 from .content import get_lines_response
 
-GOLDEN_BIG = Path(__file__).resolve().parents[1].parent / "shared" / "golden" / "v44" / "GetLinesResponse__big2000.bin"
+GOLDEN_BIG = Path(__file__).resolve().parents[1] / "tests" / "golden" / "v44" / "GetLinesResponse__big2000.bin"
 
 
 def _best(fn, repeat: int) -> float:

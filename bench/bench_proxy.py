@@ -2,23 +2,26 @@
 
 Three paths over unix sockets to one mux peer (a separate process): direct,
 through socat (Debian package; the baseline relay), and through `muxscope
-proxy` with full analysis (decode, attribution, logging at info). Printed:
+proxy` with full analysis (decode, attribution, logging at info) in its own
+process. Printed, with issue #13's targets:
 
-* added round-trip latency of small PDUs (Ping/Pong): p50 and p99 over the
-  direct path, and muxscope's ratio to socat's (target: p50 at most 2x);
-* bulk throughput of large compressed GetLinesResponse frames (target: at
-  least half of socat's);
-* whether the analysis kept up with a 20,000 rows/s stream of GetLinesResponse
-  without dropping (muxscope_analysis_dropped_chunks_total stays 0);
-* muxscope's peak RSS (target: under 150 MB).
+* added round-trip latency of small PDUs (Ping/Pong) over the direct path, as
+  ratios to socat's: p50 at most 1.0x, p99 at most 3x;
+* bulk throughput of large compressed GetLinesResponse frames: at least 0.8x socat's;
+* 64 connections at 2,000 round trips/s in total: added p50 under 1 ms, p99
+  under 10 ms, 0 bytes lost;
+* whether the analysis kept up with 100,000 rows/s of GetLinesResponse without
+  dropping (muxscope_analysis_dropped_chunks_total stays 0);
+* peak RSS: the relay's process under 60 MB, relay and analysis together under 200 MB.
 
-    python -m bench.bench_proxy [--pings 2000] [--bulk-mb 64]
+    python -m bench.bench_proxy [--pings 2000] [--bulk-mb 64] [--rows-per-s 100000] [--seconds 60]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -107,6 +110,55 @@ def bulk_mb_s(path: str, frames: int, frame_len: int) -> float:
     return frames * frame_len / dt / 1e6
 
 
+async def _load_client(path: str, rate: float, until: float, rtts: list[float], lost: list[int]) -> None:
+    import asyncio
+
+    try:
+        reader, writer = await asyncio.open_unix_connection(path)
+    except OSError:
+        lost.append(1)
+        return
+    serial = 0
+    await asyncio.sleep(random.random() / rate)  # independent clients: not all in phase
+    while time.monotonic() < until:
+        serial += 1
+        req, resp = encode_pdu("Ping", {}, serial), encode_pdu("Pong", {}, serial)
+        t0 = time.perf_counter()
+        writer.write(req)
+        try:
+            got = await asyncio.wait_for(reader.readexactly(len(resp)), 5)
+        except (asyncio.IncompleteReadError, TimeoutError, OSError):
+            lost.append(len(resp))
+            break
+        rtts.append(time.perf_counter() - t0)
+        if got != resp:
+            lost.append(len(resp))
+        await asyncio.sleep(max(0.0, 1 / rate - (time.perf_counter() - t0)))
+    writer.close()
+
+
+def load_rtts(path: str, conns: int, total_rate: float, seconds: float) -> tuple[list[float], int]:
+    """``conns`` connections doing ``total_rate`` Ping round trips/s in all; (RTTs, bytes lost)."""
+    import asyncio
+
+    rtts: list[float] = []
+    lost: list[int] = []
+
+    async def run() -> None:
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(_load_client(path, total_rate / conns, until, rtts, lost) for _ in range(conns)))
+
+    asyncio.run(run())
+    return rtts[len(rtts) // 10 :], sum(lost)
+
+
+def tree_peak_rss_mb(pid: int) -> tuple[float, float]:
+    """(the process's peak RSS, its and its children's together) in MB."""
+    own = peak_rss_mb(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own, own + sum(peak_rss_mb(int(c)) for c in children)
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * q))]
@@ -119,79 +171,121 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _start(tmp: str, socat: str | None) -> tuple[list[subprocess.Popen], dict[str, str], subprocess.Popen]:
+    """The echo peer, socat and muxscope in front of it: (processes, the paths to compare, muxscope)."""
+    peer_path, socat_path, mux_path = (os.path.join(tmp, n) for n in ("peer.sock", "socat.sock", "mux.sock"))
+    procs = [subprocess.Popen([sys.executable, "-c", PEER, peer_path])]
+    _wait(peer_path)
+    if socat:
+        procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork,backlog=128",
+                                       f"UNIX-CONNECT:{peer_path}"]))
+        _wait(socat_path)
+    mux = subprocess.Popen([sys.executable, "-m", "proxy.cli", "proxy", "--listen", f"unix:{mux_path}",
+                            "--upstream", f"unix:{peer_path}", "--metrics", "127.0.0.1:0", "--log-level",
+                            "info", "--log-file", os.path.join(tmp, "mux.log"), "--log-format", "json"])
+    procs.append(mux)
+    _wait(mux_path)
+    paths = {"direct": peer_path, "muxscope": mux_path}
+    if socat:
+        paths["socat"] = socat_path
+    return procs, paths, mux
+
+
+def _latency(paths: dict[str, str], pings: int) -> None:
+    rtts = {name: ping_rtts(p, pings) for name, p in paths.items()}
+    base = statistics.median(rtts["direct"])
+    print(f"Ping/Pong round trips ({pings} each, unix sockets); added latency over direct:")
+    added = {}
+    for name in ("socat", "muxscope"):
+        if name not in rtts:
+            continue
+        p50 = statistics.median(rtts[name]) - base
+        p99 = pct(rtts[name], 0.99) - pct(rtts["direct"], 0.99)
+        added[name] = (p50, p99)
+        print(f"  {name:9} p50 +{p50 * 1e6:7.1f} us   p99 +{p99 * 1e6:7.1f} us")
+    print(f"  direct    p50 {base * 1e6:7.1f} us (baseline); round trips p50: "
+          + ", ".join(f"{n} {statistics.median(v) * 1e6:.1f} us" for n, v in rtts.items()))
+    if "socat" in added:
+        print(f"  muxscope/socat added latency: p50 {added['muxscope'][0] / added['socat'][0]:.2f}x "
+              f"(target <= 1.0x), p99 {added['muxscope'][1] / added['socat'][1]:.2f}x (target <= 3x)")
+
+
+def _bulk(paths: dict[str, str], bulk_mb: float) -> int:
+    """Bulk throughput per path; returns the frame length used."""
+    frame_len = len(get_lines_response("coloured", 120, 400))
+    frames = max(1, int(bulk_mb * 1e6 / frame_len))
+    print(f"Bulk: {frames} compressed GetLinesResponse frames of {frame_len / 1024:.1f} KiB (400 rows each)")
+    bulk = {name: bulk_mb_s(p, frames, frame_len) for name, p in paths.items()}
+    for name, v in bulk.items():
+        print(f"  {name:9} {v:8.1f} MB/s")
+    if "socat" in bulk:
+        print(f"  muxscope/socat throughput ratio: {bulk['muxscope'] / bulk['socat']:.2f} (target >= 0.8)")
+    return frame_len
+
+
+def _load(paths: dict[str, str], seconds: float) -> None:
+    print(f"64 connections at 2,000 round trips/s for {seconds:g} s; added over direct:")
+    load = {name: load_rtts(p, 64, 2000, seconds) for name, p in paths.items()}
+    d50, d99 = statistics.median(load["direct"][0]), pct(load["direct"][0], 0.99)
+    for name, (rt, lost) in load.items():
+        if name != "direct":
+            print(f"  {name:9} p50 +{(statistics.median(rt) - d50) * 1e3:6.3f} ms  p99 +"
+                  f"{(pct(rt, 0.99) - d99) * 1e3:6.3f} ms  {len(rt) / seconds / 0.9:,.0f} rt/s  "
+                  f"lost {lost} B (targets: < 1 ms, < 10 ms, 0 B)")
+
+
+def _metric(port: int, prefix: str, contains: str = "") -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith(prefix) and contains in ln)
+
+
+def _analysis_keeps_up(tmp: str, mux_path: str, frame_len: int, rows_per_s: int, seconds: float) -> None:
+    """100,000 rows/s = 250 frames of 400 rows per second, paced; then what the analysis dropped."""
+    port = None
+    for line in Path(os.path.join(tmp, "mux.log")).read_text().splitlines():
+        if '"metrics_listening"' in line:
+            port = int(line.split("127.0.0.1:")[1].split("/")[0])
+    time.sleep(3.0)  # let the analysis finish (or drop) what the bulk run gave it
+    dropped0 = _metric(port, "muxscope_analysis_dropped_chunks_total")
+    seen0 = _metric(port, "muxscope_pdus_total", "GetLinesResponse")
+    per_tick = max(1, rows_per_s // 400) // 10 or 1
+    s = _connect(mux_path)
+    t_end = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < t_end:
+        t0 = time.monotonic()
+        s.sendall(encode_pdu("GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": per_tick}]}, 1))
+        _recv_exact(s, per_tick * frame_len)
+        sent += per_tick * 400
+        time.sleep(max(0.0, 0.1 - (time.monotonic() - t0)))
+    s.close()
+    time.sleep(2.0)  # the analysis sends its figures once a second
+    dropped = _metric(port, "muxscope_analysis_dropped_chunks_total") - dropped0
+    rows_seen = _metric(port, "muxscope_pdus_total", "GetLinesResponse") - seen0
+    print(f"Analysis at {sent / seconds:,.0f} rows/s for {seconds:g} s: dropped chunks {dropped:.0f}, "
+          f"GetLinesResponse decoded {rows_seen:.0f} of {sent // 400} (target: 0 dropped)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pings", type=int, default=2000)
     ap.add_argument("--bulk-mb", type=float, default=64)
-    ap.add_argument("--rows-per-s", type=int, default=20_000)
-    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rows-per-s", type=int, default=100_000)
+    ap.add_argument("--seconds", type=float, default=60.0, help="how long the analysis is fed rows")
+    ap.add_argument("--load-seconds", type=float, default=10.0)
     args = ap.parse_args()
     socat = shutil.which("socat")
     tmp = tempfile.mkdtemp(prefix="muxbench-")
-    peer_path, socat_path, mux_path = (os.path.join(tmp, n) for n in ("peer.sock", "socat.sock", "mux.sock"))
-    procs = []
+    procs: list[subprocess.Popen] = []
     try:
-        procs.append(subprocess.Popen([sys.executable, "-c", PEER, peer_path]))
-        _wait(peer_path)
-        if socat:
-            procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork", f"UNIX-CONNECT:{peer_path}"]))
-            _wait(socat_path)
-        mux = subprocess.Popen([sys.executable, "-m", "proxy.cli", "proxy", "--listen", f"unix:{mux_path}",
-                                "--upstream", f"unix:{peer_path}", "--metrics", "127.0.0.1:0", "--log-level",
-                                "info", "--log-file", os.path.join(tmp, "mux.log"), "--log-format", "json"])
-        procs.append(mux)
-        _wait(mux_path)
-        paths = {"direct": peer_path, "muxscope": mux_path}
-        if socat:
-            paths["socat"] = socat_path
-        rtts = {name: ping_rtts(p, args.pings) for name, p in paths.items()}
-        base = statistics.median(rtts["direct"])
-        print(f"Ping/Pong round trips ({args.pings} each, unix sockets); added latency over direct:")
-        added = {}
-        for name in ("socat", "muxscope"):
-            if name not in rtts:
-                continue
-            p50 = statistics.median(rtts[name]) - base
-            p99 = pct(rtts[name], 0.99) - pct(rtts["direct"], 0.99)
-            added[name] = (p50, p99)
-            print(f"  {name:9} p50 +{p50 * 1e6:7.1f} us   p99 +{p99 * 1e6:7.1f} us")
-        print(f"  direct    p50 {base * 1e6:7.1f} us (baseline); round trips p50: "
-              + ", ".join(f"{n} {statistics.median(v) * 1e6:.1f} us" for n, v in rtts.items()))
-        if "socat" in added:
-            print(f"  muxscope/socat added p50 ratio: {added['muxscope'][0] / added['socat'][0]:.2f} (target <= 2)")
-        frame_len = len(get_lines_response("coloured", 120, 400))
-        frames = max(1, int(args.bulk_mb * 1e6 / frame_len))
-        print(f"Bulk: {frames} compressed GetLinesResponse frames of {frame_len / 1024:.1f} KiB (400 rows each)")
-        bulk = {name: bulk_mb_s(p, frames, frame_len) for name, p in paths.items()}
-        for name, v in bulk.items():
-            print(f"  {name:9} {v:8.1f} MB/s")
-        if "socat" in bulk:
-            print(f"  muxscope/socat throughput ratio: {bulk['muxscope'] / bulk['socat']:.2f} (target >= 0.5)")
-        # analysis keeping up: 20,000 rows/s = 50 frames of 400 rows per second, paced
-        per_s = max(1, args.rows_per_s // 400)
-        s = _connect(mux_path)
-        t_end = time.monotonic() + args.seconds
-        sent = 0
-        while time.monotonic() < t_end:
-            t0 = time.monotonic()
-            s.sendall(encode_pdu("GetLines", {"pane_id": 0, "lines": [{"start": 0, "end": per_s // 10 or 1}]}, 1))
-            _recv_exact(s, (per_s // 10 or 1) * frame_len)
-            sent += (per_s // 10 or 1) * 400
-            time.sleep(max(0.0, 0.1 - (time.monotonic() - t0)))
-        s.close()
-        time.sleep(1.0)
-        port = None
-        for line in Path(os.path.join(tmp, "mux.log")).read_text().splitlines():
-            if '"metrics_listening"' in line:
-                port = int(line.split("127.0.0.1:")[1].split("/")[0])
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        dropped = next(float(ln.split()[-1]) for ln in text.splitlines()
-                       if ln.startswith("muxscope_analysis_dropped_chunks_total"))
-        rows_seen = next(float(ln.split()[-1]) for ln in text.splitlines()
-                         if ln.startswith("muxscope_pdus_total") and "GetLinesResponse" in ln)
-        print(f"Analysis at {sent / args.seconds:,.0f} rows/s for {args.seconds:g} s: dropped chunks {dropped:.0f}, "
-              f"GetLinesResponse decoded {rows_seen:.0f} (target: 0 dropped)")
-        print(f"muxscope peak RSS: {peak_rss_mb(mux.pid):.1f} MB (target < 150 MB)")
+        procs, paths, mux = _start(tmp, socat)
+        _latency(paths, args.pings)
+        frame_len = _bulk(paths, args.bulk_mb)
+        _load(paths, args.load_seconds)
+        _analysis_keeps_up(tmp, paths["muxscope"], frame_len, args.rows_per_s, args.seconds)
+        relay_mb, all_mb = tree_peak_rss_mb(mux.pid)
+        print(f"muxscope peak RSS: relay process {relay_mb:.1f} MB (target < 60), with the analysis "
+              f"{all_mb:.1f} MB (target < 200)")
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -202,7 +296,6 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     if not socat:
         print("socat not installed: ratios to socat not measured (apt-get install socat)")
-
 
 if __name__ == "__main__":
     main()

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from codec.budget import InflateRate
 from codec.direction import Direction
 from codec.pdu import Pdu, PduStream, StreamError
 from codec.schema.versions import CodecVersion
@@ -111,12 +112,17 @@ class MuxConnection:
         max_frame_len: int = DEFAULT_MAX_FRAME_LEN,
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
         summary_lines: bool = False,
+        max_objects: int | None = None,
+        max_inflate_per_s: int | None = None,
     ) -> None:
         self.state = Negotiation.FORCED if version is not None else Negotiation.DEFAULT
+        #: shared by both directions: the budget is per connection
+        self.inflate_rate = InflateRate(max_inflate_per_s) if max_inflate_per_s is not None else None
         self._streams = {
             d: PduStream(
                 version, max_frame_len=max_frame_len, max_decompressed=max_decompressed,
-                summary_lines=summary_lines, follow_version=False,
+                summary_lines=summary_lines, follow_version=False, max_objects=max_objects,
+                inflate_rate=self.inflate_rate,
             )
             for d in Direction
         }
@@ -125,6 +131,13 @@ class MuxConnection:
         self.peer_version: int | None = None
         #: how many times chunk numbers jumped
         self.gaps = 0
+
+    def resume_with_version(self, number: int) -> None:
+        """Joining a connection whose server already announced ``number`` (a restarted analysis):
+        decode both directions with it, as if the announcement had been seen."""
+        self.peer_version = number
+        for stream in self._streams.values():
+            stream.observe_codec_version(number)
 
     def version(self, direction: Direction = S2C) -> CodecVersion:
         """The codec version ``direction`` decodes with now."""

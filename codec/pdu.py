@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from codec.errors import CodecError, PayloadError
+from codec.budget import InflateRate
+from codec.errors import CodecError, LimitExceeded, PayloadError
 from codec.lines import line_text, scan_serialized_lines_detail, serialized_lines_fingerprints
 from codec.schema.versions import DEFAULT_VERSION, KNOWN_IDENTS, CodecVersion, get_version
 from codec.wire.compression import DEFAULT_MAX_DECOMPRESSED, compress_like_wezterm, decompress
 from codec.wire.framing import DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, encode_frame
 from codec.wire.varbincode import Custom, Schema, Struct, to_json
+from codec.wire.varbincode.containers import BUDGET
 
 UNKNOWN = "Unknown"
 #: PDUs whose body carries termwiz lines, and the field that holds the SerializedLines.
@@ -117,8 +119,11 @@ def decode_frame(
     version: CodecVersion | int = DEFAULT_VERSION,
     max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
     summary: bool = False,
+    max_objects: int | None = None,
 ) -> Pdu:
     """Decode one frame's payload against the schema of its ident.
+
+    ``max_objects`` caps the sequence and map elements the decode may build (LimitExceeded).
 
     With ``summary=True`` line-bearing PDUs carry a :class:`LinesSummary`
     instead of full lines (the analysis's fast path). Raises a
@@ -133,8 +138,11 @@ def decode_frame(
     if schema is None:
         return Pdu(UNKNOWN, frame.ident, frame.serial, None, payload, frame.compressed,
                    frame.wire_len, frame.offset)
+    BUDGET.left = max_objects
     try:
         body, end = schema.decode(payload, 0)
+    except LimitExceeded:
+        raise
     except PayloadError as exc:
         raise exc.prefixed(schema.name) from None
     except CodecError:
@@ -204,14 +212,31 @@ class PduStream:
         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
         summary_lines: bool = False,
         follow_version: bool = True,
+        max_objects: int | None = None,
+        inflate_rate: InflateRate | None = None,
     ) -> None:
         self.summary_lines = summary_lines
         self.follow_version = follow_version
+        self.max_objects = max_objects
+        self.inflate_rate = inflate_rate
         self.forced = version is not None
         self.version = get_version(version if version is not None else DEFAULT_VERSION)
         self.peer_version: int | None = None
         self.max_decompressed = max_decompressed
-        self.frames = FrameDecoder(max_frame_len, known_idents=KNOWN_IDENTS)
+        self.frames = FrameDecoder(max_frame_len, known_idents=KNOWN_IDENTS, verify=self._verify,
+                                   distrust_start=True)
+
+    def _verify(self, ident: int, payload: bytes) -> bool:
+        """Resync evidence: an uncompressed payload decodes exactly (WezTerm leaves no bytes over)."""
+        table = summary_table(self.version) if self.summary_lines else self.version.table
+        schema = table.get(ident)
+        if schema is None:
+            return False
+        try:
+            _, end = schema.decode(payload, 0)
+        except Exception:  # noqa: BLE001 - any failure is simply "not a frame here"
+            return False
+        return end == len(payload)
 
     def observe_codec_version(self, number: int) -> None:
         self.peer_version = number
@@ -222,7 +247,7 @@ class PduStream:
         """Bytes were lost before this stream saw them: drop the frame in progress and look for the
         next plausible header. Returns the offset reached; offsets count from 0 again after it."""
         offset = self.frames.offset
-        self.frames = FrameDecoder(self.frames.max_frame_len, known_idents=KNOWN_IDENTS)
+        self.frames = FrameDecoder(self.frames.max_frame_len, known_idents=KNOWN_IDENTS, verify=self._verify)
         self.frames.resync_from_scratch()
         return offset
 
@@ -240,11 +265,18 @@ class PduStream:
         for frame in self.frames.frames_skipping_errors(frame_error):
             yield from errors
             errors.clear()
+            rate = self.inflate_rate
+            if rate is not None and frame.compressed and not rate.allows():
+                reason = f"inflate limit of {rate.bytes_per_s} bytes per second per connection reached; skipped"
+                yield StreamError(frame.offset, reason, StreamErrorKind.PAYLOAD, frame)
+                continue
             try:
-                pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines)
+                pdu = decode_frame(frame, self.version, self.max_decompressed, self.summary_lines, self.max_objects)
             except CodecError as exc:
                 yield StreamError(frame.offset, str(exc), StreamErrorKind.PAYLOAD, frame)
                 continue
+            if rate is not None and frame.compressed:
+                rate.charge(len(pdu.payload))
             if self.follow_version and pdu.name == "GetCodecVersionResponse":
                 self.observe_codec_version(pdu.body["codec_vers"])
             yield pdu

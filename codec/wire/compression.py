@@ -26,6 +26,8 @@ from codec.errors import DecompressionError, LimitExceeded
 COMPRESS_THRESH = 32
 #: Default ceiling for one decompressed payload.
 DEFAULT_MAX_DECOMPRESSED = 512 * 1024 * 1024
+#: bytes inflated per step (see decompress)
+READ_STEP = 1024 * 1024
 
 
 class Compression(StrEnum):
@@ -54,8 +56,17 @@ _contexts = _Contexts()
 def decompress(data: bytes, max_size: int = DEFAULT_MAX_DECOMPRESSED) -> bytes:
     """Inflate one payload; raises LimitExceeded past ``max_size`` bytes."""
     try:
+        # in steps, so a bomb costs what it inflates to before the limit, not the limit up front
+        parts: list[bytes] = []
+        got = 0
         with _contexts.dctx.stream_reader(io.BytesIO(data), read_across_frames=True) as reader:
-            out = reader.read(max_size + 1)
+            while got <= max_size:
+                part = reader.read(min(READ_STEP, max_size + 1 - got))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+        out = parts[0] if len(parts) == 1 else b"".join(parts)
     except zstandard.ZstdError as exc:
         raise DecompressionError(f"invalid zstd payload: {exc}") from None
     if len(out) > max_size:

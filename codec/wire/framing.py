@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from codec.errors import FrameError, LimitExceeded
 from codec.wire.leb128 import encode_unsigned, encoded_length
+from codec.wire.resync import MAX_WAIT_PAYLOAD, Resync, Scanner, Verdict, Verifier
 
 COMPRESSED_MASK = 1 << 63
 #: Default ceiling for one frame's length. WezTerm has none; the largest real
@@ -32,6 +33,8 @@ DEFAULT_MAX_FRAME_LEN = 32 * 1024 * 1024
 #: whatever did not compress, in practice far below this).
 RESYNC_MAX_UNCOMPRESSED_LEN = 1024 * 1024
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+#: frames after a resync that must each be verified like the first before the stream is trusted
+PROBATION_FRAMES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +99,17 @@ class FrameDecoder:
         self,
         max_frame_len: int = DEFAULT_MAX_FRAME_LEN,
         known_idents: Container[int] | None = None,
+        verify: Verifier | None = None,
+        distrust_start: bool = False,
     ) -> None:
         self.max_frame_len = max_frame_len
         self.known_idents = known_idents
+        self.verify = verify
+        self._scanner = Scanner(max_frame_len, RESYNC_MAX_UNCOMPRESSED_LEN, known_idents, verify)
+        self._resync = Resync(self._scanner)
+        #: a stream's first frames are checked as after a resync when its start is suspect (PduStream)
+        self._probation = PROBATION_FRAMES if distrust_start else 0
+        self._after_resync = False
         self._buf = bytearray()
         self._start = 0  # read position inside _buf
         self._base = 0  # stream offset of _buf[0]
@@ -149,6 +160,13 @@ class FrameDecoder:
         """The next complete frame, or None if more bytes are needed."""
         if self._resyncing and not self._scan_for_plausible_header():
             return None
+        if self._probation:
+            ok = self._on_probation_ok()
+            if ok is None:
+                return None
+            if not ok:
+                self._probation = 0
+                raise FrameError("frame after a resync does not verify", self.offset)
         buf = self._buf
         start = self._start
         end = len(buf)
@@ -175,57 +193,57 @@ class FrameDecoder:
                 f"sizes don't make sense: len:{length} serial:{serial} ident:{ident}", offset
             )
         if end - pos < data_len:
+            self._check_waiting(compressed, length, offset)
             return None
         payload = bytes(buf[pos : pos + data_len])
         self._start = pos + data_len
+        self._probation = max(0, self._probation - 1)
         return Frame(serial, ident, compressed, payload, offset, self._start - start)
+
+    def _check_waiting(self, compressed: bool, length: int, offset: int) -> None:
+        """Before buffering for an incomplete frame: an uncompressed frame over
+        ``RESYNC_MAX_UNCOMPRESSED_LEN`` is never worth waiting for (WezTerm compresses whatever
+        shrinks), and waiting for it could swallow the rest of the stream."""
+        if not compressed and length > RESYNC_MAX_UNCOMPRESSED_LEN:
+            raise FrameError(f"uncompressed frame of {length} bytes is not believable", offset)
 
     def resync(self) -> None:
         """After a FrameError: skip at least one byte, then look for a plausible header."""
         self._start += 1
         self.skipped_bytes += 1
         self._resyncing = True
+        self._resync.reset(self._base + self._start)
 
     def resync_from_scratch(self) -> None:
         """Treat the next byte as possibly mid-frame (after a gap in the stream)."""
         self._resyncing = True
+        self._resync.reset(self._base + self._start)
 
     def _scan_for_plausible_header(self) -> bool:
-        """Advance to a position where a plausible frame header starts.
+        """Advance to where a real frame starts (codec/wire/resync.py says what counts as
+        evidence); False when more bytes are needed to tell."""
+        found = self._resync.find(self._buf, self._base, self._start)
+        target = found.start if found.start is not None else found.resume
+        self.skipped_bytes += target - self._start
+        self._start = target
+        if found.start is None:
+            return False
+        self._resyncing = False
+        self._probation = PROBATION_FRAMES
+        self._after_resync = True
+        return True
 
-        Plausible: lengths that add up, within the limit, a known ident (when
-        known_idents was given), and a zstd magic after the header of a frame
-        flagged compressed. Returns False when more bytes are needed to tell.
-        """
-        buf = self._buf
-        end = len(buf)
-        while self._start < end:
-            start = self._start
-            try:
-                masked_len, pos = _read_varint(buf, start, end)
-                serial, pos = _read_varint(buf, pos, end)
-                ident, pos = _read_varint(buf, pos, end)
-            except _NeedMore:
-                return False
-            except FrameError:
-                ok = False
-            else:
-                compressed = bool(masked_len & COMPRESSED_MASK)
-                length = masked_len & ~COMPRESSED_MASK
-                data_len = length - encoded_length(ident) - encoded_length(serial)
-                ok = data_len >= 0 and length <= self.max_frame_len
-                if ok and self.known_idents is not None:
-                    ok = ident in self.known_idents
-                if ok and compressed:
-                    if end - pos < 4:
-                        return False
-                    ok = buf[pos : pos + 4] == ZSTD_MAGIC
-            if ok:
-                self._resyncing = False
-                return True
-            self._start += 1
-            self.skipped_bytes += 1
-        return False
+    def _on_probation_ok(self) -> bool | None:
+        """Right after a resync, each frame must show the same evidence as the first: a bogus
+        frame that verified must not hand the stream to whatever header follows it."""
+        # after garbage, and for a stream's very first frame, only a small frame is waited for; once
+        # a stream started with a believed frame, the next may be a large uncompressed one arriving
+        strict = self._after_resync or self.offset == 0
+        max_wait = MAX_WAIT_PAYLOAD if strict else RESYNC_MAX_UNCOMPRESSED_LEN
+        verdict, _ = self._scanner.judge(self._buf, self._start, len(self._buf), chain=False, max_wait=max_wait)
+        if verdict is Verdict.LATER:
+            return None
+        return verdict is Verdict.YES
 
     def close(self) -> int:
         """End of stream: returns how many bytes were left over as an incomplete frame."""

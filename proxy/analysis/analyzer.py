@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codec.pdu import LINE_FIELDS, LinesSummary, Pdu
+from proxy.analysis.budgets import over_budget
 from proxy.analysis.connection import ConnectionDecoder, WireEvent
 from proxy.analysis.panes import PaneDirectory
 from proxy.analysis.results import (
@@ -71,6 +72,7 @@ class ConnState:
     panes: PaneDirectory = field(default_factory=PaneDirectory)
     pdu_counts: dict[str, int] = field(default_factory=lambda: {CLIENT_TO_SERVER: 0, SERVER_TO_CLIENT: 0})
     decode_errors: int = 0
+    over_budget: int = 0
     getlines: int = 0
     rows_requested: int = 0
     rows_returned: int = 0
@@ -89,6 +91,9 @@ def lines_of(pdu: Pdu) -> LinesSummary | None:
 
 class Analyzer:
     """Consumes :class:`~proxy.relay.tap.TapEvent` on the analysis thread."""
+
+    #: elements one frame may decode into (proxy/analysis/connection.py); the analysis process sets it
+    max_objects: int | None = None
 
     def __init__(
         self,
@@ -126,7 +131,11 @@ class Analyzer:
 
     # -- internals ---------------------------------------------------------------
     def _open(self, conn_id: int, info: dict[str, Any], t_ns: int) -> ConnState:
-        conn = ConnState(conn_id, dict(info), ConnectionDecoder(conn_id, self.codec_version), t_ns)
+        decoder = ConnectionDecoder(conn_id, self.codec_version, max_objects=self.max_objects)
+        conn = ConnState(conn_id, dict(info), decoder, t_ns)
+        known = info.get("codec_version")
+        if isinstance(known, int) and self.codec_version is None:  # a restarted analysis resuming
+            conn.decoder.connection.resume_with_version(known)
         self.connections[conn_id] = conn
         for addon in self.addons:
             addon.connection_opened(conn)
@@ -145,6 +154,11 @@ class Analyzer:
         pdu = ev.pdu
         assert pdu is not None
         conn.pdu_counts[ev.direction] += 1
+        why = over_budget(pdu)
+        if why is not None:  # counted, logged once per connection, skipped
+            conn.over_budget += 1
+            self.emit(DecodeErrorSeen(conn.conn_id, ev.direction, pdu.offset, "limit", why, conn.over_budget == 1))
+            return
         conn.panes.observe(ev.fact)
         self.emit(PduSeen(conn.conn_id, ev.direction, pdu, not ev.from_client and pdu.serial == 0))
         if isinstance(ev.fact, CodecVersionAnnounced) and not ev.from_client:

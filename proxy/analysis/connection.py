@@ -39,6 +39,14 @@ class WireEvent:
         return self.direction == Direction.CLIENT_TO_SERVER
 
 
+#: the analysis's budget for one frame's inflated payload (real frames are a few MB at most)
+MAX_DECOMPRESSED_PER_FRAME = 64 * 1024 * 1024
+#: sequence/map elements one frame may decode into, in the analysis process (proxy/isolation/analysis_process.py)
+MAX_OBJECTS_PER_FRAME = 250_000
+#: zstd output one connection may make the analysis inflate per second (both directions)
+MAX_INFLATE_PER_S = 256 * 1024 * 1024
+
+
 @dataclass
 class ConnectionDecoder:
     """Both directions of one connection, fed chunk by chunk from the tap."""
@@ -46,11 +54,15 @@ class ConnectionDecoder:
     conn_id: int
     forced_version: int | None = None
     summary_lines: bool = True
+    #: None: no element budget (analysis on threads, tests); the analysis process sets one
+    max_objects: int | None = None
     connection: MuxConnection = field(init=False)
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.connection = MuxConnection(self.forced_version, summary_lines=self.summary_lines)
+        self.connection = MuxConnection(self.forced_version, summary_lines=self.summary_lines,
+                                        max_decompressed=MAX_DECOMPRESSED_PER_FRAME, max_objects=self.max_objects,
+                                        max_inflate_per_s=MAX_INFLATE_PER_S)
 
     @property
     def codec_version(self) -> int:

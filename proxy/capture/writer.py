@@ -54,7 +54,11 @@ class CaptureConsumer:
         max_seconds: float | None = None,
         metrics: Any = None,
         force: bool = False,
+        sniff_codec_version: bool = True,
     ) -> None:
+        #: False when the analysis runs in another process and reports the version as a note:
+        #: then nothing in the relay's process decodes
+        self.sniff_codec_version = sniff_codec_version
         self.base_path = path
         self.force = force
         self.meta = dict(meta or {})
@@ -179,12 +183,16 @@ class CaptureConsumer:
             self._chunks.forget_connection(event.conn_id)
             self._write(CLOSE, event.t_ns, event.conn_id, "", json.dumps(event.info or {}).encode())
         elif event.kind == "note":
+            if isinstance((event.info or {}).get("codec_version"), int):
+                self._codec_version = (event.info or {})["codec_version"]
             self._write(NOTE, event.t_ns, event.conn_id, "", json.dumps(event.info or {}).encode())
         self._maybe_flush()
 
     def _note_codec_version(self, event: TapEvent) -> None:
         """Record the codec version once seen (cheap check: GetCodecVersionResponse is ident 27)."""
-        if self._codec_version is not None or event.direction != Direction.SERVER_TO_CLIENT:
+        if not self.sniff_codec_version or self._codec_version is not None:
+            return
+        if event.direction != Direction.SERVER_TO_CLIENT:
             return
         from codec.pdu import PduStream
 

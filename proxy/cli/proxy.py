@@ -15,6 +15,7 @@ import sys
 
 from codec.schema.versions import SUPPORTED
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.isolation.runtime import IsolatedRuntime
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, TlsAddress, parse_listen, parse_upstream
 from proxy.relay.errors import ProxyError
@@ -41,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="force the codec version instead of reading it from GetCodecVersionResponse")
     p.add_argument("--queue-chunks", type=int, default=4096,
                    help="analysis queue size in chunks; when full, analysis drops (never the relay)")
+    p.add_argument("--analysis", choices=("process", "thread"), default="process",
+                   help="run the analysis in a process of its own, restarted if it fails (default), or on "
+                   "threads of the relay's process (for debugging: a hostile frame can then stall the relay)")
+    p.add_argument("--analysis-memory", type=int, default=160, metavar="MB",
+                   help="resident memory the analysis process may use before it is restarted (default 160)")
     p.add_argument("--grace", type=float, default=2.0,
                    help="seconds open connections get to finish on SIGINT/SIGTERM (default 2)")
     p.add_argument("--shape", default=None, metavar="SPEC",
@@ -191,8 +197,17 @@ def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> 
     return tls_listen, tls_upstream
 
 
-async def _main(opts: RuntimeOptions, grace: float) -> int:
-    rt = ProxyRuntime(opts)
+def _runtime(opts: RuntimeOptions, args: argparse.Namespace | None) -> ProxyRuntime | IsolatedRuntime:
+    """The relay and the analysis in two processes (what users run), or on threads of one."""
+    if args is None or getattr(args, "analysis", "process") == "thread":
+        return ProxyRuntime(opts)
+    log_config = {"fmt": args.log_format, "level": args.log_level, "file": args.log_file,
+                  "log_content": args.log_content}
+    return IsolatedRuntime(opts, log_config, rss_limit=args.analysis_memory * 1024 * 1024)
+
+
+async def _main(opts: RuntimeOptions, grace: float, args: argparse.Namespace | None = None) -> int:
+    rt = _runtime(opts, args)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     signals_seen = 0
@@ -245,7 +260,7 @@ def _bootstrap_options(args: argparse.Namespace) -> object:
                             args.tls_creds_command)
 
 
-def _tell_tls_setup(rt: ProxyRuntime) -> None:
+def _tell_tls_setup(rt: ProxyRuntime | IsolatedRuntime) -> None:
     """``--listen tls:``: the CA path and the wezterm.lua lines, on stderr (stdout may carry the protocol)."""
     setup = rt.server.tls_setup
     if setup is None:
@@ -260,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         logs.configure_from_args(args)
         opts = options_from_args(args)
-        return asyncio.run(_main(opts, args.grace))
+        return asyncio.run(_main(opts, args.grace, args))
     except (AddressError, ProxyError, ValueError) as exc:
         print(f"muxscope proxy: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from proxy.analysis.vocabulary import CAUSES, OUTCOMES
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT, RelayStats
 
 DIRECTIONS = (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
@@ -116,14 +117,28 @@ class _RelayCollector(Collector):
 
 
 class Metrics:
-    """All of muxscope's metrics, registered on one registry."""
+    """All of muxscope's metrics, registered on one registry.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``relay=False`` leaves out what only the relay's process can count (relayed bytes,
+    connections, the capture): the analysis process's registry, which the relay re-serves
+    next to its own (proxy/observe/relay_metrics.py).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, relay: bool = True) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.relay = RelayTotals()
         self._relay_collector = _RelayCollector(self.relay)
-        r.register(self._relay_collector)
+        if relay:
+            r.register(self._relay_collector)
+        self._decoding(r)
+        self._attribution(r)
+        self._bursts(r)
+        self.capture_errors = capture_errors_counter(r if relay else None)
+        self._create_label_values()
+
+    def _decoding(self, r: CollectorRegistry) -> None:
+        """What crossed the wire, decoded: PDUs, bytes, RPC latency, decode errors."""
         self.pdus = Counter(
             "muxscope_pdus", "PDUs decoded, by direction and PDU name.", ["direction", "pdu"], registry=r
         )
@@ -162,7 +177,9 @@ class Metrics:
             "muxscope_server_pushes",
             "Unsolicited server PDUs (serial 0), by PDU name.", ["pdu"], registry=r,
         )
-        # -- over-fetch attribution (proxy/analysis/attribution.py) --
+
+    def _attribution(self, r: CollectorRegistry) -> None:
+        """Over-fetch attribution (proxy/analysis/attribution.py): rows by outcome and cause, wait, bytes."""
         self.rows_delivered = Counter(
             "muxscope_rows_delivered",
             "Rows the server sent the client, by source (getlines, bonus) and outcome "
@@ -193,6 +210,9 @@ class Metrics:
             "(wire, decompressed).",
             ["layer"], registry=r,
         )
+
+    def _bursts(self, r: CollectorRegistry) -> None:
+        """Resize bursts: how many, how long they took to settle, how many rows they cost."""
         self.resize_bursts = Counter(
             "muxscope_resize_bursts", "Resize bursts (Resize PDUs less than --burst-gap apart).", registry=r
         )
@@ -206,8 +226,9 @@ class Metrics:
             "Rows requested by the GetLines a resize burst caused.",
             buckets=(10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000), registry=r,
         )
-        from proxy.analysis.vocabulary import CAUSES, OUTCOMES
 
+    def _create_label_values(self) -> None:
+        """Every bounded label value exists from the start, at 0: a dashboard shows 0, not no data."""
         for o in OUTCOMES:
             self.fetch_wait.labels(o)
             self.fetch_wall.labels(o)
@@ -218,16 +239,19 @@ class Metrics:
             self.rows_fetched.labels(c)
         for layer in ("wire", "decompressed"):
             self.overfetch_bytes.labels(layer)
-        self.capture_errors = Counter(
-            "muxscope_capture_errors",
-            "Captures that stopped because they could not be written (the relay was unaffected).",
-            registry=r,
-        )
         for reason in DECODE_ERROR_REASONS:
             self.decode_errors.labels(reason)
 
     def attach_tap(self, tap: object) -> None:
         self._relay_collector.tap = tap
+
+
+def capture_errors_counter(registry: CollectorRegistry | None) -> Counter:
+    return Counter(
+        "muxscope_capture_errors",
+        "Captures that stopped because they could not be written (the relay was unaffected).",
+        registry=registry,
+    )
 
 
 def serve(metrics: Metrics, host: str, port: int) -> tuple[WSGIServer, threading.Thread, int]:

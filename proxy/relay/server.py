@@ -32,6 +32,7 @@ from proxy.relay.endpoints import (
     UpstreamAddress,
 )
 from proxy.relay.errors import ProxyError
+from proxy.relay.refusal import refuse
 from proxy.relay.relay import Relay, Side, SocketSide
 from proxy.relay.sides.process import ExecSide, StdioSide, connect_tcp, connect_unix
 from proxy.relay.stamped import StampedListener
@@ -71,6 +72,7 @@ class ProxyServer:
         ssh_upstream: Any = None,
         tls_listen: Any = None,
         tls_upstream: Any = None,
+        explain_failures: bool = False,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
@@ -78,6 +80,9 @@ class ProxyServer:
         self.metrics = metrics
         self.wrap_side = wrap_side
         self.connect_timeout = connect_timeout
+        #: answer a client whose upstream failed with an ErrorResponse (proxy/relay/refusal.py)
+        #: rather than a bare close; ``muxscope proxy`` sets it
+        self.explain_failures = explain_failures
         self._open_upstream_override = open_upstream
         self.ssh_listen = ssh_listen  # ssh_server.SshListenOptions (None: defaults)
         self.ssh_upstream = ssh_upstream  # ssh_client.SshUpstreamOptions (None: defaults)
@@ -231,7 +236,10 @@ class ProxyServer:
             log.error("upstream_connect_failed", upstream=str(self.upstream), reason=reason)
             if totals is not None:
                 totals.upstream_connect_failures += 1
-            client.close()
+            if not self.explain_failures or getattr(client, "explains_upstream_failure", False):
+                client.close()  # (an SSH channel tells the user itself, on stderr)
+            elif await refuse(client, reason):
+                log.info("client_told", reason=reason, answer="ErrorResponse")
             return reason
         if self.wrap_side is not None:
             client = self.wrap_side(client, "client")

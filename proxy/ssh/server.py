@@ -192,6 +192,9 @@ def known_hosts_line(key: asyncssh.SSHKey, host: str, port: int) -> str:
 class SshChannelSide(ChannelSide, asyncssh.SSHServerSession):  # type: ignore[misc]
     """One SSH session channel of a client: the client side of a relay if it asks for the mux proxy."""
 
+    #: an unreachable upstream is explained on the channel's stderr (UPSTREAM_FAILED), not in-band
+    explains_upstream_failure = True
+
     def __init__(self, owner: _ClientConnection) -> None:
         super().__init__()
         self.owner = owner

@@ -9,10 +9,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from codec.errors import EncodeError, PayloadError
+from codec.errors import EncodeError, LimitExceeded, PayloadError
 from codec.wire.leb128 import decode_unsigned, encode_unsigned
 from codec.wire.varbincode.base import BAD_INPUT, Decoder, Encoder, Schema, bad, bad_encode
 from codec.wire.varbincode.primitives import U8
+
+
+class _Budget:
+    """Elements (of sequences and maps) one frame may still decode into; None: unlimited.
+
+    Set per frame by :func:`codec.pdu.decode_frame` when its caller gave a budget (the live
+    analysis does): a payload of a few MB can hold millions of tiny elements, each a Python
+    object of a hundred bytes or more. Charged before the elements are built."""
+
+    left: int | None = None
+
+    def charge(self, n: int) -> None:
+        left = (self.left or 0) - n
+        if left < 0:
+            self.left = 0
+            raise LimitExceeded("decoding would build more objects than the per-frame limit allows")
+        self.left = left
+
+
+BUDGET = _Budget()
 
 
 class Option(Schema):
@@ -63,6 +83,8 @@ class Seq(Schema):
 
         def dec(buf: bytes, pos: int) -> tuple[list[Any], int]:
             n, pos = decode_unsigned(buf, pos)
+            if BUDGET.left is not None:
+                BUDGET.charge(n)
             if n * per > len(buf) - pos:
                 raise PayloadError(
                     f"sequence of {n} elements cannot fit in the {len(buf) - pos} bytes left", pos
@@ -123,6 +145,8 @@ class Map(Schema):
 
         def dec(buf: bytes, pos: int) -> tuple[dict[Any, Any], int]:
             n, pos = decode_unsigned(buf, pos)
+            if BUDGET.left is not None:
+                BUDGET.charge(n)
             if n * per > len(buf) - pos:
                 raise PayloadError(f"map of {n} entries cannot fit in the {len(buf) - pos} bytes left", pos)
             out: dict[Any, Any] = {}
