@@ -56,9 +56,10 @@ def main() -> None:
                 fetched = sum(truth["rows"].values())
                 rows.setdefault(policy, []).append(fetched)
                 if policy == "wezterm":
-                    what_if = attribution.report()["what_if"]
+                    what_if = attribution.report().what_if
+                    savings = {"selective": what_if.selective, "coalesce": what_if.coalesce}
                     for name in POLICIES:
-                        saved = what_if[name]["rows_saved"]
+                        saved = savings[name].rows_saved
                         estimated[name].append(fetched - saved)
                         counted = client.get(CLIENT_COUNTS[name])
                         same_run[name] += saved == counted

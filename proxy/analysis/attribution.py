@@ -41,6 +41,7 @@ from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
+from proxy.analysis.report_model import BonusRows, BurstSummary, PerOutcome, Report, UnlistedBursts, WhatIf
 from proxy.analysis.results import BonusRowsDelivered, BurstClosed, FetchJudged, JudgedRow, RowsRequested
 from proxy.analysis.rpc import Rpc
 from proxy.analysis.spend import IntervalUnion, Spend, WallClock, add_response
@@ -105,7 +106,7 @@ class AttributionAddon(Addon):
         self.client_model = ClientModel(client_model)
         self.burst_gap_ns = int(burst_gap_s * 1e9)
         self.total = Tally()
-        self.bursts: list[dict[str, Any]] = []
+        self.bursts: list[BurstSummary] = []
         self._burst_index = 0
         self._conns: dict[int, ConnAttribution] = {}
         #: GetLines sent while no burst was active
@@ -435,45 +436,49 @@ class AttributionAddon(Addon):
         self.emit(BurstClosed(summary, burst.settle_s(), burst.rows_requested))
 
     # -- results -------------------------------------------------------------------
-    def what_if(self) -> dict[str, Any]:
+    def what_if(self) -> WhatIf:
         return what_if(self.total, self.bursts)
 
-    def report(self) -> dict[str, Any]:
-        """The analysis in the JSON shape shared with the emulated client's truth file."""
+    def report(self) -> Report:
+        """The analysis as the report's model (its ``to_json`` is the shape shared with the truth file)."""
         t = self.total
-        over_wait = t.wait_s[Outcome.REDUNDANT] + t.wait_s[Outcome.SUPERSEDED]
-        return {
-            "rows": dict(t.rows),
-            "panes": {str(p): {"rows": dict(r)} for p, r in sorted(t.panes.items())},
-            "causes": {c: n for c, n in t.causes.items() if n},
-            "rows_by_cause": _nested(t.rows_by_cause_outcome),
-            "getlines": t.getlines,
-            "rows_requested": t.rows_requested,
-            "rows_returned": sum(t.rows.values()),
-            "bonus_rows": dict(t.bonus_rows),
-            "fetch_wait_s": round(t.fetch_wait_s, 6),
-            "wait_s": {k: round(v, 6) for k, v in t.wait_s.items()},
-            "overfetch_wait_s": round(over_wait, 6),
-            "wire_bytes": {k: round(v) for k, v in t.wire_bytes.items()},
-            "decompressed_bytes": {k: round(v) for k, v in t.decompressed_bytes.items()},
-            "coalescible_rows": t.coalescible_rows,
-            "crossed_requests": t.crossed_requests,
-            "client_model": self.client_model,
-            "bursts": sorted(self.bursts, key=lambda b: b["burst"]),
-            "what_if": self.what_if(),
-            # added for the report's reconciliation; the keys above are the truth file's shape
-            "fetch_wall_s": round(t.fetch_wall_s, 6),
-            "wall_s": {k: round(v, 6) for k, v in t.wall_s.items()},
-            "overfetch_wall_s": round(t.wall_s[Outcome.REDUNDANT] + t.wall_s[Outcome.SUPERSEDED], 6),
-            "outside_bursts": self.outside.summary(),
-            "unlisted_bursts": {"bursts": self.unlisted_bursts, **self.unlisted.summary()},
-            "settle_wall_s": round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
-            "pane_stats": {str(p): sp.summary() for p, sp in sorted(t.pane_spend.items())},
-            "timeline_complete": self.timeline.complete(),
-        }
+        return Report(
+            rows=PerOutcome.of(t.rows),
+            panes={p: PerOutcome.of(r) for p, r in sorted(t.panes.items())},
+            causes={c: n for c, n in t.causes.items() if n},
+            rows_by_cause=_nested(t.rows_by_cause_outcome),
+            getlines=t.getlines,
+            rows_requested=t.rows_requested,
+            rows_returned=sum(t.rows.values()),
+            bonus_rows=BonusRows.of(t.bonus_rows),
+            fetch_wait_s=round(t.fetch_wait_s, 6),
+            wait_s=PerOutcome.of(t.wait_s, _seconds),
+            overfetch_wait_s=round(t.wait_s[Outcome.REDUNDANT] + t.wait_s[Outcome.SUPERSEDED], 6),
+            wire_bytes=PerOutcome.of(t.wire_bytes, round),
+            decompressed_bytes=PerOutcome.of(t.decompressed_bytes, round),
+            coalescible_rows=t.coalescible_rows,
+            crossed_requests=t.crossed_requests,
+            client_model=self.client_model,
+            bursts=tuple(sorted(self.bursts, key=lambda b: b.burst)),
+            what_if=self.what_if(),
+            fetch_wall_s=round(t.fetch_wall_s, 6),
+            wall_s=PerOutcome.of(t.wall_s, _seconds),
+            overfetch_wall_s=round(t.wall_s[Outcome.REDUNDANT] + t.wall_s[Outcome.SUPERSEDED], 6),
+            outside_bursts=self.outside.summary(),
+            unlisted_bursts=UnlistedBursts(self.unlisted_bursts, self.unlisted.summary()),
+            settle_wall_s=round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
+            pane_stats={p: sp.summary() for p, sp in sorted(t.pane_spend.items())},
+            timeline_complete=self.timeline.complete(),
+        )
 
-def _nested(d: dict[tuple[str, str], int]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
+
+def _seconds(v: float) -> float:
+    """Seconds as the report gives them: to the microsecond."""
+    return round(v, 6)
+
+
+def _nested(d: dict[tuple[Cause, Outcome], int]) -> dict[Cause, dict[Outcome, int]]:
+    out: dict[Cause, dict[Outcome, int]] = {}
     for (cause, out_name), n in sorted(d.items()):
         out.setdefault(cause, {})[out_name] = n
     return out

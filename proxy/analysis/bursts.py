@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.analysis.report_model import BurstSummary
 from proxy.analysis.spend import spend_summary
-from proxy.analysis.vocabulary import empty_rows
+from proxy.analysis.vocabulary import Outcome, empty_rows
 
 #: Resize PDUs closer than this (seconds) form one burst, unless the user says otherwise
 DEFAULT_BURST_GAP_S = 0.25
@@ -29,7 +30,7 @@ class Burst:
     panes: set[int] = field(default_factory=set)
     getlines: int = 0
     rows_requested: int = 0
-    rows: dict[str, int] = field(default_factory=empty_rows)
+    rows: dict[Outcome, int] = field(default_factory=empty_rows)
     wire_bytes: int = 0
     decompressed_bytes: int = 0
     wait_s: float = 0.0
@@ -45,7 +46,7 @@ class Burst:
     #: (request, response) times of the GetLines it caused, for the busy time
     fetch_spans: list[tuple[int, int]] = field(default_factory=list)
 
-    def fetch_done(self, rpc: Any, counts: dict[str, int], overfetch_wait_s: float) -> None:
+    def fetch_done(self, rpc: Any, counts: dict[Outcome, int], overfetch_wait_s: float) -> None:
         """A GetLines this burst caused was answered: its rows, bytes and wait count here."""
         self.open_fetches -= 1
         self.t_last_response_ns = max(self.t_last_response_ns or 0, rpc.t_response_ns)
@@ -83,15 +84,15 @@ class Burst:
     def quiet_since_ns(self) -> int:
         return max(self.t_last_resize_ns, self.t_last_response_ns or 0)
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "burst": self.index,
-            "conn": self.conn_id,
-            "panes": sorted(self.panes),
-            "resizes": len(self.resizes),
-            **spend_summary(self),
-            "settle_s": round(self.settle_s(), 6),
-            "fetch_busy_s": round(self.busy_s(), 6),
-            "t_first_s": self.t_first_ns / 1e9,
-            "resize_offsets_s": [round((t - self.t_first_ns) / 1e9, 6) for t in self.resizes],
-        }
+    def summary(self) -> BurstSummary:
+        return BurstSummary(
+            burst=self.index,
+            conn=self.conn_id,
+            panes=tuple(sorted(self.panes)),
+            resizes=len(self.resizes),
+            spend=spend_summary(self),
+            settle_s=round(self.settle_s(), 6),
+            fetch_busy_s=round(self.busy_s(), 6),
+            t_first_s=self.t_first_ns / 1e9,
+            resize_offsets_s=tuple(round((t - self.t_first_ns) / 1e9, 6) for t in self.resizes),
+        )

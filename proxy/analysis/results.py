@@ -13,6 +13,7 @@ from typing import Any
 
 from codec.direction import Direction
 from codec.pdu import Pdu
+from proxy.analysis.report_model import BurstSummary
 from proxy.analysis.vocabulary import Cause, Outcome
 
 
@@ -111,7 +112,7 @@ class BonusRowsDelivered:
 class BurstClosed:
     """A resize burst ended: its summary (the ``resize_burst`` log event's fields)."""
 
-    summary: dict[str, Any]
+    summary: BurstSummary
     settle_s: float
     rows_requested: int
 

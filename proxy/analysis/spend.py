@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from proxy.analysis.vocabulary import empty_rows
+from proxy.analysis.report_model import PerOutcome, SpendSummary
+from proxy.analysis.vocabulary import Outcome, empty_rows
 
 
 class Costs(Protocol):
@@ -21,7 +22,7 @@ class Costs(Protocol):
 
     getlines: int
     rows_requested: int
-    rows: dict[str, int]
+    rows: dict[Outcome, int]
     wire_bytes: int
     decompressed_bytes: int
     wait_s: float
@@ -36,7 +37,7 @@ class Spend:
 
     getlines: int = 0
     rows_requested: int = 0
-    rows: dict[str, int] = field(default_factory=empty_rows)
+    rows: dict[Outcome, int] = field(default_factory=empty_rows)
     wire_bytes: int = 0
     decompressed_bytes: int = 0
     wait_s: float = 0.0
@@ -44,28 +45,29 @@ class Spend:
     wall_s: float = 0.0
     overfetch_wall_s: float = 0.0
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> SpendSummary:
         return spend_summary(self)
 
 
-def spend_summary(s: Costs) -> dict[str, Any]:
-    """The counters a :class:`Spend` and a resize burst share, under the same keys in both."""
-    return {
-        "getlines": s.getlines,
-        "rows_requested": s.rows_requested,
-        "rows_returned": sum(s.rows.values()),
-        "rows": dict(s.rows),
-        "overfetch_rows": s.rows["redundant"] + s.rows["superseded"],
-        "wire_bytes": s.wire_bytes,
-        "decompressed_bytes": s.decompressed_bytes,
-        "fetch_wait_s": round(s.wait_s, 6),
-        "overfetch_wait_s": round(s.overfetch_wait_s, 6),
-        "fetch_wall_s": round(s.wall_s, 6),
-        "overfetch_wall_s": round(s.overfetch_wall_s, 6),
-    }
+def spend_summary(s: Costs) -> SpendSummary:
+    """The counters a :class:`Spend` and a resize burst share, under the same names in both."""
+    rows = PerOutcome.of(s.rows)
+    return SpendSummary(
+        getlines=s.getlines,
+        rows_requested=s.rows_requested,
+        rows_returned=sum(s.rows.values()),
+        rows=rows,
+        overfetch_rows=rows.overfetch,
+        wire_bytes=s.wire_bytes,
+        decompressed_bytes=s.decompressed_bytes,
+        fetch_wait_s=round(s.wait_s, 6),
+        overfetch_wait_s=round(s.overfetch_wait_s, 6),
+        fetch_wall_s=round(s.wall_s, 6),
+        overfetch_wall_s=round(s.overfetch_wall_s, 6),
+    )
 
 
-def add_response(s: Costs, counts: dict[str, int], wire: int, dec: int, latency: float,
+def add_response(s: Costs, counts: dict[Outcome, int], wire: int, dec: int, latency: float,
                   over_wait: float) -> None:
     for k, v in counts.items():
         s.rows[k] += v

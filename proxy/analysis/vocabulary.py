@@ -78,6 +78,6 @@ def outcome(held: bytes | None, fingerprint: bytes, kept: bool) -> Outcome:
     return Outcome.REDUNDANT if held == fingerprint else Outcome.CHANGED
 
 
-def empty_rows() -> dict[str, int]:
+def empty_rows() -> dict[Outcome, int]:
     """Row counts per outcome, all zero (keys are :class:`Outcome` members)."""
     return dict.fromkeys(OUTCOMES, 0)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxy.analysis.report_model import CaptureSummary
 from proxy.analysis.vocabulary import CLIENT_MODELS
 from proxy.files import OutputError, check_parent
 from proxy.observe import logs
@@ -187,10 +188,9 @@ def _print_results(rt: ProxyRuntime, files: DemoFiles, report: dict[str, Any], e
     assert attribution is not None
     attribution.finish()
     rep = attribution.report()
-    rep["verdict"] = verdict(rep)
-    rep["capture"] = {"file": str(files.capture) if files.capture else "-", "records": 0,
-                      "duration_s": round(elapsed, 3), "truncated": False, "truncation_reason": None,
-                      "dropped_chunks": 0, "connections": 1, "codec_version": 44, "header": {}}
+    rep = rep.with_context(verdict(rep), CaptureSummary(file=str(files.capture) if files.capture else "-",
+                                                        duration_s=round(elapsed, 3), connections=1,
+                                                        codec_version=44))
     print()
     print(render_text(rep))
     print()

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from codec.schema.versions import SUPPORTED
+from proxy.analysis.report_model import Report
 from proxy.capture.format import CaptureError, open_capture
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
 from proxy.files import OutputError, check_parent, create_private
@@ -146,7 +147,7 @@ def run_trace(args: argparse.Namespace) -> int:
     return status
 
 
-def _write_trace(args: argparse.Namespace, rep: dict[str, Any], result: Any) -> int:
+def _write_trace(args: argparse.Namespace, rep: Report, result: Any) -> int:
     from proxy.report.trace import write_trace
 
     tl, header = result.attribution.timeline, result.header
@@ -164,6 +165,6 @@ def _write_trace(args: argparse.Namespace, rep: dict[str, Any], result: Any) -> 
             os.unlink(tmp)
         return 1
     print(f"{args.trace}: {n} trace events ({len(tl.fetches) + len(tl.unanswered)} GetLines, "
-          f"{len(tl.resizes)} Resizes, {len(tl.pushes)} pushes, {len(rep['bursts'])} bursts); "
+          f"{len(tl.resizes)} Resizes, {len(tl.pushes)} pushes, {len(rep.bursts)} bursts); "
           "open it in Perfetto", file=sys.stderr)
     return 0

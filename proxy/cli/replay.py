@@ -98,7 +98,7 @@ def _run_analysis(args: argparse.Namespace) -> int:
     if result.truncated:
         logs.get_logger().warning("capture_truncated", reason=result.truncation_reason)
     logs.get_logger().info("replay_done", records=result.records, capture_duration_s=round(result.duration_s, 3),
-                           **result.attribution.report()["rows"])
+                           **result.attribution.report().rows.to_json())
     logs.flush()
     if server is not None and args.keep_running:
         print("replay done; serving metrics until Ctrl-C", file=sys.stderr)

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         print(f"timeline written to {args.html}", file=sys.stderr)
     if args.json:
-        json.dump(rep, sys.stdout, indent=1)
+        json.dump(rep.to_json(), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         print(render_text(rep))

@@ -71,7 +71,7 @@ class LogSink:
         elif isinstance(r, CodecVersionSeen):
             log.info("codec_version", conn=r.conn, codec_version=r.codec_version, decoding_as=r.decoding_as)
         elif isinstance(r, BurstClosed):
-            log.info("resize_burst", **{k: v for k, v in r.summary.items() if k != "resize_offsets_s"})
+            log.info("resize_burst", **{k: v for k, v in r.summary.to_json().items() if k != "resize_offsets_s"})
         elif isinstance(r, ConnectionClosed):
             log.info("connection_summary", **r.summary)
         elif isinstance(r, NoteSeen):

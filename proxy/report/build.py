@@ -8,26 +8,26 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
+from proxy.analysis.report_model import CaptureSummary, Report
 from proxy.capture.offline import analyze_capture
 from proxy.report.verdict import verdict
 
 
 def build_report(path: str, burst_gap_s: float = DEFAULT_BURST_GAP_S, codec_version: int | None = None,
-                 show_progress: bool | None = None, client_model: str = "wezterm") -> tuple[dict[str, Any], Any]:
+                 show_progress: bool | None = None, client_model: str = "wezterm") -> tuple[Report, Any]:
     result = analyze_capture(path, codec_version=codec_version, burst_gap_s=burst_gap_s, client_model=client_model,
                              show_progress=show_progress, log_events=False)
     rep = result.attribution.report()
-    rep["verdict"] = verdict(rep)
-    rep["capture"] = {
-        "file": path,
-        "records": result.records,
-        "duration_s": round(result.duration_s, 3),
-        "truncated": result.truncated,
-        "truncation_reason": result.truncation_reason or None,
-        "dropped_chunks": result.dropped_chunks,
-        "connections": len(result.analyzer.closed),
-        "codec_version": next((c["codec_version"] for c in result.analyzer.closed if c.get("codec_version")), None),
-        "header": {k: v for k, v in result.header.items() if k in ("started_at", "muxscope_version", "upstream")},
-    }
-    return rep, result
+    capture = CaptureSummary(
+        file=path,
+        records=result.records,
+        duration_s=round(result.duration_s, 3),
+        truncated=result.truncated,
+        truncation_reason=result.truncation_reason or None,
+        dropped_chunks=result.dropped_chunks,
+        connections=len(result.analyzer.closed),
+        codec_version=next((c["codec_version"] for c in result.analyzer.closed if c.get("codec_version")), None),
+        header={k: v for k, v in result.header.items() if k in ("started_at", "muxscope_version", "upstream")},
+    )
+    return rep.with_context(verdict(rep), capture), result
 

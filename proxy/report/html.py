@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from typing import Any
 
+from proxy.analysis.report_model import BurstSummary, Report
 from proxy.analysis.timeline import FetchMark, Timeline
 from proxy.report import lanes
 from proxy.report.text import render_text
@@ -110,26 +112,26 @@ def marker_traces(tl: Timeline, t0: int, many_conns: bool) -> list[dict[str, Any
     return [t for t in (resize, push) if t["x"]]
 
 
-def burst_parts(bursts: list[dict[str, Any]], t0: int,
+def burst_parts(bursts: Sequence[BurstSummary], t0: int,
                 many_conns: bool) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
     """A hoverable bar per burst's settle window (overlapping windows take separate lanes), the window
     shaded across the plot, and the lanes' names."""
     trace = _bar_trace("resize burst (settle window)", SETTLE)
     shapes = []
-    lane, counts = lanes.assign(bursts, lambda b: b["conn"], lambda b: b["t_first_s"],
-                                lambda b: b["t_first_s"] + b["settle_s"])
+    lane, counts = lanes.assign(bursts, lambda b: b.conn, lambda b: b.t_first_s, lambda b: b.t_first_s + b.settle_s)
     for b, n in zip(bursts, lane, strict=True):
-        start = b["t_first_s"] - t0 / 1e9
-        trace["x"].append(b["settle_s"])
+        start = b.t_first_s - t0 / 1e9
+        s = b.spend
+        trace["x"].append(b.settle_s)
         trace["base"].append(start)
-        trace["y"].append(_burst_lane(b["conn"], n, many_conns))
+        trace["y"].append(_burst_lane(b.conn, n, many_conns))
         trace["hovertext"].append(
-            f"<b>burst {b['burst']}</b>: {b['resizes']} resizes, {b['getlines']} GetLines, settle "
-            f"{b['settle_s'] * 1000:.0f} ms<br>rows: {b['rows_requested']} requested, {b['rows_returned']} "
-            f"returned, {b['overfetch_rows']} already on the client<br>waited {b['fetch_wall_s'] * 1000:.0f} ms "
-            f"wall-clock ({b['overfetch_wall_s'] * 1000:.0f} ms on over-fetched rows), "
-            f"{b['fetch_wait_s']:.3f} RPC-s")
-        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": start + b["settle_s"],
+            f"<b>burst {b.burst}</b>: {b.resizes} resizes, {s.getlines} GetLines, settle "
+            f"{b.settle_s * 1000:.0f} ms<br>rows: {s.rows_requested} requested, {s.rows_returned} "
+            f"returned, {s.overfetch_rows} already on the client<br>waited {s.fetch_wall_s * 1000:.0f} ms "
+            f"wall-clock ({s.overfetch_wall_s * 1000:.0f} ms on over-fetched rows), "
+            f"{s.fetch_wait_s:.3f} RPC-s")
+        shapes.append({"type": "rect", "xref": "x", "yref": "paper", "x0": start, "x1": start + b.settle_s,
                        "y0": 0, "y1": 1, "fillcolor": SETTLE, "opacity": 0.18, "line": {"width": 0},
                        "layer": "below"})
     cats = [_burst_lane(c, n, many_conns) for c in sorted(counts) for n in range(counts[c])]
@@ -181,7 +183,7 @@ def _categories(lane_counts: dict[tuple[int, int], int], tl: Timeline, many_conn
     return cats
 
 
-def build_figure(rep: dict[str, Any], tl: Timeline) -> dict[str, Any] | None:
+def build_figure(rep: Report, tl: Timeline) -> dict[str, Any] | None:
     """The plotly figure (plain JSON-able dict), or None when there is nothing to plot."""
     fetches = (tl.fetches + tl.unanswered)[:MAX_PLOTTED_FETCHES]
     times = [t for f in fetches for t in (f.t_request_ns, f.t_response_ns)]
@@ -195,8 +197,8 @@ def build_figure(rep: dict[str, Any], tl: Timeline) -> dict[str, Any] | None:
     data = fetch_traces(fetches, lane_of, t0) + marker_traces(tl, t0, many_conns)
     shapes: list[dict[str, Any]] = []
     cats: list[str] = []
-    if rep["bursts"]:
-        trace, shapes, cats = burst_parts(rep["bursts"], t0, many_conns)
+    if rep.bursts:
+        trace, shapes, cats = burst_parts(rep.bursts, t0, many_conns)
         data.insert(0, trace)
     hist, bin_s = histogram_traces(tl.fetches, t0, span_s)
     data += hist
@@ -218,9 +220,10 @@ def build_figure(rep: dict[str, Any], tl: Timeline) -> dict[str, Any] | None:
     return {"data": data, "layout": layout}
 
 
-def write_html(path: str, rep: dict[str, Any], attribution: Any) -> None:
+def write_html(path: str, rep: Report, attribution: Any) -> None:
     import plotly.io as pio  # imported when a page is written: plotly takes a while to load
 
+    verdict, capture = rep.context()
     tl: Timeline = attribution.timeline
     fig = build_figure(rep, tl)
     notes = []
@@ -236,11 +239,11 @@ def write_html(path: str, rep: dict[str, Any], attribution: Any) -> None:
                            config={"displaylogo": False, "responsive": True},
                            post_script="document.body.dataset.plotted = '1';")
     page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>muxscope report: {html.escape(str(rep["capture"]["file"]))}</title>
+<html><head><meta charset="utf-8"><title>muxscope report: {html.escape(str(capture.file))}</title>
 <style>body{{font-family:sans-serif;margin:1.5em}} pre{{background:#f6f6f6;padding:1em;overflow-x:auto}}
 .note{{color:#8a6d3b}}</style></head>
 <body><h1>muxscope report</h1>
-<p><b>{html.escape(rep["verdict"])}</b></p>
+<p><b>{html.escape(verdict)}</b></p>
 {"".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)}
 <p>Hover over a mark for its details; drag to zoom, double-click to zoom out; click a legend entry to hide it.</p>
 {plot}

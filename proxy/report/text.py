@@ -9,9 +9,12 @@ and a legend under each table says how.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable
 from typing import Any
 
-from proxy.report.verdict import OUTCOMES, add_up, burst_totals
+from proxy.analysis.report_model import Report, SpendSummary, WhatIf, add_up
+from proxy.analysis.vocabulary import OUTCOMES, Outcome
+from proxy.report.verdict import burst_totals
 
 #: Prose lines (the legend, the what-if model) wrap here; the tables are as wide as their columns.
 TEXT_WIDTH = 100
@@ -54,75 +57,73 @@ def _pct(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.0f}%" if whole else "-"
 
 
-def _spend_cells(s: dict[str, Any]) -> list[Any]:
+def _spend_cells(s: SpendSummary) -> list[Any]:
     """The columns a burst, the outside-bursts row, a pane and a total share."""
-    return [s["getlines"], s["rows_requested"], s["rows_returned"], *(s["rows"][k] for k in OUTCOMES),
-            _pct(s["overfetch_rows"], s["rows_returned"]), f"{s['wire_bytes'] / 1024:.1f}",
-            round(s["fetch_wall_s"], 3), round(s["overfetch_wall_s"], 3), round(s["fetch_wait_s"], 3)]
+    return [s.getlines, s.rows_requested, s.rows_returned, *s.rows.values(),
+            _pct(s.overfetch_rows, s.rows_returned), f"{s.wire_bytes / 1024:.1f}",
+            round(s.fetch_wall_s, 3), round(s.overfetch_wall_s, 3), round(s.fetch_wait_s, 3)]
 
 
-def burst_table(rep: dict[str, Any]) -> str:
-    rows = [[b["burst"], b["resizes"], *_spend_cells(b), round(b["settle_s"], 3)] for b in rep["bursts"]]
-    unlisted = rep.get("unlisted_bursts") or {"bursts": 0}
-    if unlisted["bursts"]:
-        rows.append(["unlisted", "-", *_spend_cells(unlisted), "-"])  # bursts past the kept limit
-    outside = rep.get("outside_bursts")
-    parts = list(rep["bursts"]) + ([unlisted] if unlisted["bursts"] else [])
-    if outside is not None:
-        rows.append(["outside", "-", *_spend_cells(outside), "-"])
-        parts.append(outside)
+def burst_table(rep: Report) -> str:
+    rows = [[b.burst, b.resizes, *_spend_cells(b.spend), round(b.settle_s, 3)] for b in rep.bursts]
+    unlisted = rep.unlisted_bursts
+    parts = [b.spend for b in rep.bursts]
+    if unlisted.bursts:
+        rows.append(["unlisted", "-", *_spend_cells(unlisted.spend), "-"])  # bursts past the kept limit
+        parts.append(unlisted.spend)
+    outside = rep.outside_bursts
+    rows.append(["outside", "-", *_spend_cells(outside), "-"])
+    parts.append(outside)
     t = burst_totals(rep)
     rows.append(["total", t.resizes, *_spend_cells(add_up(parts)), round(t.settle_s, 3)])
     return _table(BURST_COLUMNS, rows)
 
 
-def pane_table(rep: dict[str, Any]) -> str:
-    stats = rep.get("pane_stats")
-    if stats is None:  # a report from before pane_stats: rows only
-        stats = {p: {"getlines": 0, "rows_requested": 0, "rows_returned": sum(v["rows"].values()), "rows": v["rows"],
-                     "overfetch_rows": v["rows"]["redundant"] + v["rows"]["superseded"], "wire_bytes": 0,
-                     "fetch_wall_s": 0.0, "overfetch_wall_s": 0.0, "fetch_wait_s": 0.0}
-                 for p, v in rep["panes"].items()}
+def pane_table(rep: Report) -> str:
+    stats = rep.pane_stats
     rows = [[pane, *_spend_cells(s)] for pane, s in stats.items()]
     rows.append(["total", *_spend_cells(add_up(list(stats.values())))])
     return _table(PANE_COLUMNS, rows)
 
 
-def render_text(rep: dict[str, Any]) -> str:
-    out = [rep["verdict"], ""]
-    cap = rep["capture"]
-    out.append(f"capture: {cap['file']}  {cap['duration_s']:.1f} s, {cap['connections']} connection(s), "
-               f"codec {cap['codec_version']}, {rep['getlines']} GetLines, {rep['rows_requested']} rows requested, "
-               f"{rep['rows_returned']} rows returned"
-               + ("  [TRUNCATED: " + str(cap["truncation_reason"]) + "]" if cap["truncated"] else ""))
+def render_text(rep: Report) -> str:
+    verdict, cap = rep.context()
+    out = [verdict, ""]
+    out.append(f"capture: {cap.file}  {cap.duration_s:.1f} s, {cap.connections} connection(s), "
+               f"codec {cap.codec_version}, {rep.getlines} GetLines, {rep.rows_requested} rows requested, "
+               f"{rep.rows_returned} rows returned"
+               + ("  [TRUNCATED: " + str(cap.truncation_reason) + "]" if cap.truncated else ""))
     out.append("")
-    if rep["bursts"]:
+    if rep.bursts:
         out += ["Resize bursts", burst_table(rep), ""]
     out += ["Panes", pane_table(rep), ""]
     out += [textwrap.fill(LEGEND, width=TEXT_WIDTH, subsequent_indent="  "), ""]
-    out.append("Rows requested by cause: " + ", ".join(f"{k} {v}" for k, v in rep["causes"].items()))
-    if rep.get("crossed_requests"):
-        out.append(f"{rep['crossed_requests']} GetLines crossed a push on the wire (written before the client read it) "
-                   f"and were judged in the client's order; client model: {rep.get('client_model', 'wezterm')}")
-    if "fetch_wall_s" in rep:
-        out.append(f"GetLines wait, wall-clock: {rep['fetch_wall_s']:.3f} s with at least one outstanding; by outcome "
-                   + ", ".join(f"{k} {v:.3f} s" for k, v in rep["wall_s"].items()))
-    out.append(f"GetLines wait, summed RPC time: {rep['fetch_wait_s']:.3f} RPC-s; by outcome "
-               + ", ".join(f"{k} {v:.3f} s" for k, v in rep["wait_s"].items()))
+    out.append("Rows requested by cause: " + ", ".join(f"{k} {v}" for k, v in rep.causes.items()))
+    if rep.crossed_requests:
+        out.append(f"{rep.crossed_requests} GetLines crossed a push on the wire (written before the client read it) "
+                   f"and were judged in the client's order; client model: {rep.client_model}")
+    out.append(f"GetLines wait, wall-clock: {rep.fetch_wall_s:.3f} s with at least one outstanding; by outcome "
+               + _by_outcome(rep.wall_s.items()))
+    out.append(f"GetLines wait, summed RPC time: {rep.fetch_wait_s:.3f} RPC-s; by outcome "
+               + _by_outcome(rep.wait_s.items()))
     out.append("")
-    out += _what_if(rep["what_if"])
+    out += _what_if(rep.what_if)
     return "\n".join(out)
 
 
-def _what_if(wi: dict[str, Any]) -> list[str]:
+def _by_outcome(seconds: Iterable[tuple[Outcome, float]]) -> str:
+    return ", ".join(f"{k} {v:.3f} s" for k, v in seconds)
+
+
+def _what_if(wi: WhatIf) -> list[str]:
     out = ["What if (estimates from this capture)"]
-    wrows = [["selective invalidation", wi["selective"]["rows_saved"], round(wi["selective"]["wait_saved_s"], 3),
-              round(wi["selective"]["wire_bytes_saved"] / 1024, 1)],
-             ["coalesce in-flight rows", wi["coalesce"]["rows_saved"], round(wi["coalesce"]["wait_saved_s"], 3),
-              round(wi["coalesce"]["wire_bytes_saved"] / 1024, 1)]]
-    for k, v in wi["debounce"].items():
-        wrows.append([f"debounce Resize {k} ({v['resizes_sent']}/{v['resizes']} sent)", v["rows_saved"],
-                      round(v["wait_saved_s"], 3), "-"])
+    wrows = [["selective invalidation", wi.selective.rows_saved, round(wi.selective.wait_saved_s, 3),
+              round(wi.selective.wire_bytes_saved / 1024, 1)],
+             ["coalesce in-flight rows", wi.coalesce.rows_saved, round(wi.coalesce.wait_saved_s, 3),
+              round(wi.coalesce.wire_bytes_saved / 1024, 1)]]
+    for d in wi.debounce:
+        wrows.append([f"debounce Resize {d.label} ({d.resizes_sent}/{d.resizes} sent)", d.rows_saved,
+                      round(d.wait_saved_s, 3), "-"])
     out.append(_table(["policy", "rows saved", "RPC s saved", "wire KiB saved"], wrows))
-    out.append(textwrap.fill("model: " + wi["model"], width=TEXT_WIDTH, subsequent_indent="  "))
+    out.append(textwrap.fill("model: " + wi.model, width=TEXT_WIDTH, subsequent_indent="  "))
     return out

@@ -27,8 +27,10 @@ The file is the trace-event format's JSON object form (``{"traceEvents": [...],
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, TextIO
 
+from proxy.analysis.report_model import BurstSummary, Report
 from proxy.analysis.timeline import FetchMark, Timeline
 from proxy.report import lanes
 
@@ -85,23 +87,23 @@ def _fetch_event(f: FetchMark, tid: int, offset_ns: int) -> dict[str, Any]:
     }
 
 
-def _burst_events(bursts: list[dict[str, Any]], threads: _Threads, offset_ns: int) -> list[dict[str, Any]]:
-    lane, _ = lanes.assign(bursts, lambda b: b["conn"], lambda b: b["t_first_s"],
-                           lambda b: b["t_first_s"] + b["settle_s"])
+def _burst_events(bursts: Sequence[BurstSummary], threads: _Threads, offset_ns: int) -> list[dict[str, Any]]:
+    lane, _ = lanes.assign(bursts, lambda b: b.conn, lambda b: b.t_first_s, lambda b: b.t_first_s + b.settle_s)
     out = []
     for b, n in zip(bursts, lane, strict=True):
-        args = {k: v for k, v in b.items() if k not in ("resize_offsets_s", "t_first_s")}
-        out.append({"name": f"resize burst {b['burst']}", "cat": "burst", "ph": "X", "pid": b["conn"],
-                    "tid": threads.tid(b["conn"], f"resize bursts {n + 1}"),
-                    "ts": _us(round(b["t_first_s"] * 1e9), offset_ns), "dur": round(b["settle_s"] * 1e6, 3),
+        # the burst's JSON fields, but for those the event's own ts and dur already say
+        args = {k: v for k, v in b.to_json().items() if k not in ("resize_offsets_s", "t_first_s")}
+        out.append({"name": f"resize burst {b.burst}", "cat": "burst", "ph": "X", "pid": b.conn,
+                    "tid": threads.tid(b.conn, f"resize bursts {n + 1}"),
+                    "ts": _us(round(b.t_first_s * 1e9), offset_ns), "dur": round(b.settle_s * 1e6, 3),
                     "args": args})
     return out
 
 
-def trace_events(rep: dict[str, Any], tl: Timeline, offset_ns: int = 0) -> list[dict[str, Any]]:
+def trace_events(rep: Report, tl: Timeline, offset_ns: int = 0) -> list[dict[str, Any]]:
     """The trace events of one analysed capture (metadata events first)."""
     threads = _Threads()
-    events = _burst_events(rep["bursts"], threads, offset_ns)
+    events = _burst_events(rep.bursts, threads, offset_ns)
     fetches = tl.fetches + tl.unanswered
     lane, _ = lanes.assign(fetches, lambda f: (f.conn, f.pane), lambda f: f.t_request_ns, lambda f: f.t_response_ns)
     marks = sorted([(r.conn, r.pane) for r in tl.resizes] + [(p.conn, p.pane) for p in tl.pushes]
@@ -123,31 +125,32 @@ def trace_events(rep: dict[str, Any], tl: Timeline, offset_ns: int = 0) -> list[
     return threads.meta + events
 
 
-def trace_document(rep: dict[str, Any], tl: Timeline, header: dict[str, Any], clock: str = "capture") -> dict:
+def trace_document(rep: Report, tl: Timeline, header: dict[str, Any], clock: str = "capture") -> dict:
     if clock not in CLOCKS:
         raise ValueError(f"clock {clock!r}: expected one of {', '.join(CLOCKS)}")
     t0 = int(header.get("t0_monotonic_ns") or 0)
     if clock == "monotonic" and not t0:
         raise ValueError("this capture's header has no t0_monotonic_ns: use --clock capture")
     offset = t0 if clock == "monotonic" else 0
+    verdict, capture = rep.context()
     return {
         "traceEvents": trace_events(rep, tl, offset),
         "displayTimeUnit": "ms",
         "otherData": {
             "generator": "muxscope export --trace",
-            "capture": str(rep["capture"]["file"]),
+            "capture": str(capture.file),
             "clock": ("CLOCK_MONOTONIC of the recording machine" if clock == "monotonic"
                       else "time since the capture began"),
             "t0_monotonic_ns": t0,
             "host": header.get("host"),
             "started_at": header.get("started_at"),
-            "verdict": rep["verdict"],
+            "verdict": verdict,
             "timeline_complete": tl.complete(),
         },
     }
 
 
-def write_trace(out: TextIO, rep: dict[str, Any], tl: Timeline, header: dict[str, Any], clock: str = "capture") -> int:
+def write_trace(out: TextIO, rep: Report, tl: Timeline, header: dict[str, Any], clock: str = "capture") -> int:
     """Write the trace JSON; returns the number of events."""
     doc = trace_document(rep, tl, header, clock)
     json.dump(doc, out, separators=(",", ":"))

@@ -131,7 +131,7 @@ def test_report_and_info_agree_on_a_capture_made_before_the_fix(tmp_path: Path) 
         ("data", 5_000, 1, S2C, pong),
     ])
     info = capture_info(str(path))
-    rep, _ = build_report(str(path), show_progress=False)
+    rep = build_report(str(path), show_progress=False)[0].to_json()
     assert info["connections"]["count"] == rep["capture"]["connections"] == 1
     assert info["dropped"]["chunks"] == rep["capture"]["dropped_chunks"] == 0
     assert info["data_after_close"] == 1
@@ -158,7 +158,7 @@ def test_interrupting_the_demo_says_so_and_leaves_a_capture_that_adds_up(tmp_pat
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("muxscope demo: interrupted; the client, proxy and server")
     info = capture_info(str(out / "demo.muxcap"))
-    rep, _ = build_report(str(out / "demo.muxcap"), show_progress=False)
+    rep = build_report(str(out / "demo.muxcap"), show_progress=False)[0].to_json()
     assert not info["truncated"] and info["dropped"]["chunks"] == 0 and info["data_after_close"] == 0
     assert info["connections"]["count"] == rep["capture"]["connections"] == 1
     assert all(c["closed_at_s"] is not None for c in info["connections"]["list"])

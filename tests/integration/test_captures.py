@@ -342,11 +342,11 @@ def test_replayed_capture_gives_the_live_analysis(tmp_path):
     cap = tmp_path / "live.muxcap"
     live_logs = LogCapture()
     rt, _ = run(_live_session(tmp_path, "resize-drag", cap, resizes=8, drag_seconds=0.5))
-    live = rt.attribution.report()
+    live = rt.attribution.report().to_json()
     live_events = _getlines_events(live_logs)
     offline_logs = LogCapture()
     result = analyze_capture(str(cap))
-    offline = result.attribution.report()
+    offline = result.attribution.report().to_json()
     assert not result.truncated and result.dropped_chunks == 0
     assert live["getlines"] > 0 and sum(live["rows"].values()) > 0
     assert offline["rows"] == live["rows"]
@@ -671,7 +671,8 @@ def test_scrubbed_sample_analyses_the_same_and_stays_the_same_size(tmp_path):
     run(_live_session(tmp_path, "resize-drag", cap, resizes=6, drag_seconds=0.3))
     out = tmp_path / "s.scrubbed.muxcap"
     assert cli_main(["capture", "scrub", str(cap), str(out), "--seed", "t"]) == 0
-    a, b = analyze_capture(str(cap)).attribution.report(), analyze_capture(str(out)).attribution.report()
+    a = analyze_capture(str(cap)).attribution.report().to_json()
+    b = analyze_capture(str(out)).attribution.report().to_json()
     assert (a["rows"], a["causes"], len(a["bursts"])) == (b["rows"], b["causes"], len(b["bursts"]))
     ia, ib = capture_info(str(cap)), capture_info(str(out))
     assert ia["pdus"] == ib["pdus"]

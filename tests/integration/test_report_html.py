@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from proxy.analysis.report_model import CaptureSummary, Report
 from proxy.report.build import build_report
 from proxy.report.html import COLORS, assign_lanes, build_figure, write_html
 
@@ -47,9 +48,10 @@ def _trace_counts(fig: dict[str, Any]) -> dict[str, int]:
 def test_figure_has_a_mark_per_fact_and_is_valid_plotly(capture):
     import plotly.graph_objects as go
 
-    rep, result = build_report(str(capture), show_progress=False)
+    model, result = build_report(str(capture), show_progress=False)
+    rep = model.to_json()
     tl = result.attribution.timeline
-    fig = build_figure(rep, tl)
+    fig = build_figure(model, tl)
     go.Figure(fig)  # plotly's own schema validation: raises on a property it does not know
     assert _trace_counts(fig) == expected_marks(rep, tl)
     hist = [t for t in fig["data"] if t.get("yaxis") == "y2"]
@@ -106,9 +108,10 @@ HOVER_JS = """(() => {
 def test_page_draws_every_mark_in_headless_chromium(tmp_path, capture):
     from tests.browser import Browser
 
-    rep, result = build_report(str(capture), show_progress=False)
+    model, result = build_report(str(capture), show_progress=False)
+    rep = model.to_json()
     page = tmp_path / "report.html"
-    write_html(str(page), rep, result.attribution)
+    write_html(str(page), model, result.attribution)
     want = expected_marks(rep, result.attribution.timeline)
     with Browser() as browser:
         browser.open(page.as_uri(), "document.body && document.body.dataset.plotted === '1'")
@@ -127,7 +130,7 @@ def test_page_draws_every_mark_in_headless_chromium(tmp_path, capture):
     print(f"{capture.name}: marks drawn {got}")
 
 
-def two_connections() -> tuple[dict[str, Any], Any]:
+def two_connections() -> tuple[Report, Any]:
     """Two clients resize and fetch; one fetch fails with an ErrorResponse."""
     from proxy.report.verdict import verdict
     from tests.unit.test_attribution import C2S, ROWS, S2C, Wire, size
@@ -145,18 +148,17 @@ def two_connections() -> tuple[dict[str, Any], Any]:
     w.lines(4, 0, {4: "x", 5: "y"}, conn=2)
     for conn in (1, 2):
         w.close(conn)
-    rep = w.report
-    rep["verdict"] = verdict(rep)
-    rep["capture"] = {"file": "two-clients", "duration_s": 0.1, "connections": 2, "codec_version": 44,
-                      "truncated": False}
-    return rep, w.addon
+    model = w.model
+    return model.with_context(verdict(model), CaptureSummary(file="two-clients", duration_s=0.1, connections=2,
+                                                             codec_version=44, truncated=False)), w.addon
 
 
 def test_two_connections_get_lanes_of_their_own_and_a_failed_fetch_shows():
-    rep, addon = two_connections()
+    model, addon = two_connections()
+    rep = model.to_json()
     tl = addon.timeline
     assert len(tl.unanswered) == 1 and not tl.unanswered[0].answered
-    fig = build_figure(rep, tl)
+    fig = build_figure(model, tl)
     cats = fig["layout"]["yaxis"]["categoryarray"]
     for conn in (1, 2):
         assert f"conn {conn} · resize bursts 1" in cats and f"conn {conn} · pane 0 · GetLines 2" in cats

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from proxy.analysis.report_model import CaptureSummary, Report
 from proxy.report.build import build_report
 from proxy.report.text import render_text
 
@@ -38,6 +39,25 @@ def _union_s(spans: list[tuple[int, int]]) -> float:
             total += b - end
             end = b
     return total / 1e9
+
+
+def settle_union_s(bursts: list[dict[str, Any]]) -> float:
+    """Seconds covered by at least one burst's settle window, added up over connections (from the
+    JSON's t_first_s and settle_s, independently of the analysis's own union)."""
+    by_conn: dict[int, list[tuple[float, float]]] = {}
+    for b in bursts:
+        by_conn.setdefault(b["conn"], []).append((b["t_first_s"], b["t_first_s"] + b["settle_s"]))
+    total = 0.0
+    for spans in by_conn.values():
+        end = None
+        for a, z in sorted(spans):
+            if end is None or a > end:
+                total += z - a
+                end = z
+            elif z > end:
+                total += z - end
+                end = z
+    return total
 
 
 def _parts(rep: dict[str, Any]) -> list[dict[str, Any]]:
@@ -69,8 +89,6 @@ def check_json(rep: dict[str, Any]) -> None:
     bursts_wall = sum(p["fetch_wall_s"] for p in _parts(rep) if p is not rep["outside_bursts"])
     assert bursts_wall <= rep["settle_wall_s"] + EPS * len(rep["bursts"])
     if not rep["unlisted_bursts"]["bursts"]:
-        from proxy.report.verdict import settle_union_s
-
         assert rep["settle_wall_s"] == pytest.approx(settle_union_s(rep["bursts"]), abs=EPS)
     for b in rep["bursts"]:
         assert sum(b["rows"].values()) == b["rows_returned"], b
@@ -123,9 +141,10 @@ def _table_rows(text: str, title: str) -> dict[str, list[str]]:
     return {line.split()[0]: line.split() for line in block}
 
 
-def check_text(rep: dict[str, Any]) -> None:
+def check_text(model: Report) -> None:
     """The printed tables: burst rows + outside == the total row == the pane table's total row."""
-    text = render_text(rep)
+    text = render_text(model)
+    rep = model.to_json()
     assert text.splitlines()[0] == rep["verdict"]
     if not rep["bursts"]:
         return
@@ -148,23 +167,24 @@ def check_printed_tables(text: str) -> list[str]:
     return total
 
 
-def _check_all(rep: dict[str, Any], result: Any) -> None:
+def _check_all(model: Report, result: Any) -> None:
+    rep = model.to_json()
     check_json(rep)
     check_verdict(rep)
     check_timeline(rep, result.attribution, result.duration_s)
-    check_text(rep)
+    check_text(model)
 
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=[c.name for c in CAPTURES])
 def test_shipped_capture_reconciles(capture):
-    rep, result = build_report(str(capture), show_progress=False)
-    _check_all(rep, result)
+    model, result = build_report(str(capture), show_progress=False)
+    _check_all(model, result)
 
 
 def test_drag_sample_puts_every_row_in_a_burst():
     """The numbers of issue #15: 79 rows logged with burst=N after that burst was summarised never
     reached the burst table (205 of 284). Every GetLines of this capture is sent during a burst."""
-    rep, _ = build_report(str(REPO / "captures" / "resize-drag-40ms.muxcap"), show_progress=False)
+    rep = build_report(str(REPO / "captures" / "resize-drag-40ms.muxcap"), show_progress=False)[0].to_json()
     assert rep["rows_returned"] == 284 and rep["outside_bursts"]["rows_returned"] == 0
     assert sum(b["rows_returned"] for b in rep["bursts"]) == 284
     assert sum(b["rows"]["superseded"] for b in rep["bursts"]) == rep["rows"]["superseded"]
@@ -180,9 +200,9 @@ def test_fresh_demo_run_reconciles(tmp_path, extra):
     res = subprocess.run([sys.executable, "-m", "proxy.cli", "demo", *extra, "--out", str(out),
                           "--metrics", "127.0.0.1:0"], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert res.returncode == 0, res.stderr[-2000:]
-    rep, result = build_report(str(out / "demo.muxcap"), show_progress=False)
-    assert rep["bursts"] and rep["getlines"] > 0
-    _check_all(rep, result)
+    model, result = build_report(str(out / "demo.muxcap"), show_progress=False)
+    assert model.bursts and model.getlines > 0
+    _check_all(model, result)
     # the demo's own printout (the live analysis, not the capture) adds up too
     check_printed_tables(res.stdout)
 
@@ -198,7 +218,7 @@ def test_verdict_without_resizes_uses_the_totals():
     w.lines(2, 0, ROWS, dt_ms=20)
     w.close()
     rep = w.report
-    rep["verdict"] = verdict(rep)
+    rep["verdict"] = verdict(w.model)
     m = re.match(r"No resizes in this capture; (\d+)% of the (\d+) rows returned were already on the client; "
                  r"the client waited ([\d.]+) s on them of ([\d.]+) s with GetLines outstanding", rep["verdict"])
     assert m is not None, rep["verdict"]
@@ -212,7 +232,8 @@ def test_verdict_without_resizes_uses_the_totals():
 def test_two_connections_with_a_failed_fetch_reconcile():
     from tests.integration.test_report_html import two_connections
 
-    rep, addon = two_connections()
+    model, addon = two_connections()
+    rep = model.to_json()
     check_json(rep)
     check_verdict(rep)
     assert len(addon.timeline.unanswered) == 1 and rep["getlines"] == 6
@@ -233,14 +254,15 @@ def test_bursts_past_the_kept_limit_still_add_up(monkeypatch):
         w.get_lines(11 + 2 * i, 0, 0, 4)
         w.lines(11 + 2 * i, 0, ROWS, dt_ms=20)
     w.close()
-    rep = w.report
-    rep["verdict"] = verdict(rep)
-    rep["capture"] = {"file": "-", "duration_s": 4.1, "connections": 1, "codec_version": 44, "truncated": False}
+    model = w.model
+    model = model.with_context(verdict(model), CaptureSummary(file="-", duration_s=4.1, connections=1,
+                                                              codec_version=44, truncated=False))
+    rep = model.to_json()
     assert len(rep["bursts"]) == 2 and rep["unlisted_bursts"]["bursts"] == 2
     assert rep["unlisted_bursts"]["rows_returned"] == 8
     check_json(rep)
     check_verdict(rep)
-    check_text(rep)
+    check_text(model)
     assert "in 4 resize bursts" in rep["verdict"]
 
 

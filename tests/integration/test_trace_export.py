@@ -122,8 +122,9 @@ def test_two_connections_are_two_processes_and_a_failed_fetch_is_kept():
     from proxy.report.trace import trace_document
     from tests.integration.test_report_html import two_connections
 
-    rep, addon = two_connections()
-    doc = trace_document(rep, addon.timeline, {"t0_monotonic_ns": 5})
+    model, addon = two_connections()
+    rep = model.to_json()
+    doc = trace_document(model, addon.timeline, {"t0_monotonic_ns": 5})
     events = validate(json.loads(json.dumps(doc)))
     names = {e["pid"]: e["args"]["name"] for e in events if e["name"] == "process_name"}
     assert names == {1: "mux connection 1", 2: "mux connection 2"}

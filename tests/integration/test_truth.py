@@ -214,7 +214,8 @@ class Analysis:
     log: RowLog
 
     def report(self) -> dict:
-        return self.addon.report()
+        """The report's JSON form: the truth file's shape."""
+        return self.addon.report().to_json()
 
     @property
     def fetches(self) -> list:

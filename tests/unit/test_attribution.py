@@ -9,6 +9,7 @@ import pytest
 from codec import encode_pdu
 from proxy.analysis.analyzer import Analyzer
 from proxy.analysis.attribution import AttributionAddon
+from proxy.analysis.report_model import Report
 from proxy.observe.metrics import Metrics
 from proxy.observe.sinks import LogSink, MetricsSink, fan_out
 from proxy.relay.tap import TapEvent
@@ -69,8 +70,13 @@ class Wire:
         self.addon.finish()
 
     @property
-    def report(self) -> dict[str, Any]:
+    def model(self) -> Report:
         return self.addon.report()
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The report's JSON form, which the assertions read."""
+        return self.model.to_json()
 
 
 ROWS = {r: f"line {r} of the pane" for r in range(4)}
