@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +15,9 @@ from typing import Any
 from proxy.analysis.analyzer import Addon, Analyzer
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
 from proxy.observe import logs
-from proxy.observe.metrics import Metrics, serve
+from proxy.observe.metrics import Metrics, serve_or_explain
 from proxy.observe.sinks import LiveAnalysis, LogSink, MetricsSink, fan_out
-from proxy.relay.endpoints import AddressError, ListenAddress, UpstreamAddress, parse_metrics_addr
+from proxy.relay.endpoints import ListenAddress, UpstreamAddress
 from proxy.relay.server import ProxyServer, SideWrapper
 from proxy.relay.tap import Consumer, Tap
 
@@ -104,16 +103,8 @@ class ProxyRuntime:
         # bounds that wait; the relay then never sits behind a long decode.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         if self.opts.metrics_addr:
-            host, port = parse_metrics_addr(self.opts.metrics_addr, self.opts.allow_remote)
-            try:
-                self.metrics_server, _, bound = serve(self.metrics, host, port)
-            except OSError as exc:
-                in_use = exc.errno == errno.EADDRINUSE
-                hint = "; pick another port (or port 0 for any free one)" if in_use else ""
-                raise AddressError(
-                    f"--metrics {self.opts.metrics_addr}: cannot listen: {exc.strerror or exc}{hint}"
-                ) from None
-            self.metrics_url = f"http://{host}:{bound}/metrics"
+            self.metrics_server, self.metrics_url = serve_or_explain(
+                self.metrics, self.opts.metrics_addr, self.opts.allow_remote)
             self.log.info("metrics_listening", url=self.metrics_url)
         if self.capture_writer is not None:
             self.capture_writer.open()

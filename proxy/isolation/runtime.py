@@ -16,16 +16,14 @@ the grace period, give the analysis what is left of :data:`SHUTDOWN_BUDGET_S` (a
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import time
 from typing import Any
 
 from proxy.isolation.supervisor import DEFAULT_RSS_LIMIT, AnalysisSupervisor
 from proxy.observe import logs
-from proxy.observe.metrics import serve
+from proxy.observe.metrics import serve_or_explain
 from proxy.observe.relay_metrics import RelayMetrics
-from proxy.relay.endpoints import AddressError, parse_metrics_addr
 from proxy.relay.ringtap import RingTap
 from proxy.relay.server import ProxyServer
 from proxy.runtime import RuntimeOptions
@@ -80,16 +78,8 @@ class IsolatedRuntime:
 
     async def start(self) -> None:
         if self.opts.metrics_addr:
-            host, port = parse_metrics_addr(self.opts.metrics_addr, self.opts.allow_remote)
-            try:
-                self.metrics_server, _, bound = serve(self.metrics, host, port)  # type: ignore[arg-type]
-            except OSError as exc:
-                in_use = exc.errno == errno.EADDRINUSE
-                hint = "; pick another port (or port 0 for any free one)" if in_use else ""
-                raise AddressError(
-                    f"--metrics {self.opts.metrics_addr}: cannot listen: {exc.strerror or exc}{hint}"
-                ) from None
-            self.metrics_url = f"http://{host}:{bound}/metrics"
+            self.metrics_server, self.metrics_url = serve_or_explain(
+                self.metrics, self.opts.metrics_addr, self.opts.allow_remote)
             self.log.info("metrics_listening", url=self.metrics_url)
         if self.capture_writer is not None:
             self.capture_writer.open()

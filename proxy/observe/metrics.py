@@ -13,6 +13,7 @@ relay's hot path.
 
 from __future__ import annotations
 
+import errno
 import threading
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
@@ -21,7 +22,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from codec.schema.versions import VERSIONS
 from proxy.analysis.vocabulary import CAUSES, OUTCOMES
+from proxy.relay.endpoints import AddressError, parse_metrics_addr
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT, RelayStats
 
 DIRECTIONS = (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
@@ -29,6 +32,9 @@ DIRECTIONS = (CLIENT_TO_SERVER, SERVER_TO_CLIENT)
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
 )
+_PDU_NAMES = frozenset(schema.name for version in VERSIONS.values() for schema in version.table.values())
+#: request PDUs answered by ``<Name>Response`` (GetLines, GetPaneRenderChanges, ListPanes, ...), from the codec
+RESPONDED_REQUESTS = tuple(sorted(name for name in _PDU_NAMES if f"{name}Response" in _PDU_NAMES))
 DECODE_ERROR_REASONS = ("frame", "payload", "decompress", "limit", "gap")
 
 
@@ -237,6 +243,11 @@ class Metrics:
                     self.rows_delivered.labels(src, o)
         for c in CAUSES:
             self.rows_fetched.labels(c)
+        # Requests with a response of their own name: their latency series exist from the start, so
+        # the first scrape after a burst of RPCs shows an increase (rate() over a series that appears
+        # with its final value is 0, and a latency quantile over it NaN).
+        for name in RESPONDED_REQUESTS:
+            self.rpc_latency.labels(name)
         for layer in ("wire", "decompressed"):
             self.overfetch_bytes.labels(layer)
         for reason in DECODE_ERROR_REASONS:
@@ -252,6 +263,17 @@ def capture_errors_counter(registry: CollectorRegistry | None) -> Counter:
         "Captures that stopped because they could not be written (the relay was unaffected).",
         registry=registry,
     )
+
+
+def serve_or_explain(metrics: object, spec: str, allow_remote: bool) -> tuple[WSGIServer, str]:
+    """Serve ``--metrics spec``; returns (server, URL), or raises AddressError with the fix in one line."""
+    host, port = parse_metrics_addr(spec, allow_remote)
+    try:
+        server, _, bound = serve(metrics, host, port)  # type: ignore[arg-type]
+    except OSError as exc:
+        hint = "; pick another port (or port 0 for any free one)" if exc.errno == errno.EADDRINUSE else ""
+        raise AddressError(f"--metrics {spec}: cannot listen: {exc.strerror or exc}{hint}") from None
+    return server, f"http://{host}:{bound}/metrics"
 
 
 def serve(metrics: Metrics, host: str, port: int) -> tuple[WSGIServer, threading.Thread, int]:
