@@ -14,6 +14,7 @@ from typing import Any
 
 from proxy.analysis.analyzer import Addon, Analyzer
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
+from proxy.capture.writer import CaptureConsumer
 from proxy.observe import logs
 from proxy.observe.metrics import Metrics, serve_or_explain
 from proxy.observe.sinks import LiveAnalysis, LogSink, MetricsSink, fan_out
@@ -46,6 +47,22 @@ class RuntimeOptions:
     tls_upstream: Any = None  # tls.contexts.TlsUpstreamOptions, for --upstream tls://
 
 
+def capture_writer_for(opts: RuntimeOptions, metrics: Any, sniff_codec_version: bool = True) -> CaptureConsumer | None:
+    """The capture writer ``--capture`` asks for (None without it), for either runtime: the threaded one,
+    and the relay's process of the isolated one, which does not decode (the analysis reports the version)."""
+    if not opts.capture:
+        return None
+    return CaptureConsumer(
+        opts.capture,
+        meta={"listen": str(opts.listen), "upstream": str(opts.upstream), **opts.capture_meta},
+        max_bytes=opts.capture_max_bytes,
+        max_seconds=opts.capture_max_seconds,
+        metrics=metrics,
+        force=opts.capture_force,
+        sniff_codec_version=sniff_codec_version,
+    )
+
+
 class ProxyRuntime:
     """Everything one proxy instance owns, started and stopped together."""
 
@@ -54,18 +71,7 @@ class ProxyRuntime:
         self.metrics = Metrics()
         self.log = logs.get_logger()
         consumers: list[Consumer] = []
-        self.capture_writer = None
-        if opts.capture:
-            from proxy.capture.writer import CaptureConsumer
-
-            self.capture_writer = CaptureConsumer(
-                opts.capture,
-                meta={"listen": str(opts.listen), "upstream": str(opts.upstream), **opts.capture_meta},
-                max_bytes=opts.capture_max_bytes,
-                max_seconds=opts.capture_max_seconds,
-                metrics=self.metrics,
-                force=opts.capture_force,
-            )
+        self.capture_writer = capture_writer_for(opts, self.metrics)
         addons = list(opts.addons)
         self.attribution = None
         try:

@@ -26,7 +26,7 @@ from proxy.observe.metrics import serve_or_explain
 from proxy.observe.relay_metrics import RelayMetrics
 from proxy.relay.ringtap import RingTap
 from proxy.relay.server import ProxyServer
-from proxy.runtime import RuntimeOptions
+from proxy.runtime import RuntimeOptions, capture_writer_for
 
 SHUTDOWN_BUDGET_S = 1.6
 MIN_ANALYSIS_BUDGET_S = 0.3
@@ -43,19 +43,8 @@ class IsolatedRuntime:
         self.opts = opts
         self.metrics = RelayMetrics()
         self.log = logs.get_logger()
-        self.capture_writer = None
-        if opts.capture:
-            from proxy.capture.writer import CaptureConsumer
-
-            self.capture_writer = CaptureConsumer(
-                opts.capture,
-                meta={"listen": str(opts.listen), "upstream": str(opts.upstream), **opts.capture_meta},
-                max_bytes=opts.capture_max_bytes,
-                max_seconds=opts.capture_max_seconds,
-                metrics=self.metrics,
-                force=opts.capture_force,
-                sniff_codec_version=False,  # the analysis reports it; this process does not decode
-            )
+        # the analysis reports the codec version; this process does not decode
+        self.capture_writer = capture_writer_for(opts, self.metrics, sniff_codec_version=False)
         self.tap = RingTap(
             None, self.capture_writer, max_chunks=opts.queue_chunks,
             on_error=lambda c, exc: self.log.error(

@@ -384,11 +384,9 @@ def test_upstream_ssh_answers_like_a_direct_run(tmp_path: Path, keys: Keys, sshd
 
 
 def test_upstream_ssh_resize_drag_like_direct(tmp_path: Path, keys: Keys, sshd: Sshd) -> None:
-    try:
-        from muxscope_emulator.client import ClientOptions, EmulatedClient
-        from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
-    except ImportError as exc:
-        pytest.skip(f"emulated client not available: {exc}")
+    from muxscope_emulator.client import ClientOptions, EmulatedClient
+    from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
+
     logs = LogCapture()
     kh = tmp_path / "known_hosts"
     kh.write_text(sshd.known_hosts_line() + "\n")
