@@ -122,8 +122,12 @@ class GuiWindow:
         for tab_id in list(self.tabs):
             self._tab_resize(tab_id, self.window_size, "resize")
 
-    def key_down(self, ch: str) -> None:
-        """``ClientPane::key_down`` (SendKeyDown, poll reset) or a ``PaneWriter`` write (WriteToPane)."""
+    def key_down(self, ch: str, mods: int = 0) -> None:
+        """``ClientPane::key_down`` (SendKeyDown, poll reset) or a ``PaneWriter`` write (WriteToPane).
+
+        ``ch``: one character (``KeyCode::Char``) or a named key (``"Escape"``, ``"UpArrow"``);
+        ``mods``: ``Modifiers`` bits (scenarios.MOD_CTRL, ...).
+        """
         pane = self.focused_pane()
         if pane is None:
             return
@@ -135,7 +139,7 @@ class GuiWindow:
         pane.input_serial = int(time.time() * 1000)
         body = {
             "pane_id": pane.remote_pane_id,
-            "event": {"key": {"Char": ch}, "modifiers": {"bits": 0}},
+            "event": {"key": {"Char": ch} if len(ch) == 1 else ch, "modifiers": {"bits": mods}},
             "input_serial": pane.input_serial,
         }
         self._send_now("SendKeyDown", body, "UnitResponse")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from muxscope_emulator.client import EmulatedClient
 
-SCENARIOS = ("resize-drag", "typing", "scroll", "idle")
+SCENARIOS = ("resize-drag", "typing", "scroll", "idle", "stream-resize", "type-while-streaming", "editor")
 MIN_COLS = 20
 MIN_ROWS = 5
 
@@ -77,4 +77,62 @@ async def idle(client: EmulatedClient) -> None:
     await asyncio.sleep(client.options.idle_seconds)
 
 
-RUNNERS = {"resize-drag": resize_drag, "typing": typing, "scroll": scroll, "idle": idle}
+async def until_output(client: EmulatedClient, timeout: float = 2.0) -> None:
+    """Wait (at most ``timeout``) until the panes have had two more pushes.
+
+    The reported sessions act while output streams; a stream that starts after a delay
+    (the server's ``stream_delay_s``, so that attaching can settle) must be running first.
+    """
+    def pushes() -> int:
+        return sum(p.stats.pushes for p in client.panes.values())
+
+    seen = pushes()
+    deadline = client.clock() + timeout
+    while pushes() < seen + 2 and client.clock() < deadline:
+        await asyncio.sleep(0.02)
+
+
+async def stream_resize(client: EmulatedClient) -> None:
+    """wezterm #3694: the window resized (back and forth) while a steady stream prints in the pane."""
+    await until_output(client)
+    await resize_drag(client)
+
+
+async def type_while_streaming(client: EmulatedClient) -> None:
+    """wezterm #2048: typing in the shown pane while another (a background tab) prints all it can."""
+    await until_output(client)
+    await typing(client)
+
+
+#: ``termwiz::input::Modifiers`` bits
+MOD_SHIFT, MOD_ALT, MOD_CTRL = 1 << 1, 1 << 2, 1 << 3
+
+
+async def editor(client: EmulatedClient) -> None:
+    """wezterm #2503: in a full-screen editor: insert text, page down and up (Ctrl-F, Ctrl-B), one resize.
+
+    Keys go as SendKeyDown with their modifiers, as wezterm-gui sends them; ``Escape`` leaves insert mode.
+    """
+    opts = client.options
+
+    async def key(ch: str, mods: int = 0) -> None:
+        client.key_down(ch, mods)
+        await asyncio.sleep(opts.key_interval * client.rng.uniform(0.5, 1.5))
+
+    for text in opts.commands:
+        await key("o")
+        for ch in text:
+            await key(ch)
+        await key("Escape")
+        await asyncio.sleep(opts.command_pause)
+    for ch in "f" * opts.scroll_pages + "b" * opts.scroll_pages:
+        await key(ch, MOD_CTRL)
+        await asyncio.sleep(opts.page_interval)
+    rows, cols = client.window_rows_cols()
+    client.gui_resize(rows - 3, cols - 10)
+
+
+RUNNERS = {
+    "resize-drag": resize_drag, "typing": typing, "scroll": scroll, "idle": idle, "stream-resize": stream_resize,
+    "type-while-streaming": type_while_streaming, "editor": editor,
+}  # fmt: skip

@@ -32,7 +32,7 @@ from typing import Any
 
 from codec import PduStream, StreamError
 from codec.schema.versions import SUPPORTED
-from muxscope_emulator.content import prefill
+from muxscope_emulator.content import CONTENT_KINDS, prefill
 from muxscope_emulator.muxmodel import Pane, Tab, Window
 from muxscope_emulator.session import Session
 from proxy.relay.endpoints import TcpAddress, TlsAddress, UnixAddress
@@ -55,10 +55,14 @@ class ServerOptions:
     prefill_rows: int | None = None
     #: background output, in generated lines per second per pane (0: quiet)
     output_rate: float = 0.0
+    #: what the panes print: "mixed" or "find" (``find /usr`` paths only; content.CONTENT_KINDS)
+    content: str = "mixed"
 
     def __post_init__(self) -> None:
         if self.codec_version not in SUPPORTED:
             raise ValueError(f"codec version {self.codec_version} is not one of {SUPPORTED}")
+        if self.content not in CONTENT_KINDS:
+            raise ValueError(f"content {self.content!r} is not one of {CONTENT_KINDS}")
 
     @property
     def initial_rows(self) -> int:
@@ -111,6 +115,7 @@ class EmulatedMuxServer:
             ph,
             dpi,
         )
+        pane.generator.kind = o.content
         self.panes[pane_id] = pane
         self.tabs[tab_id] = Tab(tab_id, window.window_id, [pane_id], pane_id)
         window.tab_ids.append(tab_id)

@@ -16,6 +16,9 @@ import sys
 import textwrap
 
 from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
+from muxscope_emulator import reported
+from muxscope_emulator.content import CONTENT_KINDS
+from muxscope_emulator.scenarios import SCENARIOS
 from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
 from proxy.relay.endpoints import (
     AddressError,
@@ -66,11 +69,23 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         help="background output in lines per second per pane (default 0: quiet)",
     )
+    p.add_argument("--content", choices=CONTENT_KINDS, default="mixed",
+                   help="what the panes print: mixed (find, ls -l, logs, wide and linked lines) or find "
+                        "(`find /usr` paths only)")
+    p.add_argument("--scenario", choices=SCENARIOS + reported.NAMES, default=None, metavar="NAME",
+                   help="a session from WezTerm's bug reports (" + ", ".join(reported.NAMES) + "): tabs, "
+                        "splits, content and output as its reporter had them (the options above but --seed and "
+                        "--codec-version are then the scenario's); a client scenario name (resize-drag, ...) "
+                        "changes nothing here")
+    p.add_argument("--quick", action="store_true", help="with --scenario: its short variant (the tests')")
     p.set_defaults(func=run)
     return p
 
 
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
+    name = getattr(args, "scenario", None)
+    if name in reported.REGISTRY:
+        return reported.server_options(name, args.quick, seed=args.seed, codec_version=args.codec_version)
     return ServerOptions(
         panes=args.panes,
         rows=args.rows,
@@ -80,6 +95,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         codec_version=args.codec_version,
         prefill_rows=getattr(args, "prefill_rows", None),
         output_rate=args.output_rate,
+        content=getattr(args, "content", "mixed"),
     )
 
 

@@ -1,0 +1,254 @@
+"""The sessions users reported to WezTerm, as emulator scenarios anyone can run.
+
+Each :class:`ReportedScenario` names a wezterm issue and says what its reporter
+did: what the mux server held (tabs, splits, scrollback, a stream of output,
+a full-screen editor), what the user did in wezterm-gui (a drag, typing), and
+over what link (an SSH domain's round trip and bandwidth, or a local unix
+domain). ``muxscope emulate server|client --scenario NAME`` and ``muxscope demo
+--scenario NAME`` build their options from here, so server, client and link
+always agree on one session; ``--quick`` picks the short variant the tests run.
+
+Some options come from features built alongside this registry (splits, a
+steady stream in one pane, the editor, local echo, the GUI's queue order).
+:data:`LATE_FIELDS` is the one place that knows which: a field the options
+class does not have yet is left out, or replaced by its nearest existing
+equivalent, so the registry runs before and after those features land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from muxscope_emulator import scenarios
+from muxscope_emulator.clientoptions import ClientOptions
+from muxscope_emulator.server import ServerOptions
+
+ISSUES = "https://github.com/wezterm/wezterm/issues/"
+
+
+@dataclass(frozen=True)
+class Link:
+    """The link between wezterm-gui and the mux server (the demo shapes the proxy's upstream side so)."""
+
+    #: "ssh", "tls" or "unix": which kind of domain the reporter used
+    domain: str
+    rtt: str
+    bandwidth: str
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What the mux server holds when the client attaches, and what it does meanwhile."""
+
+    panes: int = 1
+    rows: int = 40
+    cols: int = 120
+    scrollback: int = 2000
+    prefill_rows: int | None = None
+    content: str = "mixed"
+    #: "tabs" (one pane per tab) or "split" (the first tab split in two)
+    layout: str = "tabs"
+    #: lines per second printed in ``stream_pane`` (every pane if None), from ``stream_delay_s`` on
+    stream_lines_per_s: float = 0.0
+    stream_pane: int | None = None
+    stream_delay_s: float = 0.0
+    #: "editor": a full-screen editor on the alternate screen in the first pane
+    app: str | None = None
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """What the user does in wezterm-gui: the runner (scenarios.RUNNERS) and its pacing."""
+
+    runner: str
+    rows: int = 40
+    cols: int = 120
+    resizes: int = 20
+    drag_seconds: float = 1.0
+    drag: str = "shrink"
+    commands: tuple[str, ...] = ("ls -la", "echo hello", "git status")
+    key_interval: float = 0.08
+    scroll_pages: int = 3
+    timeout: float = 15.0
+    #: ``local_echo_threshold_ms``: 100 on SSH and TLS domains, off (None) on unix domains
+    local_echo_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    server: ServerSpec
+    client: ClientSpec
+
+
+@dataclass(frozen=True)
+class ReportedScenario:
+    """One reported session: the issue, the link, and a full and a quick variant of server and client."""
+
+    name: str
+    url: str
+    title: str
+    description: str
+    link: Link
+    full: Variant
+    #: the same session made short enough for the tests (less scrollback, a shorter drag)
+    quick: Variant
+    #: the features (:data:`FEATURES`) it needs to be the session reported; without one it still
+    #: runs, on the nearest thing the emulator has (see :data:`LATE_FIELDS`)
+    needs: frozenset[str] = field(default_factory=frozenset)
+
+    def variant(self, quick: bool = False) -> Variant:
+        return self.quick if quick else self.full
+
+    def missing(self) -> list[str]:
+        """The needed features the emulator does not have (yet)."""
+        return sorted(f for f in self.needs if not FEATURES[f]())
+
+
+def _has(cls: type, name: str) -> bool:
+    return any(f.name == name for f in fields(cls))
+
+
+#: feature -> is it there? (the features other branches build; ``needs`` names them)
+FEATURES: dict[str, Callable[[], bool]] = {
+    "splits": lambda: _has(ServerOptions, "layout"),
+    "divider-drag": lambda: "divider-drag" in scenarios.RUNNERS,
+    "stream": lambda: _has(ServerOptions, "stream_lines_per_s"),
+    "editor": lambda: _has(ServerOptions, "app"),
+    "local-echo": lambda: _has(ClientOptions, "local_echo_ms"),
+    "gui-order": lambda: _has(ClientOptions, "gui_order"),
+}
+
+_SSH = Link("ssh", "40ms", "20mbit")
+_UNIX = Link("unix", "0ms", "10gbit")
+
+REGISTRY: dict[str, ReportedScenario] = {s.name: s for s in (
+    ReportedScenario(
+        "issue-7331", ISSUES + "7331", "Resizing of remote (mux-server) sessions very sluggish",
+        "SSH domain; several tabs each holding `find /usr` output in their scrollback, output still "
+        "streaming in one; a window corner dragged continuously for 10 s.",
+        _SSH,
+        Variant(ServerSpec(panes=3, scrollback=10_000, prefill_rows=10_000, content="find",
+                           stream_lines_per_s=50, stream_pane=0),
+                ClientSpec("resize-drag", resizes=200, drag_seconds=10.0, timeout=30.0, local_echo_ms=100)),
+        Variant(ServerSpec(panes=3, scrollback=1000, prefill_rows=1000, content="find",
+                           stream_lines_per_s=20, stream_pane=0),
+                ClientSpec("resize-drag", resizes=20, drag_seconds=1.5, local_echo_ms=100)),
+        frozenset({"stream", "local-echo"}),
+    ),
+    ReportedScenario(
+        "issue-5142", ISSUES + "5142", "resizing in mux domains has issues",
+        "(Slow) SSH domain; a tab split in two, the divider between them dragged for 5 s.",
+        _SSH,
+        Variant(ServerSpec(panes=2, layout="split"),
+                ClientSpec("divider-drag", resizes=100, drag_seconds=5.0, local_echo_ms=100)),
+        Variant(ServerSpec(panes=2, layout="split", scrollback=500),
+                ClientSpec("divider-drag", resizes=15, drag_seconds=1.0, local_echo_ms=100)),
+        frozenset({"splits", "divider-drag", "local-echo"}),
+    ),
+    ReportedScenario(
+        "issue-3694", ISSUES + "3694",
+        "Resizing performance issue and sometimes incorrect dimension calculation with MUX server",
+        "SSH/TLS domain; a steady text stream (200 lines/s) printing in the pane while the window is resized.",
+        Link("tls", "40ms", "20mbit"),
+        Variant(ServerSpec(stream_lines_per_s=200, stream_pane=0, stream_delay_s=0.5),
+                ClientSpec("stream-resize", resizes=60, drag_seconds=4.0, drag="grow", local_echo_ms=100)),
+        Variant(ServerSpec(scrollback=500, stream_lines_per_s=200, stream_pane=0, stream_delay_s=0.5),
+                ClientSpec("stream-resize", resizes=12, drag_seconds=1.0, drag="grow", local_echo_ms=100)),
+        frozenset({"stream", "local-echo"}),
+    ),
+    ReportedScenario(
+        "issue-2048", ISSUES + "2048", "Multiplexer lock-up / slowdown when running programs with large stdout",
+        "Unix domain; one pane (a background tab) printing as fast as it can while the user types in another.",
+        _UNIX,
+        Variant(ServerSpec(panes=2, stream_lines_per_s=2000, stream_pane=1),
+                ClientSpec("type-while-streaming", commands=("ls -la", "echo hello", "git status", "ls"))),
+        Variant(ServerSpec(panes=2, scrollback=500, stream_lines_per_s=500, stream_pane=1),
+                ClientSpec("type-while-streaming", commands=("ls", "echo hi"))),
+        frozenset({"stream"}),
+    ),
+    ReportedScenario(
+        "issue-2503", ISSUES + "2503", "sluggish experience in neovim using multiplexing",
+        "Unix domain; a full-screen editor with a colour scheme on the alternate screen: typing, scrolling "
+        "by pages, one resize.",
+        _UNIX,
+        Variant(ServerSpec(app="editor"), ClientSpec("editor", scroll_pages=6)),
+        Variant(ServerSpec(app="editor", scrollback=500), ClientSpec("editor", scroll_pages=2)),
+        frozenset({"editor"}),
+    ),
+)}
+NAMES = tuple(REGISTRY)
+
+
+def _stream_fallback(spec: ServerSpec, kw: dict[str, Any]) -> None:
+    """Before the stream feature: the same rate as ``output_rate``, which prints in every pane from the start."""
+    if spec.stream_lines_per_s:
+        kw["output_rate"] = spec.stream_lines_per_s
+
+
+#: THE one place for options other branches add: field -> (options class, what to do while it lacks
+#: the field). Once a feature has landed its field is simply passed; wiring it for good is deleting
+#: its line here and passing it in :func:`server_options` / :func:`client_options`.
+LATE_FIELDS: dict[str, tuple[type, Callable[[ServerSpec, dict[str, Any]], None] | None]] = {
+    "layout": (ServerOptions, None),  # without splits: one pane per tab
+    "stream_lines_per_s": (ServerOptions, _stream_fallback),
+    "stream_pane": (ServerOptions, None),
+    "stream_delay_s": (ServerOptions, None),
+    "app": (ServerOptions, None),  # without the editor: the shell
+    "local_echo_ms": (ClientOptions, None),  # without local echo: every key waits for the server
+    "gui_order": (ClientOptions, None),
+}
+
+
+def _late(cls: type, values: dict[str, Any], spec: Any = None) -> dict[str, Any]:
+    """The keyword arguments of ``cls`` for the late fields in ``values``: passed if ``cls`` has the
+    field, else replaced by its fallback (or dropped)."""
+    kw: dict[str, Any] = {}
+    for name, value in values.items():
+        owner, fallback = LATE_FIELDS[name]
+        if owner is not cls:
+            continue
+        if _has(cls, name):
+            if value is not None:
+                kw[name] = value
+        elif fallback is not None:
+            fallback(spec, kw)
+    return kw
+
+
+def get(name: str) -> ReportedScenario:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown scenario {name!r}; expected one of {', '.join(NAMES)}") from None
+
+
+def server_options(name: str, quick: bool = False, **overrides: Any) -> ServerOptions:
+    """The emulated server's options for scenario ``name`` (``overrides``: seed, codec_version)."""
+    s = get(name).variant(quick).server
+    kw: dict[str, Any] = dict(panes=s.panes, rows=s.rows, cols=s.cols, scrollback=s.scrollback,
+                              prefill_rows=s.prefill_rows, content=s.content)
+    late = {"layout": s.layout, "stream_lines_per_s": s.stream_lines_per_s, "stream_pane": s.stream_pane,
+            "stream_delay_s": s.stream_delay_s, "app": s.app}
+    kw.update(_late(ServerOptions, late, s))
+    kw.update(overrides)
+    return ServerOptions(**kw)
+
+
+def runner(name: str, quick: bool = False) -> str:
+    """The client's runner; a drag of the window corner while the divider drag is missing."""
+    wanted = get(name).variant(quick).client.runner
+    return wanted if wanted in scenarios.RUNNERS else "resize-drag"
+
+
+def client_options(name: str, quick: bool = False, gui_order: str | None = None,
+                   **overrides: Any) -> ClientOptions:
+    """The emulated client's options for scenario ``name`` (``overrides``: policy, seed, wezterm_log, ...)."""
+    c = get(name).variant(quick).client
+    kw: dict[str, Any] = dict(scenario=runner(name, quick), rows=c.rows, cols=c.cols, resizes=c.resizes,
+                              drag_seconds=c.drag_seconds, drag=c.drag, commands=c.commands,
+                              key_interval=c.key_interval, scroll_pages=c.scroll_pages, timeout=c.timeout)
+    kw.update(_late(ClientOptions, {"local_echo_ms": c.local_echo_ms, "gui_order": gui_order}))
+    kw.update(overrides)
+    return ClientOptions(**kw)
