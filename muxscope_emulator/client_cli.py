@@ -86,10 +86,11 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         except OSError as exc:
             raise ValueError(f"--wezterm-log {args.wezterm_log!r}: cannot write it ({exc.strerror})") from None
     if args.scenario in reported.REGISTRY:
+        spec = reported.get(args.scenario).variant(args.quick).client
         return reported.client_options(
-            args.scenario, args.quick, policy=args.policy, seed=args.seed, wezterm_log=args.wezterm_log,
-            codec_version=args.codec_version,
-            timeout=max(args.timeout, reported.get(args.scenario).variant(args.quick).client.timeout))
+            args.scenario, args.quick, gui_order=getattr(args, "gui_order", None), policy=args.policy,
+            seed=args.seed, wezterm_log=args.wezterm_log, codec_version=args.codec_version,
+            timeout=max(args.timeout, spec.timeout))
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,

@@ -174,7 +174,8 @@ REGISTRY: dict[str, ReportedScenario] = {s.name: s for s in (
         "by pages, one resize.",
         _UNIX,
         Variant(ServerSpec(app="editor"), ClientSpec("editor", scroll_pages=6)),
-        Variant(ServerSpec(app="editor", scrollback=500), ClientSpec("editor", scroll_pages=2)),
+        Variant(ServerSpec(app="editor", scrollback=500), ClientSpec("editor", commands=("echo hi",),
+                                                                      scroll_pages=2)),
         frozenset({"editor"}),
     ),
 )}

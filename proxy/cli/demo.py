@@ -294,6 +294,8 @@ def _client_argv(args: argparse.Namespace, sock: str, truth: Path) -> list[str]:
     extra = ["--truth-detail"] if args.truth_detail else []
     if args.wezterm_log:
         extra += ["--wezterm-log", args.wezterm_log]
+    if args.gui_order:
+        extra += ["--gui-order", args.gui_order]
     return ["emulate", "client", "--connect", f"unix:{sock}", "--scenario", "resize-drag", "--resizes",
             str(args.resizes), "--drag-seconds", str(args.drag_seconds), "--policy", args.policy, "--rows",
             str(args.rows), "--cols", str(args.cols), "--timeout", str(args.timeout), "--seed", str(args.seed),

@@ -22,6 +22,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="with --scenario: its short variant (the tests')")
     p.add_argument("--truth-detail", action="store_true",
                    help="the client's record lists every fetched row and every push (emulate client --truth-detail)")
+    p.add_argument("--gui-order", default=None, metavar="ORDER",
+                   help="passed to the emulated client (emulate client --gui-order): which the GUI applies "
+                        "first when a reply and a push are both waiting")
     p.add_argument("--wezterm-log", default=None, metavar="PATH",
                    help="the client also writes wezterm-gui's WEZTERM_LOG=wezterm_client=trace log here "
                         "(for `muxscope check-log PATH CAPTURE`)")
@@ -63,6 +66,8 @@ def client_argv(args: argparse.Namespace, sock: str, truth: Path) -> list[str]:
         extra.append("--truth-detail")
     if args.wezterm_log:
         extra += ["--wezterm-log", args.wezterm_log]
+    if args.gui_order:
+        extra += ["--gui-order", args.gui_order]
     return ["emulate", "client", "--connect", f"unix:{sock}", "--scenario", args.scenario, *extra,
             "--policy", args.policy, "--timeout", str(args.timeout), "--seed", str(args.seed),
             "--truth-file", str(truth), "--json"]
