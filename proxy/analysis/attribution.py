@@ -47,6 +47,7 @@ from proxy.analysis.rpc import Rpc
 from proxy.analysis.spend import IntervalUnion, Spend, WallClock, add_response
 from proxy.analysis.tally import Tally
 from proxy.analysis.timeline import FetchMark, PushMark, ResizeMark, Timeline
+from proxy.analysis.unlisted import PANE_PUSHES, UnlistedPushes
 from proxy.analysis.vocabulary import CLIENT_MODELS, OVERFETCH, Cause, ClientModel, Outcome, empty_rows, outcome
 from proxy.analysis.whatif.summary import what_if
 from proxy.relay.relay import CLIENT_TO_SERVER
@@ -84,6 +85,8 @@ class ConnAttribution:
     #: bursts a later Resize ended while GetLines they caused were still in flight
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
+    #: pushes for panes the client has not listed yet, until its resync is answered (unlisted.py)
+    unlisted: UnlistedPushes = field(default_factory=UnlistedPushes)
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
@@ -161,11 +164,13 @@ class AttributionAddon(Addon):
                 st.pane(body["pane_id"]).make_all_stale(Cause.ZOOM, ev.t_ns)
             elif name == "SendKeyDown":
                 st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns)
+            elif name in ("ListPanes", "GetCodecVersion"):
+                st.unlisted.request(name, pdu.serial)
             return
-        if name == "GetPaneRenderChangesResponse":
-            self._changes(conn, st, body, ev.t_ns)
-        elif name == "SetPalette":
-            st.pane(body["pane_id"]).make_all_stale(Cause.PALETTE, ev.t_ns, from_client=False)
+        if st.unlisted.defer(conn.panes.panes, name, body):
+            return
+        if name in PANE_PUSHES:
+            self._pane_push(conn, st, name, body, ev.t_ns)
         elif name == "TabResized":
             # nothing is stale yet: the client re-lists the panes, and the Resizes that follow
             # (to the sizes listed) are the tab_resized invalidation
@@ -180,6 +185,8 @@ class AttributionAddon(Addon):
                 if info is not None and info.rows is not None:
                     st.resync[pane_id] = (info.rows, info.cols)
             st.tab_resized_panes.clear()
+            for push, push_body in st.unlisted.answered(pdu.serial, conn.panes.panes):
+                self._pane_push(conn, st, push, push_body, ev.t_ns)
         elif name == "ErrorResponse" and pdu.serial in st.pending:
             failed = st.pending.pop(pdu.serial)
             st.pane(failed.pane_id).fetch_failed(pdu.serial, list(failed.held))
@@ -365,6 +372,12 @@ class AttributionAddon(Addon):
         for spend in (target, self.total.pane_spend.setdefault(pane_id, Spend())):
             spend.getlines += 1
             spend.rows_requested += len(held)
+
+    def _pane_push(self, conn: ConnState, st: ConnAttribution, name: str, body: dict[str, Any], t_ns: int) -> None:
+        if name == "SetPalette":
+            st.pane(body["pane_id"]).make_all_stale(Cause.PALETTE, t_ns, from_client=False)
+        else:
+            self._changes(conn, st, body, t_ns)
 
     def _changes(self, conn: ConnState, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
         """A render-changes push: its bonus lines' outcomes, then the line model applies it."""
