@@ -77,7 +77,7 @@ async def idle(client: EmulatedClient) -> None:
     await asyncio.sleep(client.options.idle_seconds)
 
 
-async def until_output(client: EmulatedClient, timeout: float = 2.0) -> None:
+async def until_output(client: EmulatedClient, timeout: float = 5.0) -> None:
     """Wait (at most ``timeout``) until the panes have had two more pushes.
 
     The reported sessions act while output streams; a stream that starts after a delay
