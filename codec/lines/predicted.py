@@ -37,3 +37,31 @@ def key_name(key: object) -> str | None:
         ((variant, value),) = key.items()
         return f"{variant}:{value}"
     return None
+
+
+#: the keys ``predict_from_key_event`` acts on besides ``Char`` (renderable.rs:217-227)
+PREDICTED_KEYS = frozenset({"LeftArrow", "RightArrow", "UpArrow", "DownArrow", "Delete", "Backspace", "Enter"})
+#: ``KeyModifiers::SHIFT`` (wezterm-input-types ``Modifiers``): with NONE, the only modifiers predicted
+SHIFT = 1 << 1
+#: what ``apply_prediction`` looks for to leave a password prompt alone (renderable.rs:157-163)
+PASSWORD_HINT = "sword"
+
+
+def predictable(key: str | None, mods: int) -> bool:
+    """``predict_from_key_event``'s filter: the key is one it predicts, with no modifier but Shift."""
+    return key is not None and (key in PREDICTED_KEYS or key.startswith("Char:")) and mods in (0, SHIFT)
+
+
+def set_cell(cells: tuple[str, ...], x: int, text: str) -> tuple[str, ...]:
+    """``Line::set_cell(x, ..)`` on the line's cells as ``as_str()`` spells them (one string per
+    cell; a line shorter than ``x`` is padded with blanks, as termwiz fills implied blanks)."""
+    if x >= len(cells):
+        return (*cells, *(" ",) * (x - len(cells)), text)
+    return (*cells[:x], text, *cells[x + 1:])
+
+
+def erase_cell(cells: tuple[str, ...], x: int) -> tuple[str, ...]:
+    """``Line::erase_cell(x)``: past the end nothing; else the cell goes and a blank is appended."""
+    if x >= len(cells):
+        return cells
+    return (*cells[:x], *cells[x + 1:], " ")
