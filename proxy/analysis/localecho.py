@@ -62,6 +62,18 @@ def local_echo_threshold(choice: str | int | None, listener: str | None) -> int 
     return ms if ms > 0 else None
 
 
+def capture_threshold(choice: str | int | None, header: dict[str, Any]) -> int | None:
+    """The threshold for a capture: ``auto`` takes what the proxy that recorded it mirrored
+    (``options.local_echo_ms`` in its header), or for an older capture goes by its ``listen``."""
+    if choice != "auto":
+        return local_echo_threshold(choice, None)
+    options = header.get("options")
+    if isinstance(options, dict) and "local_echo_ms" in options:
+        ms = options["local_echo_ms"]
+        return ms if isinstance(ms, int) and ms > 0 else None
+    return local_echo_threshold("auto", str(header.get("listen") or ""))
+
+
 @dataclass
 class LocalEcho:
     """One connection's local echo: the threshold and what it did (shared by its panes)."""
