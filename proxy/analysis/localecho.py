@@ -20,7 +20,10 @@ evidence of a crossing that did not happen) and expects fetches of rows the clie
 What the proxy cannot see exactly is the round trip: it measures from the SendKeyDown to the
 push carrying its serial as they pass it, which leaves out the legs between it and the GUI (a
 few milliseconds on one machine), so a round trip within that of the threshold may be judged
-otherwise than the client judged it. The line content an edit produces is stood for by
+otherwise than the client judged it. A key that reaches the proxy too soon after the push that
+measured a round trip to have been written after reading it
+(:data:`~proxy.analysis.crossing.MIN_CLIENT_REACTION_NS`) is judged with the round trip before it.
+The line content an edit produces is stood for by
 :func:`codec.lines.predicted.predicted_fingerprint`; cells are taken from the held line's
 ``as_str()``.
 """
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from codec.lines import cell_width
 from codec.lines.predicted import PASSWORD_HINT, erase_cell, predictable, predicted_fingerprint, set_cell
+from proxy.analysis.crossing import MIN_CLIENT_REACTION_NS
 from proxy.analysis.linestate import DEFAULT_CURSOR, FETCHING, LineEvent, bound_rows, next_state
 
 if TYPE_CHECKING:
@@ -87,6 +91,8 @@ class LocalEcho:
     #: (pane, input serial) -> whether that key was predicted: a key the reorder log takes back and
     #: applies again is counted once
     counted: dict[tuple[int, int], bool] = field(default_factory=dict)
+    #: pane -> (when, the round trip before) of the last push that measured one
+    rtt_before: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def _count(self, pane_id: int, serial: int, predicted: bool) -> bool:
         prev = self.counted.get((pane_id, serial))
@@ -103,6 +109,7 @@ class LocalEcho:
             return
         sent = self.key_times.get(pane.pane_id, {}).pop(push.input_serial, None)
         if sent is not None:
+            self.rtt_before[pane.pane_id] = (push.t_ns, pane.last_input_rtt)
             pane.last_input_rtt = (push.t_ns - sent) // 1_000_000
 
     def key_down(self, pane: PaneLines, serial: int, t_ns: int, key: tuple[str | None, int]) -> bool:
@@ -111,7 +118,11 @@ class LocalEcho:
         times[serial] = t_ns
         bound_rows(times, MAX_KEYS_IN_FLIGHT)
         name, mods = key
-        if pane.last_input_rtt < self.threshold_ms or name is None or not predictable(name, mods):
+        rtt = pane.last_input_rtt
+        t_push, before = self.rtt_before.get(pane.pane_id, (None, rtt))
+        if t_push is not None and t_ns - t_push < MIN_CLIENT_REACTION_NS:
+            rtt = before  # written before the client can have read that push: it crossed it
+        if rtt < self.threshold_ms or name is None or not predictable(name, mods):
             return self._count(pane.pane_id, serial, False)
         self._count(pane.pane_id, serial, True)
         cursor = dict(pane.cursor if pane.cursor is not None else DEFAULT_CURSOR)

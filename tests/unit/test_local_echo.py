@@ -152,6 +152,11 @@ def test_the_round_trip_is_measured_from_the_key_to_the_push_carrying_its_serial
     assert model.echo.predicted == 0  # no round trip measured yet
     model.apply_push(Push(1, 10**9 + 160 * 10**6, 1, 0, dict(CURSOR), 42, [], []))
     assert model.last_input_rtt == 160
+    # a key 50 us after that push was written before the client read it: not predicted
+    model.set_input_serial(43, 10**9 + 160 * 10**6 + 50_000, ("Char:b", 0))
+    assert model.echo.predicted == 0
+    model.set_input_serial(44, 10**9 + 200 * 10**6, ("Char:c", 0))
+    assert model.echo.predicted == 1 and model.echo.keys == 3
 
 
 def test_cell_edits():
