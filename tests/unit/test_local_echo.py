@@ -180,3 +180,16 @@ def test_the_threshold_goes_by_the_kind_of_client_domain():
     assert local_echo_choice("250") == "250"
     with pytest.raises(argparse.ArgumentTypeError):
         local_echo_choice("fast")
+
+
+@pytest.mark.parametrize("listen,choice,want", [("tls:127.0.0.1:9", "auto", 100), ("unix:/tmp/p.sock", "auto", None),
+                                                ("unix:/tmp/p.sock", "on", 100), ("tls:127.0.0.1:9", "off", None)])
+def test_the_proxy_records_its_choice_in_the_capture_header(listen, choice, want, tmp_path):
+    from proxy.relay.endpoints import parse_listen, parse_upstream
+    from proxy.runtime import RuntimeOptions, capture_writer_for
+
+    opts = RuntimeOptions(parse_listen(listen), parse_upstream("unix:/tmp/s.sock"), capture=str(tmp_path / "c.muxcap"),
+                          capture_meta={"options": {"demo": True}}, local_echo=choice)
+    meta = capture_writer_for(opts, None).meta
+    assert meta["options"] == {"demo": True, "local_echo_ms": want}
+    assert capture_threshold("auto", meta) == want
