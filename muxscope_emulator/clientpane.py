@@ -50,8 +50,7 @@ class ClientPane:
 
     #: WezTerm's own trace lines for this pane (``--wezterm-log``), None when not asked for
     wezlog: PaneLog | None = None
-    #: ``last_input_rtt`` (ms): what :mod:`.prediction` compares with the local echo threshold
-    last_input_rtt = 0
+    last_input_rtt = 0  #: ms, set by pushes with an input_serial; read by :mod:`.prediction`
 
     def __init__(
         self,

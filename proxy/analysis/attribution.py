@@ -36,13 +36,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from codec.lines.predicted import key_name
 from proxy.analysis.analyzer import Addon, ConnState, lines_of
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
-from proxy.analysis.localecho import LocalEcho, echo_summary
+from proxy.analysis.localecho import LocalEcho, LocalEchoes, key_of
 from proxy.analysis.report_model import BonusRows, BurstSummary, PerOutcome, Report, UnlistedBursts, WhatIf
 from proxy.analysis.results import BonusRowsDelivered, BurstClosed, FetchJudged, JudgedRow, RowsRequested
 from proxy.analysis.rpc import Rpc
@@ -104,8 +103,7 @@ class AttributionAddon(Addon):
 
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
                  client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None) -> None:
-        #: the client's local_echo_threshold_ms (None: off), and each connection's local echo
-        self.local_echo_ms, self.echoes = local_echo_ms, list[LocalEcho]()
+        self.echoes = LocalEchoes(local_echo_ms)
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
         self.client_model = ClientModel(client_model)
@@ -131,9 +129,8 @@ class AttributionAddon(Addon):
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            echo = LocalEcho(self.local_echo_ms) if self.local_echo_ms else None
-            self.echoes += [echo] if echo is not None else []
-            st = conn.addon_state.setdefault("attribution", ConnAttribution(client=self.client_model, echo=echo))
+            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new())
+            st = conn.addon_state.setdefault("attribution", fresh)
             self._conns[conn.conn_id] = st
         return st
 
@@ -167,8 +164,7 @@ class AttributionAddon(Addon):
             elif name == "SetPaneZoomed":
                 st.pane(body["pane_id"]).make_all_stale(Cause.ZOOM, ev.t_ns)
             elif name == "SendKeyDown":
-                key = (key_name(body["event"]["key"]), body["event"]["modifiers"]["bits"])
-                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns, key)
+                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns, key_of(body))
             return
         if name == "GetPaneRenderChangesResponse":
             self._changes(conn, st, body, ev.t_ns)
@@ -477,7 +473,7 @@ class AttributionAddon(Addon):
             settle_wall_s=round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
             pane_stats={p: sp.summary() for p, sp in sorted(t.pane_spend.items())},
             timeline_complete=self.timeline.complete(),
-            local_echo=echo_summary(self.local_echo_ms, self.echoes),
+            local_echo=self.echoes.summary(),
         )
 
 

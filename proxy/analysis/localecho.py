@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from codec.lines import cell_width
-from codec.lines.predicted import PASSWORD_HINT, erase_cell, predictable, predicted_fingerprint, set_cell
+from codec.lines.predicted import PASSWORD_HINT, erase_cell, key_name, predictable, predicted_fingerprint, set_cell
 from proxy.analysis.crossing import MIN_CLIENT_REACTION_NS
 from proxy.analysis.linestate import DEFAULT_CURSOR, FETCHING, LineEvent, bound_rows, next_state
 
@@ -176,9 +176,30 @@ class LocalEcho:
         return tuple(text) if text is not None else ()
 
 
-def echo_summary(threshold_ms: int | None, echoes: list[LocalEcho]) -> dict[str, int] | None:
-    """The report's ``local_echo``: the threshold mirrored, keys seen, keys predicted (None: off)."""
-    if not threshold_ms:
-        return None
-    return {"threshold_ms": threshold_ms, "keys": sum(e.keys for e in echoes),
-            "predicted": sum(e.predicted for e in echoes)}
+@dataclass
+class LocalEchoes:
+    """An analysis' local echo: the client's ``local_echo_threshold_ms`` (None: off) and each
+    connection's :class:`LocalEcho`."""
+
+    threshold_ms: int | None
+    echoes: list[LocalEcho] = field(default_factory=list)
+
+    def new(self) -> LocalEcho | None:
+        """The local echo of a new connection (None when off)."""
+        if not self.threshold_ms:
+            return None
+        self.echoes.append(LocalEcho(self.threshold_ms))
+        return self.echoes[-1]
+
+    def summary(self) -> dict[str, int] | None:
+        """The report's ``local_echo``: the threshold mirrored, keys seen, keys predicted (None: off)."""
+        if not self.threshold_ms:
+            return None
+        return {"threshold_ms": self.threshold_ms, "keys": sum(e.keys for e in self.echoes),
+                "predicted": sum(e.predicted for e in self.echoes)}
+
+
+def key_of(body: dict[str, Any]) -> tuple[str | None, int]:
+    """A SendKeyDown's key (as :func:`codec.lines.predicted.key_name` spells it) and modifier bits."""
+    event = body["event"]
+    return key_name(event["key"]), event["modifiers"]["bits"]
