@@ -41,6 +41,7 @@ from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
+from proxy.analysis.localecho import LocalEcho, LocalEchoes, key_of
 from proxy.analysis.report_model import BonusRows, BurstSummary, PerOutcome, Report, UnlistedBursts, WhatIf
 from proxy.analysis.results import BonusRowsDelivered, BurstClosed, FetchJudged, JudgedRow, RowsRequested
 from proxy.analysis.rpc import Rpc
@@ -85,13 +86,13 @@ class ConnAttribution:
     #: bursts a later Resize ended while GetLines they caused were still in flight
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
-    #: pushes for panes the client has not listed yet, until its resync is answered (unlisted.py)
-    unlisted: UnlistedPushes = field(default_factory=UnlistedPushes)
+    echo: LocalEcho | None = None
+    resyncing: UnlistedPushes = field(default_factory=UnlistedPushes)  # pushes awaiting a resync (unlisted.py)
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
         if p is None:
-            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client)
+            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo)
         return p
 
     def next_seq(self) -> int:
@@ -103,7 +104,8 @@ class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
-                 client_model: str = ClientModel.WEZTERM) -> None:
+                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None) -> None:
+        self.echoes = LocalEchoes(local_echo_ms)
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
         self.client_model = ClientModel(client_model)
@@ -129,7 +131,8 @@ class AttributionAddon(Addon):
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            st = conn.addon_state.setdefault("attribution", ConnAttribution(client=self.client_model))
+            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new())
+            st = conn.addon_state.setdefault("attribution", fresh)
             self._conns[conn.conn_id] = st
         return st
 
@@ -163,14 +166,13 @@ class AttributionAddon(Addon):
             elif name == "SetPaneZoomed":
                 st.pane(body["pane_id"]).make_all_stale(Cause.ZOOM, ev.t_ns)
             elif name == "SendKeyDown":
-                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns)
+                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns, key_of(body))
             elif name in ("ListPanes", "GetCodecVersion"):
-                st.unlisted.request(name, pdu.serial)
-            return
-        if st.unlisted.defer(conn.panes.panes, name, body):
+                st.resyncing.request(name, pdu.serial)
             return
         if name in PANE_PUSHES:
-            self._pane_push(conn, st, name, body, ev.t_ns)
+            if not st.resyncing.defer(conn.panes.panes, name, body):
+                self._changes(conn, st, body, ev.t_ns, name)
         elif name == "TabResized":
             # nothing is stale yet: the client re-lists the panes, and the Resizes that follow
             # (to the sizes listed) are the tab_resized invalidation
@@ -185,8 +187,8 @@ class AttributionAddon(Addon):
                 if info is not None and info.rows is not None:
                     st.resync[pane_id] = (info.rows, info.cols)
             st.tab_resized_panes.clear()
-            for push, push_body in st.unlisted.answered(pdu.serial, conn.panes.panes):
-                self._pane_push(conn, st, push, push_body, ev.t_ns)
+            for push, push_body in st.resyncing.answered(pdu.serial, conn.panes.panes):
+                self._changes(conn, st, push_body, ev.t_ns, push)
         elif name == "ErrorResponse" and pdu.serial in st.pending:
             failed = st.pending.pop(pdu.serial)
             st.pane(failed.pane_id).fetch_failed(pdu.serial, list(failed.held))
@@ -373,14 +375,10 @@ class AttributionAddon(Addon):
             spend.getlines += 1
             spend.rows_requested += len(held)
 
-    def _pane_push(self, conn: ConnState, st: ConnAttribution, name: str, body: dict[str, Any], t_ns: int) -> None:
+    def _changes(self, conn: ConnState, st: ConnAttribution, body: dict[str, Any], t_ns: int, name: str) -> None:
+        """A render-changes push: its bonus lines' outcomes, then the line model applies it (SetPalette: stale)."""
         if name == "SetPalette":
-            st.pane(body["pane_id"]).make_all_stale(Cause.PALETTE, t_ns, from_client=False)
-        else:
-            self._changes(conn, st, body, t_ns)
-
-    def _changes(self, conn: ConnState, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
-        """A render-changes push: its bonus lines' outcomes, then the line model applies it."""
+            return st.pane(body["pane_id"]).make_all_stale(Cause.PALETTE, t_ns, from_client=False)
         model = st.pane(body["pane_id"])
         bonus: list[tuple[int, bytes, int]] = []
         bonus_facts: dict[int, LineFacts] = {}
@@ -482,6 +480,7 @@ class AttributionAddon(Addon):
             settle_wall_s=round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
             pane_stats={p: sp.summary() for p, sp in sorted(t.pane_spend.items())},
             timeline_complete=self.timeline.complete(),
+            local_echo=self.echoes.summary(),
         )
 
 

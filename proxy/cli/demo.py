@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxy.analysis.localecho import local_echo_threshold
 from proxy.analysis.report_model import CaptureSummary
 from proxy.analysis.vocabulary import CLIENT_MODELS
 from proxy.cli import demo_scenario
+from proxy.cli.options import add_local_echo_argument
 from proxy.files import OutputError, check_parent
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, UnixAddress, parse_metrics_addr
@@ -64,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep the server, proxy and metrics up after the drag (for Grafana) until Ctrl-C; "
                    "without it the metrics endpoint lives only as long as the run")
     p.add_argument("--seed", type=int, default=0)
+    add_local_echo_argument(p)  # the GUI reaches the proxy as a unix domain: auto is off
     p.add_argument("--timeout", type=float, default=15.0, help="seconds the client waits for the screen to settle")
     demo_scenario.register(p)
     p.set_defaults(func=run)
@@ -223,7 +226,7 @@ async def _start_proxy(args: argparse.Namespace, files: DemoFiles, shape: LinkSh
             listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock), metrics_addr=metrics_addr,
             capture=str(files.capture) if files.capture else None, capture_force=True, wrap_side=shaper_for(shape),
             capture_meta={"options": {"demo": True, "shape": shape.describe(), "policy": args.policy}},
-            client_model=args.policy if args.policy in CLIENT_MODELS else "wezterm",
+            client_model=args.policy if args.policy in CLIENT_MODELS else "wezterm", local_echo=args.local_echo,
         ))
 
     rt = runtime(args.metrics)
@@ -299,7 +302,8 @@ def _client_argv(args: argparse.Namespace, sock: str, truth: Path) -> list[str]:
     return ["emulate", "client", "--connect", f"unix:{sock}", "--scenario", "resize-drag", "--resizes",
             str(args.resizes), "--drag-seconds", str(args.drag_seconds), "--policy", args.policy, "--rows",
             str(args.rows), "--cols", str(args.cols), "--timeout", str(args.timeout), "--seed", str(args.seed),
-            "--truth-file", str(truth), "--json", *extra]
+            "--truth-file", str(truth), "--json", *extra,
+            "--local-echo-ms", str(local_echo_threshold(args.local_echo, f"unix:{sock}") or 0)]
 
 
 def _read_getlines(path: Path) -> list[dict[str, Any]]:
