@@ -73,7 +73,7 @@ class ClientSpec:
     scroll_pages: int = 3
     timeout: float = 15.0
     #: ``local_echo_threshold_ms``: 100 on SSH and TLS domains, off (None) on unix domains
-    local_echo_ms: float | None = None
+    local_echo_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,6 @@ LATE_FIELDS: dict[str, tuple[type, Callable[[ServerSpec, dict[str, Any]], None] 
     "stream_pane": (ServerOptions, None),
     "stream_delay_s": (ServerOptions, None),
     "app": (ServerOptions, None),  # without the editor: the shell
-    "local_echo_ms": (ClientOptions, None),  # without local echo: every key waits for the server
     "gui_order": (ClientOptions, None),
 }
 
@@ -255,7 +254,8 @@ def client_options(name: str, quick: bool = False, gui_order: str | None = None,
     c = get(name).variant(quick).client
     kw: dict[str, Any] = dict(scenario=runner(name, quick), rows=c.rows, cols=c.cols, resizes=c.resizes,
                               drag_seconds=c.drag_seconds, drag=c.drag, commands=c.commands,
-                              key_interval=c.key_interval, scroll_pages=c.scroll_pages, timeout=c.timeout)
-    kw.update(_late(ClientOptions, {"local_echo_ms": c.local_echo_ms, "gui_order": gui_order}))
+                              key_interval=c.key_interval, scroll_pages=c.scroll_pages, timeout=c.timeout,
+                              local_echo_ms=c.local_echo_ms)
+    kw.update(_late(ClientOptions, {"gui_order": gui_order}))
     kw.update(overrides)
     return ClientOptions(**kw)

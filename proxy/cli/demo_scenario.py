@@ -18,7 +18,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", choices=NAMES, default=None, metavar="NAME",
                    help="a session from WezTerm's bug reports (" + ", ".join(NAMES) + "): the server's tabs, "
                         "content and output, the user's actions and the link as its reporter had them (--rtt, "
-                        "--bandwidth, --panes, --rows, --cols, --resizes, --drag-seconds are then the scenario's)")
+                        "--bandwidth, --panes, --rows, --cols, --resizes, --drag-seconds and --local-echo are "
+                        "then the scenario's)")
     p.add_argument("--quick", action="store_true", help="with --scenario: its short variant (the tests')")
     p.add_argument("--truth-detail", action="store_true",
                    help="the client's record lists every fetched row and every push (emulate client --truth-detail)")
@@ -41,6 +42,10 @@ def apply(args: argparse.Namespace) -> None:
     args.rows, args.cols = variant.client.rows, variant.client.cols
     args.resizes, args.drag_seconds = variant.client.resizes, variant.client.drag_seconds
     args.timeout = max(args.timeout, variant.client.timeout)
+    # the proxy's analysis mirrors the local echo the scenario's client domain has (the GUI reaches the
+    # demo's proxy over a unix socket, where --local-echo auto would be off)
+    echo = variant.client.local_echo_ms
+    args.local_echo = str(echo) if echo else "off"
 
 
 def describe(args: argparse.Namespace) -> str:

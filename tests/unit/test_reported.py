@@ -86,8 +86,7 @@ def test_options_build_before_and_after_the_features_land(name, quick):
         assert server.stream_lines_per_s == spec.server.stream_lines_per_s and server.output_rate == 0
     else:  # the fallback: the same rate, in every pane
         assert server.output_rate == min(spec.server.stream_lines_per_s, 2000)
-    if "local_echo_ms" in {f.name for f in dataclasses.fields(ClientOptions)}:
-        assert client.local_echo_ms == spec.client.local_echo_ms
+    assert client.local_echo_ms == spec.client.local_echo_ms
     if spec.client.runner in scenarios.RUNNERS:
         assert client.scenario == spec.client.runner
     else:
@@ -135,6 +134,7 @@ def test_the_clis_take_a_scenario():
     demo_scenario.apply(args)
     quick = reported.get("issue-3694").quick
     assert (args.rtt, args.resizes, args.rows) == ("40ms", quick.client.resizes, quick.client.rows)
+    assert args.local_echo == "100"  # a TLS domain: the proxy's analysis mirrors the client's local echo
     argv = demo_scenario.client_argv(args, "/p.sock", "/t.json")
     assert argv[argv.index("--scenario") + 1] == "issue-3694" and "--quick" in argv and "selective" in argv
     assert "issue-3694" in demo_scenario.server_argv(args, "/s.sock")
