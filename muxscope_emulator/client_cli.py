@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--wezterm-log", default=None, metavar="PATH",
                    help="also write the log a real wezterm-gui writes under WEZTERM_LOG=wezterm_client=trace, "
                         "line for line in its format (for `muxscope check-log`)")
+    p.add_argument("--prefetch-rate", type=int, default=50, metavar="N",
+                   help="ratelimit_mux_line_prefetches_per_second: pushes per second that may prefetch, the "
+                        "rest make their rows stale (default 50, WezTerm's; 0: no limit)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -73,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> ClientOptions:
     if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
+    if args.prefetch_rate < 0:
+        raise ValueError("--prefetch-rate must not be negative")
     if args.rows < 1 or args.cols < 1:
         raise ValueError("--rows and --cols must be at least 1")
     if args.wezterm_log:
@@ -83,7 +88,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
-        wezterm_log=args.wezterm_log, codec_version=args.codec_version,
+        wezterm_log=args.wezterm_log, codec_version=args.codec_version, prefetch_rate=args.prefetch_rate,
     )  # fmt: skip
 
 
