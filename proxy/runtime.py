@@ -38,6 +38,8 @@ class RuntimeOptions:
     capture_meta: dict[str, Any] = field(default_factory=dict)
     burst_gap_s: float = DEFAULT_BURST_GAP_S
     client_model: str = "wezterm"
+    #: the client's prefetch limit the analysis mirrors (proxy/analysis/fetchlimit.py; 0: none)
+    prefetch_rate: int = 50
     wrap_side: SideWrapper | None = None
     addons: list[Addon] = field(default_factory=list)
     open_upstream: Any = None
@@ -79,7 +81,8 @@ class ProxyRuntime:
         except ModuleNotFoundError:
             AttributionAddon = None  # noqa: N806
         if AttributionAddon is not None:
-            self.attribution = AttributionAddon(burst_gap_s=opts.burst_gap_s, client_model=opts.client_model)
+            self.attribution = AttributionAddon(burst_gap_s=opts.burst_gap_s, client_model=opts.client_model,
+                                                prefetch_rate=opts.prefetch_rate)
             addons.append(self.attribution)
         sinks = fan_out([LogSink(), MetricsSink(self.metrics)])
         self.analyzer = Analyzer(addons, opts.codec_version, emit=sinks)

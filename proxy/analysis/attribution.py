@@ -39,6 +39,7 @@ from typing import Any
 from proxy.analysis.analyzer import Addon, ConnState, lines_of
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND, FetchLimiter
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
 from proxy.analysis.report_model import BonusRows, BurstSummary, PerOutcome, Report, UnlistedBursts, WhatIf
@@ -84,11 +85,14 @@ class ConnAttribution:
     #: bursts a later Resize ended while GetLines they caused were still in flight
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
+    #: the client's ``ratelimit_mux_line_prefetches_per_second`` (0: no limit; fetchlimit.py)
+    prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
         if p is None:
-            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client)
+            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client,
+                                                limiter=FetchLimiter(self.prefetch_rate))
         return p
 
     def next_seq(self) -> int:
@@ -100,7 +104,10 @@ class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
-                 client_model: str = ClientModel.WEZTERM) -> None:
+                 client_model: str = ClientModel.WEZTERM,
+                 prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> None:
+        FetchLimiter(prefetch_rate)  # refuses a negative rate now, not at the first pane
+        self.prefetch_rate = prefetch_rate
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
         self.client_model = ClientModel(client_model)
@@ -126,7 +133,8 @@ class AttributionAddon(Addon):
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            st = conn.addon_state.setdefault("attribution", ConnAttribution(client=self.client_model))
+            st = conn.addon_state.setdefault("attribution", ConnAttribution(client=self.client_model,
+                                                                            prefetch_rate=self.prefetch_rate))
             self._conns[conn.conn_id] = st
         return st
 

@@ -34,8 +34,8 @@ MAX_CROSSING_EVENTS = 64
 MIN_CLIENT_REACTION_NS = 100_000
 
 #: the pane's scalars a logged event restores: seqno, physical_top, cursor, push-stamped rows,
-#: input serial, width
-Scalars = tuple[int, int, Any, frozenset[int], int, int | None]
+#: input serial, width, the prefetch limiter's theoretical arrival time
+Scalars = tuple[int, int, Any, frozenset[int], int, int | None, int | None]
 
 
 @dataclass(slots=True)

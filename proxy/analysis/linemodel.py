@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 
 from proxy.analysis import crossing
 from proxy.analysis.crossing import MAX_CROSSING_EVENTS, LoggedEvent, Scalars
+from proxy.analysis.fetchlimit import FetchLimiter, throttle
 from proxy.analysis.linestate import (
     DEFAULT_CURSOR,
     FETCHING,
@@ -143,6 +144,8 @@ class PaneLines:
     coalesce: CoalesceTracker = field(init=False)
     #: the lines whose bytes are kept for their wrap facts, oldest first (MAX_LINE_FACTS)
     kept_facts: collections.deque[LineFacts] = field(default_factory=collections.deque)
+    #: the client's prefetch throttle (:mod:`proxy.analysis.fetchlimit`)
+    limiter: FetchLimiter = field(default_factory=FetchLimiter)
 
     def __post_init__(self) -> None:
         self.coalesce = CoalesceTracker(self.max_rows)
@@ -240,10 +243,11 @@ class PaneLines:
 
     def _scalars(self) -> Scalars:
         return (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial,
-                self.cols)
+                self.cols, self.limiter.tat_ns)
 
     def restore_scalars(self, scalars: Scalars) -> None:
-        self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols = scalars
+        self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols, tat = scalars
+        self.limiter.tat_ns = tat
         self.push_stamped = set(stamped)
 
     def set_input_serial(self, serial: int, t_ns: int) -> None:
@@ -292,6 +296,7 @@ class PaneLines:
             self._put(row, Entry(state, fingerprint, seqno, None, None, push.seq, facts=line_facts))
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
+        throttle(self, sorted(row for row in dirty - bonus_rows if row >= self.physical_top), push)
         self._log(undo)
 
     def _dirty_rows_that_matter(self, ranges: list[tuple[int, int]], top: int) -> set[int]:

@@ -47,6 +47,8 @@ class LineEvent(Enum):
     BONUS = auto()
     #: the GetLines failed (``apply_lines``' Err branch)
     FETCH_FAILED = auto()
+    #: the push that stamped the row was over the prefetch limit: ``make_stale`` instead of a fetch
+    THROTTLED = auto()
 
 
 #: (state before, or None for no entry; event) -> state after, or None for no entry. A pair that
@@ -74,6 +76,8 @@ TRANSITIONS: dict[tuple[LineState | None, LineEvent], LineState | None] = {
     (LINE_AND_FETCHING, LineEvent.BONUS): LINE,
     (FETCHING, LineEvent.FETCH_FAILED): None,
     (LINE_AND_FETCHING, LineEvent.FETCH_FAILED): LINE,
+    (FETCHING, LineEvent.THROTTLED): None,
+    (LINE_AND_FETCHING, LineEvent.THROTTLED): STALE,
 }
 
 

@@ -130,7 +130,8 @@ def run_trace(args: argparse.Namespace) -> int:
             check_parent(args.trace, "--trace")
         logs.configure("console", "warning")
         rep, result = build_report(args.capture, args.burst_gap, args.codec_version,
-                                   False if args.no_progress else None, args.client_model)
+                                   False if args.no_progress else None, args.client_model,
+                                   args.prefetch_rate)
     except OutputError as exc:
         print(f"muxscope export: {exc}", file=sys.stderr)
         return 2

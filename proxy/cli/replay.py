@@ -94,7 +94,8 @@ def _run_analysis(args: argparse.Namespace) -> int:
             print(f"replay starts in {args.start_after:g} s (metrics already served)", file=sys.stderr)
             time.sleep(args.start_after)
     result = analyze_capture(args.file, codec_version=args.codec_version, burst_gap_s=args.burst_gap,
-                             metrics=metrics, speed=args.speed, client_model=args.client_model)
+                             metrics=metrics, speed=args.speed, client_model=args.client_model,
+                             prefetch_rate=args.prefetch_rate)
     if result.truncated:
         logs.get_logger().warning("capture_truncated", reason=result.truncation_reason)
     logs.get_logger().info("replay_done", records=result.records, capture_duration_s=round(result.duration_s, 3),

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         if args.html:
             check_parent(args.html, "--html")  # before the analysis, not after it
         rep, result = build_report(args.file, args.burst_gap, args.codec_version,
-                                   False if args.no_progress else None, args.client_model)
+                                   False if args.no_progress else None, args.client_model,
+                                   args.prefetch_rate)
     except (CaptureError, OutputError) as exc:
         print(f"muxscope report: {exc}", file=sys.stderr)
         return 2

@@ -52,7 +52,8 @@ class IsolatedRuntime:
             ),
         )
         self.metrics.attach_tap(self.tap)
-        worker_args = ["--client-model", opts.client_model, "--burst-gap", str(opts.burst_gap_s),
+        worker_args = ["--client-model", opts.client_model, "--prefetch-rate", str(opts.prefetch_rate),
+                       "--burst-gap", str(opts.burst_gap_s),
                        "--log", json.dumps(log_config or {})]
         if opts.codec_version is not None:
             worker_args += ["--codec-version", str(opts.codec_version)]

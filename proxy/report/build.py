@@ -8,14 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND
 from proxy.analysis.report_model import CaptureSummary, Report
 from proxy.capture.offline import analyze_capture
 from proxy.report.verdict import verdict
 
 
 def build_report(path: str, burst_gap_s: float = DEFAULT_BURST_GAP_S, codec_version: int | None = None,
-                 show_progress: bool | None = None, client_model: str = "wezterm") -> tuple[Report, Any]:
+                 show_progress: bool | None = None, client_model: str = "wezterm",
+                 prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> tuple[Report, Any]:
     result = analyze_capture(path, codec_version=codec_version, burst_gap_s=burst_gap_s, client_model=client_model,
+                             prefetch_rate=prefetch_rate,
                              show_progress=show_progress, log_events=False)
     rep = result.attribution.report()
     capture = CaptureSummary(
