@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import json
 import sys
 from typing import Any
@@ -68,6 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--prefetch-rate", type=int, default=50, metavar="N",
                    help="ratelimit_mux_line_prefetches_per_second: pushes per second that may prefetch, the "
                         "rest make their rows stale (default 50, WezTerm's; 0: no limit)")
+    p.add_argument("--keys", default=None, metavar="TEXT",
+                   help="typing: type TEXT (backslash escapes such as \\x1b understood) then Enter, instead of "
+                        "the default commands")
+    p.add_argument("--key-interval", type=float, default=0.08, metavar="S",
+                   help="typing: seconds between key presses, each jittered by +-50%% (default 0.08)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -76,8 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> ClientOptions:
     if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
-    if args.prefetch_rate < 0:
-        raise ValueError("--prefetch-rate must not be negative")
+    if args.prefetch_rate < 0 or args.key_interval < 0:
+        raise ValueError("--prefetch-rate and --key-interval must not be negative")
     if args.rows < 1 or args.cols < 1:
         raise ValueError("--rows and --cols must be at least 1")
     if args.wezterm_log:
@@ -89,6 +95,8 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
         wezterm_log=args.wezterm_log, codec_version=args.codec_version, prefetch_rate=args.prefetch_rate,
+        key_interval=args.key_interval,
+        **({"commands": (codecs.decode(args.keys, "unicode_escape"),)} if args.keys is not None else {}),
     )  # fmt: skip
 
 

@@ -12,10 +12,14 @@ that matters to the mux:
   a truecolour background that ``CSI K`` extends to the last column (so each
   row's cells are all coloured, as a themed editor's are); a status line in
   reverse colours at the bottom;
-* a key: the edited row, the status line and the cursor; Enter and
-  Backspace at column 0 redraw from the cursor row down; arrows move the
-  cursor (the old cursor row is not redrawn: a client must fetch it), and
-  moving off the screen scrolls by redrawing every row;
+* a key in insert mode (the mode it starts in): the edited row, the status
+  line and the cursor; Enter and Backspace at column 0 redraw from the cursor
+  row down. Escape enters normal mode, where ``h``/``j``/``k``/``l`` (and the
+  arrows, in either mode) move the cursor: only the status line and the cursor
+  change, so the old cursor row is not redrawn and a client must fetch it (the
+  pushes WezTerm's ``fetch_limiter`` throttles when a key is held down);
+  ``i`` goes back to insert mode; moving off the screen scrolls by redrawing
+  every row;
 * SIGWINCH: ``CSI H CSI 2 J`` and the whole screen again, at the new size.
 """
 
@@ -30,6 +34,7 @@ _BG = (40, 44, 52)
 _FG = (171, 178, 191)
 _TOKEN = {"kw": (198, 120, 221), "name": (224, 108, 117), "str": (152, 195, 121), "num": (209, 154, 102),
           "call": (97, 175, 239), "comment": (92, 99, 112), "op": (86, 182, 194)}  # fmt: skip
+_VI_KEYS = {"k": "A", "j": "B", "l": "C", "h": "D", "\r": "B"}
 _LINE_NR = 239  # a 256-colour grey
 _STATUS = (40, 44, 52), (152, 195, 121)
 
@@ -99,6 +104,7 @@ class EditorApp:
         self.top = 0  # first file line shown
         self.cy = 0  # cursor: file line, column
         self.cx = 0
+        self.insert = True
 
     # -- drawing -------------------------------------------------------------
     @property
@@ -123,7 +129,7 @@ class EditorApp:
         return "".join([*out, "\x1b[K\x1b[0m"])
 
     def _status(self) -> str:
-        left = f" NORMAL  src/emulated.py  {len(self.buf)}L"
+        left = f" {'INSERT' if self.insert else 'NORMAL'}  src/emulated.py  {len(self.buf)}L"
         right = f"{self.cy + 1}:{self.cx + 1} "
         pad = max(self.cols - len(left) - len(right), 0)
         line = (left + " " * pad + right)[: self.cols]
@@ -165,7 +171,7 @@ class EditorApp:
         text = data.decode("utf-8", "replace")
         i = 0
         while i < len(text):
-            if text.startswith("\x1b[", i) and i + 2 < len(text):
+            if text.startswith("\x1b[", i) and i + 2 < len(text) and text[i + 2] in "ABCD":
                 out.append(self._arrow(text[i + 2]))
                 i += 3
                 continue
@@ -189,6 +195,11 @@ class EditorApp:
         return self._status() + self._cursor()
 
     def _key(self, ch: str) -> str:
+        if ch == "\x1b" or (not self.insert and ch == "i"):
+            self.insert = ch == "i"
+            return self._status() + self._cursor()
+        if not self.insert:
+            return self._arrow(_VI_KEYS[ch]) if ch in _VI_KEYS else ""
         if not self.buf:
             self.buf.append("")
         line = self.buf[self.cy]
