@@ -74,6 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "the default commands")
     p.add_argument("--key-interval", type=float, default=0.08, metavar="S",
                    help="typing: seconds between key presses, each jittered by +-50%% (default 0.08)")
+    p.add_argument("--typing-via", choices=("keys", "write"), default="keys",
+                   help="typing: SendKeyDown as wezterm-gui types (default), or WriteToPane as a PaneWriter does")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -95,7 +97,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
         wezterm_log=args.wezterm_log, codec_version=args.codec_version, prefetch_rate=args.prefetch_rate,
-        key_interval=args.key_interval,
+        key_interval=args.key_interval, typing_via=args.typing_via,
         **({"commands": (codecs.decode(args.keys, "unicode_escape"),)} if args.keys is not None else {}),
     )  # fmt: skip
 

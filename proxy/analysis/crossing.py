@@ -104,6 +104,16 @@ def paints_old_screen_band(rows: list[int], top_before: int, push: Push) -> bool
     return sum(1 for row in set(rows) if top_before <= row < push.physical_top) > 1
 
 
+def walk_from_new_top_reaches(pane: PaneLines, row: int, new_top: int) -> bool:
+    """A client that had read every push walks up from the newest top over the lines it holds
+    without asking for them, and asks first for the row above them: a one-row request further up
+    than ``new_top - 1`` is then no evidence of a crossing, even at an old top's row above (seen
+    at 200 lines/s of output during a drag: a request for the row above the old top that was the
+    third step of a walk from the new one, the two rows between held)."""
+    return row < new_top - 1 and all(
+        (e := pane.entries.get(r)) is not None and e.fingerprint is not None for r in range(row + 1, new_top))
+
+
 #: the rules that point at one push, in the order they are tried
 PUSH_RULES = (too_soon_after, walks_above_old_top, paints_from_old_top_across_new, paints_old_screen_band)
 
@@ -136,7 +146,11 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
         # the side this model errs on.
         after = pane.crossed_walk_reply_seq
         first = next((i for i, push in pushes if after is None or push.seq > after), None)
-    first = _first_push_rule_hit(recent, pushes, rows, t_ns, first)
+    skip = (walks_above_old_top,) if len(rows) == 1 and walk_from_new_top_reaches(
+        pane, rows[0], pushes[-1][1].physical_top) else ()
+    first = _first_push_rule_hit(recent, pushes, rows, t_ns, first, skip)
+    if first is not None and held_up_to_date_before(pane, rows, first):
+        first = None
     by_seq = {push.seq: i for i, push in pushes}
     for row in rows:
         i = asks_for_line_push_delivered(pane, pane.entries.get(row), by_seq)
@@ -145,11 +159,26 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
     return first
 
 
+def held_up_to_date_before(pane: PaneLines, rows: list[int], first: int) -> bool:
+    """Every requested row was, before the log's event ``first``, a line the client held up to date:
+    a client that had not read that push would have had no reason to ask (WezTerm never asks for
+    such a row), so the timing rules' guess that it crossed is wrong. Seen at hundreds of pushes a
+    second: a push's own prefetch written microseconds after a request that did cross it."""
+    recent = pane.recent
+    seqno = recent[first].scalars[0]
+    for row in rows:
+        before = next((u.rows[row] for u in recent[first:] if row in u.rows), pane.entries.get(row))
+        if before is None or before.state != LINE or before.seqno == 0 or before.seqno > seqno:
+            return False
+    return bool(rows)
+
+
 def _first_push_rule_hit(recent: list[LoggedEvent], pushes: Iterable[tuple[int, Push]], rows: list[int],
-                         t_ns: int, first: int | None) -> int | None:
+                         t_ns: int, first: int | None, skip: tuple[Any, ...] = ()) -> int | None:
+    rules = [rule for rule in PUSH_RULES if rule not in skip]
     for i, push in pushes:
         top_before = recent[i].scalars[1]
-        if any(_push_rule_hit(rule, rows, top_before, push, t_ns) for rule in PUSH_RULES):
+        if any(_push_rule_hit(rule, rows, top_before, push, t_ns) for rule in rules):
             return i
     return first
 
