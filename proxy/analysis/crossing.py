@@ -151,12 +151,29 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
     first = _first_push_rule_hit(recent, pushes, rows, t_ns, first, skip)
     if first is not None and held_up_to_date_before(pane, rows, first):
         first = None
+    first = after_push_that_set_the_top(recent, pushes, rows, first)
     by_seq = {push.seq: i for i, push in pushes}
     for row in rows:
         i = asks_for_line_push_delivered(pane, pane.entries.get(row), by_seq)
         if i is not None:
             first = i if first is None else min(first, i)
     return first
+
+
+def after_push_that_set_the_top(recent: list[LoggedEvent], pushes: list[tuple[int, Push]], rows: list[int],
+                                first: int | None) -> int | None:
+    """A request for two or more rows from a ``physical_top`` that a logged push moved the screen to
+    is a paint of the screen that push made: the client had read it, so it crossed at most the
+    pushes after it. Seen when the proxy, busy, read two requests the client wrote milliseconds
+    apart at one time (``follows_crossed_request`` then took the second for a crossing too)."""
+    if first is None or len(rows) < 2:
+        return first
+    top = min(rows)
+    setters = [k for k, (i, push) in enumerate(pushes) if push.physical_top == top and recent[i].scalars[1] != top]
+    if not setters or pushes[setters[-1]][0] < first:
+        return first
+    later = pushes[setters[-1] + 1 :]
+    return later[0][0] if later else None
 
 
 def held_up_to_date_before(pane: PaneLines, rows: list[int], first: int) -> bool:
