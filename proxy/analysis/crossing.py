@@ -226,3 +226,44 @@ def reply_in_between(pane: PaneLines, rows: list[int], first: int) -> bool:
     events changed: the order is no longer the model's to change."""
     undone = pane.recent[first:]
     return not pane.responded.isdisjoint(rows) or any(not pane.responded_kept.isdisjoint(u.rows) for u in undone)
+
+
+def note_chunk(pane: PaneLines, t_ns: int) -> list[LoggedEvent]:
+    """The logged pushes of the requests the proxy read at the same instant as this one (one read
+    of the client's socket), kept across the commits those requests made."""
+    if pane.chunk_log is None or pane.chunk_log[0] != t_ns:
+        pane.chunk_log = (t_ns, [])
+    seen = pane.chunk_log[1]
+    seen.extend(u for u in pane.recent if u.push is not None and all(u is not v for v in seen))
+    return seen
+
+
+def delivered_in_chunk(pane: PaneLines, rows: list[int], chunk: list[LoggedEvent]) -> dict[int, Entry | None]:
+    """Rows the client asks for that it would hold up to date had it read a push an earlier request
+    of the same read already committed (WezTerm never asks for such a row): it wrote this request
+    before taking that push in, as a busy client does when it handles several pushes of one read
+    and sends each one's prefetch at once. Row -> the entry before that push."""
+    committed = {u.push.seq: u for u in chunk if u.push is not None and all(u is not v for v in pane.recent)}
+    out: dict[int, Entry | None] = {}
+    for row in rows:
+        e = pane.entries.get(row)
+        if e is None or e.state != LINE or pane.changed(e) or e.delivered_seq not in committed:
+            continue
+        # back past every push of the read that delivered it up to date: the client read none of them
+        before: Entry | None = e
+        while before is not None and before.state == LINE and before.delivered_seq in committed:
+            u = committed[before.delivered_seq]
+            before = u.rows.get(row)
+            if before is not None and (before.state != LINE or before.seqno == 0 or before.seqno > u.scalars[0]):
+                break
+        out[row] = before
+    return out
+
+
+def cause_before(pane: PaneLines, row: int, before: Entry | None, seqno: int) -> Cause:
+    """Why the client asked for ``row`` holding ``before`` (``PaneLines.cause_of`` at ``seqno``)."""
+    if before is None:
+        return pane.evicted.get(row, Cause.FIRST_VIEW)
+    if before.state == LINE:
+        return Cause.DIRTY if before.seqno == 0 or before.seqno > seqno else Cause.UNEXPLAINED
+    return before.cause

@@ -144,6 +144,9 @@ class PaneLines:
     coalesce: CoalesceTracker = field(init=False)
     #: the lines whose bytes are kept for their wrap facts, oldest first (MAX_LINE_FACTS)
     kept_facts: collections.deque[LineFacts] = field(default_factory=collections.deque)
+    #: the read instant of the last GetLines and the pushes logged up to the requests of that read
+    #: (:func:`proxy.analysis.crossing.note_chunk`)
+    chunk_log: tuple[int, list[LoggedEvent]] | None = None
     #: the client's prefetch throttle (:mod:`proxy.analysis.fetchlimit`)
     limiter: FetchLimiter = field(default_factory=FetchLimiter)
 
@@ -175,6 +178,7 @@ class PaneLines:
         """A GetLines for ``rows`` left the client: what it held for each row and why it asked,
         whether the request crossed recent pushes (it is then applied before them), and how many
         of its rows a coalescing client would not have asked for."""
+        chunk = crossing.note_chunk(self, t_ns)
         undone = self._undo_crossed(rows, t_ns)
         for undo in undone:  # what the client did since, it did before the request
             if undo.from_client:
@@ -186,13 +190,18 @@ class PaneLines:
         self.crossed_walk_reply_seq = None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
+        # rows a push of the same read delivered after this request left stay as that push left them
+        early = {} if undone else crossing.delivered_in_chunk(self, rows, chunk)
+        for row, before in early.items():
+            held[row] = before.fingerprint if before is not None else None
+            causes[row] = crossing.cause_before(self, row, before, self.seqno)
         selective_saved = {row for row, cause in causes.items() if selective.would_skip(self, row, cause)}
         coalescible = self.coalesce.requested(serial, rows)
-        self._request(serial, rows)
+        self._request(serial, [row for row in rows if row not in early])
         for undo in undone:  # and it reads the pushes after it: a later request may cross them too
             if not undo.from_client:
                 self._redo(undo)
-        return Requested(held, causes, bool(undone), coalescible, selective_saved)
+        return Requested(held, causes, bool(undone or early), coalescible, selective_saved)
 
     def _redo(self, undo: LoggedEvent) -> None:
         if undo.push is not None:
