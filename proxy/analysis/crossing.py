@@ -118,12 +118,21 @@ def walk_from_new_top_reaches(pane: PaneLines, row: int, new_top: int) -> bool:
 PUSH_RULES = (too_soon_after, walks_above_old_top, paints_from_old_top_across_new, paints_old_screen_band)
 
 
-def asks_for_line_push_delivered(pane: PaneLines, e: Entry | None, by_seq: dict[int, int]) -> int | None:
+def asks_for_line_push_delivered(pane: PaneLines, row: int, by_seq: dict[int, int]) -> int | None:
     """The row is a line a logged push delivered and the client would hold up to date (WezTerm
-    never asks for such a row): the index of that push."""
-    if e is not None and e.state == LINE and e.delivered_seq in by_seq and not pane.changed(e):
-        return by_seq[e.delivered_seq]
-    return None
+    never asks for such a row): the index of that push, or of the first of several logged pushes
+    that each delivered it up to date (the client read none of them)."""
+    e = pane.entries.get(row)
+    if e is None or e.state != LINE or e.delivered_seq not in by_seq or pane.changed(e):
+        return None
+    found = None
+    while e is not None and e.state == LINE and e.delivered_seq in by_seq:
+        found = by_seq[e.delivered_seq]
+        u = pane.recent[found]
+        e = u.rows.get(row)
+        if e is not None and (e.seqno == 0 or e.seqno > u.scalars[0]):
+            break
+    return found
 
 
 def _push_rule_hit(rule: Any, rows: list[int], top_before: int, push: Push, t_ns: int) -> bool:
@@ -154,7 +163,7 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
     first = after_push_that_set_the_top(recent, pushes, rows, first)
     by_seq = {push.seq: i for i, push in pushes}
     for row in rows:
-        i = asks_for_line_push_delivered(pane, pane.entries.get(row), by_seq)
+        i = asks_for_line_push_delivered(pane, row, by_seq)
         if i is not None:
             first = i if first is None else min(first, i)
     return first
@@ -239,11 +248,12 @@ def note_chunk(pane: PaneLines, t_ns: int) -> list[LoggedEvent]:
 
 
 def delivered_in_chunk(pane: PaneLines, rows: list[int], chunk: list[LoggedEvent]) -> dict[int, Entry | None]:
-    """Rows the client asks for that it would hold up to date had it read a push an earlier request
-    of the same read already committed (WezTerm never asks for such a row): it wrote this request
-    before taking that push in, as a busy client does when it handles several pushes of one read
-    and sends each one's prefetch at once. Row -> the entry before that push."""
-    committed = {u.push.seq: u for u in chunk if u.push is not None and all(u is not v for v in pane.recent)}
+    """Rows the client asks for that it would hold up to date had it read a logged push of this read
+    (WezTerm never asks for such a row): it wrote this request before taking that push in, as a busy
+    client does when it handles several pushes of one read and sends each one's prefetch at once.
+    For a request the log could not be reordered for (another request of the read committed it, or
+    a reply came in between). Row -> the entry before that push."""
+    committed = {u.push.seq: u for u in chunk if u.push is not None}
     out: dict[int, Entry | None] = {}
     for row in rows:
         e = pane.entries.get(row)
