@@ -148,6 +148,8 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
     first = None
     if follows_crossed_request(pane, t_ns):
         first = pushes[0][0]
+        if held_up_to_date_before(pane, rows, first):
+            first = None
     elif continues_crossed_walk(pane, rows, pushes[-1][1]):
         # Once the last step's reply has been relayed, the step is taken to have waited for it
         # (it must, for a row it never held), having read what came before it on the one stream:
@@ -157,9 +159,9 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
         first = next((i for i, push in pushes if after is None or push.seq > after), None)
     skip = (walks_above_old_top,) if len(rows) == 1 and walk_from_new_top_reaches(
         pane, rows[0], pushes[-1][1].physical_top) else ()
-    first = _first_push_rule_hit(recent, pushes, rows, t_ns, first, skip)
-    if first is not None and held_up_to_date_before(pane, rows, first):
-        first = None
+    hit = _first_push_rule_hit(recent, pushes, rows, t_ns, skip)
+    if hit is not None and (hit[1] is walks_above_old_top or not held_up_to_date_before(pane, rows, hit[0])):
+        first = hit[0]
     first = after_push_that_set_the_top(recent, pushes, rows, first)
     by_seq = {push.seq: i for i, push in pushes}
     for row in rows:
@@ -188,9 +190,13 @@ def after_push_that_set_the_top(recent: list[LoggedEvent], pushes: list[tuple[in
 def held_up_to_date_before(pane: PaneLines, rows: list[int], first: int) -> bool:
     """Every requested row was, before the log's event ``first``, a line the client held up to date:
     a client that had not read that push would have had no reason to ask (WezTerm never asks for
-    such a row), so the timing rules' guess that it crossed is wrong. Seen at hundreds of pushes a
-    second: a push's own prefetch written microseconds after a request that did cross it."""
+    such a row), so a rule's guess that it crossed is wrong. Seen at hundreds
+    of pushes a second: a push's own prefetch written microseconds after a request that did cross
+    it. (``walks_above_old_top`` keeps its verdict: tests/unit/test_attribution.py has such a walk
+    over a row held up to date.)"""
     recent = pane.recent
+    if any(u.from_client for u in recent[first:]):
+        return False  # (a Resize since may have made them stale: the client's order is not known)
     seqno = recent[first].scalars[0]
     for row in rows:
         before = next((u.rows[row] for u in recent[first:] if row in u.rows), pane.entries.get(row))
@@ -200,13 +206,15 @@ def held_up_to_date_before(pane: PaneLines, rows: list[int], first: int) -> bool
 
 
 def _first_push_rule_hit(recent: list[LoggedEvent], pushes: Iterable[tuple[int, Push]], rows: list[int],
-                         t_ns: int, first: int | None, skip: tuple[Any, ...] = ()) -> int | None:
+                         t_ns: int, skip: tuple[Any, ...] = ()) -> tuple[int, Any] | None:
+    """The first logged push a rule points at, and the rule."""
     rules = [rule for rule in PUSH_RULES if rule not in skip]
     for i, push in pushes:
         top_before = recent[i].scalars[1]
-        if any(_push_rule_hit(rule, rows, top_before, push, t_ns) for rule in rules):
-            return i
-    return first
+        for rule in rules:
+            if _push_rule_hit(rule, rows, top_before, push, t_ns):
+                return i, rule
+    return None
 
 
 def take_back(pane: PaneLines, first: int) -> list[LoggedEvent]:
@@ -238,22 +246,23 @@ def reply_in_between(pane: PaneLines, rows: list[int], first: int) -> bool:
 
 
 def note_chunk(pane: PaneLines, t_ns: int) -> list[LoggedEvent]:
-    """The logged pushes of the requests the proxy read at the same instant as this one (one read
-    of the client's socket), kept across the commits those requests made."""
+    """The logged pushes that earlier requests of the same read of the client's socket (the proxy
+    read them at the same instant as this one) committed: kept across those commits."""
     if pane.chunk_log is None or pane.chunk_log[0] != t_ns:
         pane.chunk_log = (t_ns, [])
     seen = pane.chunk_log[1]
+    earlier = [u for u in seen if all(u is not v for v in pane.recent)]
     seen.extend(u for u in pane.recent if u.push is not None and all(u is not v for v in seen))
-    return seen
+    return earlier
 
 
-def delivered_in_chunk(pane: PaneLines, rows: list[int], chunk: list[LoggedEvent]) -> dict[int, Entry | None]:
-    """Rows the client asks for that it would hold up to date had it read a logged push of this read
-    (WezTerm never asks for such a row): it wrote this request before taking that push in, as a busy
-    client does when it handles several pushes of one read and sends each one's prefetch at once.
-    For a request the log could not be reordered for (another request of the read committed it, or
-    a reply came in between). Row -> the entry before that push."""
-    committed = {u.push.seq: u for u in chunk if u.push is not None}
+def delivered_in_chunk(pane: PaneLines, rows: list[int], chunk: list[LoggedEvent],
+                       t_ns: int) -> dict[int, Entry | None]:
+    """Rows the client asks for that it would hold up to date had it read a push an earlier request
+    of the same read already committed (WezTerm never asks for such a row): it wrote this request
+    before taking that push in, as a busy client does when it handles several pushes of one read
+    and sends each one's prefetch at once. Row -> the entry before that push."""
+    committed = {u.push.seq: u for u in chunk if u.push is not None and t_ns - u.t_ns <= CROSSING_WINDOW_NS}
     out: dict[int, Entry | None] = {}
     for row in rows:
         e = pane.entries.get(row)

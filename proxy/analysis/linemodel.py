@@ -191,7 +191,7 @@ class PaneLines:
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
         # rows a push of the same read delivered after this request left stay as that push left them
-        early = {} if undone else crossing.delivered_in_chunk(self, rows, chunk)
+        early = {} if undone else crossing.delivered_in_chunk(self, rows, chunk, t_ns)
         for row, before in early.items():
             held[row] = before.fingerprint if before is not None else None
             causes[row] = crossing.cause_before(self, row, before, self.seqno)
