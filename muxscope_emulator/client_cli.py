@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="typing: seconds between key presses, each jittered by +-50%% (default 0.08)")
     p.add_argument("--typing-via", choices=("keys", "write"), default="keys",
                    help="typing: SendKeyDown as wezterm-gui types (default), or WriteToPane as a PaneWriter does")
+    p.add_argument("--local-echo-ms", type=int, default=None, metavar="MS",
+                   help="predictive local echo: the client domain's local_echo_threshold_ms (WezTerm's default "
+                        "for SSH and TLS domains is 100; 0 or absent: off, as for unix domains)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -86,6 +89,8 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
     if args.prefetch_rate < 0 or args.key_interval < 0:
         raise ValueError("--prefetch-rate and --key-interval must not be negative")
+    if args.local_echo_ms is not None and args.local_echo_ms < 0:
+        raise ValueError("--local-echo-ms must not be negative")
     if args.rows < 1 or args.cols < 1:
         raise ValueError("--rows and --cols must be at least 1")
     if args.wezterm_log:
@@ -96,8 +101,8 @@ def _options(args: argparse.Namespace) -> ClientOptions:
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
-        wezterm_log=args.wezterm_log, codec_version=args.codec_version, prefetch_rate=args.prefetch_rate,
-        key_interval=args.key_interval, typing_via=args.typing_via,
+        wezterm_log=args.wezterm_log, codec_version=args.codec_version, local_echo_ms=args.local_echo_ms or None,
+        prefetch_rate=args.prefetch_rate, key_interval=args.key_interval, typing_via=args.typing_via,
         **({"commands": (codecs.decode(args.keys, "unicode_escape"),)} if args.keys is not None else {}),
     )  # fmt: skip
 

@@ -42,6 +42,7 @@ from proxy.analysis.connection import WireEvent
 from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND, FetchLimiter
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
+from proxy.analysis.localecho import LocalEcho, LocalEchoes, key_of
 from proxy.analysis.report_model import BonusRows, BurstSummary, PerOutcome, Report, UnlistedBursts, WhatIf
 from proxy.analysis.results import BonusRowsDelivered, BurstClosed, FetchJudged, JudgedRow, RowsRequested
 from proxy.analysis.rpc import Rpc
@@ -85,13 +86,14 @@ class ConnAttribution:
     #: bursts a later Resize ended while GetLines they caused were still in flight
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
+    echo: LocalEcho | None = None
     #: the client's ``ratelimit_mux_line_prefetches_per_second`` (0: no limit; fetchlimit.py)
     prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
         if p is None:
-            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client,
+            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo,
                                                 limiter=FetchLimiter(self.prefetch_rate))
         return p
 
@@ -104,8 +106,9 @@ class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
-                 client_model: str = ClientModel.WEZTERM,
+                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None,
                  prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> None:
+        self.echoes = LocalEchoes(local_echo_ms)
         FetchLimiter(prefetch_rate)  # refuses a negative rate now, not at the first pane
         self.prefetch_rate = prefetch_rate
         if client_model not in CLIENT_MODELS:
@@ -133,8 +136,8 @@ class AttributionAddon(Addon):
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            st = conn.addon_state.setdefault("attribution", ConnAttribution(client=self.client_model,
-                                                                            prefetch_rate=self.prefetch_rate))
+            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new(), prefetch_rate=self.prefetch_rate)
+            st = conn.addon_state.setdefault("attribution", fresh)
             self._conns[conn.conn_id] = st
         return st
 
@@ -168,7 +171,7 @@ class AttributionAddon(Addon):
             elif name == "SetPaneZoomed":
                 st.pane(body["pane_id"]).make_all_stale(Cause.ZOOM, ev.t_ns)
             elif name == "SendKeyDown":
-                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns)
+                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns, key_of(body))
             return
         if name == "GetPaneRenderChangesResponse":
             self._changes(conn, st, body, ev.t_ns)
@@ -477,6 +480,7 @@ class AttributionAddon(Addon):
             settle_wall_s=round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
             pane_stats={p: sp.summary() for p, sp in sorted(t.pane_spend.items())},
             timeline_complete=self.timeline.complete(),
+            local_echo=self.echoes.summary(),
         )
 
 

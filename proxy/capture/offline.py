@@ -19,6 +19,7 @@ from proxy.analysis.analyzer import Analyzer
 from proxy.analysis.attribution import AttributionAddon
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
 from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND
+from proxy.analysis.localecho import capture_threshold
 from proxy.capture.format import CaptureReader, open_capture
 from proxy.observe.metrics import Metrics
 from proxy.observe.sinks import LogSink, MetricsSink, fan_out
@@ -136,6 +137,7 @@ def analyze_capture(
     codec_version: int | None = None,
     burst_gap_s: float = DEFAULT_BURST_GAP_S,
     client_model: str = "wezterm",
+    local_echo: str = "auto",
     prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND,
     metrics: Metrics | None = None,
     speed: float | None = None,
@@ -146,7 +148,8 @@ def analyze_capture(
     (the report prints tables instead), ``metrics`` updates those metrics, ``speed`` replays in time."""
     reader = open_capture(path)
     try:
-        attribution = AttributionAddon(burst_gap_s=burst_gap_s, client_model=client_model, prefetch_rate=prefetch_rate)
+        attribution = AttributionAddon(burst_gap_s=burst_gap_s, client_model=client_model, prefetch_rate=prefetch_rate,
+                                       local_echo_ms=capture_threshold(local_echo, reader.header))
         sinks = [LogSink() if log_events else None, MetricsSink(metrics) if metrics is not None else None]
         analyzer = Analyzer([attribution], codec_version, emit=fan_out(sinks))
         progress = Progress(reader.total_bytes, f"analysing {path}", show_progress)

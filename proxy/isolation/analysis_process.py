@@ -89,6 +89,7 @@ class Worker:
         self.metrics = Metrics(relay=False)
         self.log = logs.get_logger()
         self.attribution = AttributionAddon(burst_gap_s=args.burst_gap, client_model=args.client_model,
+                                            local_echo_ms=args.local_echo_ms or None,
                                             prefetch_rate=args.prefetch_rate)
         sinks = fan_out([LogSink(), MetricsSink(self.metrics), _CodecReporter(self.back)])
         self.analyzer = Analyzer([self.attribution], args.codec_version, emit=sinks)
@@ -159,6 +160,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--codec-version", type=int, default=None)
     p.add_argument("--client-model", default="wezterm")
     p.add_argument("--prefetch-rate", type=int, default=50)
+    p.add_argument("--local-echo-ms", type=int, default=0, help="the local echo the analysis mirrors (0: off)")
     p.add_argument("--burst-gap", type=float, default=0.25)
     p.add_argument("--log", default="{}", help="logs.configure() keyword arguments, as JSON")
     return p.parse_args(argv)
