@@ -40,6 +40,12 @@ each with what it changed). A request crossed a logged push when
   line; this includes a new pane's first paint from row 0), or for the one row
   above the old top (that look-up, from the old screen).
 
+Evidence against a crossing overrides these (crossing.py): a request whose rows were all held up
+to date before the push (a client that had not read it would not ask), a multi-row request from
+the top a logged push set, and a one-row request that a walk up from the new top reaches over held
+rows. A request for a row that a push of the same read of the client's socket delivered up to date,
+after an earlier request of that read committed the log, is judged as the client held it before.
+
 The model then puts events in the client's order: it undoes the log from that
 push on, applies the client's own events, then the request, then the server's
 events again (unless a reply in between touched the same rows: its outcome is
