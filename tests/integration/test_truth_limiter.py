@@ -76,7 +76,7 @@ def test_a_200_lines_per_s_stream_during_a_drag_reads_row_for_row():
     "crossings without evidence at ~300 pushes/s: a busy client reads several pushes in one chunk and "
     "sends each one's prefetch before taking in the next; when the first such request shows no sign of "
     "having crossed, the model commits its log and the next request's evidence (a row a later push "
-    "delivered) is gone. Measured after the same-read rule (crossing.py delivered_in_chunk): 0-3 of "
+    "delivered) is gone. Measured after the same-read rule (crossing.py delivered_in_chunk): 0-7 of "
     "150-215 rows differ, mostly in cause (client 'dirty', model 'unexplained'), in 2 of 3 sessions; "
     "no difference with --prefetch-rate 0 on both sides, so not the limiter's"))
 def test_a_held_key_in_the_editor_is_throttled_and_reads_row_for_row():
