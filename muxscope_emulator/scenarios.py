@@ -99,36 +99,38 @@ async def stream_resize(client: EmulatedClient) -> None:
 
 
 async def type_while_streaming(client: EmulatedClient) -> None:
-    """wezterm #2048: typing in the shown pane while another (a background tab) prints all it can."""
+    """wezterm #2048: typing in the shown pane while another (a background tab) prints all it can; then
+    Ctrl-C, as a user trying to get the mux back does."""
     await until_output(client)
     await typing(client)
+    client.key_down("c", MOD_CTRL)
 
 
 #: ``termwiz::input::Modifiers`` bits
 MOD_SHIFT, MOD_ALT, MOD_CTRL = 1 << 1, 1 << 2, 1 << 3
+#: a held key repeats about this often (the OS's key repeat)
+KEY_REPEAT_S = 0.033
 
 
 async def editor(client: EmulatedClient) -> None:
-    """wezterm #2503: in a full-screen editor: insert text, page down and up (Ctrl-F, Ctrl-B), one resize.
-
-    Keys go as SendKeyDown with their modifiers, as wezterm-gui sends them; ``Escape`` leaves insert mode.
-    """
+    """wezterm #2503, in the full-screen editor (``--app editor``, which starts in insert mode): type lines,
+    Escape to normal mode, hold ``j`` down through ``scroll_pages`` screens and ``k`` back up (the editor
+    scrolls by redrawing every row), then one resize. Keys go as SendKeyDown, as wezterm-gui sends them."""
     opts = client.options
 
-    async def key(ch: str, mods: int = 0) -> None:
-        client.key_down(ch, mods)
-        await asyncio.sleep(opts.key_interval * client.rng.uniform(0.5, 1.5))
+    async def key(ch: str, pause: float) -> None:
+        client.key_down(ch)
+        await asyncio.sleep(pause * client.rng.uniform(0.8, 1.2))
 
     for text in opts.commands:
-        await key("o")
-        for ch in text:
-            await key(ch)
-        await key("Escape")
+        for ch in text + "\r":
+            await key(ch, opts.key_interval)
         await asyncio.sleep(opts.command_pause)
-    for ch in "f" * opts.scroll_pages + "b" * opts.scroll_pages:
-        await key(ch, MOD_CTRL)
-        await asyncio.sleep(opts.page_interval)
+    await key("Escape", opts.command_pause)
     rows, cols = client.window_rows_cols()
+    for ch, n in (("j", (opts.scroll_pages + 1) * rows), ("k", opts.scroll_pages * rows + 1)):
+        for _ in range(n):  # down to the last row, then a page each further rows; up again past the top
+            await key(ch, KEY_REPEAT_S)
     client.gui_resize(rows - 3, cols - 10)
 
 

@@ -39,6 +39,7 @@ from typing import Any
 from proxy.analysis.analyzer import Addon, ConnState, lines_of
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND, FetchLimiter
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
 from proxy.analysis.localecho import LocalEcho, LocalEchoes, key_of
@@ -48,7 +49,6 @@ from proxy.analysis.rpc import Rpc
 from proxy.analysis.spend import IntervalUnion, Spend, WallClock, add_response
 from proxy.analysis.tally import Tally
 from proxy.analysis.timeline import FetchMark, PushMark, ResizeMark, Timeline
-from proxy.analysis.unlisted import PANE_PUSHES, UnlistedPushes
 from proxy.analysis.vocabulary import CLIENT_MODELS, OVERFETCH, Cause, ClientModel, Outcome, empty_rows, outcome
 from proxy.analysis.whatif.summary import what_if
 from proxy.relay.relay import CLIENT_TO_SERVER
@@ -87,12 +87,14 @@ class ConnAttribution:
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
     echo: LocalEcho | None = None
-    resyncing: UnlistedPushes = field(default_factory=UnlistedPushes)  # pushes awaiting a resync (unlisted.py)
+    #: the client's ``ratelimit_mux_line_prefetches_per_second`` (0: no limit; fetchlimit.py)
+    prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
         if p is None:
-            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo)
+            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo,
+                                                limiter=FetchLimiter(self.prefetch_rate))
         return p
 
     def next_seq(self) -> int:
@@ -103,9 +105,14 @@ class ConnAttribution:
 class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
+    resync_order = True  # pushes for panes the client has not listed yet take effect after its resync
+
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
-                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None) -> None:
+                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None,
+                 prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> None:
         self.echoes = LocalEchoes(local_echo_ms)
+        FetchLimiter(prefetch_rate)  # refuses a negative rate now, not at the first pane
+        self.prefetch_rate = prefetch_rate
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
         self.client_model = ClientModel(client_model)
@@ -131,7 +138,7 @@ class AttributionAddon(Addon):
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new())
+            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new(), prefetch_rate=self.prefetch_rate)
             st = conn.addon_state.setdefault("attribution", fresh)
             self._conns[conn.conn_id] = st
         return st
@@ -167,12 +174,11 @@ class AttributionAddon(Addon):
                 st.pane(body["pane_id"]).make_all_stale(Cause.ZOOM, ev.t_ns)
             elif name == "SendKeyDown":
                 st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns, key_of(body))
-            elif name in ("ListPanes", "GetCodecVersion"):
-                st.resyncing.request(name, pdu.serial)
             return
-        if name in PANE_PUSHES:
-            if not st.resyncing.defer(conn.panes.panes, name, body):
-                self._changes(conn, st, body, ev.t_ns, name)
+        if name == "GetPaneRenderChangesResponse":
+            self._changes(conn, st, body, ev.t_ns)
+        elif name == "SetPalette":
+            st.pane(body["pane_id"]).make_all_stale(Cause.PALETTE, ev.t_ns, from_client=False)
         elif name == "TabResized":
             # nothing is stale yet: the client re-lists the panes, and the Resizes that follow
             # (to the sizes listed) are the tab_resized invalidation
@@ -187,8 +193,6 @@ class AttributionAddon(Addon):
                 if info is not None and info.rows is not None:
                     st.resync[pane_id] = (info.rows, info.cols)
             st.tab_resized_panes.clear()
-            for push, push_body in st.resyncing.answered(pdu.serial, conn.panes.panes):
-                self._changes(conn, st, push_body, ev.t_ns, push)
         elif name == "ErrorResponse" and pdu.serial in st.pending:
             failed = st.pending.pop(pdu.serial)
             st.pane(failed.pane_id).fetch_failed(pdu.serial, list(failed.held))
@@ -375,10 +379,8 @@ class AttributionAddon(Addon):
             spend.getlines += 1
             spend.rows_requested += len(held)
 
-    def _changes(self, conn: ConnState, st: ConnAttribution, body: dict[str, Any], t_ns: int, name: str) -> None:
-        """A render-changes push: its bonus lines' outcomes, then the line model applies it (SetPalette: stale)."""
-        if name == "SetPalette":
-            return st.pane(body["pane_id"]).make_all_stale(Cause.PALETTE, t_ns, from_client=False)
+    def _changes(self, conn: ConnState, st: ConnAttribution, body: dict[str, Any], t_ns: int) -> None:
+        """A render-changes push: its bonus lines' outcomes, then the line model applies it."""
         model = st.pane(body["pane_id"])
         bonus: list[tuple[int, bytes, int]] = []
         bonus_facts: dict[int, LineFacts] = {}

@@ -18,9 +18,11 @@ no push waits for one (attach, TabResized) is someone else's. Pure: no I/O.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Container
 from dataclasses import dataclass, field
-from typing import Any
+
+from proxy.analysis.connection import WireEvent
 
 #: the pushes ``ClientPane::process_unilateral`` applies to a pane (others change no line)
 PANE_PUSHES = ("GetPaneRenderChangesResponse", "SetPalette")
@@ -28,20 +30,35 @@ PANE_PUSHES = ("GetPaneRenderChangesResponse", "SetPalette")
 
 @dataclass
 class UnlistedPushes:
-    """The pushes waiting for a resync, each with the serial of its ListPanes once the client sent it."""
+    """The pushes waiting for a resync, each with the serial of its ListPanes once the client sent it.
 
-    waiting: list[tuple[int | None, str, dict[str, Any]]] = field(default_factory=list)
+    One per connection, for the addons that set ``resync_order`` (:class:`~proxy.analysis.analyzer.Addon`).
+    """
+
+    waiting: list[tuple[int | None, WireEvent]] = field(default_factory=list)
     #: the connection was seen from its start (the client's GetCodecVersion): only then is a pane
     #: missing from the listings one the client does not know (a capture begun mid-session, or a
     #: hand-made one, has never shown the listing)
     watching: bool = False
 
-    def defer(self, known: Container[int], name: str, body: dict[str, Any]) -> bool:
-        """Keep this push for later (True) if its pane is not one the client has listed."""
-        if not self.watching or name not in PANE_PUSHES or body.get("pane_id") in known:
-            return False
-        self.waiting.append((None, name, body))
-        return True
+    def reorder(self, known: Container[int], ev: WireEvent) -> list[WireEvent]:
+        """The events to hand on for ``ev``, in the client's order: none (a push kept for later), ``ev``,
+        or a ListPanes answer followed by the pushes that waited for it (taking effect then)."""
+        pdu = ev.pdu
+        if pdu is None or not isinstance(pdu.body, dict):
+            return [ev]
+        if ev.from_client:
+            self.request(pdu.name, pdu.serial)
+        elif self.defer(known, pdu.name, pdu.body.get("pane_id")):
+            self.waiting.append((None, ev))
+            return []
+        elif pdu.name == "ListPanesResponse":
+            return [ev, *(dataclasses.replace(w, t_ns=ev.t_ns) for w in self.answered(pdu.serial, known))]
+        return [ev]
+
+    def defer(self, known: Container[int], name: str, pane_id: object) -> bool:
+        """Should this push wait (its pane is not one the client has listed)?"""
+        return self.watching and name in PANE_PUSHES and pane_id not in known
 
     def request(self, name: str, serial: int) -> None:
         """The client sent ``name``: a GetCodecVersion starts the watch; a ListPanes is the resync of
@@ -49,14 +66,14 @@ class UnlistedPushes:
         self.watching = self.watching or name == "GetCodecVersion"
         if name != "ListPanes":
             return
-        for i, (sent, name, body) in enumerate(self.waiting):
+        for i, (sent, ev) in enumerate(self.waiting):
             if sent is None:
-                self.waiting[i] = (serial, name, body)
+                self.waiting[i] = (serial, ev)
                 return
 
-    def answered(self, serial: int, known: Container[int]) -> list[tuple[str, dict[str, Any]]]:
+    def answered(self, serial: int, known: Container[int]) -> list[WireEvent]:
         """The ListPanes ``serial`` was answered: its pushes, to apply now (those of panes still
         unlisted are dropped, as the client drops them)."""
-        ready = [(name, body) for sent, name, body in self.waiting if sent == serial]
+        ready = [ev for sent, ev in self.waiting if sent == serial]
         self.waiting = [w for w in self.waiting if w[0] != serial]
-        return [(name, body) for name, body in ready if body["pane_id"] in known]
+        return [ev for ev in ready if ev.pdu is not None and ev.pdu.body["pane_id"] in known]

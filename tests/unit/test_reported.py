@@ -39,6 +39,7 @@ def test_variants_are_consistent(name):
     # the quick variant is the same session, shorter
     assert (quick.server.panes, quick.server.layout, quick.server.content, quick.server.app, quick.server.stream_pane) \
         == (full.server.panes, full.server.layout, full.server.content, full.server.app, full.server.stream_pane)
+    assert bool(quick.server.stream_lines_per_s) == bool(full.server.stream_lines_per_s)
     assert quick.client.runner == full.client.runner and quick.client.local_echo_ms == full.client.local_echo_ms
     assert quick.server.scrollback <= full.server.scrollback
     assert quick.client.drag_seconds <= full.client.drag_seconds and quick.client.resizes <= full.client.resizes
@@ -81,11 +82,12 @@ def test_options_build_before_and_after_the_features_land(name, quick):
                                                                  spec.server.content)
     assert client.scenario in scenarios.RUNNERS
     assert (client.rows, client.cols, client.resizes) == (spec.client.rows, spec.client.cols, spec.client.resizes)
-    has = {f.name for f in dataclasses.fields(ServerOptions)}
-    if "stream_lines_per_s" in has:  # the feature: passed as it is, no fallback on top
-        assert server.stream_lines_per_s == spec.server.stream_lines_per_s and server.output_rate == 0
-    else:  # the fallback: the same rate, in every pane
-        assert server.output_rate == min(spec.server.stream_lines_per_s, 2000)
+    # the stream in its one pane, at its rate (max: as fast as it can), after the attach; no output elsewhere
+    rate = spec.server.stream_lines_per_s
+    assert server.output_rate == 0
+    assert server.stream == (None if not rate else "max" if rate == reported.MAX_RATE else f"{rate:g}")
+    assert (server.stream_pane, server.stream_delay_s, server.app) == (
+        spec.server.stream_pane, spec.server.stream_delay_s, spec.server.app)
     assert client.local_echo_ms == spec.client.local_echo_ms
     if spec.client.runner in scenarios.RUNNERS:
         assert client.scenario == spec.client.runner
