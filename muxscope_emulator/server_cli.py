@@ -66,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         help="background output in lines per second per pane (default 0: quiet)",
     )
+    p.add_argument("--layout", choices=("tabs", "split"), default="tabs",
+                   help="tabs: --panes tabs of one pane each; split: each tab split in two side by side "
+                        "(default tabs)")
     p.set_defaults(func=run)
     return p
 
@@ -80,6 +83,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         codec_version=args.codec_version,
         prefill_rows=getattr(args, "prefill_rows", None),
         output_rate=args.output_rate,
+        layout=getattr(args, "layout", "tabs"),
     )
 
 

@@ -338,6 +338,21 @@ class TabTree:
         """``set_zoomed``: toggle only if the state differs."""
         return self.toggle_zoom() if (self.zoomed is not None) != zoomed else []
 
+    def remove(self, pane_id: int) -> Resizes:
+        """``remove_pane_if``: the leaf goes, its sibling takes the split's whole size; returns the
+        resizes of the panes under that sibling."""
+        if self.zoomed == pane_id:
+            self.zoomed = None
+        for node, parent, is_right in preorder(self.root):
+            if isinstance(node, Leaf) and node.pane_id == pane_id and parent is not None:
+                sibling = parent.left if is_right else parent.right
+                size = parent.size()
+                self.root = _replace_node(self.root, parent, sibling)
+                if self.active == pane_id:
+                    self.active = leaf_ids(sibling)[0]
+                return _resize_subtree(sibling, size)
+        return []
+
     def to_codec(self, entry: Callable[[int, int, int], dict[str, Any]]) -> dict[str, Any]:
         """``codec_pane_tree``: the tree as ListPanes sends it."""
         return to_codec(self.root, entry)
@@ -386,6 +401,22 @@ def _apply_pane_size(node: Split, size: Mapping[str, int]) -> None:
         node.second["rows"] = max(size["rows"] - (1 + node.first["rows"]), 0)
     for s in (node.first, node.second):
         s["pixel_width"], s["pixel_height"] = s["cols"] * cw, s["rows"] * ch
+
+
+def _replace_node(node: Node, old: Node, new: Node) -> Node:
+    if node is old:
+        return new
+    if isinstance(node, Split):
+        node.left = _replace_node(node.left, old, new)
+        node.right = _replace_node(node.right, old, new)
+    return node
+
+
+def _resize_subtree(node: Node, size: Mapping[str, int]) -> Resizes:
+    """A subtree given ``size``: its splits re-apportioned (``apply_pane_size``), then its leaves sized."""
+    if isinstance(node, Split):
+        _apply_pane_size(node, size)
+    return apply_sizes_from_splits(node, size)
 
 
 def _replace_leaf(node: Node, pane_id: int, new: Node) -> Node:
