@@ -148,12 +148,13 @@ def _wait_for(path: str, timeout: float = 10.0) -> None:
 
 
 def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
-                server_extra: list[str] = (), tcp: bool = False) -> tuple[dict, AttributionAddon, dict]:
+                server_extra: list[str] = (), tcp: bool = False,
+                proxy_extra: list[str] = ()) -> tuple[dict, AttributionAddon, dict]:
     """One session (server, proxy and client as processes): the client's truth file (with
     ``crossed``: :func:`crossed_pushes`), muxscope's analysis of the capture, and the client's own
     report (``--json``; empty if it printed none).
     ``tcp``: the client reaches the proxy over TCP loopback (where it reads kernel receive
-    timestamps) instead of a unix socket."""
+    timestamps) instead of a unix socket; ``proxy_extra``: more proxy options (``--shape``)."""
     server_sock, proxy_sock = str(tmp / "s.sock"), str(tmp / "p.sock")
     port = free_port() if tcp else None
     proxy_addr = f"tcp:127.0.0.1:{port}" if tcp else f"unix:{proxy_sock}"
@@ -164,7 +165,7 @@ def run_session(scenario: str, policy: str, tmp: Path, extra: list[str] = (),
     try:
         _wait_for(server_sock)
         proxy = subprocess.Popen([*PY, "proxy", "--listen", proxy_addr, "--upstream", f"unix:{server_sock}",
-                                  "--capture", capture, "--log-level", "warning"],
+                                  "--capture", capture, "--log-level", "warning", *proxy_extra],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if port is not None:
             wait_port(port, 10.0, proxy)
@@ -252,7 +253,8 @@ def _checked_session(scenario: str, policy: str, server_extra: list[str] = ()) -
     truth, attribution, client_report = run_session(scenario, policy, Path(d), server_extra=server_extra)
     try:
         slack = _check_outcomes(scenario, policy, truth, attribution)
-        what_if_slack = _crossing_rows(truth, attribution, slack) + _excused_causes(truth, attribution)
+        what_if_slack = (_crossing_rows(truth, attribution, slack) + _excused_causes(truth, attribution)
+                         + _resize_crossed_rows(truth))
         _check_what_ifs(client_report, attribution, what_if_slack)
     except AssertionError:
         print(f"capture and truth kept in {d} (muxscope report {d}/c.muxcap)")
@@ -333,6 +335,18 @@ def _crossing_rows(truth: dict, attribution: Analysis, slack: int) -> int:
     pushes = set().union(*(truth["crossed"][s] for s in differing))
     rows = {r["serial"]: r["rows"] for r in truth["rpcs"] if r["pdu"] == "GetLines"}
     return sum(rows[s] for s, crossed in truth["crossed"].items() if crossed & pushes)
+
+
+def _resize_crossed_rows(truth: dict) -> int:
+    """Rows fetched because of a resize whose content last reached the client in a reply or push
+    that crossed one of its Resizes (``truth["invalidation_crossed_rows"]``). The selective what-if
+    asks which rows a rewrap could alter among those the client held at the Resize; the client held
+    such a row (or its older content) on the other side of the Resize from where the wire puts it, so
+    the two may count it otherwise. With TabResized fed back (a Resize per listing), pushes cross
+    Resizes in most drags."""
+    crossed = truth.get("invalidation_crossed_rows", set())
+    return sum(1 for _, p, r, _, c in truth["rows_detail"]
+               if c in ("resize", "tab_resized", "zoom") and ((p, r) in crossed or (p, None) in crossed))
 
 
 def _check_what_ifs(client_report: dict, attribution: Analysis, slack: int = 0) -> None:
