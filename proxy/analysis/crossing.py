@@ -136,7 +136,7 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
         # the side this model errs on.
         after = pane.crossed_walk_reply_seq
         first = next((i for i, push in pushes if after is None or push.seq > after), None)
-    first = _first_push_rule_hit(recent, pushes, rows, t_ns, first)
+    first = _first_push_rule_hit(pane, pushes, rows, t_ns, first)
     by_seq = {push.seq: i for i, push in pushes}
     for row in rows:
         i = asks_for_line_push_delivered(pane, pane.entries.get(row), by_seq)
@@ -145,13 +145,32 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
     return first
 
 
-def _first_push_rule_hit(recent: list[LoggedEvent], pushes: Iterable[tuple[int, Push]], rows: list[int],
+def _first_push_rule_hit(pane: PaneLines, pushes: Iterable[tuple[int, Push]], rows: list[int],
                          t_ns: int, first: int | None) -> int | None:
     for i, push in pushes:
-        top_before = recent[i].scalars[1]
-        if any(_push_rule_hit(rule, rows, top_before, push, t_ns) for rule in PUSH_RULES):
-            return i
+        top_before = pane.recent[i].scalars[1]
+        for rule in PUSH_RULES:
+            if _push_rule_hit(rule, rows, top_before, push, t_ns) and not (
+                    rule is walks_above_old_top and walk_from_new_top_may_reach(pane, rows[0], push)):
+                return i
     return first
+
+
+def walk_from_new_top_may_reach(pane: PaneLines, row: int, push: Push) -> bool:
+    """A client that read the push walks up from its new top, one row at a time while the row above
+    is a held wrapped line (mux pane.rs get_logical_lines): it asks for ``row`` too when every row
+    between is held and wrapped (or of unknown wrap). Seen in a drag where a push moved the top by
+    two rows over wrapped lines: the walk's third step was the old top's row above."""
+    if row >= push.physical_top - 1:
+        return False
+    for r in range(row + 1, push.physical_top):
+        e = pane.entries.get(r)
+        if e is None or e.fingerprint is None:
+            return False
+        facts = e.facts.get() if e.facts is not None else None
+        if facts is not None and not facts.wrapped:
+            return False
+    return True
 
 
 def take_back(pane: PaneLines, first: int) -> list[LoggedEvent]:

@@ -23,6 +23,8 @@ from typing import Any
 
 from proxy.analysis.vocabulary import Cause
 
+#: how many listings' sizes per pane may still be sent back
+OWED_LISTINGS = 4
 #: what ``ClientPane::resize`` compares: rows, cols and the pixel size
 Dims = tuple[int, int, int, int]
 
@@ -84,8 +86,8 @@ def _root_dims(node: Mapping[str, Any]) -> Dims:
 class ResizeCauses:
     """Per connection: the Resizes the listings may oblige the client to send, and the zoom's."""
 
-    #: pane -> the size the last listing gives it: a Resize to it is the resync's
-    owed: dict[int, Dims] = field(default_factory=dict)
+    #: pane -> the sizes the last few listings gave it, oldest first: a Resize to one is the resync's
+    owed: dict[int, list[Dims]] = field(default_factory=dict)
     #: panes whose next Resize (right behind a SetPaneZoomed) is the zoom's
     zooming: set[int] = field(default_factory=set)
     #: tab of each pane, from the listings
@@ -96,11 +98,17 @@ class ResizeCauses:
         """A ListPanesResponse: each pane's listed size is owed. The client sends it only where its
         dims differ, but whether they do cannot be told from the wire: the client may have sent a
         Resize that the wire shows after this listing (it read the listing late). So the size stays
-        owed until the next listing or a Resize to it."""
+        owed until a Resize to it. Several listings can be on their way at once (each Resize brings a
+        TabResized), and the client may read one after the wire shows the next: the last
+        :data:`OWED_LISTINGS` sizes stay owed."""
         for tabroot in resp.get("tabs", ()):
             for leaf in _leaves(tabroot):
                 self.tab_of[leaf["pane_id"]] = leaf["tab_id"]
-            self.owed.update(listed_sizes(tabroot))
+            for pane_id, size in listed_sizes(tabroot):
+                owed = self.owed.setdefault(pane_id, [])
+                if not owed or owed[-1] != size:
+                    owed.append(size)
+                    del owed[:-OWED_LISTINGS]
 
     def zoomed(self, body: Mapping[str, Any]) -> None:
         """SetPaneZoomed: the Resizes of the tab's panes that follow at once are the zoom's."""
@@ -115,9 +123,10 @@ class ResizeCauses:
         """A Resize the client sent: whose doing it was."""
         if pane_id in self.zooming:
             cause = Cause.ZOOM
-        elif self.owed.get(pane_id) == size_dims(size):
+        elif size_dims(size) in self.owed.get(pane_id, ()):
             cause = Cause.TAB_RESIZED
-            del self.owed[pane_id]
+            owed = self.owed[pane_id]
+            del owed[: owed.index(size_dims(size)) + 1]  # it and the older listings are answered
         else:
             cause = Cause.RESIZE
             self.zooming.clear()
