@@ -84,11 +84,11 @@ def test_split_pane_answers_with_the_new_pane():
 
 
 def test_divider_drag_feeds_back_and_ends_on_the_servers_sizes():
-    report, _ = run_client({"layout": "split"}, scenario="divider-drag", resizes=12, drag_seconds=0.6)
+    report, _ = run_client({"layout": "split"}, scenario="divider-drag", resizes=8, drag_seconds=0.4)
     assert report.settled, report.errors
     assert_truth_adds_up(report)
     splits = report.splits
-    assert splits["moves"] == 12 and splits["user_resizes"] > 0
+    assert splits["moves"] == 8 and splits["user_resizes"] > 0
     assert report.rpcs["Resize"] == splits["user_resizes"] + splits["fed_back_resizes"]
     assert report.rpcs["ListPanes"] > 1 and isinstance(splits["divider_offset"], int)
     assert "resize" in report.truth["causes"]

@@ -41,12 +41,13 @@ def _session(scenario: str, client_extra: list[str], proxy_extra: list[str] = ()
 
 
 def test_divider_drag_over_a_40ms_link_feeds_back_and_reads_right():
-    """20 divider moves in 1 s at 40 ms RTT: more Resizes are fed back than the user made."""
-    truth, report, client = _session("divider-drag", ["--resizes", "20", "--drag-seconds", "1", "--timeout", "30"],
+    """6 divider moves in 0.3 s at 40 ms RTT: Resizes are fed back. (20 moves in 1 s feed back
+    100-850 and take 5-30 s to settle, the longer the busier the server: too slow for the suite.)"""
+    truth, report, client = _session("divider-drag", ["--resizes", "6", "--drag-seconds", "0.3", "--timeout", "45"],
                                      ["--shape", "rtt=40ms"])
     splits = client["splits"]
     print(f"divider drag at 40 ms: {splits}, over-fetch {_share(truth['rows']):.1f} %")
-    assert splits["moves"] == 20 and splits["user_resizes"] >= 20
+    assert splits["moves"] == 6 and splits["user_resizes"] >= 6
     assert splits["fed_back_resizes"] > 0
     assert truth["causes"]["tab_resized"] > 0
     assert report["causes"] == {c: n for c, n in truth["causes"].items() if n}
