@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from tests.integration.test_truth import _check_outcomes, run_session
 
 
@@ -22,14 +24,17 @@ def _share(rows: dict[str, int]) -> float:
     return 100.0 * (rows["redundant"] + rows["superseded"]) / total if total else 0.0
 
 
-def _session(scenario: str, client_extra: list[str], proxy_extra: list[str] = ()) -> tuple[dict, dict, dict]:
-    d = tempfile.mkdtemp(prefix=f"muxscope-splits-{scenario}-", dir="/tmp")
-    truth, analysis, client = run_session(scenario, "wezterm", Path(d), extra=client_extra,
+def _session(scenario: str, client_extra: list[str], proxy_extra: list[str] = (),
+             policy: str = "wezterm") -> tuple[dict, dict, dict]:
+    d = tempfile.mkdtemp(prefix=f"muxscope-splits-{scenario}-{policy}-", dir="/tmp")
+    truth, analysis, client = run_session(scenario, policy, Path(d), extra=client_extra,
                                           server_extra=["--layout", "split"], proxy_extra=proxy_extra)
     report = analysis.report()
     try:
         assert client.get("settled"), client.get("errors")
-        _check_outcomes(scenario, "wezterm", truth, analysis)
+        # (the what-ifs are not checked here: in split sessions the selective one differs from the
+        # client's count, e.g. 64 against 108 rows, for a reason not yet found)
+        _check_outcomes(scenario, policy, truth, analysis)
         assert report["rows"] == truth["rows"]
         assert {p: v["rows"] for p, v in report["panes"].items()} == {p: v["rows"] for p, v in truth["panes"].items()}
         assert abs(_share(report["rows"]) - _share(truth["rows"])) <= 1.0
@@ -51,6 +56,13 @@ def test_divider_drag_over_a_40ms_link_feeds_back_and_reads_right():
     assert splits["fed_back_resizes"] > 0
     assert truth["causes"]["tab_resized"] > 0
     assert report["causes"] == {c: n for c, n in truth["causes"].items() if n}
+
+
+@pytest.mark.parametrize("policy", ["selective", "coalesce"])
+def test_divider_drag_under_the_other_policies(policy):
+    truth, report, _ = _session("divider-drag", ["--resizes", "6", "--drag-seconds", "0.3", "--timeout", "45"],
+                                policy=policy)
+    assert truth["causes"]["resize"] > 0 and report["causes"]["resize"] == truth["causes"]["resize"]
 
 
 def test_zoom_reads_as_zoom():
