@@ -145,12 +145,15 @@ def crossing_invalidations(truth: dict, wire: _WireTimes) -> set[tuple[int, int 
 
 def unreturned_crossed(truth: dict, wire: _WireTimes) -> int:
     """Rows a GetLines asked for that its reply did not return (``stable_range`` picks other rows at
-    the bottom) and whose last reply or push crossed a Resize: their cause, counted when asked, can
-    differ as :func:`crossing_invalidations` says, with no row in ``rows_detail`` to show it."""
+    the bottom) and whose last reply or push crossed a Resize, or whose request crossed a push (by
+    both clocks: ``truth["crossed"]``): their cause, counted when asked, can differ as
+    :func:`crossing_invalidations` and the crossing rules say, with no row in ``rows_detail`` to
+    show it. (Seen: a push whose rewrap moved the top *up* moved the cursor off a requested row;
+    no rule sees a request that crossed that.)"""
     crossed = truth["invalidation_crossed_rows"]
     return sum(1 for serial, asked in wire.asked.items()
                for pane, row in asked - wire.replies.get(serial, (0, set()))[1]
-               if (pane, row) in crossed or (pane, None) in crossed)
+               if (pane, row) in crossed or (pane, None) in crossed or serial in truth["crossed"])
 
 
 def _wait_for(path: str, timeout: float = 10.0) -> None:
