@@ -363,8 +363,10 @@ def _resize_crossed_rows(truth: dict) -> int:
     the two may count it otherwise. With TabResized fed back (a Resize per listing), pushes cross
     Resizes in most drags."""
     crossed = truth.get("invalidation_crossed_rows", set())
-    return sum(1 for _, p, r, _, c in truth["rows_detail"]
-               if c in ("resize", "tab_resized", "zoom") and ((p, r) in crossed or (p, None) in crossed))
+    requests = truth.get("crossed", {})
+    return sum(1 for s, p, r, _, c in truth["rows_detail"]
+               if c in ("resize", "tab_resized", "zoom")
+               and ((p, r) in crossed or (p, None) in crossed or s in requests))
 
 
 def _check_what_ifs(client_report: dict, attribution: Analysis, slack: int = 0) -> None:
