@@ -16,6 +16,7 @@ server's ``TabInner``. What is mirrored (docs/wezterm-behaviour.md, "splits"):
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from muxscope_emulator.content import prefill
@@ -45,10 +46,25 @@ def tree_of(server: EmulatedMuxServer, tab: Tab) -> TabTree:
 
 
 def resize_pane(server: EmulatedMuxServer, pane_id: int, size: Size) -> None:
-    """``LocalPane::resize``: the terminal rewraps (new seqnos)."""
+    """``LocalPane::resize``: the pty (the program redraws on SIGWINCH if the winsize changed), then the
+    terminal rewraps (new seqnos)."""
     pane = server.panes.get(pane_id)
-    if pane is not None:
-        pane.terminal.resize(size["rows"], size["cols"], size["pixel_width"], size["pixel_height"], size["dpi"])
+    if pane is None:
+        return
+    term = pane.terminal
+    before = (term.rows, term.cols, term.pixel_width, term.pixel_height)
+    term.resize(size["rows"], size["cols"], size["pixel_width"], size["pixel_height"], size["dpi"])
+    if (term.rows, term.cols, term.pixel_width, term.pixel_height) != before and _serving():
+        server.sigwinch(pane)  # the kernel signals only a changed winsize
+
+
+def _serving() -> bool:
+    """A loop runs (not while the server builds its layout, before any client)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def tab_resized(server: EmulatedMuxServer, tab: Tab) -> None:

@@ -310,8 +310,9 @@ class Session:
         }
 
     def on_Resize(self, body: Any) -> tuple[str, Any]:  # noqa: N802
-        """Resize: rewrap the pane, rebuild the tab's split sizes from its panes and (unless zoomed)
-        TabResized to every client, sender included (:mod:`.servertabs`). No render push is scheduled."""
+        """Resize: rewrap the pane (the program's SIGWINCH redraw brings a push ~3 ms later), rebuild the
+        tab's split sizes from its panes and (unless zoomed) TabResized to every client, sender included
+        (:mod:`.servertabs`). No render push is scheduled here."""
         pane = self._pane(body["pane_id"])
         tab = self._tab(body["containing_tab_id"])
         servertabs.on_resize(self.server, tab, pane.pane_id, body["size"])
