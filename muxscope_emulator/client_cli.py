@@ -52,8 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         f"({', '.join(reported.NAMES)}), which also sets the window size, the drag and the "
                         "typing as its reporter had them (run the server with the same --scenario)")
     p.add_argument("--quick", action="store_true", help="with a reported --scenario: its short variant")
-    p.add_argument("--resizes", type=int, default=20, help="resize-drag: size changes in the drag (default 20)")
-    p.add_argument("--drag-seconds", type=float, default=1.0, help="resize-drag: drag duration (default 1.0)")
+    p.add_argument("--resizes", type=int, default=20,
+                   help="resize-drag, divider-drag: moves in the drag (default 20)")
+    p.add_argument("--drag-seconds", type=float, default=1.0,
+                   help="resize-drag, divider-drag: drag duration (default 1.0)")
+    p.add_argument("--zoom-seconds", type=float, default=0.5,
+                   help="zoom: how long the pane stays zoomed before it is unzoomed (default 0.5)")
     p.add_argument("--policy", type=_policy, default=Policy(), metavar="POLICY",
                    help=f"fetch behaviour: {', '.join(POLICIES)} (default wezterm)")
     p.add_argument("--truth-file", default=None, metavar="PATH", help="write the ground truth here as JSON")
@@ -90,8 +94,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> ClientOptions:
-    if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0:
-        raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
+    if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0 or getattr(args, "zoom_seconds", 0) < 0:
+        raise ValueError("--resizes, --drag-seconds, --zoom-seconds must not be negative and --timeout must be "
+                         "positive")
     if args.prefetch_rate < 0 or args.key_interval < 0:
         raise ValueError("--prefetch-rate and --key-interval must not be negative")
     if args.local_echo_ms is not None and args.local_echo_ms < 0:
@@ -114,6 +119,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
         wezterm_log=args.wezterm_log, codec_version=args.codec_version, local_echo_ms=args.local_echo_ms or None,
         prefetch_rate=args.prefetch_rate, key_interval=args.key_interval, typing_via=args.typing_via,
+        zoom_seconds=getattr(args, "zoom_seconds", 0.5),
         **({"commands": (codecs.decode(args.keys, "unicode_escape"),)} if args.keys is not None else {}),
     )  # fmt: skip
 

@@ -43,6 +43,9 @@ class ClientReport:
     selective_saved_rows: int = 0
     throttled_pushes: int = 0
     errors: list[str] = field(default_factory=list)
+    #: divider drags and zooms (:mod:`.clienttabs`): Resizes the user's action sent, Resizes a listing
+    #: made the client send (fed back), and where the divider ended against the pointer
+    splits: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +66,7 @@ class ClientReport:
             "throttled_pushes": self.throttled_pushes,
             "screen": {str(k): v for k, v in self.screen.items()},
             "errors": self.errors,
+            "splits": self.splits,
             "truth": self.truth,
         }
 
@@ -91,4 +95,14 @@ def build_report(client: EmulatedClient, settle: float | None, scenario_rows: in
         selective_saved_rows=sum(p.selective_saved_rows() for p in client.panes.values()),
         throttled_pushes=sum(p.stats.throttled_pushes for p in client.panes.values()),
         errors=list(client.errors),
+        splits=_splits(client),
     )
+
+
+def _splits(client: EmulatedClient) -> dict[str, Any]:
+    """The split figures: Resizes by who asked, and the divider's end against the pointer."""
+    stats = client.split_stats
+    tab = client.shown_tab()
+    sizes = {str(p): [s["cols"], s["rows"]] for p, s in tab.tree.pane_sizes()} if tab is not None else {}
+    return {"user_resizes": stats.user, "fed_back_resizes": stats.fed_back, "moves": stats.moves,
+            "pointer": stats.pointer, "divider_offset": client.divider_offset(), "pane_sizes": sizes}

@@ -48,7 +48,7 @@ class ServerSpec:
     scrollback: int = 2000
     prefill_rows: int | None = None
     content: str = "mixed"
-    #: "tabs" (one pane per tab) or "split" (the first tab split in two)
+    #: "tabs" (``panes`` tabs of one pane) or "split" (each of those tabs split in two side by side)
     layout: str = "tabs"
     #: lines per second printed in ``stream_pane`` (MAX_RATE: as fast as it can), from ``stream_delay_s`` on
     stream_lines_per_s: float = 0.0
@@ -148,9 +148,9 @@ REGISTRY: dict[str, ReportedScenario] = {s.name: s for s in (
         "issue-5142", ISSUES + "5142", "resizing in mux domains has issues",
         "(Slow) SSH domain; a tab split in two, the divider between them dragged for 5 s.",
         _SSH,
-        Variant(ServerSpec(panes=2, layout="split"),
+        Variant(ServerSpec(layout="split"),
                 ClientSpec("divider-drag", resizes=100, drag_seconds=5.0, local_echo_ms=100)),
-        Variant(ServerSpec(panes=2, layout="split", scrollback=500),
+        Variant(ServerSpec(layout="split", scrollback=500),
                 ClientSpec("divider-drag", resizes=15, drag_seconds=1.0, local_echo_ms=100)),
         frozenset({"splits", "divider-drag", "local-echo"}),
     ),
@@ -201,7 +201,6 @@ def _stream(rate: float) -> str | None:
 #: the field). Once a feature has landed its field is simply passed; wiring it for good is deleting
 #: its line here and passing it in :func:`server_options` / :func:`client_options`.
 LATE_FIELDS: dict[str, tuple[type, Callable[[ServerSpec, dict[str, Any]], None] | None]] = {
-    "layout": (ServerOptions, None),  # without splits: one pane per tab
     "gui_order": (ClientOptions, None),
 }
 
@@ -235,16 +234,14 @@ def server_options(name: str, quick: bool = False, **overrides: Any) -> ServerOp
     kw: dict[str, Any] = dict(panes=s.panes, rows=s.rows, cols=s.cols, scrollback=s.scrollback,
                               prefill_rows=s.prefill_rows, content=s.content, app=s.app,
                               stream=_stream(s.stream_lines_per_s), stream_pane=s.stream_pane,
-                              stream_delay_s=s.stream_delay_s)
-    kw.update(_late(ServerOptions, {"layout": s.layout}, s))
+                              stream_delay_s=s.stream_delay_s, layout=s.layout)
     kw.update(overrides)
     return ServerOptions(**kw)
 
 
 def runner(name: str, quick: bool = False) -> str:
-    """The client's runner; a drag of the window corner while the divider drag is missing."""
-    wanted = get(name).variant(quick).client.runner
-    return wanted if wanted in scenarios.RUNNERS else "resize-drag"
+    """The client's runner (scenarios.RUNNERS)."""
+    return get(name).variant(quick).client.runner
 
 
 def client_options(name: str, quick: bool = False, gui_order: str | None = None,

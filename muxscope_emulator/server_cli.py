@@ -79,6 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "--codec-version are then the scenario's); a client scenario name (resize-drag, ...) "
                         "changes nothing here")
     p.add_argument("--quick", action="store_true", help="with --scenario: its short variant (the tests')")
+    p.add_argument("--layout", choices=("tabs", "split"), default="tabs",
+                   help="tabs: --panes tabs of one pane each; split: each tab split in two side by side "
+                        "(default tabs)")
     p.add_argument("--app", choices=APPS, default="shell",
                    help="the program in each pane: shell (default) or editor (a full-screen editor with many "
                         "colours on the alternate screen, like neovim with a colour scheme)")
@@ -113,6 +116,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         prefill_rows=getattr(args, "prefill_rows", None),
         output_rate=args.output_rate,
         content=getattr(args, "content", "mixed"),
+        layout=getattr(args, "layout", "tabs"),
         app=getattr(args, "app", "shell"),
         stream=getattr(args, "stream_lines_per_s", None),
         stream_pane=getattr(args, "stream_pane", 0),
