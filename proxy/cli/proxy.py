@@ -15,6 +15,8 @@ import sys
 
 from codec.schema.versions import SUPPORTED
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.eventloop import NO_UVLOOP_ENV, EventLoopError, LoopChoice, resolve, running_loop_name
+from proxy.eventloop import run as run_loop
 from proxy.isolation.runtime import IsolatedRuntime
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, TlsAddress, parse_listen, parse_upstream
@@ -49,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="resident memory the analysis process may use before it is restarted (default 160)")
     p.add_argument("--grace", type=float, default=2.0,
                    help="seconds open connections get to finish on SIGINT/SIGTERM (default 2)")
+    p.add_argument("--event-loop", choices=[c.value for c in LoopChoice], default="auto",
+                   help="the relay's event loop: uvloop (pip install 'muxscope[fast]'), asyncio's, or auto "
+                   f"(default: uvloop if installed, unless {NO_UVLOOP_ENV}=1; --listen stdio always uses asyncio)")
     p.add_argument("--shape", default=None, metavar="SPEC",
                    help="simulate a slow link on the upstream side, e.g. 'rtt=60ms,bandwidth=20mbit,jitter=2ms'")
     _add_ssh_args(p)
@@ -225,6 +230,7 @@ async def _main(opts: RuntimeOptions, grace: float, args: argparse.Namespace | N
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         await rt.start()
+        rt.log.info("event_loop", loop=running_loop_name())
         _tell_tls_setup(rt)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -275,7 +281,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         logs.configure_from_args(args)
         opts = options_from_args(args)
-        return asyncio.run(_main(opts, args.grace, args))
-    except (AddressError, ProxyError, ValueError) as exc:
+        choice = resolve(getattr(args, "event_loop", "auto"), stdio=isinstance(opts.listen, StdioAddress))
+        return run_loop(_main(opts, args.grace, args), choice)
+    except (AddressError, ProxyError, ValueError, EventLoopError) as exc:
         print(f"muxscope proxy: {exc}", file=sys.stderr)
         return 2
