@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import sys
+from typing import Any
 
 from codec.schema.versions import SUPPORTED
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
@@ -21,7 +22,7 @@ from proxy.isolation.runtime import IsolatedRuntime
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, TlsAddress, parse_listen, parse_upstream
 from proxy.relay.errors import ProxyError
-from proxy.runtime import ProxyRuntime, RuntimeOptions
+from proxy.runtime import RuntimeOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -174,10 +175,10 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
 
 
 def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> tuple[object, object]:
-    from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
-
     tls_listen = tls_upstream = None
     if isinstance(listen, TlsAddress):
+        from proxy.tls.contexts import TlsListenOptions  # cryptography: imported only for a TLS address
+
         bootstrap = ssh = None
         if args.tls_bootstrap_ssh:
             from proxy.ssh.server import SshListenOptions
@@ -194,6 +195,8 @@ def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> 
     elif args.tls_bootstrap_ssh:
         raise ValueError("--tls-bootstrap-ssh goes with --listen tls:HOST:PORT")
     if isinstance(upstream, TlsAddress):
+        from proxy.tls.contexts import TlsUpstreamOptions
+
         tls_upstream = TlsUpstreamOptions(args.tls_cert, args.tls_key, tuple(args.tls_ca or ()),
                                           args.tls_expected_cn, args.tls_accept_invalid_hostnames,
                                           _bootstrap_options(args))
@@ -202,9 +205,11 @@ def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> 
     return tls_listen, tls_upstream
 
 
-def _runtime(opts: RuntimeOptions, args: argparse.Namespace | None) -> ProxyRuntime | IsolatedRuntime:
+def _runtime(opts: RuntimeOptions, args: argparse.Namespace | None) -> Any:
     """The relay and the analysis in two processes (what users run), or on threads of one."""
     if args is None or getattr(args, "analysis", "process") == "thread":
+        from proxy.runtime import ProxyRuntime
+
         return ProxyRuntime(opts)
     log_config = {"fmt": args.log_format, "level": args.log_level, "file": args.log_file,
                   "log_content": args.log_content}
@@ -266,7 +271,7 @@ def _bootstrap_options(args: argparse.Namespace) -> object:
                             args.tls_creds_command)
 
 
-def _tell_tls_setup(rt: ProxyRuntime | IsolatedRuntime) -> None:
+def _tell_tls_setup(rt: Any) -> None:
     """``--listen tls:``: the CA path and the wezterm.lua lines, on stderr (stdout may carry the protocol)."""
     setup = rt.server.tls_setup
     if setup is None:
