@@ -142,9 +142,12 @@ class Relay:
             self.client.write(data)
             direction = SERVER_TO_CLIENT
             self.stats.bytes_server_to_client += len(data)
-        if self.tap is not None:
-            with contextlib.suppress(Exception):
-                self.tap.submit(self.conn_id, direction, t_ns, data)
+        tap = self.tap
+        if tap is not None:
+            try:  # noqa: SIM105 - not contextlib.suppress: this runs for every chunk, and try costs 8x less
+                tap.submit(self.conn_id, direction, t_ns, data)
+            except Exception:  # noqa: BLE001 - nothing from the tap may reach the relay
+                pass
 
     def eof_received(self, side: Side) -> None:
         self._eof[side.name] = True
