@@ -235,7 +235,7 @@ class AnalysisSupervisor:
             if not sent and self.tap.flush_backlog() and self.tap.ring is not None:
                 sent = self.tap.ring.put(Kind.STOP, Direction.NONE, 0, 0, time.monotonic_ns(), b"")
             await asyncio.sleep(0.01)
-        if proc.poll() is None:
+        if proc.poll() is None and self.tap.put_chunks:  # (nothing relayed, nothing lost: e.g. a failed start)
             self.log.warning("analysis_stopped_unfinished", queued_bytes=self.tap.queued_bytes,
                              hint="the analysis did not finish within the shutdown budget; its last events are lost")
         self._reap(proc)
