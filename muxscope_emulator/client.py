@@ -72,7 +72,7 @@ class EmulatedClient(PushHandling, GuiWindow):
         self.rng = random.Random(self.options.seed)
         self.clock = time.monotonic
         self.conn: MuxConnection | None = None
-        self.truth = Truth()
+        self.truth = Truth(local_echo_ms=self.options.local_echo_ms or None)
         self.panes: dict[int, ClientPane] = {}
         #: remote tab id -> {"root": PaneNode, "window_id": int}
         self.tabs: dict[int, dict[str, Any]] = {}

@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--wezterm-log", default=None, metavar="PATH",
                    help="also write the log a real wezterm-gui writes under WEZTERM_LOG=wezterm_client=trace, "
                         "line for line in its format (for `muxscope check-log`)")
+    p.add_argument("--local-echo-ms", type=int, default=None, metavar="MS",
+                   help="predictive local echo: the client domain's local_echo_threshold_ms (WezTerm's default "
+                        "for SSH and TLS domains is 100; 0 or absent: off, as for unix domains)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -73,6 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> ClientOptions:
     if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
+    if args.local_echo_ms is not None and args.local_echo_ms < 0:
+        raise ValueError("--local-echo-ms must not be negative")
     if args.rows < 1 or args.cols < 1:
         raise ValueError("--rows and --cols must be at least 1")
     if args.wezterm_log:
@@ -83,7 +88,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
-        wezterm_log=args.wezterm_log, codec_version=args.codec_version,
+        wezterm_log=args.wezterm_log, codec_version=args.codec_version, local_echo_ms=args.local_echo_ms or None,
     )  # fmt: skip
 
 

@@ -31,6 +31,11 @@ class Truth:
     #: in arrival order: with the capture's times of the same pushes and requests, which requests
     #: crossed which push
     pushes: list[tuple[str, int]] = field(default_factory=list)
+    #: predictive local echo: its threshold (None: off), the keys typed, and per key it predicted
+    #: ``[pane, row, key, state before, state after, edited, CLOCK_MONOTONIC ns]``
+    local_echo_ms: int | None = None
+    keys_typed: int = 0
+    predictions: list[list[Any]] = field(default_factory=list)
 
     def request(self, causes: list[str]) -> None:
         """One GetLines went out asking for rows with these causes."""
@@ -56,6 +61,7 @@ class Truth:
     def to_json(self, detail: bool = False) -> dict[str, Any]:
         """``{"rows", "panes", "causes", "rpcs"}``: the shape shared with ``muxscope report --json``.
 
+        With local echo on, ``local_echo``: ``{"threshold_ms", "keys", "predicted"}``.
         ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome, cause]`` per fetched row, and
         ``pushes_detail``: ``[pdu, effective_ns]`` per push read (when it took effect).
         """
@@ -65,7 +71,12 @@ class Truth:
             "causes": dict(sorted(self.causes.items())),
             "rpcs": sorted(self.rpcs, key=lambda r: r["serial"]),
         }
+        if self.local_echo_ms:
+            out["local_echo"] = {"threshold_ms": self.local_echo_ms, "keys": self.keys_typed,
+                                 "predicted": len(self.predictions)}
         if detail:
             out["rows_detail"] = [list(d) for d in self.detail]
             out["pushes_detail"] = [list(p) for p in self.pushes]
+            if self.local_echo_ms:
+                out["predictions_detail"] = self.predictions
         return out

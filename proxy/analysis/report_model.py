@@ -292,6 +292,9 @@ class Report:
     #: the one-line verdict (proxy.report.verdict), once the report is built
     verdict: str | None = None
     capture: CaptureSummary | None = None
+    #: predictive local echo mirrored (``{"threshold_ms", "keys", "predicted"}``, as the truth file
+    #: has it), None when off
+    local_echo: Mapping[str, int] | None = None
 
     def with_context(self, verdict: str, capture: CaptureSummary) -> Report:
         return replace(self, verdict=verdict, capture=capture)
@@ -332,6 +335,8 @@ class Report:
             "pane_stats": {str(p): s.to_json() for p, s in self.pane_stats.items()},
             "timeline_complete": self.timeline_complete,
         }
+        if self.local_echo is not None:
+            out["local_echo"] = dict(self.local_echo)
         if self.verdict is not None:
             out["verdict"] = self.verdict
         if self.capture is not None:

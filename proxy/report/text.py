@@ -102,6 +102,10 @@ def render_text(rep: Report) -> str:
     if rep.crossed_requests:
         out.append(f"{rep.crossed_requests} GetLines crossed a push on the wire (written before the client read it) "
                    f"and were judged in the client's order; client model: {rep.client_model}")
+    if rep.local_echo is not None:
+        echo = rep.local_echo
+        out.append(f"Local echo mirrored (local_echo_threshold_ms {echo['threshold_ms']}): {echo['predicted']} of "
+                   f"{echo['keys']} keys predicted (the client edited the cursor row itself; --local-echo off to not)")
     out.append(f"GetLines wait, wall-clock: {rep.fetch_wall_s:.3f} s with at least one outstanding; by outcome "
                + _by_outcome(rep.wall_s.items()))
     out.append(f"GetLines wait, summed RPC time: {rep.fetch_wait_s:.3f} RPC-s; by outcome "
