@@ -1,5 +1,5 @@
 """``muxscope proxy --event-loop``: the relay is byte-exact on uvloop and on asyncio's loop, and keeps
-the bytes a client sends before the upstream is connected.
+the bytes a client sends before the upstream is connected, in a relay process that stays small.
 
 The regression: under uvloop an accepted socket can report data before its relay exists (pausing in
 ``connection_made`` does not hold there); the side dropped it, and a client that wrote at once then
@@ -90,6 +90,12 @@ def test_relays_byte_exact_and_keeps_early_bytes(tmp_path, loop):
             assert _round_trip(listen, b"\x03\x01\x01", chunked=False) == b"\x03\x01\x01"
         big = rnd.randbytes(3 << 20)
         assert _round_trip(listen, big, chunked=True) == big
+        # the relay's process stays small (#13: under 60 MB): it imports no SSH, TLS-PKI or emulator code
+        status = Path(f"/proc/{p.pid}/status").read_text()
+        peak_kb = int(next(ln for ln in status.splitlines() if ln.startswith("VmHWM:")).split()[1])
+        assert peak_kb < 60 * 1024, peak_kb
+        maps = Path(f"/proc/{p.pid}/maps").read_text()
+        assert "cryptography" not in maps and "asyncssh" not in maps
     finally:
         p.kill()
         srv.close()
