@@ -41,8 +41,11 @@ class PushHandling:
     def _on_push(self, pdu: Pdu, t_ns: int) -> None:
         """Handle a push synchronously, in arrival order, when nothing is queued before it
         and it needs no round trip (images to hydrate, an unknown pane); else queue it.
-        The truth notes when it took effect: now, or when a queued one is applied to its pane."""
-        self.truth.pushes.append((pdu.name, t_ns))
+        The truth notes when it took effect: now, or when a queued one is applied to its pane. (Now,
+        not ``t_ns``, when its chunk was read: requests sent while earlier PDUs of the same chunk were
+        handled, such as a push's prefetch, left before this push took effect; at hundreds of pushes
+        a second several pushes share a chunk.)"""
+        self.truth.pushes.append((pdu.name, max(t_ns, time.monotonic_ns())))
         if self._pushes.empty() and not self._push_busy and self._push_sync(pdu):
             return
         self._push_index[id(pdu)] = (pdu, len(self.truth.pushes) - 1)

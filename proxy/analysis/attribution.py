@@ -39,6 +39,7 @@ from typing import Any
 from proxy.analysis.analyzer import Addon, ConnState, lines_of
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND, FetchLimiter
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
 from proxy.analysis.localecho import LocalEcho, LocalEchoes, key_of
@@ -86,11 +87,14 @@ class ConnAttribution:
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
     echo: LocalEcho | None = None
+    #: the client's ``ratelimit_mux_line_prefetches_per_second`` (0: no limit; fetchlimit.py)
+    prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
         if p is None:
-            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo)
+            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo,
+                                                limiter=FetchLimiter(self.prefetch_rate))
         return p
 
     def next_seq(self) -> int:
@@ -102,8 +106,11 @@ class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
-                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None) -> None:
+                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None,
+                 prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> None:
         self.echoes = LocalEchoes(local_echo_ms)
+        FetchLimiter(prefetch_rate)  # refuses a negative rate now, not at the first pane
+        self.prefetch_rate = prefetch_rate
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
         self.client_model = ClientModel(client_model)
@@ -129,7 +136,7 @@ class AttributionAddon(Addon):
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new())
+            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new(), prefetch_rate=self.prefetch_rate)
             st = conn.addon_state.setdefault("attribution", fresh)
             self._conns[conn.conn_id] = st
         return st

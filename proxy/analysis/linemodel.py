@@ -40,6 +40,12 @@ each with what it changed). A request crossed a logged push when
   line; this includes a new pane's first paint from row 0), or for the one row
   above the old top (that look-up, from the old screen).
 
+Evidence against a crossing overrides these (crossing.py): a request whose rows were all held up
+to date before the push (a client that had not read it would not ask), a multi-row request from
+the top a logged push set, and a one-row request that a walk up from the new top reaches over held
+rows. A request for a row that a push of the same read of the client's socket delivered up to date,
+after an earlier request of that read committed the log, is judged as the client held it before.
+
 The model then puts events in the client's order: it undoes the log from that
 push on, applies the client's own events, then the request, then the server's
 events again (unless a reply in between touched the same rows: its outcome is
@@ -68,6 +74,7 @@ from dataclasses import dataclass, field
 
 from proxy.analysis import crossing
 from proxy.analysis.crossing import MAX_CROSSING_EVENTS, LoggedEvent, Scalars
+from proxy.analysis.fetchlimit import FetchLimiter, throttle
 from proxy.analysis.linestate import (
     DEFAULT_CURSOR,
     FETCHING,
@@ -147,6 +154,11 @@ class PaneLines:
     coalesce: CoalesceTracker = field(init=False)
     #: the lines whose bytes are kept for their wrap facts, oldest first (MAX_LINE_FACTS)
     kept_facts: collections.deque[LineFacts] = field(default_factory=collections.deque)
+    #: the read instant of the last GetLines and the pushes logged up to the requests of that read
+    #: (:func:`proxy.analysis.crossing.note_chunk`)
+    chunk_log: tuple[int, list[LoggedEvent]] | None = None
+    #: the client's prefetch throttle (:mod:`proxy.analysis.fetchlimit`)
+    limiter: FetchLimiter = field(default_factory=FetchLimiter)
 
     def __post_init__(self) -> None:
         self.coalesce = CoalesceTracker(self.max_rows)
@@ -176,6 +188,7 @@ class PaneLines:
         """A GetLines for ``rows`` left the client: what it held for each row and why it asked,
         whether the request crossed recent pushes (it is then applied before them), and how many
         of its rows a coalescing client would not have asked for."""
+        chunk = crossing.note_chunk(self, t_ns)
         undone = self._undo_crossed(rows, t_ns)
         for undo in undone:  # what the client did since, it did before the request
             if undo.from_client:
@@ -187,13 +200,18 @@ class PaneLines:
         self.crossed_walk_reply_seq = None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
+        # rows a push of the same read delivered after this request left stay as that push left them
+        early = {} if undone else crossing.delivered_in_chunk(self, rows, chunk, t_ns)
+        for row, before in early.items():
+            held[row] = before.fingerprint if before is not None else None
+            causes[row] = crossing.cause_before(self, row, before, self.seqno)
         selective_saved = {row for row, cause in causes.items() if selective.would_skip(self, row, cause)}
         coalescible = self.coalesce.requested(serial, rows)
-        self._request(serial, rows)
+        self._request(serial, [row for row in rows if row not in early])
         for undo in undone:  # and it reads the pushes after it: a later request may cross them too
             if not undo.from_client:
                 self._redo(undo)
-        return Requested(held, causes, bool(undone), coalescible, selective_saved)
+        return Requested(held, causes, bool(undone or early), coalescible, selective_saved)
 
     def _redo(self, undo: LoggedEvent) -> None:
         if undo.push is not None:
@@ -244,10 +262,11 @@ class PaneLines:
 
     def _scalars(self) -> Scalars:
         return (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial,
-                self.cols, self.last_input_rtt)
+                self.cols, self.last_input_rtt, self.limiter.tat_ns)
 
     def restore_scalars(self, scalars: Scalars) -> None:
-        self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols, self.last_input_rtt = scalars
+        (self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols, self.last_input_rtt,
+         self.limiter.tat_ns) = scalars
         self.push_stamped = set(stamped)
 
     def set_input_serial(self, serial: int, t_ns: int, key: tuple[str | None, int] | None = None) -> None:
@@ -304,6 +323,7 @@ class PaneLines:
             self._put(row, Entry(state, fingerprint, seqno, None, None, push.seq, facts=line_facts))
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
+        throttle(self, sorted(row for row in dirty - bonus_rows if row >= self.physical_top), push)
         self._log(undo)
 
     def _dirty_rows_that_matter(self, ranges: list[tuple[int, int]], top: int) -> set[int]:
