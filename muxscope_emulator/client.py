@@ -9,9 +9,10 @@ the deviations):
   GetCodecVersion, SetClientId, ListPanes, one SetPalette per new pane, then the
   GUI window adopts the tabs (``TermWindow`` on ``TabAddedToWindow``);
 * pushes (``client.rs: process_unilateral``, ``clientpane.rs: process_unilateral``);
-* a 60 fps paint loop (``wezterm-gui/src/termwindow/render/pane.rs: paint_pane``)
-  that polls and asks for the viewport rows, fetching what is missing or stale
-  (WezTerm paints when the window is invalidated, not at a fixed rate: a deviation);
+* the GUI main thread (:mod:`.guiqueue`): pushes applied two turns after they are
+  read, replies one, paints (``wezterm-gui/src/termwindow/render/pane.rs: paint_pane``)
+  only when the window was invalidated, each polling and asking for the viewport
+  rows, fetching what is missing or stale;
 * the per-pane state machine in :mod:`.clientpane` / :mod:`.linecache`.
 
 While doing so it records what the wire alone cannot show (:mod:`.truth`).
@@ -46,12 +47,14 @@ from muxscope_emulator.clientoptions import ClientOptions, IncompatibleVersion
 from muxscope_emulator.clientpane import ClientPane
 from muxscope_emulator.clientpushes import PushHandling
 from muxscope_emulator.clientreport import ClientReport, build_report
+from muxscope_emulator.guiqueue import GuiQueue
 from muxscope_emulator.linecache import lines_from_summary
 from muxscope_emulator.muxconn import ConnectionLost, MuxConnection, Reply, RpcError
 from muxscope_emulator.palette import default_palette
 from muxscope_emulator.panefetch import FetchBatch
 from muxscope_emulator.panetree import layout, leaves, root_size
 from muxscope_emulator.policy import Policy
+from muxscope_emulator.racetruth import PushSnapshot, RaceTruth
 from muxscope_emulator.truth import Truth
 from muxscope_emulator.wezlog import PaneLog, WezLog
 from proxy.relay.endpoints import TcpAddress, UnixAddress
@@ -73,6 +76,10 @@ class EmulatedClient(PushHandling, GuiWindow):
         self.clock = time.monotonic
         self.conn: MuxConnection | None = None
         self.truth = Truth()
+        #: fetched rows into the truth, raced ones order-free (:mod:`.racetruth`)
+        self.race = RaceTruth(self.truth)
+        #: the GUI main thread, while :meth:`run` runs (None: everything applied at once, for tests)
+        self.gui: GuiQueue | None = None
         self.panes: dict[int, ClientPane] = {}
         #: remote tab id -> {"root": PaneNode, "window_id": int}
         self.tabs: dict[int, dict[str, Any]] = {}
@@ -92,7 +99,7 @@ class EmulatedClient(PushHandling, GuiWindow):
         self._push_busy = False
         #: id(push) -> (the push, kept so its id stays its own; its index in truth.pushes), for
         #: pushes queued before they take effect
-        self._push_index: dict[int, tuple[Pdu, int]] = {}
+        self._push_index: dict[int, tuple[Pdu, int, PushSnapshot]] = {}
         #: pane -> serial of the last Resize we sent (a ListPanes answered before it is stale)
         self.last_resize_serial: dict[int, int] = {}
         self._debounce: asyncio.TimerHandle | None = None
@@ -246,22 +253,28 @@ class EmulatedClient(PushHandling, GuiWindow):
         """
         assert self.conn is not None
         self.truth.request([r.cause for r in batch.rows.values()])
+        self.race.request(pane, batch)
         body = {"pane_id": pane.remote_pane_id, "lines": [{"start": a, "end": b} for a, b in batch.ranges]}
         done: list[bool] = []
 
         def on_reply(reply: Reply) -> bool:
+            self.race.reply_read(pane.remote_pane_id, batch.token)
             body = reply.pdu.body
             if reply.pdu.name != "GetLinesResponse" or body["lines"].images:
                 return False
             self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(body["lines"].lines), reply.sent_ns,
                             reply.received_ns)
-            self._apply_lines(pane, batch, reply)
+            if self.gui is None:
+                self._apply_lines(pane, batch, reply)
+            else:  # the task awaiting get_lines is woken: one turn of the GUI thread
+                self.gui.reply(lambda: self._apply_lines(pane, batch, reply))
             done.append(True)
             return True
 
         try:
             fut = self.conn.start("GetLines", body, on_reply)
         except ConnectionLost:
+            self.race.failed(pane.remote_pane_id, batch.token)
             pane.fetch_failed(batch)
             return
         self._spawn(self._get_lines(pane, batch, fut, done))
@@ -278,6 +291,7 @@ class EmulatedClient(PushHandling, GuiWindow):
                             reply.sent_ns, reply.received_ns)
             await self._hydrate(pane, self._full_lines(reply.pdu))
         except (RpcError, ConnectionLost) as exc:
+            self.race.failed(pane.remote_pane_id, batch.token)
             pane.fetch_failed(batch, str(exc))
             raise
         self._apply_lines(pane, batch, reply)
@@ -289,17 +303,16 @@ class EmulatedClient(PushHandling, GuiWindow):
         return body[LINE_FIELDS[pdu.name]]
 
     def _apply_lines(self, pane: ClientPane, batch: FetchBatch, reply: Reply) -> None:
-        """``RenderableInner::apply_lines`` (Ok), recording each row's ground-truth outcome."""
+        """``RenderableInner::apply_lines`` (Ok), recording each row's ground-truth outcome
+        (:mod:`.racetruth`: raced rows superseded), then PaneOutput (the window is invalidated)."""
         assert self.conn is not None
         lines = lines_from_summary(reply.pdu.body["lines"], self.conn.version)
         self.rows_fetched += len(lines)
-        for row, outcome in pane.apply_fetched(batch, lines):
-            self.truth.outcome(pane.remote_pane_id, outcome)
-            fetched = batch.rows.get(row)
-            cause = fetched.cause if fetched is not None else "unexplained"
-            self.truth.detail.append((reply.pdu.serial, pane.remote_pane_id, row, outcome, cause))
-            if outcome == "superseded":
-                self.rows_discarded += 1
+        before = self.race.held_now(pane, batch)
+        outcomes = pane.apply_fetched(batch, lines)
+        self.race.record(pane, batch, reply.pdu.serial, outcomes, before)
+        self.rows_discarded += sum(1 for _, outcome in outcomes if outcome == "superseded")
+        self.invalidate()
 
     async def _hydrate(self, pane: ClientPane, serialized: Mapping[str, Any]) -> None:
         """``renderable.rs: hydrate_lines``: one GetImageCell per image hash not in IMAGE_LRU."""
@@ -391,7 +404,10 @@ class EmulatedClient(PushHandling, GuiWindow):
         try:
             workers.append(asyncio.create_task(self._push_loop(), name="client-pushes"))
             await self._handshake()
-            workers.append(asyncio.create_task(self._render_loop(), name="client-render"))
+            self.gui = GuiQueue(self.options.gui_order, self.paint_window, self.options.paint_row_ms,
+                                self.options.fps, self.clock)
+            workers.append(asyncio.create_task(self.gui.run(), name="client-gui"))
+            self.gui.invalidate()  # TabAddedToWindow: the window's first paint
             self.mark_action()
             await self.wait_settled(self.options.timeout)
             scenario_rows = self.rows_fetched

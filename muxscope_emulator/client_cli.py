@@ -18,6 +18,7 @@ from codec.schema.versions import SUPPORTED
 from muxscope_emulator.client import EmulatedClient
 from muxscope_emulator.clientoptions import CODEC_VERSION, ClientOptions, IncompatibleVersion
 from muxscope_emulator.clientreport import ClientReport
+from muxscope_emulator.guiqueue import DEFAULT_PAINT_ROW_MS, GUI_ORDERS
 from muxscope_emulator.muxconn import ConnectionLost
 from muxscope_emulator.policy import POLICIES, Policy
 from muxscope_emulator.scenarios import SCENARIOS
@@ -36,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "client",
         help="an emulated wezterm-gui mux client: resize storms, typing, scrolling",
         description="Connect like wezterm-gui does (GetCodecVersion, SetClientId, ListPanes, SetPalette), "
-        "render at 60 fps fetching lines as wezterm-client does, play a scenario, wait for the screen to "
-        "settle, and report what it fetched, what it threw away, and how long it took.",
+        "paint when invalidated (at most 60 fps) fetching lines as wezterm-client does, play a scenario, wait for "
+        "the screen to settle, and report what it fetched, what it threw away, and how long it took.",
     )
     p.add_argument("--connect", required=True, metavar="ADDR",
                    help="the mux server: unix:PATH, tcp:HOST:PORT or tls://HOST:PORT (a tls_clients domain)")
@@ -65,6 +66,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--wezterm-log", default=None, metavar="PATH",
                    help="also write the log a real wezterm-gui writes under WEZTERM_LOG=wezterm_client=trace, "
                         "line for line in its format (for `muxscope check-log`)")
+    p.add_argument("--gui-order", choices=GUI_ORDERS, default="queue",
+                   help="the order the GUI thread applies a GetLines reply and a push that are both waiting: "
+                        "queue (as wezterm-gui: a push takes two turns, a reply one), reply-first or push-first "
+                        "(forced, to compare one session each way; default queue)")
+    p.add_argument("--paint-row-ms", type=float, default=DEFAULT_PAINT_ROW_MS, metavar="MS",
+                   help=f"what a paint costs the GUI thread per row drawn (an estimate; default "
+                        f"{DEFAULT_PAINT_ROW_MS})")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -73,6 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> ClientOptions:
     if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
+    if args.paint_row_ms < 0:
+        raise ValueError("--paint-row-ms must not be negative")
     if args.rows < 1 or args.cols < 1:
         raise ValueError("--rows and --cols must be at least 1")
     if args.wezterm_log:
@@ -84,6 +94,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
         wezterm_log=args.wezterm_log, codec_version=args.codec_version,
+        gui_order=args.gui_order, paint_row_ms=args.paint_row_ms,
     )  # fmt: skip
 
 
