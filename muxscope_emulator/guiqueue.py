@@ -95,8 +95,10 @@ class GuiQueue:
         self.invalidated = False
         self.next_paint = 0.0
         self.stats = QueueStats()
-        #: pushes read and not yet applied (their final turn has not run)
+        #: pushes read and not yet applied (their final turn has not run), by the order read
         self.pushes_waiting = 0
+        self._push_seq = 0
+        self._waiting: set[int] = set()
         self._wake = asyncio.Event()
 
     # -- queueing ------------------------------------------------------------------------------
@@ -107,9 +109,13 @@ class GuiQueue:
     def push(self, apply: Callable[[], None]) -> None:
         """A push read by the client thread: applied after two turns (``queue``) or one."""
         self.pushes_waiting += 1
+        self._push_seq += 1
+        seq = self._push_seq
+        self._waiting.add(seq)
 
         def final() -> None:
             self.pushes_waiting -= 1
+            self._waiting.discard(seq)
             apply()
 
         if self.order is GuiOrder.QUEUE:
@@ -120,12 +126,13 @@ class GuiQueue:
     def reply(self, apply: Callable[[], None]) -> None:
         """A GetLines reply read: its awaiting task is woken, one turn (``reply-first``: ahead of
         every push turn still queued)."""
-        waiting = self.pushes_waiting
+        read_after = self._push_seq
 
         def run() -> None:
-            if self.pushes_waiting:
+            overtaken = sum(1 for seq in self._waiting if seq <= read_after)
+            if overtaken:
                 self.stats.replies_before_push += 1
-            self.stats.overtaken.append(min(waiting, self.pushes_waiting))
+            self.stats.overtaken.append(overtaken)
             apply()
 
         turn = Turn(TurnKind.REPLY, run)
