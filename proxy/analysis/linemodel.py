@@ -83,7 +83,7 @@ from proxy.analysis.linestate import (
     bound_rows,
     next_state,
 )
-from proxy.analysis.vocabulary import RESIZE_KINDS, Cause, ClientModel
+from proxy.analysis.vocabulary import RESIZE_KINDS, Cause, ClientModel, Race
 from proxy.analysis.whatif import selective
 from proxy.analysis.whatif.coalesce import CoalesceTracker
 
@@ -143,6 +143,11 @@ class PaneLines:
     coalesce: CoalesceTracker = field(init=False)
     #: the lines whose bytes are kept for their wrap facts, oldest first (MAX_LINE_FACTS)
     kept_facts: collections.deque[LineFacts] = field(default_factory=collections.deque)
+    #: row -> serials of the GetLines in flight that ask for it (until their reply or failure)
+    inflight: dict[int, set[int]] = field(default_factory=dict)
+    #: serial -> row -> what a push did to the row while that fetch was in flight: the row *raced*
+    #: the push, and is superseded whichever order the GUI applied the two in (README "Raced rows")
+    raced: dict[int, dict[int, Race]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.coalesce = CoalesceTracker(self.max_rows)
@@ -200,6 +205,8 @@ class PaneLines:
             self.set_input_serial(undo.input_serial, undo.t_ns)
 
     def _request(self, serial: int, rows: list[int]) -> None:
+        for row in rows:
+            self.inflight.setdefault(row, set()).add(serial)
         if self.push_stamped:
             wanted = set(rows)
             for row in self.push_stamped - wanted:
@@ -293,6 +300,35 @@ class PaneLines:
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
         self._log(undo)
+        self._mark_raced(bonus_rows, Race.DELIVERED)
+        self._mark_raced({r for r in dirty - bonus_rows if r >= push.physical_top}, Race.DIRTIED)
+        self._mark_raced({r for r in dirty - bonus_rows if r < push.physical_top}, Race.DROPPED)
+
+    def _mark_raced(self, rows: set[int] | None, race: Race) -> None:
+        """Rows a push touched (None: every row, a SetPalette) whose fetch is in flight: raced."""
+        inflight = self.inflight
+        if not inflight:
+            return
+        touched = inflight.keys() if rows is None else rows & inflight.keys()
+        for row in touched:
+            for serial in inflight[row]:
+                self.raced.setdefault(serial, {}).setdefault(row, race)
+
+    def take_raced(self, serial: int, row: int) -> Race | None:
+        """What a push did to ``row`` while the GetLines ``serial`` was in flight, if anything."""
+        rows = self.raced.get(serial)
+        return rows.pop(row, None) if rows else None
+
+    def fetch_done(self, serial: int, rows: list[int]) -> None:
+        """A GetLines' reply was judged (or it failed, or will never be answered): no longer in flight."""
+        self.raced.pop(serial, None)
+        inflight = self.inflight
+        for row in rows:
+            serials = inflight.get(row)
+            if serials is not None:
+                serials.discard(serial)
+                if not serials:
+                    del inflight[row]
 
     def _dirty_rows_that_matter(self, ranges: list[tuple[int, int]], top: int) -> set[int]:
         """The rows of ``dirty_lines`` the push acts on: every row from the new physical_top on
@@ -312,14 +348,24 @@ class PaneLines:
         return rows
 
     def response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int,
-                      facts: LineFacts | None = None, selective_saved: bool = False) -> bool:
+                      facts: LineFacts | None = None, selective_saved: bool = False,
+                      raced: Race | None = None) -> bool:
         """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start).
-        ``selective_saved``: a selective client would not have asked for it."""
+        ``selective_saved``: a selective client would not have asked for it. ``raced``
+        (:meth:`take_raced`): a push touched the row while the fetch was in flight, so the row
+        is not kept whatever the order; after a SetPalette (which leaves rows being fetched
+        alone) the line is held, stale for the palette, as a GUI that applied the reply first
+        holds it."""
         if self.recent:
             self.responded.add(row)
         if serial == self.crossed_walk_serial and self.crossed_walk_reply_seq is None:
             self.crossed_walk_reply_seq = seq
         kept = self._response_line(serial, row, fingerprint, seqno, seq, facts, selective_saved)
+        if raced is not None and kept:
+            if raced == Race.PALETTE:
+                e = self.entries[row]
+                e.state, e.cause = next_state(e.state, LineEvent.MAKE_STALE), Cause.PALETTE
+            kept = False
         self.coalesce.replied(serial, row, kept)
         return kept
 
@@ -349,6 +395,7 @@ class PaneLines:
     def fetch_failed(self, serial: int, rows: list[int]) -> None:
         """An ErrorResponse to a GetLines: apply_lines' Err branch."""
         self.commit()
+        self.fetch_done(serial, rows)
         for row in rows:
             e = self.entries.get(row)
             if e is None or e.stamp != serial:
@@ -395,6 +442,8 @@ class PaneLines:
         if logged:
             self._log(LoggedEvent(t_ns, from_client, rows_before, {}, scalars, stale_kind=kind, cols=cols,
                                   stale_from=stale_before))
+        if not from_client:
+            self._mark_raced(None, Race.PALETTE)
         altered = selective.rows_a_rewrap_alters(self, kind, cols, changed)
         if kind in RESIZE_KINDS and cols is not None:
             self.cols = cols

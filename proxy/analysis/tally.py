@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.analysis.spend import Spend
-from proxy.analysis.vocabulary import CAUSES, OUTCOMES, Cause, Outcome, empty_rows
+from proxy.analysis.vocabulary import CAUSES, OUTCOMES, RACES, Cause, Outcome, Race, empty_rows
 
 
 class _Triple:
@@ -50,6 +50,14 @@ class Tally:
         self.pane_spend: dict[int, Spend] = {}
         #: rows a selective client would not have asked for: (rows, wait, wire bytes)
         self.selective_saved = _Triple()
+        #: raced rows (a push touched them while their fetch was in flight), by what the push did,
+        #: and per pane
+        self.raced = dict.fromkeys(RACES, 0)
+        self.raced_by_pane: dict[int, int] = {}
+
+    def add_raced(self, pane: int, race: Race) -> None:
+        self.raced[race] += 1
+        self.raced_by_pane[pane] = self.raced_by_pane.get(pane, 0) + 1
 
     def add_row(self, pane: int, cause: Cause, out: Outcome, wait: float, wire: float, dec: float) -> None:
         self.rows[out] += 1
