@@ -97,7 +97,8 @@ def test_writer_pads_targets_as_ringlog_does():
 
 def _truth_as_attribution(truth: dict, conn: int) -> SimpleNamespace:
     rows = [(conn, s, p, r, o, c) for s, p, r, o, c in truth["rows_detail"]]
-    return SimpleNamespace(row_log=rows, crossed_log=set())
+    raced = {(conn, s, r) for s, _, r in truth.get("raced_detail", ())}
+    return SimpleNamespace(row_log=rows, crossed_log=set(), raced_log=raced)
 
 
 STREAMING = ["--panes", "2", "--output-rate", "30"]
