@@ -247,8 +247,8 @@ class EmulatedClient(PushHandling, GuiWindow):
 
         (WezTerm sends it from the task it spawns, one main-thread turn later;
         sending at once keeps the fetch start and the request's departure one
-        instant, which is what a wire observer can see.) The reply is applied
-        synchronously when it arrives, in arrival order with pushes, unless it
+        instant, which is what a wire observer can see.) The reply, read, wakes
+        the task awaiting it: one turn of the GUI thread (:mod:`.guiqueue`), unless it
         carries images to hydrate first.
         """
         assert self.conn is not None
