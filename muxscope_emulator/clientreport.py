@@ -48,6 +48,8 @@ class ClientReport:
     replies_before_push: int = 0
     paints: int = 0
     raced_rows: int = 0
+    #: raced rows the client stored (it applied the reply before the push): counted superseded
+    raced_kept_rows: int = 0
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -71,6 +73,7 @@ class ClientReport:
             "replies_before_push": self.replies_before_push,
             "paints": self.paints,
             "raced_rows": self.raced_rows,
+            "raced_kept_rows": self.raced_kept_rows,
             "screen": {str(k): v for k, v in self.screen.items()},
             "errors": self.errors,
             "truth": self.truth,
@@ -104,5 +107,6 @@ def build_report(client: EmulatedClient, settle: float | None, scenario_rows: in
         replies_before_push=client.gui.stats.replies_before_push if client.gui is not None else 0,
         paints=client.gui.stats.paints if client.gui is not None else 0,
         raced_rows=len(client.truth.raced),
+        raced_kept_rows=client.race.discarded,
         errors=list(client.errors),
     )
