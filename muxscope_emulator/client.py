@@ -267,14 +267,14 @@ class EmulatedClient(PushHandling, GuiWindow):
             if self.gui is None:
                 self._apply_lines(pane, batch, reply)
             else:  # the task awaiting get_lines is woken: one turn of the GUI thread
-                self.gui.reply(lambda: self._apply_lines(pane, batch, reply))
+                self.gui.reply(lambda: self._apply_lines(pane, batch, reply), batch.token)
             done.append(True)
             return True
 
         try:
             fut = self.conn.start("GetLines", body, on_reply)
         except ConnectionLost:
-            self.race.failed(pane.remote_pane_id, batch.token)
+            self._fetch_given_up(pane, batch)
             pane.fetch_failed(batch)
             return
         self._spawn(self._get_lines(pane, batch, fut, done))
@@ -291,10 +291,18 @@ class EmulatedClient(PushHandling, GuiWindow):
                             reply.sent_ns, reply.received_ns)
             await self._hydrate(pane, self._full_lines(reply.pdu))
         except (RpcError, ConnectionLost) as exc:
-            self.race.failed(pane.remote_pane_id, batch.token)
+            self._fetch_given_up(pane, batch)
             pane.fetch_failed(batch, str(exc))
             raise
         self._apply_lines(pane, batch, reply)
+        if self.gui is not None:
+            self.gui.forget(batch.token)
+
+    def _fetch_given_up(self, pane: ClientPane, batch: FetchBatch) -> None:
+        """No reply will be applied: no push waits for it, and none raced it."""
+        self.race.failed(pane.remote_pane_id, batch.token)
+        if self.gui is not None:
+            self.gui.forget(batch.token)
 
     def _full_lines(self, pdu: Pdu) -> Mapping[str, Any]:
         """The fully decoded SerializedLines of a line-bearing PDU (its images, to hydrate)."""

@@ -185,8 +185,8 @@ class GuiWindow:
         out = []
         if self._debounce is not None:
             out.append("a debounced fetch is pending")
-        if self.gui is not None and self.gui.turns:
-            out.append(f"{len(self.gui.turns)} turns queued on the GUI thread")
+        if self.gui is not None and (self.gui.turns or self.gui._held):
+            out.append(f"{len(self.gui.turns)} turns queued on the GUI thread, {len(self.gui._held)} pushes held")
         now = time.perf_counter_ns()
         for serial, (_, t_sent, name) in sorted(self.conn.pending.items()):
             if name in self.BUSY_RPCS:

@@ -57,7 +57,7 @@ class PushHandling:
         elif pdu.name in ("TabResized", "TabAddedToWindow"):
             self.gui.call(lambda: self._take_push(pdu, index, snap))
         else:
-            self.gui.push(lambda: self._take_push(pdu, index, snap))
+            self.gui.push(lambda: self._take_push(pdu, index, snap), snap.tokens)
 
     def _take_push(self, pdu: Pdu, index: int, snap: PushSnapshot) -> None:
         """Handle a push synchronously when nothing is queued before it in the push loop and it

@@ -22,9 +22,10 @@ row is a 24-row screen in 3.6 ms, about what a mid-range GPU build of wezterm-gu
 takes per frame); input (a resize step, a key, a scroll) is a turn of its own.
 
 :class:`GuiOrder` ``queue`` is that emulation; ``reply-first`` and ``push-first`` force
-one order for a reply and a push that are both waiting (``reply-first``: a reply goes
-before every push still queued; ``push-first``: both take one turn, so they are applied
-in the order they were read), so tests can run one session each way.
+one order for a reply and a push that race (``reply-first``: a push read while fetches on
+its pane are in flight waits until their replies are applied, and a reply goes before every
+push still queued; ``push-first``: both take one turn, so they are applied in the order they
+were read), so tests can run one session each way.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class GuiQueue:
         self.pushes_waiting = 0
         self._push_seq = 0
         self._waiting: set[int] = set()
+        #: ``reply-first``: pushes held until the replies they raced are applied, in read order
+        self._held: deque[tuple[set[int], Callable[[], None]]] = deque()
         self._wake = asyncio.Event()
 
     # -- queueing ------------------------------------------------------------------------------
@@ -106,8 +109,10 @@ class GuiQueue:
         self.turns.append(turn)
         self._wake.set()
 
-    def push(self, apply: Callable[[], None]) -> None:
-        """A push read by the client thread: applied after two turns (``queue``) or one."""
+    def push(self, apply: Callable[[], None], racing: frozenset[int] | tuple[int, ...] = ()) -> None:
+        """A push read by the client thread: applied after two turns (``queue``) or one.
+        ``racing``: the fetches (their keys, see :meth:`reply`) in flight on its pane when it was
+        read; ``reply-first`` holds the push until their replies were applied (or given up)."""
         self.pushes_waiting += 1
         self._push_seq += 1
         seq = self._push_seq
@@ -120,10 +125,19 @@ class GuiQueue:
 
         if self.order is GuiOrder.QUEUE:
             self._append(Turn(TurnKind.PUSH, lambda: self._append(Turn(TurnKind.PUSH, final))))
+        elif self.order is GuiOrder.REPLY_FIRST and (racing or self._held):
+            self._held.append((set(racing), final))
         else:
             self._append(Turn(TurnKind.PUSH, final))
 
-    def reply(self, apply: Callable[[], None]) -> None:
+    def forget(self, key: int) -> None:
+        """The fetch ``key`` is answered (its reply applied) or given up: pushes held for it go on."""
+        for keys, _ in self._held:
+            keys.discard(key)
+        while self._held and not self._held[0][0]:
+            self._append(Turn(TurnKind.PUSH, self._held.popleft()[1]))
+
+    def reply(self, apply: Callable[[], None], key: int | None = None) -> None:
         """A GetLines reply read: its awaiting task is woken, one turn (``reply-first``: ahead of
         every push turn still queued)."""
         read_after = self._push_seq
@@ -134,6 +148,8 @@ class GuiQueue:
                 self.stats.replies_before_push += 1
             self.stats.overtaken.append(overtaken)
             apply()
+            if key is not None:
+                self.forget(key)
 
         turn = Turn(TurnKind.REPLY, run)
         if self.order is GuiOrder.REPLY_FIRST:
@@ -164,8 +180,8 @@ class GuiQueue:
 
     @property
     def idle(self) -> bool:
-        """Nothing queued and nothing to paint."""
-        return not self.turns and not self.invalidated
+        """Nothing queued or held, and nothing to paint."""
+        return not self.turns and not self._held and not self.invalidated
 
     # -- the main loop -------------------------------------------------------------------------
     async def run(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
@@ -177,7 +193,8 @@ class GuiQueue:
                 turn.run()
                 await sleep(0)
                 continue
-            if self.invalidated and self.paint is not None:
+            if self.invalidated and self.paint is not None and not self._held:
+                # (a held push is still in the queue, as far as the window knows: no paint yet)
                 now = self.clock()
                 if now >= self.next_paint:
                     await self._paint(now, sleep)

@@ -59,6 +59,31 @@ def test_forced_orders():
     assert _order(GuiOrder.REPLY_FIRST, ["P1", "R1", "P2", "R2"]) == ["R1", "R2", "P1", "P2"]
 
 
+def test_reply_first_holds_a_push_until_the_fetches_it_raced_are_applied():
+    """A push read while fetch 7 is in flight waits for its reply, even one read a turn later;
+    a push behind it waits too (pushes keep their order)."""
+    applied: list[str] = []
+
+    async def go() -> None:
+        q = GuiQueue(GuiOrder.REPLY_FIRST)
+        task = asyncio.create_task(q.run())
+        q.push(lambda: applied.append("P1"), racing=(7,))
+        q.push(lambda: applied.append("P2"))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert applied == [] and not q.idle  # the queue ran: both pushes are held
+        q.reply(lambda: applied.append("R7"), key=7)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert q.idle
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    assert applied == ["R7", "P1", "P2"]
+
+
 def test_replies_before_push_counts_only_pushes_read_earlier():
     async def go() -> GuiQueue:
         q = GuiQueue(GuiOrder.QUEUE)
