@@ -75,7 +75,7 @@ class EmulatedClient(PushHandling, GuiWindow):
         self.rng = random.Random(self.options.seed)
         self.clock = time.monotonic
         self.conn: MuxConnection | None = None
-        self.truth = Truth()
+        self.truth = Truth(local_echo_ms=self.options.local_echo_ms or None)
         #: fetched rows into the truth, raced ones order-free (:mod:`.racetruth`)
         self.race = RaceTruth(self.truth)
         #: the GUI main thread, while :meth:`run` runs (None: everything applied at once, for tests)

@@ -73,6 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--paint-row-ms", type=float, default=DEFAULT_PAINT_ROW_MS, metavar="MS",
                    help=f"what a paint costs the GUI thread per row drawn (an estimate; default "
                         f"{DEFAULT_PAINT_ROW_MS})")
+    p.add_argument("--local-echo-ms", type=int, default=None, metavar="MS",
+                   help="predictive local echo: the client domain's local_echo_threshold_ms (WezTerm's default "
+                        "for SSH and TLS domains is 100; 0 or absent: off, as for unix domains)")
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.set_defaults(func=run)
     return p
@@ -83,6 +86,8 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
     if args.paint_row_ms < 0:
         raise ValueError("--paint-row-ms must not be negative")
+    if args.local_echo_ms is not None and args.local_echo_ms < 0:
+        raise ValueError("--local-echo-ms must not be negative")
     if args.rows < 1 or args.cols < 1:
         raise ValueError("--rows and --cols must be at least 1")
     if args.wezterm_log:
@@ -93,7 +98,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
-        wezterm_log=args.wezterm_log, codec_version=args.codec_version,
+        wezterm_log=args.wezterm_log, codec_version=args.codec_version, local_echo_ms=args.local_echo_ms or None,
         gui_order=args.gui_order, paint_row_ms=args.paint_row_ms,
     )  # fmt: skip
 

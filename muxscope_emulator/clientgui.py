@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from codec.lines.predicted import key_name
 from muxscope_emulator.muxconn import ConnectionLost
 from muxscope_emulator.panetree import leaves
+from muxscope_emulator.prediction import key_code, predict_from_key_event, wall_ms
 
 if TYPE_CHECKING:
     from muxscope_emulator.clientoptions import ClientOptions
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from muxscope_emulator.guiqueue import GuiQueue
     from muxscope_emulator.muxconn import MuxConnection
     from muxscope_emulator.policy import Policy
+    from muxscope_emulator.truth import Truth
 
 #: ``mux/src/pane.rs: impl_get_logical_lines_via_get_lines``
 MAX_LOGICAL_LINE_LEN = 1024
@@ -34,6 +37,7 @@ class GuiWindow:
     # what it uses of the client (set in EmulatedClient.__init__)
     options: ClientOptions
     policy: Policy
+    truth: Truth
     conn: MuxConnection | None
     panes: dict[int, ClientPane]
     tabs: dict[int, dict[str, Any]]
@@ -154,10 +158,16 @@ class GuiWindow:
             body: dict[str, Any] = {"pane_id": pane.remote_pane_id, "data": ch.encode()}
             self._send_now("WriteToPane", body, "UnitResponse")
             return
-        pane.input_serial = int(time.time() * 1000)
+        # ClientPane::key_down: the serial, then the prediction, then the send (clientpane.rs:450-477)
+        pane.input_serial = wall_ms()
+        key = key_code(ch)
+        prediction = predict_from_key_event(pane, key_name(key), 0, self.options.local_echo_ms)
+        self.truth.keys_typed += 1
+        if prediction is not None:
+            self.truth.predictions.append(prediction.to_json())
         body = {
             "pane_id": pane.remote_pane_id,
-            "event": {"key": {"Char": ch}, "modifiers": {"bits": 0}},
+            "event": {"key": key, "modifiers": {"bits": 0}},
             "input_serial": pane.input_serial,
         }
         self._send_now("SendKeyDown", body, "UnitResponse")

@@ -53,6 +53,9 @@ class ClientOptions:
     command_pause: float = 0.3
     #: "keys" (SendKeyDown, as wezterm-gui types) or "write" (WriteToPane, a PaneWriter)
     typing_via: str = "keys"
+    #: ``local_echo_threshold_ms`` of the client domain (None: off, as for unix domains; WezTerm's
+    #: default for SSH and TLS domains is 100): predictive local echo (:mod:`.prediction`)
+    local_echo_ms: int | None = None
     #: for a tls:// address: the tls_clients entry (proxy.tls.contexts.TlsUpstreamOptions)
     tls: Any = None
     scroll_pages: int = 3

@@ -50,6 +50,7 @@ class ClientPane:
 
     #: WezTerm's own trace lines for this pane (``--wezterm-log``), None when not asked for
     wezlog: PaneLog | None = None
+    last_input_rtt = 0  #: ms, set by pushes with an input_serial; read by :mod:`.prediction`
 
     def __init__(
         self,
@@ -266,6 +267,7 @@ class ClientPane:
         moved = (self.cursor["y"], cursor["y"]) if cursor != self.cursor else ()
         dirty.update(moved)
         serial = delta.get("input_serial")
+        self.last_input_rtt = self.last_input_rtt if serial is None else int(time.time() * 1000) - serial
         if serial is None or serial >= self.input_serial:
             self.cursor = dict(cursor)
         self.dims = dict(delta["dimensions"])

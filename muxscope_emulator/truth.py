@@ -34,6 +34,11 @@ class Truth:
     #: (serial, pane, row) of every fetched row that raced a push (:mod:`.racetruth`): superseded
     #: whichever order the GUI applied the two in
     raced: list[tuple[int, int, int]] = field(default_factory=list)
+    #: predictive local echo: its threshold (None: off), the keys typed, and per key it predicted
+    #: ``[pane, row, key, state before, state after, edited, CLOCK_MONOTONIC ns]``
+    local_echo_ms: int | None = None
+    keys_typed: int = 0
+    predictions: list[list[Any]] = field(default_factory=list)
 
     def request(self, causes: list[str]) -> None:
         """One GetLines went out asking for rows with these causes."""
@@ -66,6 +71,7 @@ class Truth:
         """``{"rows", "panes", "causes", "rpcs", "raced_rows", "raced_rows_by_pane"}``: the shape shared
         with ``muxscope report --json``.
 
+        With local echo on, ``local_echo``: ``{"threshold_ms", "keys", "predicted"}``.
         ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome, cause]`` per fetched row, and
         ``pushes_detail``: ``[pdu, effective_ns]`` per push read (when it took effect), and
         ``raced_detail``: ``[serial, pane, row]`` per raced row.
@@ -78,8 +84,13 @@ class Truth:
             "raced_rows": len(self.raced),
             "raced_rows_by_pane": {str(p): n for p, n in sorted(Counter(p for _, p, _ in self.raced).items())},
         }
+        if self.local_echo_ms:
+            out["local_echo"] = {"threshold_ms": self.local_echo_ms, "keys": self.keys_typed,
+                                 "predicted": len(self.predictions)}
         if detail:
             out["raced_detail"] = [list(r) for r in self.raced]
             out["rows_detail"] = [list(d) for d in self.detail]
             out["pushes_detail"] = [list(p) for p in self.pushes]
+            if self.local_echo_ms:
+                out["predictions_detail"] = self.predictions
         return out

@@ -38,6 +38,8 @@ class RuntimeOptions:
     capture_meta: dict[str, Any] = field(default_factory=dict)
     burst_gap_s: float = DEFAULT_BURST_GAP_S
     client_model: str = "wezterm"
+    #: ``--local-echo``: auto, on, off or milliseconds (proxy.analysis.localecho.local_echo_threshold)
+    local_echo: str = "auto"
     wrap_side: SideWrapper | None = None
     addons: list[Addon] = field(default_factory=list)
     open_upstream: Any = None
@@ -47,14 +49,24 @@ class RuntimeOptions:
     tls_upstream: Any = None  # tls.contexts.TlsUpstreamOptions, for --upstream tls://
 
 
+def local_echo_ms(opts: RuntimeOptions) -> int | None:
+    """The local echo threshold the analysis mirrors for this proxy (None: off); ``auto`` goes by the
+    kind of the GUI-facing listener (SSH, TLS: on)."""
+    from proxy.analysis.localecho import local_echo_threshold
+
+    return local_echo_threshold(opts.local_echo, str(opts.listen))
+
+
 def capture_writer_for(opts: RuntimeOptions, metrics: Any, sniff_codec_version: bool = True) -> CaptureConsumer | None:
     """The capture writer ``--capture`` asks for (None without it), for either runtime: the threaded one,
     and the relay's process of the isolated one, which does not decode (the analysis reports the version)."""
     if not opts.capture:
         return None
+    # the local echo the analysis mirrored, so that a report on the capture mirrors it too
+    options = {**opts.capture_meta.get("options", {}), "local_echo_ms": local_echo_ms(opts)}
     return CaptureConsumer(
         opts.capture,
-        meta={"listen": str(opts.listen), "upstream": str(opts.upstream), **opts.capture_meta},
+        meta={"listen": str(opts.listen), "upstream": str(opts.upstream), **opts.capture_meta, "options": options},
         max_bytes=opts.capture_max_bytes,
         max_seconds=opts.capture_max_seconds,
         metrics=metrics,
@@ -79,7 +91,8 @@ class ProxyRuntime:
         except ModuleNotFoundError:
             AttributionAddon = None  # noqa: N806
         if AttributionAddon is not None:
-            self.attribution = AttributionAddon(burst_gap_s=opts.burst_gap_s, client_model=opts.client_model)
+            self.attribution = AttributionAddon(burst_gap_s=opts.burst_gap_s, client_model=opts.client_model,
+                                                local_echo_ms=local_echo_ms(opts))
             addons.append(self.attribution)
         sinks = fan_out([LogSink(), MetricsSink(self.metrics)])
         self.analyzer = Analyzer(addons, opts.codec_version, emit=sinks)

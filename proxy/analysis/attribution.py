@@ -41,6 +41,7 @@ from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
+from proxy.analysis.localecho import LocalEcho, LocalEchoes, key_of
 from proxy.analysis.report_model import BonusRows, BurstSummary, PerOutcome, Report, UnlistedBursts, WhatIf
 from proxy.analysis.results import BonusRowsDelivered, BurstClosed, FetchJudged, JudgedRow, RowsRequested
 from proxy.analysis.rpc import Rpc
@@ -84,11 +85,12 @@ class ConnAttribution:
     #: bursts a later Resize ended while GetLines they caused were still in flight
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
+    echo: LocalEcho | None = None
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
         if p is None:
-            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client)
+            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo)
         return p
 
     def next_seq(self) -> int:
@@ -100,7 +102,8 @@ class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
-                 client_model: str = ClientModel.WEZTERM) -> None:
+                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None) -> None:
+        self.echoes = LocalEchoes(local_echo_ms)
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
         self.client_model = ClientModel(client_model)
@@ -126,7 +129,8 @@ class AttributionAddon(Addon):
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            st = conn.addon_state.setdefault("attribution", ConnAttribution(client=self.client_model))
+            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new())
+            st = conn.addon_state.setdefault("attribution", fresh)
             self._conns[conn.conn_id] = st
         return st
 
@@ -160,7 +164,7 @@ class AttributionAddon(Addon):
             elif name == "SetPaneZoomed":
                 st.pane(body["pane_id"]).make_all_stale(Cause.ZOOM, ev.t_ns)
             elif name == "SendKeyDown":
-                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns)
+                st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns, key_of(body))
             return
         if name == "GetPaneRenderChangesResponse":
             self._changes(conn, st, body, ev.t_ns)
@@ -477,6 +481,7 @@ class AttributionAddon(Addon):
             raced_rows=sum(t.raced.values()),
             raced_rows_by_pane=dict(sorted(t.raced_by_pane.items())),
             raced_rows_by_cause={r: n for r, n in t.raced.items() if n},
+            local_echo=self.echoes.summary(),
         )
 
 

@@ -34,8 +34,8 @@ MAX_CROSSING_EVENTS = 64
 MIN_CLIENT_REACTION_NS = 100_000
 
 #: the pane's scalars a logged event restores: seqno, physical_top, cursor, push-stamped rows,
-#: input serial, width
-Scalars = tuple[int, int, Any, frozenset[int], int, int | None]
+#: input serial, width, last input round trip (ms)
+Scalars = tuple[int, int, Any, frozenset[int], int, int | None, int]
 
 
 @dataclass(slots=True)
@@ -52,6 +52,8 @@ class LoggedEvent:
     push: Push | None = None
     stale_kind: Cause | None = None
     input_serial: int | None = None
+    #: a SendKeyDown's key and modifiers (the local echo predicts from them again when redone)
+    key: tuple[str | None, int] | None = None
     #: the width a Resize asked for
     cols: int | None = None
     #: for the coalescing what-if: the rows' and the pane's last invalidation before this event

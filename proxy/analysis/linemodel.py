@@ -83,6 +83,7 @@ from proxy.analysis.linestate import (
     bound_rows,
     next_state,
 )
+from proxy.analysis.localecho import LocalEcho
 from proxy.analysis.vocabulary import RESIZE_KINDS, Cause, ClientModel, Race
 from proxy.analysis.whatif import selective
 from proxy.analysis.whatif.coalesce import CoalesceTracker
@@ -115,6 +116,9 @@ class PaneLines:
     cursor: object = None
     #: the input_serial of the client's last SendKeyDown (cursor updates older than it are ignored)
     input_serial: int = 0
+    #: ``last_input_rtt`` (ms), and the connection's predictive local echo (None: off)
+    last_input_rtt: int = 0
+    echo: LocalEcho | None = None
     physical_top: int = 0
     #: the pane's width as the client has it (pushes' dimensions, its own Resizes)
     cols: int | None = None
@@ -202,7 +206,7 @@ class PaneLines:
         elif undo.stale_kind is not None:
             self.make_all_stale(undo.stale_kind, undo.t_ns, undo.from_client, undo.cols)
         elif undo.input_serial is not None:
-            self.set_input_serial(undo.input_serial, undo.t_ns)
+            self.set_input_serial(undo.input_serial, undo.t_ns, undo.key)
 
     def _request(self, serial: int, rows: list[int]) -> None:
         for row in rows:
@@ -247,17 +251,23 @@ class PaneLines:
 
     def _scalars(self) -> Scalars:
         return (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial,
-                self.cols)
+                self.cols, self.last_input_rtt)
 
     def restore_scalars(self, scalars: Scalars) -> None:
-        self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols = scalars
+        self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols, self.last_input_rtt = scalars
         self.push_stamped = set(stamped)
 
-    def set_input_serial(self, serial: int, t_ns: int) -> None:
-        """A SendKeyDown: cursor updates older than it are ignored (logged, for reordering)."""
+    def set_input_serial(self, serial: int, t_ns: int, key: tuple[str | None, int] | None = None) -> None:
+        """A SendKeyDown: cursor updates older than it are ignored, and with local echo on the key
+        may edit the cursor row (:mod:`proxy.analysis.localecho`); logged, for reordering."""
+        echo = self.echo if key is not None else None
         if self.recent:
-            self._log(LoggedEvent(t_ns, True, {}, {}, self._scalars(), input_serial=serial))
+            row = (self.cursor if self.cursor is not None else DEFAULT_CURSOR)["y"]
+            rows = {row: e.copy() if (e := self.entries.get(row)) is not None else None} if echo else {}
+            self._log(LoggedEvent(t_ns, True, rows, {}, self._scalars(), input_serial=serial, key=key))
         self.input_serial = serial
+        if echo is not None and key is not None:
+            echo.key_down(self, serial, t_ns, key)
 
     def commit(self) -> None:
         """Whatever happened so far stays in the order the wire shows."""
@@ -288,6 +298,8 @@ class PaneLines:
         self.seqno = push.seqno
         if push.cols is not None:
             self.cols = push.cols
+        if self.echo is not None:
+            self.echo.push(self, push)
         if push.input_serial is None or push.input_serial >= self.input_serial:
             self.cursor = push.cursor
         facts = push.bonus_facts or {}
@@ -462,6 +474,10 @@ class PaneLines:
         kept.append(facts)
         if len(kept) > MAX_LINE_FACTS:
             kept.popleft().forget()
+
+    def put_entry(self, row: int, entry: Entry) -> None:
+        """Store ``entry`` as the row's most recently used (``LruCache::put``)."""
+        self._put(row, entry)
 
     def _put(self, row: int, entry: Entry) -> None:
         entries = self.entries

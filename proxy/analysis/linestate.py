@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any
 
-from codec.lines import WrapFacts, line_wrap_facts
+from codec.lines import WrapFacts, line_text, line_wrap_facts
 from proxy.analysis.vocabulary import Cause, LineState
 
 LINE, STALE, FETCHING, LINE_AND_FETCHING = LineState
@@ -47,6 +47,9 @@ class LineEvent(Enum):
     BONUS = auto()
     #: the GetLines failed (``apply_lines``' Err branch)
     FETCH_FAILED = auto()
+    #: a key press the client echoed locally into the cursor row (``predict_from_key_event``;
+    #: :mod:`proxy.analysis.localecho`): a Stale row becomes Line without a fetch
+    PREDICT = auto()
 
 
 #: (state before, or None for no entry; event) -> state after, or None for no entry. A pair that
@@ -74,6 +77,9 @@ TRANSITIONS: dict[tuple[LineState | None, LineEvent], LineState | None] = {
     (LINE_AND_FETCHING, LineEvent.BONUS): LINE,
     (FETCHING, LineEvent.FETCH_FAILED): None,
     (LINE_AND_FETCHING, LineEvent.FETCH_FAILED): LINE,
+    (LINE, LineEvent.PREDICT): LINE,
+    (STALE, LineEvent.PREDICT): LINE,
+    (LINE_AND_FETCHING, LineEvent.PREDICT): LINE_AND_FETCHING,
 }
 
 
@@ -87,11 +93,12 @@ class LineFacts:
     them: decoding a line's cells costs far more than the rest of the model's work, and most
     lines are replaced before the next change of width."""
 
-    __slots__ = ("_facts", "_index", "_summary", "_version")
+    __slots__ = ("_facts", "_index", "_summary", "_text", "_version")
 
     def __init__(self, summary: Any, index: int, version: int) -> None:
         self._summary, self._index, self._version = summary, index, version
         self._facts: WrapFacts | None = None
+        self._text: str | None = None
 
     def forget(self) -> None:
         """Let go of the line's bytes; facts not yet worked out stay unknown."""
@@ -99,13 +106,22 @@ class LineFacts:
 
     def get(self) -> WrapFacts | None:
         """The facts, or None for a line that does not decode (it then counts as altered)."""
+        self._decode()
+        return self._facts
+
+    def text(self) -> str | None:
+        """The line's ``as_str()`` (for the local echo's password check and edits), None if unknown."""
+        self._decode()
+        return self._text
+
+    def _decode(self) -> None:
         if self._summary is not None:
             try:
-                self._facts = line_wrap_facts(self._summary.line_value(self._index, self._version))
+                value = self._summary.line_value(self._index, self._version)
+                self._facts, self._text = line_wrap_facts(value), line_text(value)
             except Exception:  # noqa: BLE001 - an undecodable line is merely unknown here
                 self._facts = None
             self._summary = None
-        return self._facts
 
 
 @dataclass(slots=True)

@@ -297,6 +297,9 @@ class Report:
     #: the one-line verdict (proxy.report.verdict), once the report is built
     verdict: str | None = None
     capture: CaptureSummary | None = None
+    #: predictive local echo mirrored (``{"threshold_ms", "keys", "predicted"}``, as the truth file
+    #: has it), None when off
+    local_echo: Mapping[str, int] | None = None
 
     def with_context(self, verdict: str, capture: CaptureSummary) -> Report:
         return replace(self, verdict=verdict, capture=capture)
@@ -340,6 +343,8 @@ class Report:
             "raced_rows_by_pane": {str(p): n for p, n in sorted(self.raced_rows_by_pane.items())},
             "raced_rows_by_cause": dict(self.raced_rows_by_cause),
         }
+        if self.local_echo is not None:
+            out["local_echo"] = dict(self.local_echo)
         if self.verdict is not None:
             out["verdict"] = self.verdict
         if self.capture is not None:

@@ -12,7 +12,7 @@ import json
 import sys
 
 from proxy.capture.format import CaptureError
-from proxy.cli.options import add_client_model_argument
+from proxy.cli.options import add_client_model_argument, add_local_echo_argument
 
 EPILOG = """\
 record both (docs/wezterm-config.md):
@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a logged fetch and its GetLines in the capture may be this far apart, once the clocks' "
                         "offset (time zone, two hosts) is taken out (default 0.5)")
     add_client_model_argument(p)
+    add_local_echo_argument(p)
     p.set_defaults(func=run)
 
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         log = sys.stdin if args.log == "-" else args.log
-        result = check(log, args.capture, args.client_model, args.max_skew)
+        result = check(log, args.capture, args.client_model, args.max_skew, args.local_echo)
     except OSError as exc:
         print(f"muxscope check-log: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxy.analysis.localecho import local_echo_threshold
 from proxy.analysis.report_model import CaptureSummary
 from proxy.analysis.vocabulary import CLIENT_MODELS
+from proxy.cli.options import add_local_echo_argument
 from proxy.files import OutputError, check_parent
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, UnixAddress, parse_metrics_addr
@@ -63,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep the server, proxy and metrics up after the drag (for Grafana) until Ctrl-C; "
                    "without it the metrics endpoint lives only as long as the run")
     p.add_argument("--seed", type=int, default=0)
+    add_local_echo_argument(p)  # the GUI reaches the proxy as a unix domain: auto is off
     p.add_argument("--timeout", type=float, default=15.0, help="seconds the client waits for the screen to settle")
     p.set_defaults(func=run)
 
@@ -215,7 +218,7 @@ async def _start_proxy(args: argparse.Namespace, files: DemoFiles, shape: LinkSh
             listen=UnixAddress(proxy_sock), upstream=UnixAddress(server_sock), metrics_addr=metrics_addr,
             capture=str(files.capture) if files.capture else None, capture_force=True, wrap_side=shaper_for(shape),
             capture_meta={"options": {"demo": True, "shape": shape.describe(), "policy": args.policy}},
-            client_model=args.policy if args.policy in CLIENT_MODELS else "wezterm",
+            client_model=args.policy if args.policy in CLIENT_MODELS else "wezterm", local_echo=args.local_echo,
         ))
 
     rt = runtime(args.metrics)
@@ -252,7 +255,8 @@ async def _demo(args: argparse.Namespace, files: DemoFiles) -> int:
             "emulate", "client", "--connect", f"unix:{proxy_sock}", "--scenario", "resize-drag",
             "--resizes", str(args.resizes), "--drag-seconds", str(args.drag_seconds), "--policy", args.policy,
             "--rows", str(args.rows), "--cols", str(args.cols), "--timeout", str(args.timeout),
-            "--seed", str(args.seed), "--truth-file", str(files.truth), "--json"])
+            "--seed", str(args.seed), "--truth-file", str(files.truth), "--json",
+            "--local-echo-ms", str(local_echo_threshold(args.local_echo, f"unix:{proxy_sock}") or 0)])
         elapsed = time.monotonic() - t0
         if status not in (0, 3):  # 3: the screen did not settle in time (reported below)
             raise OSError(f"the emulated client failed: {stderr.decode(errors='replace').strip()[-500:]}")

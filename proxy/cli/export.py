@@ -18,7 +18,7 @@ from typing import Any
 from codec.schema.versions import SUPPORTED
 from proxy.analysis.report_model import Report
 from proxy.capture.format import CaptureError, open_capture
-from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument, add_local_echo_argument
 from proxy.files import OutputError, check_parent, create_private
 
 EPILOG = """\
@@ -67,6 +67,7 @@ def add_trace_arguments(p: argparse.ArgumentParser) -> None:
     add_burst_gap_argument(g)
     g.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_client_model_argument(g)
+    add_local_echo_argument(g)
     g.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
 
 
@@ -130,7 +131,8 @@ def run_trace(args: argparse.Namespace) -> int:
             check_parent(args.trace, "--trace")
         logs.configure("console", "warning")
         rep, result = build_report(args.capture, args.burst_gap, args.codec_version,
-                                   False if args.no_progress else None, args.client_model)
+                                   False if args.no_progress else None, args.client_model,
+                                   args.local_echo)
     except OutputError as exc:
         print(f"muxscope export: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,26 @@ def add_client_model_argument(parser: argparse.ArgumentParser) -> None:
                         help=CLIENT_MODEL_HELP)
 
 
+LOCAL_ECHO_HELP = (
+    "predictive local echo, as wezterm-client does it over a slow link: auto (default: on when the GUI reaches "
+    "the proxy as an SSH or TLS domain, whose local_echo_threshold_ms defaults to 100, off for unix; on a "
+    "capture, what the proxy recorded), on (100 ms), off, or the client's local_echo_threshold_ms in ms"
+)
+
+
+def local_echo_choice(text: str) -> str:
+    """``auto``, ``on``, ``off`` or a whole number of milliseconds (0: off)."""
+    if text in ("auto", "on", "off") or (text.isdigit() and len(text) < 7):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto, on, off or milliseconds, not {text!r}")
+
+
+def add_local_echo_argument(parser: argparse.ArgumentParser) -> None:
+    """``--local-echo``, for every command that runs the analysis."""
+    parser.add_argument("--local-echo", type=local_echo_choice, default="auto", metavar="{auto,on,off,MS}",
+                        help=LOCAL_ECHO_HELP)
+
+
 def add_burst_gap_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--burst-gap", type=float, default=DEFAULT_BURST_GAP_S,
                         help=f"Resize PDUs closer than this many seconds form one burst "

@@ -14,7 +14,7 @@ import signal
 import sys
 
 from codec.schema.versions import SUPPORTED
-from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument, add_local_echo_argument
 from proxy.isolation.runtime import IsolatedRuntime
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, TlsAddress, parse_listen, parse_upstream
@@ -122,6 +122,7 @@ def add_observability_args(p: argparse.ArgumentParser) -> None:
                    help="rotate the capture after this many seconds")
     add_burst_gap_argument(p)
     add_client_model_argument(p)
+    add_local_echo_argument(p)
 
 
 def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
@@ -160,6 +161,7 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         capture_force=args.force,
         burst_gap_s=args.burst_gap,
         client_model=args.client_model,
+        local_echo=args.local_echo,
         wrap_side=wrap,
         ssh_listen=ssh_listen,
         ssh_upstream=ssh_upstream,

@@ -20,7 +20,7 @@ from typing import Any
 
 from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError
-from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument, add_local_echo_argument
 from proxy.files import OutputError
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError
@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_burst_gap_argument(p)
     add_client_model_argument(p)
+    add_local_echo_argument(p)
     p.add_argument("--allow-remote", action="store_true")
     p.add_argument("--ignore-field", action="append", default=[], metavar="PDU.FIELD",
                    help="--serve: also ignore this body field when matching requests (repeatable)")
@@ -94,7 +95,8 @@ def _run_analysis(args: argparse.Namespace) -> int:
             print(f"replay starts in {args.start_after:g} s (metrics already served)", file=sys.stderr)
             time.sleep(args.start_after)
     result = analyze_capture(args.file, codec_version=args.codec_version, burst_gap_s=args.burst_gap,
-                             metrics=metrics, speed=args.speed, client_model=args.client_model)
+                             metrics=metrics, speed=args.speed, client_model=args.client_model,
+                             local_echo=args.local_echo)
     if result.truncated:
         logs.get_logger().warning("capture_truncated", reason=result.truncation_reason)
     logs.get_logger().info("replay_done", records=result.records, capture_duration_s=round(result.duration_s, 3),

@@ -16,7 +16,7 @@ import sys
 
 from codec.schema.versions import SUPPORTED
 from proxy.capture.format import CaptureError
-from proxy.cli.options import add_burst_gap_argument, add_client_model_argument
+from proxy.cli.options import add_burst_gap_argument, add_client_model_argument, add_local_echo_argument
 from proxy.files import OutputError, check_parent
 from proxy.observe import logs
 from proxy.report.build import build_report
@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_burst_gap_argument(p)
     p.add_argument("--codec-version", type=int, choices=SUPPORTED, default=None)
     add_client_model_argument(p)
+    add_local_echo_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     p.set_defaults(func=run)
 
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         if args.html:
             check_parent(args.html, "--html")  # before the analysis, not after it
         rep, result = build_report(args.file, args.burst_gap, args.codec_version,
-                                   False if args.no_progress else None, args.client_model)
+                                   False if args.no_progress else None, args.client_model,
+                                   args.local_echo)
     except (CaptureError, OutputError) as exc:
         print(f"muxscope report: {exc}", file=sys.stderr)
         return 2

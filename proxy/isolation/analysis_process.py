@@ -88,7 +88,8 @@ class Worker:
         self.ring = RingReader(args.ring_fd)
         self.metrics = Metrics(relay=False)
         self.log = logs.get_logger()
-        self.attribution = AttributionAddon(burst_gap_s=args.burst_gap, client_model=args.client_model)
+        self.attribution = AttributionAddon(burst_gap_s=args.burst_gap, client_model=args.client_model,
+                                            local_echo_ms=args.local_echo_ms or None)
         sinks = fan_out([LogSink(), MetricsSink(self.metrics), _CodecReporter(self.back)])
         self.analyzer = Analyzer([self.attribution], args.codec_version, emit=sinks)
         self.analyzer.max_objects = MAX_OBJECTS_PER_FRAME
@@ -157,6 +158,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--memory-limit", type=int, default=0, help="address-space limit in bytes (RLIMIT_AS)")
     p.add_argument("--codec-version", type=int, default=None)
     p.add_argument("--client-model", default="wezterm")
+    p.add_argument("--local-echo-ms", type=int, default=0, help="the local echo the analysis mirrors (0: off)")
     p.add_argument("--burst-gap", type=float, default=0.25)
     p.add_argument("--log", default="{}", help="logs.configure() keyword arguments, as JSON")
     return p.parse_args(argv)

@@ -26,7 +26,7 @@ from proxy.observe.metrics import serve_or_explain
 from proxy.observe.relay_metrics import RelayMetrics
 from proxy.relay.ringtap import RingTap
 from proxy.relay.server import ProxyServer
-from proxy.runtime import RuntimeOptions, capture_writer_for
+from proxy.runtime import RuntimeOptions, capture_writer_for, local_echo_ms
 
 SHUTDOWN_BUDGET_S = 1.6
 MIN_ANALYSIS_BUDGET_S = 0.3
@@ -53,6 +53,7 @@ class IsolatedRuntime:
         )
         self.metrics.attach_tap(self.tap)
         worker_args = ["--client-model", opts.client_model, "--burst-gap", str(opts.burst_gap_s),
+                       "--local-echo-ms", str(local_echo_ms(opts) or 0),
                        "--log", json.dumps(log_config or {})]
         if opts.codec_version is not None:
             worker_args += ["--codec-version", str(opts.codec_version)]

@@ -14,8 +14,10 @@ from proxy.report.verdict import verdict
 
 
 def build_report(path: str, burst_gap_s: float = DEFAULT_BURST_GAP_S, codec_version: int | None = None,
-                 show_progress: bool | None = None, client_model: str = "wezterm") -> tuple[Report, Any]:
+                 show_progress: bool | None = None, client_model: str = "wezterm",
+                 local_echo: str = "auto") -> tuple[Report, Any]:
     result = analyze_capture(path, codec_version=codec_version, burst_gap_s=burst_gap_s, client_model=client_model,
+                             local_echo=local_echo,
                              show_progress=show_progress, log_events=False)
     rep = result.attribution.report()
     capture = CaptureSummary(

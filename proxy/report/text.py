@@ -106,6 +106,10 @@ def render_text(rep: Report) -> str:
         by = ", ".join(f"{k} {v}" for k, v in rep.raced_rows_by_cause.items())
         out.append(f"Raced rows: {rep.raced_rows} fetched rows a push touched while their fetch was in flight "
                    f"({by}); counted superseded whichever order the GUI applied reply and push in")
+    if rep.local_echo is not None:
+        echo = rep.local_echo
+        out.append(f"Local echo mirrored (local_echo_threshold_ms {echo['threshold_ms']}): {echo['predicted']} of "
+                   f"{echo['keys']} keys predicted (the client edited the cursor row itself; --local-echo off to not)")
     out.append(f"GetLines wait, wall-clock: {rep.fetch_wall_s:.3f} s with at least one outstanding; by outcome "
                + _by_outcome(rep.wall_s.items()))
     out.append(f"GetLines wait, summed RPC time: {rep.fetch_wait_s:.3f} RPC-s; by outcome "
