@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import json
 import sys
 from typing import Any
@@ -73,6 +74,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--paint-row-ms", type=float, default=DEFAULT_PAINT_ROW_MS, metavar="MS",
                    help=f"what a paint costs the GUI thread per row drawn (an estimate; default "
                         f"{DEFAULT_PAINT_ROW_MS})")
+    p.add_argument("--prefetch-rate", type=int, default=50, metavar="N",
+                   help="ratelimit_mux_line_prefetches_per_second: pushes per second that may prefetch, the "
+                        "rest make their rows stale (default 50, WezTerm's; 0: no limit)")
+    p.add_argument("--keys", default=None, metavar="TEXT",
+                   help="typing: type TEXT (backslash escapes such as \\x1b understood) then Enter, instead of "
+                        "the default commands")
+    p.add_argument("--key-interval", type=float, default=0.08, metavar="S",
+                   help="typing: seconds between key presses, each jittered by +-50%% (default 0.08)")
+    p.add_argument("--typing-via", choices=("keys", "write"), default="keys",
+                   help="typing: SendKeyDown as wezterm-gui types (default), or WriteToPane as a PaneWriter does")
     p.add_argument("--local-echo-ms", type=int, default=None, metavar="MS",
                    help="predictive local echo: the client domain's local_echo_threshold_ms (WezTerm's default "
                         "for SSH and TLS domains is 100; 0 or absent: off, as for unix domains)")
@@ -86,6 +97,8 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
     if args.paint_row_ms < 0:
         raise ValueError("--paint-row-ms must not be negative")
+    if args.prefetch_rate < 0 or args.key_interval < 0:
+        raise ValueError("--prefetch-rate and --key-interval must not be negative")
     if args.local_echo_ms is not None and args.local_echo_ms < 0:
         raise ValueError("--local-echo-ms must not be negative")
     if args.rows < 1 or args.cols < 1:
@@ -99,6 +112,8 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
         wezterm_log=args.wezterm_log, codec_version=args.codec_version, local_echo_ms=args.local_echo_ms or None,
+        prefetch_rate=args.prefetch_rate, key_interval=args.key_interval, typing_via=args.typing_via,
+        **({"commands": (codecs.decode(args.keys, "unicode_escape"),)} if args.keys is not None else {}),
         gui_order=args.gui_order, paint_row_ms=args.paint_row_ms,
     )  # fmt: skip
 

@@ -47,7 +47,7 @@ class PushHandling:
         """A push read: its final turn on the GUI thread comes two turns later (one for TabResized
         and TabAddedToWindow: ``spawn_into_main_thread`` runs the resync), at once without a GUI.
         The fetches in flight on its pane may race it (:mod:`.racetruth`)."""
-        self.truth.pushes.append((pdu.name, t_ns))
+        self.truth.pushes.append((pdu.name, max(t_ns, time.monotonic_ns())))
         index = len(self.truth.pushes) - 1
         pane_id = pdu.body.get("pane_id") if isinstance(pdu.body, dict) else None
         racing = pdu.name in ("GetPaneRenderChangesResponse", "SetPalette")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from muxscope_emulator.content import ContentGenerator
+from muxscope_emulator.editorapp import EditorApp
 from muxscope_emulator.palette import default_palette
 from muxscope_emulator.terminal import Terminal
 
@@ -32,6 +33,7 @@ class Pane:
         pixel_width: int = 0,
         pixel_height: int = 0,
         dpi: int = 0,
+        app: str = "shell",
     ) -> None:
         self.pane_id, self.tab_id, self.window_id = pane_id, tab_id, window_id
         self.terminal = Terminal(
@@ -39,7 +41,13 @@ class Pane:
         )
         self.generator = ContentGenerator(seed * 1000003 + pane_id)
         self.working_dir: str | None = "file://emulator/home/user/src"
+        #: the palette a client advised (SetPalette): the terminal's configured palette
         self.palette: dict[str, Any] | None = None
+        self.terminal.base_palette = lambda: self.palette if self.palette is not None else default_palette()
+        #: the full-screen program in the foreground (``--app editor``), else the shell
+        self.editor: EditorApp | None = None
+        if app == "editor":
+            self.editor = EditorApp(seed * 1000003 + pane_id, self.terminal.rows, self.terminal.cols)
         self.dead = False
         self._command = ""
 
@@ -50,7 +58,19 @@ class Pane:
         return "bash" if t == "wezterm" else t
 
     def get_palette(self) -> dict[str, Any]:
-        return self.palette if self.palette is not None else default_palette()
+        """``LocalPane::palette`` = ``Terminal::palette``: an escape's override, else the configured one."""
+        if self.terminal.palette is not None:
+            return self.terminal.palette
+        return self.terminal.base_palette()
+
+    def winch(self) -> bytes:
+        """What the foreground program writes on SIGWINCH: the editor redraws its screen; the shell
+        (readline's ``_rl_redisplay_after_sigwinch``) returns to column 0, erases the line and
+        redraws the prompt and what was typed."""
+        term = self.terminal
+        if self.editor is not None:
+            return self.editor.winch(term.rows, term.cols)
+        return ("\r\x1b[K" + self.generator.prompt() + self._command).encode()
 
     def snapshot(self, rows: Any = None) -> dict[int, bytes]:
         return self.terminal.snapshot(rows)
@@ -62,7 +82,10 @@ class Pane:
         return self.terminal.serialize_lines(rows)
 
     def shell_input(self, data: bytes) -> bytes:
-        """What the pty echoes back for ``data``: echo, line editing, command output, prompt."""
+        """What the pty echoes back for ``data``: echo, line editing, command output, prompt
+        (or, with the editor in the foreground, what it redraws)."""
+        if self.editor is not None:
+            return self.editor.input(data)
         out: list[str] = []
         gen = self.generator
         for ch in data.decode("utf-8", "replace"):

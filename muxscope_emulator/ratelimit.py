@@ -24,8 +24,11 @@ class RateLimiter:
         per_second: int = DEFAULT_PREFETCHES_PER_SECOND,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if per_second <= 0:
-            raise ValueError("the prefetch rate must be positive")
+        if per_second < 0:
+            raise ValueError("the prefetch rate must not be negative")
+        #: 0: no limit (``--prefetch-rate 0``; WezTerm has no such setting, it is for comparisons)
+        self.unlimited = per_second == 0
+        per_second = max(per_second, 1)
         self.interval = 1.0 / per_second
         #: governor's tolerance: a full bucket admits ``per_second`` at once
         self.tolerance = self.interval * (per_second - 1)
@@ -34,6 +37,8 @@ class RateLimiter:
         self.denied = 0
 
     def check(self) -> bool:
+        if self.unlimited:
+            return True
         now = self.clock()
         tat = max(self.tat, now)
         if tat - now > self.tolerance + 1e-12:

@@ -35,9 +35,11 @@ from codec.schema.versions import SUPPORTED
 from muxscope_emulator.content import prefill
 from muxscope_emulator.muxmodel import Pane, Tab, Window
 from muxscope_emulator.session import Session
+from muxscope_emulator.stream import StreamStats, parse_rate, run_stream
 from proxy.relay.endpoints import TcpAddress, TlsAddress, UnixAddress
 from proxy.relay.server import close_listener
 
+APPS = ("shell", "editor")
 #: ``mux_output_parser_coalesce_delay_ms``: pty output reaches the terminal this long after it is written.
 OUTPUT_DELAY = 0.003
 
@@ -55,10 +57,20 @@ class ServerOptions:
     prefill_rows: int | None = None
     #: background output, in generated lines per second per pane (0: quiet)
     output_rate: float = 0.0
+    #: the program in every pane's foreground: ``shell`` or ``editor`` (:mod:`.editorapp`)
+    app: str = "shell"
+    #: a steady stream in one pane (:mod:`.stream`): lines per second, or "max"; None: no stream
+    stream: str | None = None
+    stream_pane: int = 0
+    stream_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.codec_version not in SUPPORTED:
             raise ValueError(f"codec version {self.codec_version} is not one of {SUPPORTED}")
+        if self.app not in APPS:
+            raise ValueError(f"--app {self.app!r}: expected one of {APPS}")
+        if self.stream is not None:
+            parse_rate(self.stream)
 
     @property
     def initial_rows(self) -> int:
@@ -79,11 +91,17 @@ class EmulatedMuxServer:
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._background: asyncio.Task[None] | None = None
+        self._stream: asyncio.Task[StreamStats] | None = None
+        #: what the ``--stream-lines-per-s`` stream wrote
+        self.stream_stats = StreamStats()
         opts = self.options
         window = self._new_window("default")
         for _ in range(opts.panes):
             pane = self._new_tab(window, opts.rows, opts.cols, 0, 0, 0)
             prefill(pane.terminal, pane.generator, opts.initial_rows)
+            if pane.editor is not None:
+                pane.terminal.write(pane.editor.start())
+                pane.terminal.alerts.clear()  # raised before any client: the first push sends the palette
 
     # -- the mux model -----------------------------------------------------
     def _id(self, kind: str) -> int:
@@ -110,6 +128,7 @@ class EmulatedMuxServer:
             pw,
             ph,
             dpi,
+            o.app,
         )
         self.panes[pane_id] = pane
         self.tabs[tab_id] = Tab(tab_id, window.window_id, [pane_id], pane_id)
@@ -135,7 +154,8 @@ class EmulatedMuxServer:
         if window is None:
             window = self._new_window(workspace)
         pane = self._new_tab(window, rows, cols, pw, ph, dpi)
-        pane.terminal.write(pane.generator.prompt().encode())
+        pane.terminal.write(pane.editor.start() if pane.editor is not None else pane.generator.prompt().encode())
+        pane.terminal.alerts.clear()
         self.broadcast("TabAddedToWindow", {"tab_id": pane.tab_id, "window_id": window.window_id})
         return pane
 
@@ -199,12 +219,21 @@ class EmulatedMuxServer:
         if pane is None:
             return
         pane.terminal.write(data)
+        alerts, pane.terminal.alerts = pane.terminal.alerts, []
+        for alert in alerts:  # MuxNotification::Alert: queued per connection, a push scheduled
+            for s in list(self.sessions):
+                s.per(pane_id).notifications.append(alert)
         self.notify_pane_output(pane_id)
 
     def generate_output(self, pane_id: int, n_lines: int) -> None:
         """``n_lines`` of generated content as one batch of pty output."""
         pane = self.panes[pane_id]
         self.output(pane_id, pane.generator.lines(n_lines))
+
+    def sigwinch(self, pane: Pane) -> None:
+        """The pty was resized: the foreground program redraws, its output arriving
+        ``OUTPUT_DELAY`` later (``LocalPane::resize`` resizes the pty, localpane.rs:413-421)."""
+        asyncio.get_running_loop().call_later(OUTPUT_DELAY, lambda: self.output(pane.pane_id, pane.winch()))
 
     def pty_write(self, pane: Pane, data: bytes) -> None:
         """Input to the pane's pty; the shell's echo arrives ``OUTPUT_DELAY`` later."""
@@ -247,8 +276,21 @@ class EmulatedMuxServer:
         await self.handle_connection(reader, writer)
 
     def _start_background(self) -> None:
+        loop = asyncio.get_running_loop()
         if self.options.output_rate > 0 and self._background is None:
-            self._background = asyncio.get_running_loop().create_task(self._background_output())
+            self._background = loop.create_task(self._background_output())
+        opts = self.options
+        if opts.stream is not None and self._stream is None:
+            self._stream = loop.create_task(
+                run_stream(self._stream_write, parse_rate(opts.stream), opts.stream_delay_s, self.stream_stats)
+            )
+
+    def _stream_write(self, n: int) -> bool:
+        """One batch of the stream into ``stream_pane``; False once that pane is gone."""
+        if self.options.stream_pane not in self.panes:
+            return False
+        self.generate_output(self.options.stream_pane, n)
+        return True
 
     async def _background_output(self) -> None:
         """Steady output on every pane at ``output_rate`` lines per second, ~20 batches a second at most."""
@@ -265,11 +307,12 @@ class EmulatedMuxServer:
                     self.generate_output(pane_id, n)
 
     async def stop(self) -> None:
-        if self._background is not None:
-            self._background.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._background
-            self._background = None
+        for task in (self._background, self._stream):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._background = self._stream = None
         for s in list(self.sessions):
             s.closed = True
             s.writer.close()

@@ -16,7 +16,8 @@ import sys
 import textwrap
 
 from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
-from muxscope_emulator.server import EmulatedMuxServer, ServerOptions
+from muxscope_emulator.server import APPS, EmulatedMuxServer, ServerOptions
+from muxscope_emulator.stream import parse_rate
 from proxy.relay.endpoints import (
     AddressError,
     StdioAddress,
@@ -66,8 +67,24 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         help="background output in lines per second per pane (default 0: quiet)",
     )
+    p.add_argument("--app", choices=APPS, default="shell",
+                   help="the program in each pane: shell (default) or editor (a full-screen editor with many "
+                        "colours on the alternate screen, like neovim with a colour scheme)")
+    p.add_argument("--stream-lines-per-s", metavar="RATE|max", type=_rate, default=None,
+                   help="a steady text stream in one pane at RATE lines per second, or as fast as possible (max)")
+    p.add_argument("--stream-pane", type=int, default=0, metavar="N", help="the pane the stream goes to (default 0)")
+    p.add_argument("--stream-delay-s", type=float, default=0.0, metavar="S",
+                   help="start the stream S seconds after the server starts (default 0)")
     p.set_defaults(func=run)
     return p
+
+
+def _rate(text: str) -> str:
+    try:
+        parse_rate(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a positive number of lines per second, or max") from None
+    return text
 
 
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
@@ -80,6 +97,10 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         codec_version=args.codec_version,
         prefill_rows=getattr(args, "prefill_rows", None),
         output_rate=args.output_rate,
+        app=getattr(args, "app", "shell"),
+        stream=getattr(args, "stream_lines_per_s", None),
+        stream_pane=getattr(args, "stream_pane", 0),
+        stream_delay_s=getattr(args, "stream_delay_s", 0.0),
     )
 
 

@@ -310,12 +310,14 @@ class Session:
 
     def on_Resize(self, body: Any) -> tuple[str, Any]:  # noqa: N802
         """Resize: rewrap the pane, then (unless zoomed) TabResized to every client, sender included.
-        No render push is scheduled here."""
+        No render push is scheduled here; the program's SIGWINCH redraw brings one ~3 ms later."""
         pane = self._pane(body["pane_id"])
         size = body["size"]
-        pane.terminal.resize(
-            size["rows"], size["cols"], size["pixel_width"], size["pixel_height"], size["dpi"]
-        )
+        term = pane.terminal
+        before = (term.rows, term.cols, term.pixel_width, term.pixel_height)
+        term.resize(size["rows"], size["cols"], size["pixel_width"], size["pixel_height"], size["dpi"])
+        if (term.rows, term.cols, term.pixel_width, term.pixel_height) != before:
+            self.server.sigwinch(pane)  # the kernel signals only a changed winsize
         tab = self._tab(body["containing_tab_id"])
         if not tab.zoomed:
             self.server.broadcast("TabResized", {"tab_id": tab.tab_id})

@@ -19,8 +19,10 @@ table):
   ``Screen::rewrap_lines`` + ``Line::wrap``, quirks included.
 
 The VT parser is deliberately small (printable text, CR, LF, BS, TAB, SGR
-palette colours, OSC 0/2 titles and OSC 8 hyperlinks): enough for shell-like
-output, with autowrap setting the wrap bit exactly where WezTerm sets it.
+colours (:mod:`.sgr`), cursor moves, erases and the alternate screen
+(:mod:`.csi`, :mod:`.altscreen`), OSC 0/2 titles, OSC 8 hyperlinks and the
+palette OSCs (:mod:`.oscpalette`)): enough for shell-like output and a
+full-screen editor, with autowrap setting the wrap bit exactly where WezTerm sets it.
 
 The line and cell model lives in :mod:`.termlines`, the generated shell-like
 content in :mod:`.content`.
@@ -29,17 +31,17 @@ content in :mod:`.content`.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from codec.lines import cell_width, line_text, serialized_lines_fingerprints
+from muxscope_emulator import altscreen, csi, oscpalette
+from muxscope_emulator.palette import default_palette
 from muxscope_emulator.termlines import BLANK, Line, make_hyperlink, serialize_lines
-
-_BOLD, _HALF, _ITALIC, _UNDERLINE, _REVERSE = 1, 2, 1 << 7, 1 << 2, 1 << 8
 
 
 class Terminal:
-    """wezterm-term's primary screen plus the terminal state that drives it (no alt screen)."""
+    """wezterm-term's screens (primary and alternate) plus the terminal state that drives them."""
 
     def __init__(
         self,
@@ -64,6 +66,14 @@ class Terminal:
         self.pen = BLANK
         self.title = "wezterm"
         self.reverse_video = False
+        #: the alternate screen (the one not shown is swapped out: :mod:`.altscreen`)
+        self.screens = altscreen.Screens.new(self.rows, self.seqno)
+        #: the palette as escapes changed it (None: the configured one; :mod:`.oscpalette`)
+        self.palette: dict[str, Any] | None = None
+        #: ``Alert``s raised by output (``PaletteChanged``), for the pane to hand to the mux
+        self.alerts: list[str] = []
+        #: the configured palette escapes start from and reset to (the pane's: a client may set it)
+        self.base_palette: Callable[[], dict[str, Any]] = default_palette
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._state = "ground"
         self._buf: list[str] = []
@@ -211,57 +221,13 @@ class Terminal:
             self._set_cursor(min((self.cursor_x // 8 + 1) * 8, self.cols - 1), self.cursor_y)
 
     def _csi(self, params: str, final: str) -> None:
-        if final != "m" or params.startswith("?"):
-            return
-        nums = [int(p) if p.isdigit() else 0 for p in params.split(";")] if params else [0]
-        attrs, fg, bg = self.pen.attrs, self.pen.fg, self.pen.bg
-        i = 0
-        while i < len(nums):
-            n = nums[i]
-            if n == 0:
-                attrs, fg, bg = 0, None, None
-            elif n == 1:
-                attrs = (attrs & ~3) | _BOLD
-            elif n == 2:
-                attrs = (attrs & ~3) | _HALF
-            elif n == 22:
-                attrs &= ~3
-            elif n == 3:
-                attrs |= _ITALIC
-            elif n == 23:
-                attrs &= ~_ITALIC
-            elif n == 4:
-                attrs = (attrs & ~(7 << 2)) | _UNDERLINE
-            elif n == 24:
-                attrs &= ~(7 << 2)
-            elif n == 7:
-                attrs |= _REVERSE
-            elif n == 27:
-                attrs &= ~_REVERSE
-            elif 30 <= n <= 37:
-                fg = n - 30
-            elif 90 <= n <= 97:
-                fg = n - 90 + 8
-            elif n == 39:
-                fg = None
-            elif 40 <= n <= 47:
-                bg = n - 40
-            elif 100 <= n <= 107:
-                bg = n - 100 + 8
-            elif n == 49:
-                bg = None
-            elif n in (38, 48) and i + 2 < len(nums) and nums[i + 1] == 5:
-                if n == 38:
-                    fg = nums[i + 2] & 0xFF
-                else:
-                    bg = nums[i + 2] & 0xFF
-                i += 2
-            i += 1
-        self.pen = self.pen._replace(attrs=attrs, fg=fg, bg=bg)
+        csi.perform(self, params, final)
 
     def _osc(self, body: str) -> None:
         code, _, rest = body.partition(";")
-        if code in ("0", "2"):
+        if code in oscpalette.CODES:
+            oscpalette.perform(self, code, rest)
+        elif code in ("0", "2"):
             self.title = rest
         elif code == "8":
             params, _, uri = rest.partition(";")
@@ -322,6 +288,9 @@ class Terminal:
 
     def _scroll_up(self) -> None:
         """``Screen::scroll_up`` of one row over the full screen (scrollback allowed)."""
+        if self.screens.alt_active:
+            altscreen.scroll_up(self)
+            return
         max_allowed = self.rows + self.scrollback
         removed = len(self.lines) + 1 - max_allowed if len(self.lines) + 1 >= max_allowed else 0
         if removed:
@@ -333,6 +302,7 @@ class Terminal:
     def resize(self, rows: int, cols: int, pixel_width: int = 0, pixel_height: int = 0, dpi: int = 0) -> None:
         """``TerminalState::resize``: seqno + 1, ``Screen::resize``, then clamp the cursor."""
         self.seqno += 1
+        altscreen.resize_inactive(self, rows, cols, dpi, self.seqno)
         x, y = self._screen_resize(rows, cols, dpi, self.seqno)
         self.pixel_width, self.pixel_height = pixel_width, pixel_height
         self._set_cursor(x, y)
@@ -347,7 +317,10 @@ class Terminal:
         for _ in range(cursor_phys + 1, len(self.lines)):  # pre-prune blank lines below the cursor
             if self.lines and self.lines[-1].is_whitespace():
                 self.lines.pop()
-        if cols != self.cols:
+        if cols != self.cols and self.screens.alt_active:
+            altscreen.truncate_lines(self, cols, seqno)  # the alt screen is never rewrapped
+            cx, cy = self.cursor_x, cursor_phys
+        elif cols != self.cols:
             cx, cy = self._rewrap_lines(cols, rows, self.cursor_x, cursor_phys, seqno)
         else:
             cx, cy = self.cursor_x, cursor_phys

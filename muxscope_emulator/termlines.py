@@ -20,7 +20,8 @@ HAS_HYPERLINK = 1 << 1
 
 
 class Cell(NamedTuple):
-    """One column cell. ``fg``/``bg`` are ``SmallColor``: None (Default) or a palette index.
+    """One column cell. ``fg``/``bg``: None (Default), a palette index (``SmallColor``) or an
+    ``SrgbaTuple`` (a truecolour, kept in ``FatAttributes``: :mod:`.sgr`).
 
     ``link`` is a ``Hyperlink`` value; like WezTerm's ``Arc<Hyperlink>`` its
     *identity* delimits a hyperlink streak when lines are serialized.
@@ -29,8 +30,8 @@ class Cell(NamedTuple):
     text: str
     width: int = 1
     attrs: int = 0
-    fg: int | None = None
-    bg: int | None = None
+    fg: int | tuple[float, float, float, float] | None = None
+    bg: int | tuple[float, float, float, float] | None = None
     link: dict[str, Any] | None = None
 
 
@@ -180,23 +181,33 @@ class Line:
         }
 
 
-_attr_cache: dict[tuple[int, int | None, int | None], dict[str, Any]] = {}
+_attr_cache: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
 
 
-def _color(c: int | None) -> Any:
-    return "Default" if c is None else {"PaletteIndex": c}
+def _small(c: Any) -> Any:
+    return {"PaletteIndex": c} if isinstance(c, int) else "Default"
+
+
+def _full(c: Any) -> Any:
+    """``ColorAttribute`` in the fat part: a truecolour only (palette colours stay small)."""
+    return {"TrueColorWithDefaultFallback": c} if isinstance(c, tuple) else "Default"
 
 
 def _cell_value(cell: Cell) -> dict[str, Any]:
     key = (cell.attrs, cell.fg, cell.bg)
     attrs = _attr_cache.get(key)
     if attrs is None:
-        # hyperlink lifted out, no images, palette colours only: no FatAttributes
+        # hyperlink lifted out, no images; a truecolour allocates FatAttributes
+        # (``CellAttributes::set_foreground``/``set_background``, termwiz/src/cell.rs)
+        fat = None
+        if isinstance(cell.fg, tuple) or isinstance(cell.bg, tuple):
+            fat = {"hyperlink": None, "image": [], "underline_color": "Default",
+                   "foreground": _full(cell.fg), "background": _full(cell.bg)}
         attrs = {
             "attributes": cell.attrs,
-            "foreground": _color(cell.fg),
-            "background": _color(cell.bg),
-            "fat": None,
+            "foreground": _small(cell.fg),
+            "background": _small(cell.bg),
+            "fat": fat,
         }
         _attr_cache[key] = attrs
     return {"text": cell.text, "attrs": attrs}

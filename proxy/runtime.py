@@ -40,6 +40,8 @@ class RuntimeOptions:
     client_model: str = "wezterm"
     #: ``--local-echo``: auto, on, off or milliseconds (proxy.analysis.localecho.local_echo_threshold)
     local_echo: str = "auto"
+    #: the client's prefetch limit the analysis mirrors (proxy/analysis/fetchlimit.py; 0: none)
+    prefetch_rate: int = 50
     wrap_side: SideWrapper | None = None
     addons: list[Addon] = field(default_factory=list)
     open_upstream: Any = None
@@ -92,7 +94,8 @@ class ProxyRuntime:
             AttributionAddon = None  # noqa: N806
         if AttributionAddon is not None:
             self.attribution = AttributionAddon(burst_gap_s=opts.burst_gap_s, client_model=opts.client_model,
-                                                local_echo_ms=local_echo_ms(opts))
+                                                local_echo_ms=local_echo_ms(opts),
+                                                prefetch_rate=opts.prefetch_rate)
             addons.append(self.attribution)
         sinks = fan_out([LogSink(), MetricsSink(self.metrics)])
         self.analyzer = Analyzer(addons, opts.codec_version, emit=sinks)

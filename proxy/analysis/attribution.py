@@ -39,6 +39,7 @@ from typing import Any
 from proxy.analysis.analyzer import Addon, ConnState, lines_of
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S, Burst
 from proxy.analysis.connection import WireEvent
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND, FetchLimiter
 from proxy.analysis.linemodel import PaneLines
 from proxy.analysis.linestate import LineFacts, Push
 from proxy.analysis.localecho import LocalEcho, LocalEchoes, key_of
@@ -86,11 +87,14 @@ class ConnAttribution:
     ending: list[Burst] = field(default_factory=list)
     wall: WallClock = field(default_factory=WallClock)
     echo: LocalEcho | None = None
+    #: the client's ``ratelimit_mux_line_prefetches_per_second`` (0: no limit; fetchlimit.py)
+    prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND
 
     def pane(self, pane_id: int) -> PaneLines:
         p = self.panes.get(pane_id)
         if p is None:
-            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo)
+            p = self.panes[pane_id] = PaneLines(pane_id, client=self.client, echo=self.echo,
+                                                limiter=FetchLimiter(self.prefetch_rate))
         return p
 
     def next_seq(self) -> int:
@@ -102,8 +106,11 @@ class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
-                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None) -> None:
+                 client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None,
+                 prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> None:
         self.echoes = LocalEchoes(local_echo_ms)
+        FetchLimiter(prefetch_rate)  # refuses a negative rate now, not at the first pane
+        self.prefetch_rate = prefetch_rate
         if client_model not in CLIENT_MODELS:
             raise ValueError(f"client model {client_model!r}: expected one of {', '.join(CLIENT_MODELS)}")
         self.client_model = ClientModel(client_model)
@@ -129,7 +136,7 @@ class AttributionAddon(Addon):
     def _state(self, conn: ConnState) -> ConnAttribution:
         st = self._conns.get(conn.conn_id)
         if st is None:
-            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new())
+            fresh = ConnAttribution(client=self.client_model, echo=self.echoes.new(), prefetch_rate=self.prefetch_rate)
             st = conn.addon_state.setdefault("attribution", fresh)
             self._conns[conn.conn_id] = st
         return st
@@ -251,7 +258,7 @@ class AttributionAddon(Addon):
             share = ln.byte_length / total_bytes
             held = pending.held[ln.row] if ln.row in pending.held else model.held(ln.row)
             saved = ln.row in pending.selective_saved
-            raced = model.take_raced(rpc.serial, ln.row)
+            raced = model.races.take(rpc.serial, ln.row)
             kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq(),
                                        LineFacts(summary, i, version), saved, raced)
             out = outcome(held, ln.fingerprint, kept)
@@ -261,25 +268,23 @@ class AttributionAddon(Addon):
             wait_by_out[out] += wait
             wall_by_out[out] += wall * share
             for tally in (st.tally, self.total):
-                if raced is not None:
-                    tally.add_raced(pending.pane_id, raced)
                 if saved:
                     tally.selective_saved += (1, wait, wire)
-                tally.add_row(pending.pane_id, cause, out, wait, wire, dec)
+                tally.add_row(pending.pane_id, cause, out, wait, wire, dec, raced)
                 tally.wall_s[out] += wall * share
             if out in OVERFETCH:
                 over_wait += wait
                 over_wire += wire
                 over_dec += dec
                 over_wall += wall * share
-        model.fetch_done(rpc.serial, list(pending.held))
+        model.races.done(rpc.serial, list(pending.held))
         return FetchJudged(conn.conn_id, rpc.serial, tuple(rows), wait_by_out, over_wait, over_wire, over_dec,
                            wall_by_out, over_wall)
 
     def _abandon(self, conn: ConnState, st: ConnAttribution, pending: PendingFetch, t_ns: int) -> None:
         """A GetLines that will never be answered (an error, a reused serial, lost bytes, the end of the
         connection): its wall time still counts, and its burst no longer waits for it."""
-        st.pane(pending.pane_id).fetch_done(pending.serial, list(pending.held))
+        st.pane(pending.pane_id).races.done(pending.serial, list(pending.held))
         wall, t_request = st.wall.end_fetch(pending.serial, t_ns)
         for tally in (st.tally, self.total):
             tally.fetch_wall_s += wall
@@ -478,9 +483,7 @@ class AttributionAddon(Addon):
             settle_wall_s=round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
             pane_stats={p: sp.summary() for p, sp in sorted(t.pane_spend.items())},
             timeline_complete=self.timeline.complete(),
-            raced_rows=sum(t.raced.values()),
-            raced_rows_by_pane=dict(sorted(t.raced_by_pane.items())),
-            raced_rows_by_cause={r: n for r, n in t.raced.items() if n},
+            **t.raced_fields(),
             local_echo=self.echoes.summary(),
         )
 

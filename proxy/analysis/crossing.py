@@ -34,8 +34,8 @@ MAX_CROSSING_EVENTS = 64
 MIN_CLIENT_REACTION_NS = 100_000
 
 #: the pane's scalars a logged event restores: seqno, physical_top, cursor, push-stamped rows,
-#: input serial, width, last input round trip (ms)
-Scalars = tuple[int, int, Any, frozenset[int], int, int | None, int]
+#: input serial, width, last input round trip (ms), the prefetch limiter's theoretical arrival time
+Scalars = tuple[int, int, Any, frozenset[int], int, int | None, int, int | None]
 
 
 @dataclass(slots=True)
@@ -106,16 +106,35 @@ def paints_old_screen_band(rows: list[int], top_before: int, push: Push) -> bool
     return sum(1 for row in set(rows) if top_before <= row < push.physical_top) > 1
 
 
+def walk_from_new_top_reaches(pane: PaneLines, row: int, new_top: int) -> bool:
+    """A client that had read every push walks up from the newest top over the lines it holds
+    without asking for them, and asks first for the row above them: a one-row request further up
+    than ``new_top - 1`` is then no evidence of a crossing, even at an old top's row above (seen
+    at 200 lines/s of output during a drag: a request for the row above the old top that was the
+    third step of a walk from the new one, the two rows between held)."""
+    return row < new_top - 1 and all(
+        (e := pane.entries.get(r)) is not None and e.fingerprint is not None for r in range(row + 1, new_top))
+
+
 #: the rules that point at one push, in the order they are tried
 PUSH_RULES = (too_soon_after, walks_above_old_top, paints_from_old_top_across_new, paints_old_screen_band)
 
 
-def asks_for_line_push_delivered(pane: PaneLines, e: Entry | None, by_seq: dict[int, int]) -> int | None:
+def asks_for_line_push_delivered(pane: PaneLines, row: int, by_seq: dict[int, int]) -> int | None:
     """The row is a line a logged push delivered and the client would hold up to date (WezTerm
-    never asks for such a row): the index of that push."""
-    if e is not None and e.state == LINE and e.delivered_seq in by_seq and not pane.changed(e):
-        return by_seq[e.delivered_seq]
-    return None
+    never asks for such a row): the index of that push, or of the first of several logged pushes
+    that each delivered it up to date (the client read none of them)."""
+    e = pane.entries.get(row)
+    if e is None or e.state != LINE or e.delivered_seq not in by_seq or pane.changed(e):
+        return None
+    found = None
+    while e is not None and e.state == LINE and e.delivered_seq in by_seq:
+        found = by_seq[e.delivered_seq]
+        u = pane.recent[found]
+        e = u.rows.get(row)
+        if e is not None and (e.seqno == 0 or e.seqno > u.scalars[0]):
+            break
+    return found
 
 
 def _push_rule_hit(rule: Any, rows: list[int], top_before: int, push: Push, t_ns: int) -> bool:
@@ -131,6 +150,8 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
     first = None
     if follows_crossed_request(pane, t_ns):
         first = pushes[0][0]
+        if held_up_to_date_before(pane, rows, first):
+            first = None
     elif continues_crossed_walk(pane, rows, pushes[-1][1]):
         # Once the last step's reply has been relayed, the step is taken to have waited for it
         # (it must, for a row it never held), having read what came before it on the one stream:
@@ -138,22 +159,64 @@ def first_crossed(pane: PaneLines, rows: list[int], t_ns: int) -> int | None:
         # the side this model errs on.
         after = pane.crossed_walk_reply_seq
         first = next((i for i, push in pushes if after is None or push.seq > after), None)
-    first = _first_push_rule_hit(recent, pushes, rows, t_ns, first)
+    skip = (walks_above_old_top,) if len(rows) == 1 and walk_from_new_top_reaches(
+        pane, rows[0], pushes[-1][1].physical_top) else ()
+    hit = _first_push_rule_hit(recent, pushes, rows, t_ns, skip)
+    if hit is not None and (hit[1] is walks_above_old_top or not held_up_to_date_before(pane, rows, hit[0])):
+        first = hit[0]
+    first = after_push_that_set_the_top(recent, pushes, rows, first)
     by_seq = {push.seq: i for i, push in pushes}
     for row in rows:
-        i = asks_for_line_push_delivered(pane, pane.entries.get(row), by_seq)
+        i = asks_for_line_push_delivered(pane, row, by_seq)
         if i is not None:
             first = i if first is None else min(first, i)
     return first
 
 
+def after_push_that_set_the_top(recent: list[LoggedEvent], pushes: list[tuple[int, Push]], rows: list[int],
+                                first: int | None) -> int | None:
+    """A request for two or more rows from a ``physical_top`` that a logged push moved the screen to
+    is a paint of the screen that push made: the client had read it, so it crossed at most the
+    pushes after it. Seen when the proxy, busy, read two requests the client wrote milliseconds
+    apart at one time (``follows_crossed_request`` then took the second for a crossing too)."""
+    if first is None or len(rows) < 2:
+        return first
+    top = min(rows)
+    setters = [k for k, (i, push) in enumerate(pushes) if push.physical_top == top and recent[i].scalars[1] != top]
+    if not setters or pushes[setters[-1]][0] < first:
+        return first
+    later = pushes[setters[-1] + 1 :]
+    return later[0][0] if later else None
+
+
+def held_up_to_date_before(pane: PaneLines, rows: list[int], first: int) -> bool:
+    """Every requested row was, before the log's event ``first``, a line the client held up to date:
+    a client that had not read that push would have had no reason to ask (WezTerm never asks for
+    such a row), so a rule's guess that it crossed is wrong. Seen at hundreds
+    of pushes a second: a push's own prefetch written microseconds after a request that did cross
+    it. (``walks_above_old_top`` keeps its verdict: tests/unit/test_attribution.py has such a walk
+    over a row held up to date.)"""
+    recent = pane.recent
+    if any(u.from_client for u in recent[first:]):
+        return False  # (a Resize since may have made them stale: the client's order is not known)
+    seqno = recent[first].scalars[0]
+    for row in rows:
+        before = next((u.rows[row] for u in recent[first:] if row in u.rows), pane.entries.get(row))
+        if before is None or before.state != LINE or before.seqno == 0 or before.seqno > seqno:
+            return False
+    return bool(rows)
+
+
 def _first_push_rule_hit(recent: list[LoggedEvent], pushes: Iterable[tuple[int, Push]], rows: list[int],
-                         t_ns: int, first: int | None) -> int | None:
+                         t_ns: int, skip: tuple[Any, ...] = ()) -> tuple[int, Any] | None:
+    """The first logged push a rule points at, and the rule."""
+    rules = [rule for rule in PUSH_RULES if rule not in skip]
     for i, push in pushes:
         top_before = recent[i].scalars[1]
-        if any(_push_rule_hit(rule, rows, top_before, push, t_ns) for rule in PUSH_RULES):
-            return i
-    return first
+        for rule in rules:
+            if _push_rule_hit(rule, rows, top_before, push, t_ns):
+                return i, rule
+    return None
 
 
 def take_back(pane: PaneLines, first: int) -> list[LoggedEvent]:
@@ -182,3 +245,46 @@ def reply_in_between(pane: PaneLines, rows: list[int], first: int) -> bool:
     events changed: the order is no longer the model's to change."""
     undone = pane.recent[first:]
     return not pane.responded.isdisjoint(rows) or any(not pane.responded_kept.isdisjoint(u.rows) for u in undone)
+
+
+def note_chunk(pane: PaneLines, t_ns: int) -> list[LoggedEvent]:
+    """The logged pushes that earlier requests of the same read of the client's socket (the proxy
+    read them at the same instant as this one) committed: kept across those commits."""
+    if pane.chunk_log is None or pane.chunk_log[0] != t_ns:
+        pane.chunk_log = (t_ns, [])
+    seen = pane.chunk_log[1]
+    earlier = [u for u in seen if all(u is not v for v in pane.recent)]
+    seen.extend(u for u in pane.recent if u.push is not None and all(u is not v for v in seen))
+    return earlier
+
+
+def delivered_in_chunk(pane: PaneLines, rows: list[int], chunk: list[LoggedEvent],
+                       t_ns: int) -> dict[int, Entry | None]:
+    """Rows the client asks for that it would hold up to date had it read a push an earlier request
+    of the same read already committed (WezTerm never asks for such a row): it wrote this request
+    before taking that push in, as a busy client does when it handles several pushes of one read
+    and sends each one's prefetch at once. Row -> the entry before that push."""
+    committed = {u.push.seq: u for u in chunk if u.push is not None and t_ns - u.t_ns <= CROSSING_WINDOW_NS}
+    out: dict[int, Entry | None] = {}
+    for row in rows:
+        e = pane.entries.get(row)
+        if e is None or e.state != LINE or pane.changed(e) or e.delivered_seq not in committed:
+            continue
+        # back past every push of the read that delivered it up to date: the client read none of them
+        before: Entry | None = e
+        while before is not None and before.state == LINE and before.delivered_seq in committed:
+            u = committed[before.delivered_seq]
+            before = u.rows.get(row)
+            if before is not None and (before.state != LINE or before.seqno == 0 or before.seqno > u.scalars[0]):
+                break
+        out[row] = before
+    return out
+
+
+def cause_before(pane: PaneLines, row: int, before: Entry | None, seqno: int) -> Cause:
+    """Why the client asked for ``row`` holding ``before`` (``PaneLines.cause_of`` at ``seqno``)."""
+    if before is None:
+        return pane.evicted.get(row, Cause.FIRST_VIEW)
+    if before.state == LINE:
+        return Cause.DIRTY if before.seqno == 0 or before.seqno > seqno else Cause.UNEXPLAINED
+    return before.cause

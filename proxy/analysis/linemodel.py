@@ -40,6 +40,12 @@ each with what it changed). A request crossed a logged push when
   line; this includes a new pane's first paint from row 0), or for the one row
   above the old top (that look-up, from the old screen).
 
+Evidence against a crossing overrides these (crossing.py): a request whose rows were all held up
+to date before the push (a client that had not read it would not ask), a multi-row request from
+the top a logged push set, and a one-row request that a walk up from the new top reaches over held
+rows. A request for a row that a push of the same read of the client's socket delivered up to date,
+after an earlier request of that read committed the log, is judged as the client held it before.
+
 The model then puts events in the client's order: it undoes the log from that
 push on, applies the client's own events, then the request, then the server's
 events again (unless a reply in between touched the same rows: its outcome is
@@ -68,6 +74,7 @@ from dataclasses import dataclass, field
 
 from proxy.analysis import crossing
 from proxy.analysis.crossing import MAX_CROSSING_EVENTS, LoggedEvent, Scalars
+from proxy.analysis.fetchlimit import FetchLimiter, throttle
 from proxy.analysis.linestate import (
     DEFAULT_CURSOR,
     FETCHING,
@@ -84,6 +91,7 @@ from proxy.analysis.linestate import (
     next_state,
 )
 from proxy.analysis.localecho import LocalEcho
+from proxy.analysis.races import Races
 from proxy.analysis.vocabulary import RESIZE_KINDS, Cause, ClientModel, Race
 from proxy.analysis.whatif import selective
 from proxy.analysis.whatif.coalesce import CoalesceTracker
@@ -147,11 +155,13 @@ class PaneLines:
     coalesce: CoalesceTracker = field(init=False)
     #: the lines whose bytes are kept for their wrap facts, oldest first (MAX_LINE_FACTS)
     kept_facts: collections.deque[LineFacts] = field(default_factory=collections.deque)
-    #: row -> serials of the GetLines in flight that ask for it (until their reply or failure)
-    inflight: dict[int, set[int]] = field(default_factory=dict)
-    #: serial -> row -> what a push did to the row while that fetch was in flight: the row *raced*
-    #: the push, and is superseded whichever order the GUI applied the two in (README "Raced rows")
-    raced: dict[int, dict[int, Race]] = field(default_factory=dict)
+    #: raced rows: what pushes did to rows being fetched (:mod:`proxy.analysis.races`)
+    races: Races = field(default_factory=Races)
+    #: the read instant of the last GetLines and the pushes logged up to the requests of that read
+    #: (:func:`proxy.analysis.crossing.note_chunk`)
+    chunk_log: tuple[int, list[LoggedEvent]] | None = None
+    #: the client's prefetch throttle (:mod:`proxy.analysis.fetchlimit`)
+    limiter: FetchLimiter = field(default_factory=FetchLimiter)
 
     def __post_init__(self) -> None:
         self.coalesce = CoalesceTracker(self.max_rows)
@@ -181,6 +191,7 @@ class PaneLines:
         """A GetLines for ``rows`` left the client: what it held for each row and why it asked,
         whether the request crossed recent pushes (it is then applied before them), and how many
         of its rows a coalescing client would not have asked for."""
+        chunk = crossing.note_chunk(self, t_ns)
         undone = self._undo_crossed(rows, t_ns)
         for undo in undone:  # what the client did since, it did before the request
             if undo.from_client:
@@ -192,13 +203,18 @@ class PaneLines:
         self.crossed_walk_reply_seq = None
         held = {row: self.held(row) for row in rows}
         causes = {row: self.cause_of(row) for row in rows}
+        # rows a push of the same read delivered after this request left stay as that push left them
+        early = {} if undone else crossing.delivered_in_chunk(self, rows, chunk, t_ns)
+        for row, before in early.items():
+            held[row] = before.fingerprint if before is not None else None
+            causes[row] = crossing.cause_before(self, row, before, self.seqno)
         selective_saved = {row for row, cause in causes.items() if selective.would_skip(self, row, cause)}
         coalescible = self.coalesce.requested(serial, rows)
-        self._request(serial, rows)
+        self._request(serial, [row for row in rows if row not in early])
         for undo in undone:  # and it reads the pushes after it: a later request may cross them too
             if not undo.from_client:
                 self._redo(undo)
-        return Requested(held, causes, bool(undone), coalescible, selective_saved)
+        return Requested(held, causes, bool(undone or early), coalescible, selective_saved)
 
     def _redo(self, undo: LoggedEvent) -> None:
         if undo.push is not None:
@@ -209,8 +225,7 @@ class PaneLines:
             self.set_input_serial(undo.input_serial, undo.t_ns, undo.key)
 
     def _request(self, serial: int, rows: list[int]) -> None:
-        for row in rows:
-            self.inflight.setdefault(row, set()).add(serial)
+        self.races.requested(serial, rows)
         if self.push_stamped:
             wanted = set(rows)
             for row in self.push_stamped - wanted:
@@ -251,10 +266,11 @@ class PaneLines:
 
     def _scalars(self) -> Scalars:
         return (self.seqno, self.physical_top, self.cursor, frozenset(self.push_stamped), self.input_serial,
-                self.cols, self.last_input_rtt)
+                self.cols, self.last_input_rtt, self.limiter.tat_ns)
 
     def restore_scalars(self, scalars: Scalars) -> None:
-        self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols, self.last_input_rtt = scalars
+        (self.seqno, self.physical_top, self.cursor, stamped, self.input_serial, self.cols, self.last_input_rtt,
+         self.limiter.tat_ns) = scalars
         self.push_stamped = set(stamped)
 
     def set_input_serial(self, serial: int, t_ns: int, key: tuple[str | None, int] | None = None) -> None:
@@ -311,36 +327,11 @@ class PaneLines:
             self._put(row, Entry(state, fingerprint, seqno, None, None, push.seq, facts=line_facts))
         for row in sorted(dirty - bonus_rows):
             self._dirty_row(row, push.seq)
+        throttle(self, sorted(row for row in dirty - bonus_rows if row >= self.physical_top), push)
         self._log(undo)
-        self._mark_raced(bonus_rows, Race.DELIVERED)
-        self._mark_raced({r for r in dirty - bonus_rows if r >= push.physical_top}, Race.DIRTIED)
-        self._mark_raced({r for r in dirty - bonus_rows if r < push.physical_top}, Race.DROPPED)
-
-    def _mark_raced(self, rows: set[int] | None, race: Race) -> None:
-        """Rows a push touched (None: every row, a SetPalette) whose fetch is in flight: raced."""
-        inflight = self.inflight
-        if not inflight:
-            return
-        touched = inflight.keys() if rows is None else rows & inflight.keys()
-        for row in touched:
-            for serial in inflight[row]:
-                self.raced.setdefault(serial, {}).setdefault(row, race)
-
-    def take_raced(self, serial: int, row: int) -> Race | None:
-        """What a push did to ``row`` while the GetLines ``serial`` was in flight, if anything."""
-        rows = self.raced.get(serial)
-        return rows.pop(row, None) if rows else None
-
-    def fetch_done(self, serial: int, rows: list[int]) -> None:
-        """A GetLines' reply was judged (or it failed, or will never be answered): no longer in flight."""
-        self.raced.pop(serial, None)
-        inflight = self.inflight
-        for row in rows:
-            serials = inflight.get(row)
-            if serials is not None:
-                serials.discard(serial)
-                if not serials:
-                    del inflight[row]
+        self.races.touched(bonus_rows, Race.DELIVERED)
+        self.races.touched({r for r in dirty - bonus_rows if r >= push.physical_top}, Race.DIRTIED)
+        self.races.touched({r for r in dirty - bonus_rows if r < push.physical_top}, Race.DROPPED)
 
     def _dirty_rows_that_matter(self, ranges: list[tuple[int, int]], top: int) -> set[int]:
         """The rows of ``dirty_lines`` the push acts on: every row from the new physical_top on
@@ -364,7 +355,7 @@ class PaneLines:
                       raced: Race | None = None) -> bool:
         """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start).
         ``selective_saved``: a selective client would not have asked for it. ``raced``
-        (:meth:`take_raced`): a push touched the row while the fetch was in flight, so the row
+        (:meth:`~proxy.analysis.races.Races.take`): a push touched the row while the fetch was in flight, so the row
         is not kept whatever the order; after a SetPalette (which leaves rows being fetched
         alone) the line is held, stale for the palette, as a GUI that applied the reply first
         holds it."""
@@ -407,7 +398,7 @@ class PaneLines:
     def fetch_failed(self, serial: int, rows: list[int]) -> None:
         """An ErrorResponse to a GetLines: apply_lines' Err branch."""
         self.commit()
-        self.fetch_done(serial, rows)
+        self.races.done(serial, rows)
         for row in rows:
             e = self.entries.get(row)
             if e is None or e.stamp != serial:
@@ -455,7 +446,7 @@ class PaneLines:
             self._log(LoggedEvent(t_ns, from_client, rows_before, {}, scalars, stale_kind=kind, cols=cols,
                                   stale_from=stale_before))
         if not from_client:
-            self._mark_raced(None, Race.PALETTE)
+            self.races.touched(None, Race.PALETTE)
         altered = selective.rows_a_rewrap_alters(self, kind, cols, changed)
         if kind in RESIZE_KINDS and cols is not None:
             self.cols = cols

@@ -47,6 +47,8 @@ class LineEvent(Enum):
     BONUS = auto()
     #: the GetLines failed (``apply_lines``' Err branch)
     FETCH_FAILED = auto()
+    #: the push that stamped the row was over the prefetch limit: ``make_stale`` instead of a fetch
+    THROTTLED = auto()
     #: a key press the client echoed locally into the cursor row (``predict_from_key_event``;
     #: :mod:`proxy.analysis.localecho`): a Stale row becomes Line without a fetch
     PREDICT = auto()
@@ -77,6 +79,8 @@ TRANSITIONS: dict[tuple[LineState | None, LineEvent], LineState | None] = {
     (LINE_AND_FETCHING, LineEvent.BONUS): LINE,
     (FETCHING, LineEvent.FETCH_FAILED): None,
     (LINE_AND_FETCHING, LineEvent.FETCH_FAILED): LINE,
+    (FETCHING, LineEvent.THROTTLED): None,
+    (LINE_AND_FETCHING, LineEvent.THROTTLED): STALE,
     (LINE, LineEvent.PREDICT): LINE,
     (STALE, LineEvent.PREDICT): LINE,
     (LINE_AND_FETCHING, LineEvent.PREDICT): LINE_AND_FETCHING,

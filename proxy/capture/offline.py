@@ -18,6 +18,7 @@ from codec.sequence import ChunkNumbers
 from proxy.analysis.analyzer import Analyzer
 from proxy.analysis.attribution import AttributionAddon
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND
 from proxy.analysis.localecho import capture_threshold
 from proxy.capture.format import CaptureReader, open_capture
 from proxy.observe.metrics import Metrics
@@ -137,6 +138,7 @@ def analyze_capture(
     burst_gap_s: float = DEFAULT_BURST_GAP_S,
     client_model: str = "wezterm",
     local_echo: str = "auto",
+    prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND,
     metrics: Metrics | None = None,
     speed: float | None = None,
     show_progress: bool | None = None,
@@ -146,7 +148,7 @@ def analyze_capture(
     (the report prints tables instead), ``metrics`` updates those metrics, ``speed`` replays in time."""
     reader = open_capture(path)
     try:
-        attribution = AttributionAddon(burst_gap_s=burst_gap_s, client_model=client_model,
+        attribution = AttributionAddon(burst_gap_s=burst_gap_s, client_model=client_model, prefetch_rate=prefetch_rate,
                                        local_echo_ms=capture_threshold(local_echo, reader.header))
         sinks = [LogSink() if log_events else None, MetricsSink(metrics) if metrics is not None else None]
         analyzer = Analyzer([attribution], codec_version, emit=fan_out(sinks))

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         log = sys.stdin if args.log == "-" else args.log
-        result = check(log, args.capture, args.client_model, args.max_skew, args.local_echo)
+        result = check(log, args.capture, args.client_model, args.max_skew, args.local_echo, args.prefetch_rate)
     except OSError as exc:
         print(f"muxscope check-log: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2

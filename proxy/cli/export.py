@@ -132,7 +132,7 @@ def run_trace(args: argparse.Namespace) -> int:
         logs.configure("console", "warning")
         rep, result = build_report(args.capture, args.burst_gap, args.codec_version,
                                    False if args.no_progress else None, args.client_model,
-                                   args.local_echo)
+                                   args.local_echo, prefetch_rate=args.prefetch_rate)
     except OutputError as exc:
         print(f"muxscope export: {exc}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND
 from proxy.analysis.vocabulary import CLIENT_MODELS, ClientModel
 
 CLIENT_MODEL_HELP = (
@@ -16,9 +17,23 @@ CLIENT_MODEL_HELP = (
 
 
 def add_client_model_argument(parser: argparse.ArgumentParser) -> None:
-    """``--client-model``, for every command that runs the analysis."""
+    """``--client-model`` and ``--prefetch-rate``, for every command that runs the analysis."""
     parser.add_argument("--client-model", choices=[str(m) for m in CLIENT_MODELS], default=str(ClientModel.WEZTERM),
                         help=CLIENT_MODEL_HELP)
+    parser.add_argument("--prefetch-rate", type=_rate, default=DEFAULT_PREFETCHES_PER_SECOND, metavar="N",
+                        help="the client's ratelimit_mux_line_prefetches_per_second: pushes over it per second do "
+                        f"not prefetch, their rows go stale (default {DEFAULT_PREFETCHES_PER_SECOND}, WezTerm's; "
+                        "0: no limit)")
+
+
+def _rate(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of prefetches per second, 0 for no limit")
+    return n
 
 
 LOCAL_ECHO_HELP = (

@@ -162,6 +162,7 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
         burst_gap_s=args.burst_gap,
         client_model=args.client_model,
         local_echo=args.local_echo,
+        prefetch_rate=args.prefetch_rate,
         wrap_side=wrap,
         ssh_listen=ssh_listen,
         ssh_upstream=ssh_upstream,

@@ -96,7 +96,7 @@ def _run_analysis(args: argparse.Namespace) -> int:
             time.sleep(args.start_after)
     result = analyze_capture(args.file, codec_version=args.codec_version, burst_gap_s=args.burst_gap,
                              metrics=metrics, speed=args.speed, client_model=args.client_model,
-                             local_echo=args.local_echo)
+                             local_echo=args.local_echo, prefetch_rate=args.prefetch_rate)
     if result.truncated:
         logs.get_logger().warning("capture_truncated", reason=result.truncation_reason)
     logs.get_logger().info("replay_done", records=result.records, capture_duration_s=round(result.duration_s, 3),

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             check_parent(args.html, "--html")  # before the analysis, not after it
         rep, result = build_report(args.file, args.burst_gap, args.codec_version,
                                    False if args.no_progress else None, args.client_model,
-                                   args.local_echo)
+                                   args.local_echo, prefetch_rate=args.prefetch_rate)
     except (CaptureError, OutputError) as exc:
         print(f"muxscope report: {exc}", file=sys.stderr)
         return 2

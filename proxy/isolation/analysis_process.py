@@ -89,7 +89,8 @@ class Worker:
         self.metrics = Metrics(relay=False)
         self.log = logs.get_logger()
         self.attribution = AttributionAddon(burst_gap_s=args.burst_gap, client_model=args.client_model,
-                                            local_echo_ms=args.local_echo_ms or None)
+                                            local_echo_ms=args.local_echo_ms or None,
+                                            prefetch_rate=args.prefetch_rate)
         sinks = fan_out([LogSink(), MetricsSink(self.metrics), _CodecReporter(self.back)])
         self.analyzer = Analyzer([self.attribution], args.codec_version, emit=sinks)
         self.analyzer.max_objects = MAX_OBJECTS_PER_FRAME
@@ -158,6 +159,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--memory-limit", type=int, default=0, help="address-space limit in bytes (RLIMIT_AS)")
     p.add_argument("--codec-version", type=int, default=None)
     p.add_argument("--client-model", default="wezterm")
+    p.add_argument("--prefetch-rate", type=int, default=50)
     p.add_argument("--local-echo-ms", type=int, default=0, help="the local echo the analysis mirrors (0: off)")
     p.add_argument("--burst-gap", type=float, default=0.25)
     p.add_argument("--log", default="{}", help="logs.configure() keyword arguments, as JSON")

@@ -53,7 +53,7 @@ class IsolatedRuntime:
         )
         self.metrics.attach_tap(self.tap)
         worker_args = ["--client-model", opts.client_model, "--burst-gap", str(opts.burst_gap_s),
-                       "--local-echo-ms", str(local_echo_ms(opts) or 0),
+                       "--local-echo-ms", str(local_echo_ms(opts) or 0), "--prefetch-rate", str(opts.prefetch_rate),
                        "--log", json.dumps(log_config or {})]
         if opts.codec_version is not None:
             worker_args += ["--codec-version", str(opts.codec_version)]

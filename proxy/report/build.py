@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.analysis.bursts import DEFAULT_BURST_GAP_S
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND
 from proxy.analysis.report_model import CaptureSummary, Report
 from proxy.capture.offline import analyze_capture
 from proxy.report.verdict import verdict
@@ -15,9 +16,10 @@ from proxy.report.verdict import verdict
 
 def build_report(path: str, burst_gap_s: float = DEFAULT_BURST_GAP_S, codec_version: int | None = None,
                  show_progress: bool | None = None, client_model: str = "wezterm",
-                 local_echo: str = "auto") -> tuple[Report, Any]:
+                 local_echo: str = "auto",
+                 prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> tuple[Report, Any]:
     result = analyze_capture(path, codec_version=codec_version, burst_gap_s=burst_gap_s, client_model=client_model,
-                             local_echo=local_echo,
+                             local_echo=local_echo, prefetch_rate=prefetch_rate,
                              show_progress=show_progress, log_events=False)
     rep = result.attribution.report()
     capture = CaptureSummary(

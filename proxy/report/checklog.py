@@ -29,6 +29,7 @@ from typing import Any
 from proxy.analysis.analyzer import Addon, Analyzer, ConnState, lines_of
 from proxy.analysis.attribution import AttributionAddon
 from proxy.analysis.connection import WireEvent
+from proxy.analysis.fetchlimit import DEFAULT_PREFETCHES_PER_SECOND
 from proxy.analysis.localecho import capture_threshold
 from proxy.capture.format import open_capture
 from proxy.capture.offline import replay_records
@@ -306,11 +307,12 @@ class Judged:
 
 
 def read_capture(capture_path: str, client_model: str = "wezterm",
-                 local_echo: str = "auto") -> tuple[_Requests, Judged]:
+                 local_echo: str = "auto",
+                 prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> tuple[_Requests, Judged]:
     """Analyse the capture as ``muxscope report`` does, keeping every row's outcome and every GetLines."""
     reader = open_capture(capture_path)
     try:
-        attribution = AttributionAddon(client_model=client_model,
+        attribution = AttributionAddon(client_model=client_model, prefetch_rate=prefetch_rate,
                                        local_echo_ms=capture_threshold(local_echo, reader.header))
         requests = _Requests()
         rows = RowLog()
@@ -333,7 +335,8 @@ def _utc_seconds_of_day(started_at: Any) -> float | None:
 
 
 def check(log_source: str | Iterable[str], capture_path: str, client_model: str = "wezterm",
-          window_s: float = 0.5, local_echo: str = "auto") -> CheckResult:
+          window_s: float = 0.5, local_echo: str = "auto",
+          prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> CheckResult:
     """Parse the log (a path, read twice: once whole, once for the lines the report quotes; or
     lines), analyse the capture, and compare them."""
     if isinstance(log_source, str):
@@ -345,7 +348,7 @@ def check(log_source: str | Iterable[str], capture_path: str, client_model: str 
     if not log.fetches:
         raise ValueError("the log has no 'will fetch lines' trace: was wezterm-gui started with "
                          "WEZTERM_LOG=wezterm_client=trace (see docs/wezterm-config.md)?")
-    requests, attribution = read_capture(capture_path, client_model, local_echo)
+    requests, attribution = read_capture(capture_path, client_model, local_echo, prefetch_rate)
     res = compare(log, requests, attribution, window_s)
     if log.orphan_completions:
         res.notes.append(f"{log.orphan_completions} replies in the log belong to fetches logged before it starts")

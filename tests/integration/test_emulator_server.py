@@ -195,7 +195,10 @@ def test_resize_rewraps_and_pushes_tab_resized(tmp_path: Path) -> None:
         pieces = [t for t in texts.values() if t.startswith("x" * 60)]
         assert pieces and all(len(t.rstrip()) == 60 for t in pieces)
         assert "x" * 40 in [t.rstrip() for t in texts.values()]
-        # all lines were stamped: the next push reports every row
+        # all lines were stamped: the next push reports every row (once the shell's SIGWINCH redraw,
+        # OUTPUT_DELAY after the Resize, has rewritten its prompt row)
+        await asyncio.sleep(0.05)
+        assert term.seqno == seqno_before + 2
         await c.rpc("GetPaneRenderChanges", {"pane_id": 0})
         push = await c.wait_push("GetPaneRenderChangesResponse")
         dims = push.body["dimensions"]
@@ -204,7 +207,8 @@ def test_resize_rewraps_and_pushes_tab_resized(tmp_path: Path) -> None:
         bonus = push.body["bonus_lines"]["lines"]
         reported = sum(rg["end"] - rg["start"] for rg in push.body["dirty_lines"]) + len(bonus) - 1
         assert reported == n_rows
-        assert {line["seqno"] for _, line in bonus} == {term.seqno}
+        assert {line["seqno"] for _, line in bonus} == {seqno_before + 1, term.seqno}
+        assert dict(bonus)[push.body["cursor_position"]["y"]]["seqno"] == term.seqno  # the redrawn prompt
         # the rewrapped viewport matches the model
         assert lines_text(push.body["bonus_lines"]) == pane.text_rows([row for row, _ in bonus])
         lp = await c.rpc("ListPanes", {})

@@ -61,7 +61,7 @@ def _session(tmp: Path, echo_ms: int) -> dict:
                         # (keys run on the GUI thread between queued turns: with pushes applied in the
                         # order read and paints that cost nothing, a key crosses no push the wire shows
                         # before it; the analysis has no rule for that crossing yet, see
-                        # docs/wezterm-behaviour.md deviation 7)
+                        # docs/wezterm-behaviour.md deviation 8)
                         "--gui-order", "push-first", "--paint-row-ms", "0",
                         "--timeout", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=90,
                        check=True)
@@ -126,7 +126,7 @@ def test_the_report_equals_the_clients_record_row_for_row(echo_session):
             p: v["rows"] for p, v in truth["panes"].items()}
         # every requested row's cause, but for rows no reply returned (beyond the screen): a key the
         # GUI thread ran before a push it had read crosses that push (docs/wezterm-behaviour.md
-        # deviation 7), and a row the push then prefetched has a cause the wire order cannot give
+        # deviation 8), and a row the push then prefetched has a cause the wire order cannot give
         causes = {c: n for c, n in truth["causes"].items() if n}
         unreturned = sum(causes.values()) - len(truth["rows_detail"])
         keys = set(causes) | set(cli_report["causes"])

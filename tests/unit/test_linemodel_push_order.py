@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from proxy.analysis.fetchlimit import FetchLimiter
 from proxy.analysis.linemodel import PaneLines, Push
 
 CURSOR = {"x": 0, "y": 0, "shape": "Default", "visibility": "Visible"}
@@ -29,9 +30,9 @@ def test_reply_after_a_push_that_restamped_its_row(client, kept):
 def test_a_throttled_push_reads_the_same_to_the_analysis():
     """A push over the prefetch limit (renderable.rs:408-421): WezTerm sends no GetLines and puts the
     rows it stamped through ``make_stale``, which removes a ``Fetching`` entry and turns a
-    ``LineAndFetching`` one ``Stale`` (:437-446). The analysis models no limiter: the rows stay
-    stamped until a request claims them. Both must give the same outcomes, causes and held lines:
-    here the emulated client (throttling after one prefetch) and the analysis, fed the same events."""
+    ``LineAndFetching`` one ``Stale`` (:437-446). The analysis mirrors the limiter
+    (proxy/analysis/fetchlimit.py). Both must give the same outcomes, causes and held lines: here
+    the emulated client and the analysis, each limited to one prefetch a second, fed the same events."""
     from muxscope_emulator.clientpane import ClientPane
     from muxscope_emulator.policy import Policy
     from proxy.analysis.vocabulary import outcome
@@ -39,13 +40,13 @@ def test_a_throttled_push_reads_the_same_to_the_analysis():
 
     hooks = Hooks()
     pane = ClientPane(0, 0, SIZE, "t", hooks, policy=Policy(), clock=Clock(), prefetch_rate=1)
-    model = PaneLines(0, client="wezterm")
+    model = PaneLines(0, client="wezterm", limiter=FetchLimiter(1))
     t = iter(range(1, 100))
     seq = iter(range(1, 1000))
 
     def request(batch_index: int) -> object:
         batch = hooks.batches[batch_index]
-        return model.request(batch_index + 1, sorted(batch.rows), t_ns=next(t) * 10**9)
+        return model.request(batch_index + 1, sorted(batch.rows), t_ns=next(t) * 10**6)
 
     def reply(batch_index: int, rows: dict[int, str], seqno: int) -> list[tuple[int, str, str]]:
         fetched = lines(rows, seqno)
@@ -60,7 +61,7 @@ def test_a_throttled_push_reads_the_same_to_the_analysis():
 
     def apply_push(seqno: int, dirty: list[tuple[int, int]]) -> None:
         pane.apply_changes(*push({}, seqno=seqno, dirty=dirty))
-        model.apply_push(Push(seq=next(seq), t_ns=next(t) * 10**9, seqno=seqno, physical_top=0, cursor=CURSOR,
+        model.apply_push(Push(seq=next(seq), t_ns=next(t) * 10**6, seqno=seqno, physical_top=0, cursor=CURSOR,
                               input_serial=None, bonus=[], dirty=dirty))
 
     asked = {}
@@ -72,7 +73,8 @@ def test_a_throttled_push_reads_the_same_to_the_analysis():
     apply_push(2, [(0, 1)])  # the one token: a prefetch of row 0
     asked[2] = request(2)
     apply_push(3, [(2, 4)])  # throttled: row 2 LineAndFetching -> Stale, row 3 Fetching -> gone
-    assert len(hooks.batches) == 3 and pane.stats.throttled_pushes == 1
+    assert len(hooks.batches) == 3 and pane.stats.throttled_pushes == 1 and len(model.limiter.denied) == 1
+    assert model.entries[2].state == "Stale" and 3 not in model.entries and 3 not in model.push_stamped
     assert reply(1, {3: "d"}, 2) == [(3, "superseded")]
     reply(2, {0: "a2"}, 2)
     pane.get_lines(0, 4)  # the next paint asks for rows 2 and 3 again
