@@ -21,7 +21,7 @@ This module is the ``wezterm-client`` side: the connection, attach and resync,
 and the fetches and polls a pane asks for (:class:`~.panefetch.PaneHooks`). The
 push handling (:mod:`.clientpushes`) and the GUI window (:mod:`.clientgui`) are
 mixins of :class:`EmulatedClient`; its options are in :mod:`.clientoptions`, its
-report in :mod:`.clientreport`, pane trees in :mod:`.panetree`.
+report in :mod:`.clientreport`, tabs and their splits in :mod:`.clienttabs`.
 """
 
 from __future__ import annotations
@@ -47,12 +47,12 @@ from muxscope_emulator.clientoptions import ClientOptions, IncompatibleVersion
 from muxscope_emulator.clientpane import ClientPane
 from muxscope_emulator.clientpushes import PushHandling
 from muxscope_emulator.clientreport import ClientReport, build_report
+from muxscope_emulator.clienttabs import ClientTab, SplitStats, TabHandling
 from muxscope_emulator.guiqueue import GuiQueue
 from muxscope_emulator.linecache import lines_from_summary
 from muxscope_emulator.muxconn import ConnectionLost, MuxConnection, Reply, RpcError
 from muxscope_emulator.palette import default_palette
 from muxscope_emulator.panefetch import FetchBatch
-from muxscope_emulator.panetree import layout, leaves, root_size
 from muxscope_emulator.policy import Policy
 from muxscope_emulator.racetruth import PushSnapshot, RaceTruth
 from muxscope_emulator.truth import Truth
@@ -65,7 +65,7 @@ IMAGE_LRU_SIZE = 128
 _client_ids = itertools.count(1)
 
 
-class EmulatedClient(PushHandling, GuiWindow):
+class EmulatedClient(PushHandling, GuiWindow, TabHandling):
     """One wezterm-gui process attached to a mux server through a ClientDomain."""
 
     def __init__(self, options: ClientOptions | None = None) -> None:
@@ -81,8 +81,9 @@ class EmulatedClient(PushHandling, GuiWindow):
         #: the GUI main thread, while :meth:`run` runs (None: everything applied at once, for tests)
         self.gui: GuiQueue | None = None
         self.panes: dict[int, ClientPane] = {}
-        #: remote tab id -> {"root": PaneNode, "window_id": int}
-        self.tabs: dict[int, dict[str, Any]] = {}
+        #: remote tab id -> the GUI's own copy of the tab (:mod:`.clienttabs`)
+        self.tabs: dict[int, ClientTab] = {}
+        self.split_stats = SplitStats()
         #: remote window id -> remote tab ids in order (the GUI shows the first)
         self.windows: dict[int, list[int]] = {}
         self.window_size: dict[str, int] | None = None
@@ -100,8 +101,6 @@ class EmulatedClient(PushHandling, GuiWindow):
         #: id(push) -> (the push, kept so its id stays its own; its index in truth.pushes), for
         #: pushes queued before they take effect
         self._push_index: dict[int, tuple[Pdu, int, PushSnapshot]] = {}
-        #: pane -> serial of the last Resize we sent (a ListPanes answered before it is stale)
-        self.last_resize_serial: dict[int, int] = {}
         self._debounce: asyncio.TimerHandle | None = None
         #: the WezTerm-format log (``wezterm_log``), open while :meth:`run` runs
         self.wezlog: WezLog | None = None
@@ -159,60 +158,13 @@ class EmulatedClient(PushHandling, GuiWindow):
         body = fit_to_schema(schema, {"client_id": client_id, "is_proxy": False})
         await self._rpc("SetClientId", body, "UnitResponse")
         reply = await self._rpc("ListPanes", {}, "ListPanesResponse")
-        self.process_pane_list(reply.pdu.body, "tab_resized", reply.serial)
+        self.process_pane_list(reply.pdu.body, "tab_resized")
         self._adopt_tabs()
-
-    def _adopt_tabs(self) -> None:
-        """The GUI's ``TabAddedToWindow`` handling: the window grows to fit its tab, then ``tab.resize``."""
-        rows, cols = self.options.rows, self.options.cols
-        for tab in self.tabs.values():
-            size = root_size(tab["root"])
-            if size is not None:
-                rows, cols = max(rows, size["rows"]), max(cols, size["cols"])
-        self.window_size = self._gui_size(rows, cols)
-        for tab_id in list(self.tabs):
-            self._tab_resize(tab_id, self.window_size, "resize")
 
     async def resync(self) -> None:
         """``ClientDomain::resync``: ListPanes + ``process_pane_list`` (TabResized, TabAddedToWindow)."""
         reply = await self._rpc("ListPanes", {}, "ListPanesResponse")
-        self.process_pane_list(reply.pdu.body, "tab_resized", reply.serial)
-
-    def process_pane_list(self, resp: Mapping[str, Any], cause: str, listing_serial: int = 0) -> None:
-        """``ClientDomain::process_pane_list`` + ``TabInner::sync_with_pane_tree``.
-
-        Known panes are kept, new ones created (each advising the server of our
-        palette with SetPalette), then the tab is resized to the server's split
-        sizes: ``ClientPane::resize`` sends Resize whenever those differ from
-        the local dims (e.g. a newer resize is in flight).
-        """
-        seen: set[int] = set()
-        for tabroot, _title in zip(resp["tabs"], resp["tab_titles"], strict=False):
-            if root_size(tabroot) is None:
-                continue
-            entries = list(leaves(tabroot))
-            window_id, tab_id = entries[0]["window_id"], entries[0]["tab_id"]
-            self.tabs[tab_id] = {"root": tabroot, "window_id": window_id}
-            tabs = self.windows.setdefault(window_id, [])
-            if tab_id not in tabs:
-                tabs.append(tab_id)
-            for entry in entries:
-                seen.add(entry["pane_id"])
-                if entry["pane_id"] not in self.panes:
-                    self._new_pane(entry)
-            zoomed = [e for e in entries if e["is_zoomed_pane"]]
-            for entry in zoomed or entries:
-                pane = self.panes[entry["pane_id"]]
-                pane.zoomed = entry["is_zoomed_pane"]
-                if listing_serial and listing_serial < self.last_resize_serial.get(pane.remote_pane_id, 0):
-                    # Deviation: the listing predates our own later Resize, so its
-                    # size is stale. WezTerm applies it anyway and can fight its own
-                    # newer Resize (TabResized -> ListPanes -> Resize ...); with
-                    # Resize written synchronously that loop never settles here.
-                    continue
-                pane.resize(entry["size"], cause)
-        for pane_id in [p for p in self.panes if p not in seen]:
-            self.panes.pop(pane_id).dead = True
+        self.process_pane_list(reply.pdu.body, "tab_resized")
 
     def _new_pane(self, entry: Mapping[str, Any]) -> ClientPane:
         """``ClientPane::new``: initial dims from the entry, then SetPalette (fire and forget)."""
@@ -228,18 +180,6 @@ class EmulatedClient(PushHandling, GuiWindow):
         body = {"pane_id": entry["pane_id"], "palette": default_palette()}
         self._send_now("SetPalette", body, "UnitResponse")
         return pane
-
-    def _tab_resize(self, tab_id: int, size: Mapping[str, int], cause: str) -> None:
-        """``Tab::resize``: the zoomed pane gets everything, else the splits share it."""
-        tab = self.tabs[tab_id]
-        entries = list(leaves(tab["root"]))
-        zoomed = [e for e in entries if e["is_zoomed_pane"]]
-        cell = (self.options.cell_width, self.options.cell_height)
-        sizes = [(zoomed[0]["pane_id"], dict(size))] if zoomed else layout(tab["root"], size, cell)
-        for pane_id, leaf_size in sizes:
-            pane = self.panes.get(pane_id)
-            if pane is not None:
-                pane.resize(leaf_size, cause)
 
     # -- PaneHooks ------------------------------------------------------------------
     def fetch_lines(self, pane: ClientPane, batch: FetchBatch) -> None:
@@ -369,8 +309,6 @@ class EmulatedClient(PushHandling, GuiWindow):
         self.resizes_sent += 1
         self.last_sent_size[pane.remote_pane_id] = size
         body = {"containing_tab_id": pane.remote_tab_id, "pane_id": pane.remote_pane_id, "size": size}
-        assert self.conn is not None
-        self.last_resize_serial[pane.remote_pane_id] = self.conn.next_serial
         self._send_now("Resize", body, "UnitResponse")
 
     def send_zoom(self, pane: ClientPane, zoomed: bool) -> None:

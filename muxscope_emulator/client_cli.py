@@ -48,8 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--tls-ca", metavar="PATH", action="append", help="tls: trusted CA (pem_root_certs; repeatable)")
     p.add_argument("--tls-expected-cn", metavar="NAME", help="tls: the name the server's certificate must match")
     p.add_argument("--scenario", choices=SCENARIOS, default="resize-drag")
-    p.add_argument("--resizes", type=int, default=20, help="resize-drag: size changes in the drag (default 20)")
-    p.add_argument("--drag-seconds", type=float, default=1.0, help="resize-drag: drag duration (default 1.0)")
+    p.add_argument("--resizes", type=int, default=20,
+                   help="resize-drag, divider-drag: moves in the drag (default 20)")
+    p.add_argument("--drag-seconds", type=float, default=1.0,
+                   help="resize-drag, divider-drag: drag duration (default 1.0)")
+    p.add_argument("--zoom-seconds", type=float, default=0.5,
+                   help="zoom: how long the pane stays zoomed before it is unzoomed (default 0.5)")
     p.add_argument("--policy", type=_policy, default=Policy(), metavar="POLICY",
                    help=f"fetch behaviour: {', '.join(POLICIES)} (default wezterm)")
     p.add_argument("--truth-file", default=None, metavar="PATH", help="write the ground truth here as JSON")
@@ -93,8 +97,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace) -> ClientOptions:
-    if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0:
-        raise ValueError("--resizes, --drag-seconds must not be negative and --timeout must be positive")
+    if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0 or getattr(args, "zoom_seconds", 0) < 0:
+        raise ValueError("--resizes, --drag-seconds, --zoom-seconds must not be negative and --timeout must be "
+                         "positive")
     if args.paint_row_ms < 0:
         raise ValueError("--paint-row-ms must not be negative")
     if args.prefetch_rate < 0 or args.key_interval < 0:
@@ -113,6 +118,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
         wezterm_log=args.wezterm_log, codec_version=args.codec_version, local_echo_ms=args.local_echo_ms or None,
         prefetch_rate=args.prefetch_rate, key_interval=args.key_interval, typing_via=args.typing_via,
+        zoom_seconds=getattr(args, "zoom_seconds", 0.5),
         **({"commands": (codecs.decode(args.keys, "unicode_escape"),)} if args.keys is not None else {}),
         gui_order=args.gui_order, paint_row_ms=args.paint_row_ms,
     )  # fmt: skip

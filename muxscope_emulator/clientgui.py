@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from codec.lines.predicted import key_name
 from muxscope_emulator.muxconn import ConnectionLost
-from muxscope_emulator.panetree import leaves
 from muxscope_emulator.prediction import key_code, predict_from_key_event, wall_ms
 
 if TYPE_CHECKING:
     from muxscope_emulator.clientoptions import ClientOptions
     from muxscope_emulator.clientpane import ClientPane
+    from muxscope_emulator.clienttabs import ClientTab
     from muxscope_emulator.guiqueue import GuiQueue
     from muxscope_emulator.muxconn import MuxConnection
     from muxscope_emulator.policy import Policy
@@ -40,7 +40,7 @@ class GuiWindow:
     truth: Truth
     conn: MuxConnection | None
     panes: dict[int, ClientPane]
-    tabs: dict[int, dict[str, Any]]
+    tabs: dict[int, ClientTab]
     windows: dict[int, list[int]]
     window_size: dict[str, int] | None
     errors: list[str]
@@ -55,10 +55,8 @@ class GuiWindow:
         for tab_ids in self.windows.values():
             if not tab_ids or tab_ids[0] not in self.tabs:
                 continue
-            entries = list(leaves(self.tabs[tab_ids[0]]["root"]))
-            zoomed = [e for e in entries if e["is_zoomed_pane"]]
-            for entry in zoomed or entries:
-                pane = self.panes.get(entry["pane_id"])
+            for pane_id in self.tabs[tab_ids[0]].tree.visible():
+                pane = self.panes.get(pane_id)
                 if pane is not None and not pane.dead:
                     out.append(pane)
         return out

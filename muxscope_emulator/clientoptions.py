@@ -61,6 +61,8 @@ class ClientOptions:
     scroll_pages: int = 3
     page_interval: float = 0.2
     idle_seconds: float = 0.5
+    #: ``zoom``: how long the pane stays zoomed before it is unzoomed
+    zoom_seconds: float = 0.5
 
     def __post_init__(self) -> None:
         if isinstance(self.policy, str):

@@ -368,6 +368,7 @@ class ClientPane:
         when it asked), else ``new`` (held nothing), else ``changed``.
         """
         self._fetch_done(batch)
+        self._selective.returned(batch.token, [row for row, _ in lines])
         if self.wezlog is not None:
             self.wezlog.fetch_complete(batch.ranges, batch.token)
         outcomes = []

@@ -51,6 +51,9 @@ class ClientReport:
     #: raced rows the client stored (it applied the reply before the push): counted superseded
     raced_kept_rows: int = 0
     errors: list[str] = field(default_factory=list)
+    #: divider drags and zooms (:mod:`.clienttabs`): Resizes the user's action sent, Resizes a listing
+    #: made the client send (fed back), and where the divider ended against the pointer
+    splits: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class ClientReport:
             "raced_kept_rows": self.raced_kept_rows,
             "screen": {str(k): v for k, v in self.screen.items()},
             "errors": self.errors,
+            "splits": self.splits,
             "truth": self.truth,
         }
 
@@ -109,4 +113,14 @@ def build_report(client: EmulatedClient, settle: float | None, scenario_rows: in
         raced_rows=len(client.truth.raced),
         raced_kept_rows=client.race.discarded,
         errors=list(client.errors),
+        splits=_splits(client),
     )
+
+
+def _splits(client: EmulatedClient) -> dict[str, Any]:
+    """The split figures: Resizes by who asked, and the divider's end against the pointer."""
+    stats = client.split_stats
+    tab = client.shown_tab()
+    sizes = {str(p): [s["cols"], s["rows"]] for p, s in tab.tree.pane_sizes()} if tab is not None else {}
+    return {"user_resizes": stats.user, "fed_back_resizes": stats.fed_back, "moves": stats.moves,
+            "pointer": stats.pointer, "divider_offset": client.divider_offset(), "pane_sizes": sizes}

@@ -132,6 +132,8 @@ class Tab:
     active_pane: int
     title: str = ""
     zoomed: bool = False
+    #: the split tree (``servertabs``: a :class:`~.splittree.TabTree`), made on first use
+    tree: Any = None
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from muxscope_emulator.client import EmulatedClient
 
-SCENARIOS = ("resize-drag", "typing", "scroll", "idle")
+SCENARIOS = ("resize-drag", "typing", "scroll", "idle", "divider-drag", "zoom")
 MIN_COLS = 20
 MIN_ROWS = 5
 
@@ -77,4 +77,49 @@ async def idle(client: EmulatedClient) -> None:
     await asyncio.sleep(client.options.idle_seconds)
 
 
-RUNNERS = {"resize-drag": resize_drag, "typing": typing, "scroll": scroll, "idle": idle}
+def divider_steps(start: int, n: int, width: int, rng: random.Random, shrink: bool = True) -> list[int]:
+    """Pointer columns of a divider being dragged: 1-2 cells per move, bouncing off the tab's edges."""
+    sign = -1 if shrink else 1
+    x, out = start, []
+    for _ in range(n):
+        dx = rng.choice((1, 1, 2))
+        if not 2 <= x + sign * dx <= width - 3:
+            sign = -sign
+        x = min(max(2, x + sign * dx), width - 3)
+        out.append(x)
+    return out
+
+
+async def divider_drag(client: EmulatedClient) -> None:
+    """Drag the shown tab's first divider (``--layout split`` on the server): ``resizes`` pointer
+    moves over ``drag_seconds`` (mouseevent.rs ``drag_split``)."""
+    opts = client.options
+    tab = client.shown_tab()
+    splits = tab.tree.iter_splits() if tab is not None else []
+    if tab is None or not splits:
+        client.errors.append("divider-drag: the shown tab has no split (serve it with --layout split)")
+        return
+    client.mark_action()
+    steps = divider_steps(splits[0].left, opts.resizes, tab.tree.size["cols"], client.rng, shrink=opts.drag != "grow")
+    interval = opts.drag_seconds / max(len(steps), 1)
+    for x in steps:
+        client.mark_action()
+        client.split_stats.pointer = x
+        client.drag_split(tab, 0, x)
+        await asyncio.sleep(interval * client.rng.uniform(0.7, 1.3))
+
+
+async def zoom(client: EmulatedClient) -> None:
+    """Zoom the shown tab's active pane (TogglePaneZoomState), stay ``zoom_seconds``, unzoom."""
+    tab = client.shown_tab()
+    if tab is None:
+        return
+    client.mark_action()
+    client.toggle_zoom(tab)
+    await asyncio.sleep(client.options.zoom_seconds)
+    client.mark_action()
+    client.toggle_zoom(tab)
+
+
+RUNNERS = {"resize-drag": resize_drag, "typing": typing, "scroll": scroll, "idle": idle,
+           "divider-drag": divider_drag, "zoom": zoom}

@@ -32,6 +32,7 @@ from typing import Any
 
 from codec import PduStream, StreamError
 from codec.schema.versions import SUPPORTED
+from muxscope_emulator import servertabs
 from muxscope_emulator.content import prefill
 from muxscope_emulator.muxmodel import Pane, Tab, Window
 from muxscope_emulator.session import Session
@@ -57,6 +58,8 @@ class ServerOptions:
     prefill_rows: int | None = None
     #: background output, in generated lines per second per pane (0: quiet)
     output_rate: float = 0.0
+    #: "tabs": ``panes`` tabs of one pane; "split": each of them split in two side by side (servertabs)
+    layout: str = "tabs"
     #: the program in every pane's foreground: ``shell`` or ``editor`` (:mod:`.editorapp`)
     app: str = "shell"
     #: a steady stream in one pane (:mod:`.stream`): lines per second, or "max"; None: no stream
@@ -65,6 +68,8 @@ class ServerOptions:
     stream_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.layout not in servertabs.LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {servertabs.LAYOUTS}")
         if self.codec_version not in SUPPORTED:
             raise ValueError(f"codec version {self.codec_version} is not one of {SUPPORTED}")
         if self.app not in APPS:
@@ -102,6 +107,8 @@ class EmulatedMuxServer:
             if pane.editor is not None:
                 pane.terminal.write(pane.editor.start())
                 pane.terminal.alerts.clear()  # raised before any client: the first push sends the palette
+            if opts.layout == "split":
+                servertabs.build_split_layout(self, self.tabs[pane.tab_id])
 
     # -- the mux model -----------------------------------------------------
     def _id(self, kind: str) -> int:
@@ -166,6 +173,7 @@ class EmulatedMuxServer:
         tab = self.tabs.get(pane.tab_id)
         if tab is not None:
             tab.pane_ids.remove(pane_id)
+            servertabs.remove_pane(self, tab, pane_id)
             if not tab.pane_ids:
                 del self.tabs[tab.tab_id]
                 window = self.windows.get(tab.window_id)
@@ -176,32 +184,8 @@ class EmulatedMuxServer:
         self.broadcast("PaneRemoved", {"pane_id": pane_id})
 
     def list_panes(self) -> dict[str, Any]:
-        """``ListPanesResponse``: ``tab.codec_pane_tree()`` per tab (one Leaf: no splits here)."""
-        tabs, titles = [], []
-        for window in self.windows.values():
-            for tab_id in window.tab_ids:
-                tab = self.tabs[tab_id]
-                pane = self.panes[tab.pane_ids[0]]
-                term = pane.terminal
-                dims = term.dimensions()
-                entry = {
-                    "window_id": window.window_id, "tab_id": tab_id, "pane_id": pane.pane_id,
-                    "title": pane.title,
-                    "size": {"rows": dims["viewport_rows"], "cols": dims["cols"],
-                             "pixel_width": dims["pixel_width"], "pixel_height": dims["pixel_height"],
-                             "dpi": dims["dpi"]},
-                    "working_dir": pane.working_dir, "is_active_pane": tab.active_pane == pane.pane_id,
-                    "is_zoomed_pane": tab.zoomed, "workspace": window.workspace,
-                    "cursor_pos": term.cursor_position(), "physical_top": dims["physical_top"],
-                    "top_row": 0, "left_col": 0, "tty_name": f"/dev/pts/{pane.pane_id}",
-                }  # fmt: skip
-                tabs.append({"Leaf": entry})
-                titles.append(tab.title)
-        return {
-            "tabs": tabs,
-            "tab_titles": titles,
-            "window_titles": {w.window_id: w.title for w in self.windows.values()},
-        }
+        """``ListPanesResponse``: ``tab.codec_pane_tree()`` per tab (:mod:`.servertabs`)."""
+        return servertabs.list_panes(self)
 
     def broadcast(self, name: str, body: Any) -> None:
         """A mux notification written straight to every connection (serial 0)."""

@@ -67,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         help="background output in lines per second per pane (default 0: quiet)",
     )
+    p.add_argument("--layout", choices=("tabs", "split"), default="tabs",
+                   help="tabs: --panes tabs of one pane each; split: each tab split in two side by side "
+                        "(default tabs)")
     p.add_argument("--app", choices=APPS, default="shell",
                    help="the program in each pane: shell (default) or editor (a full-screen editor with many "
                         "colours on the alternate screen, like neovim with a colour scheme)")
@@ -97,6 +100,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         codec_version=args.codec_version,
         prefill_rows=getattr(args, "prefill_rows", None),
         output_rate=args.output_rate,
+        layout=getattr(args, "layout", "tabs"),
         app=getattr(args, "app", "shell"),
         stream=getattr(args, "stream_lines_per_s", None),
         stream_pane=getattr(args, "stream_pane", 0),

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from codec import encode_pdu
 from codec.pdu import Pdu
 from codec.schema.versions import get_version
+from muxscope_emulator import servertabs
 from muxscope_emulator.muxmodel import Pane, Tab
 from muxscope_emulator.termlines import Line, serialize_lines
 
@@ -309,29 +310,36 @@ class Session:
         }
 
     def on_Resize(self, body: Any) -> tuple[str, Any]:  # noqa: N802
-        """Resize: rewrap the pane, then (unless zoomed) TabResized to every client, sender included.
-        No render push is scheduled here; the program's SIGWINCH redraw brings one ~3 ms later."""
+        """Resize: rewrap the pane (the program's SIGWINCH redraw brings a push ~3 ms later), rebuild the
+        tab's split sizes from its panes and (unless zoomed) TabResized to every client, sender included
+        (:mod:`.servertabs`). No render push is scheduled here."""
         pane = self._pane(body["pane_id"])
-        size = body["size"]
-        term = pane.terminal
-        before = (term.rows, term.cols, term.pixel_width, term.pixel_height)
-        term.resize(size["rows"], size["cols"], size["pixel_width"], size["pixel_height"], size["dpi"])
-        if (term.rows, term.cols, term.pixel_width, term.pixel_height) != before:
-            self.server.sigwinch(pane)  # the kernel signals only a changed winsize
         tab = self._tab(body["containing_tab_id"])
-        if not tab.zoomed:
-            self.server.broadcast("TabResized", {"tab_id": tab.tab_id})
+        servertabs.on_resize(self.server, tab, pane.pane_id, body["size"])
         return "UnitResponse", {}
 
     def on_SetPaneZoomed(self, body: Any) -> tuple[str, Any]:  # noqa: N802
-        """SetPaneZoomed: toggling zoom notifies TabResized (``TabInner::toggle_zoom``)."""
+        """SetPaneZoomed: ``toggle_zoom`` on the server resizes the pane(s) and notifies TabResized."""
         self._pane(body["pane_id"])
         tab = self._tab(body["containing_tab_id"])
-        if tab.zoomed != body["zoomed"]:
-            tab.zoomed = body["zoomed"]
-            tab.active_pane = body["pane_id"]
-            self.server.broadcast("TabResized", {"tab_id": tab.tab_id})
+        servertabs.on_set_zoomed(self.server, tab, body["pane_id"], body["zoomed"])
         return "UnitResponse", {}
+
+    def on_SplitPane(self, body: Any) -> tuple[str, Any]:  # noqa: N802
+        """SplitPane (a spawn; ``move_pane_id`` is not emulated): SpawnResponse with the new pane's size
+        (pixels 0, as ``Mux::split_pane`` has them)."""
+        pane = self._pane(body["pane_id"])
+        if body.get("move_pane_id") is not None:
+            raise RequestError("SplitPane with move_pane_id is not implemented by the muxscope emulator")
+        try:
+            new = servertabs.split_pane(self.server, self._tab(pane.tab_id), pane.pane_id, body["split_request"])
+        except ValueError as exc:
+            raise RequestError(str(exc)) from None
+        new.terminal.write(new.generator.prompt().encode())
+        size = servertabs.pane_size(new)
+        size["pixel_width"] = size["pixel_height"] = 0
+        return "SpawnResponse", {"tab_id": new.tab_id, "pane_id": new.pane_id, "window_id": new.window_id,
+                                 "size": size}
 
     def _input(self, pane: Pane, data: bytes) -> None:
         self.server.pty_write(pane, data)

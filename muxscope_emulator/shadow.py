@@ -37,6 +37,8 @@ class SelectiveShadow:
         self._pending: dict[tuple[int, int], int] = {}
         #: row -> the recorded fetch whose line the row holds
         self._brought_by: dict[int, int] = {}
+        #: the recorded fetches whose row the reply returned (a row past the bottom may not be)
+        self._returned: set[int] = set()
 
     def invalidated(self, cache: LineCache, cols: int | None) -> None:
         k = len(self._events)
@@ -68,6 +70,14 @@ class SelectiveShadow:
         if parent is not None:
             self._record(row, token, None, parent)
 
+    def returned(self, token: int, rows: Iterable[int]) -> None:
+        """The reply to fetch ``token`` holds these rows: only they count, as the report counts
+        the rows a response returns."""
+        for row in rows:
+            i = self._pending.get((token, row))
+            if i is not None:
+                self._returned.add(i)
+
     def done(self, token: int, rows: Iterable[int]) -> None:
         for row in rows:
             self._pending.pop((token, row), None)
@@ -93,4 +103,4 @@ class SelectiveShadow:
                 saved.append(saved[parent])
             else:
                 saved.append(not any(self._staled(k, row) for k in events))
-        return sum(saved)
+        return sum(1 for i, ok in enumerate(saved) if ok and i in self._returned)

@@ -45,6 +45,7 @@ from proxy.analysis.linestate import LineFacts, Push
 from proxy.analysis.localecho import LocalEcho, LocalEchoes, key_of
 from proxy.analysis.report_model import BonusRows, BurstSummary, PerOutcome, Report, UnlistedBursts, WhatIf
 from proxy.analysis.results import BonusRowsDelivered, BurstClosed, FetchJudged, JudgedRow, RowsRequested
+from proxy.analysis.resync import ResizeCauses
 from proxy.analysis.rpc import Rpc
 from proxy.analysis.spend import IntervalUnion, Spend, WallClock, add_response
 from proxy.analysis.tally import Tally
@@ -76,10 +77,8 @@ class ConnAttribution:
     pending: dict[int, PendingFetch] = field(default_factory=dict)
     burst: Burst | None = None
     last_t_ns: int = 0
-    #: panes of tabs a TabResized named, until the client's ListPanes answer arrives
-    tab_resized_panes: set[int] = field(default_factory=set)
-    #: pane -> (rows, cols) the server listed after a TabResized: a Resize to it is a resync
-    resync: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: who asked for each Resize: the user, a zoom, or a resync after TabResized (resync.py)
+    resizes: ResizeCauses = field(default_factory=ResizeCauses)
     tally: Tally = field(default_factory=Tally)
     #: the client fetch logic the line model mirrors
     client: ClientModel = ClientModel.WEZTERM
@@ -153,22 +152,21 @@ class AttributionAddon(Addon):
             return
         name, body = pdu.name, pdu.body
         if ev.direction == CLIENT_TO_SERVER:
+            if name != "Resize":
+                st.resizes.other_request()
             if name == "GetLines":
                 self._request(conn, st, pdu.serial, body, ev.t_ns)
             elif name == "Resize":
                 pane_id = body["pane_id"]
                 size = (body["size"]["rows"], body["size"]["cols"])
-                # After a TabResized the client re-lists the panes and resizes each
-                # to the size the server listed (client.rs:300-316, domain.rs resync,
-                # clientpane.rs resize; docs/wezterm-behaviour.md item 2): those Resizes
-                # are the server's doing, not the user's.
-                kind = Cause.TAB_RESIZED if pane_id in st.resync and st.resync[pane_id] == size else Cause.RESIZE
-                st.resync.pop(pane_id, None)
+                # the user's, a zoom's, or fed back after a TabResized (resync.py)
+                kind = st.resizes.resize(pane_id, body["size"])
                 st.pane(pane_id).make_all_stale(kind, ev.t_ns, cols=body["size"]["cols"])
                 self._resize(conn, st, pane_id, ev.t_ns)
                 self.timeline.add(ResizeMark(conn.conn_id, pane_id, ev.t_ns, size[0], size[1], kind,
                                              st.burst.index if st.burst is not None else None))
             elif name == "SetPaneZoomed":
+                st.resizes.zoomed(body)
                 st.pane(body["pane_id"]).make_all_stale(Cause.ZOOM, ev.t_ns)
             elif name == "SendKeyDown":
                 st.pane(body["pane_id"]).set_input_serial(body["input_serial"], ev.t_ns, key_of(body))
@@ -177,20 +175,14 @@ class AttributionAddon(Addon):
             self._changes(conn, st, body, ev.t_ns)
         elif name == "SetPalette":
             st.pane(body["pane_id"]).make_all_stale(Cause.PALETTE, ev.t_ns, from_client=False)
-        elif name == "TabResized":
-            # nothing is stale yet: the client re-lists the panes, and the Resizes that follow
-            # (to the sizes listed) are the tab_resized invalidation
-            st.tab_resized_panes.update(conn.panes.panes_of_tab(body["tab_id"]))
         elif name == "ListPanesResponse":
             for pane_id, info in conn.panes.panes.items():
                 # a new ClientPane takes its dimensions from the listed size, until the first push
                 if info.cols is not None and st.pane(pane_id).cols is None:
                     st.panes[pane_id].cols = info.cols
-            for pane_id in list(st.tab_resized_panes):
-                info = conn.panes.panes.get(pane_id)
-                if info is not None and info.rows is not None:
-                    st.resync[pane_id] = (info.rows, info.cols)
-            st.tab_resized_panes.clear()
+            # nothing is stale yet: the Resizes the listing obliges the client to send are
+            # the tab_resized invalidation
+            st.resizes.listed(body)
         elif name == "ErrorResponse" and pdu.serial in st.pending:
             failed = st.pending.pop(pdu.serial)
             st.pane(failed.pane_id).fetch_failed(pdu.serial, list(failed.held))

@@ -396,12 +396,14 @@ def test_wezterm_client_counts_the_resize_fetches_the_selective_policy_saves() -
     pane.resize(dict(SIZE, cols=30, pixel_width=240))  # widen: rows 1-3 may move; row 0 cannot
     pane.get_lines(0, 4)
     assert set(hooks.batches[-1].rows) == {0, 1, 2, 3}  # WezTerm refetches every row
-    assert pane.selective_saved_rows() == 1
+    assert pane.selective_saved_rows() == 0  # only rows a reply returned count (as in the report)
     pane.resize(dict(SIZE, cols=30, rows=5, pixel_width=240, pixel_height=80))  # height only
     pane.get_lines(0, 4)  # rows still in flight: not asked again
     pane.apply_fetched(hooks.batches[-1], lines_from_serialized(value))
+    assert pane.selective_saved_rows() == 1
     pane.resize(dict(SIZE, cols=30, rows=4, pixel_width=240))
     pane.get_lines(0, 4)
+    pane.apply_fetched(hooks.batches[-1], lines_from_serialized(value))
     assert pane.selective_saved_rows() == 1 + 4  # a height change rewraps nothing
     sel, sel_hooks, _ = make_pane("selective")
     sel.apply_changes(*push({}, seqno=5))
@@ -424,7 +426,7 @@ def test_the_selective_shadow_counts_refetches_of_lines_only_a_saved_fetch_broug
     assert dict(pane.apply_fetched(hooks.batches[-1], lines({0: "a", 1: "b"}, seqno=9))) == {
         0: "superseded", 1: "superseded"}  # fmt: skip
     pane.get_lines(0, 2)
-    assert pane.selective_saved_rows() == 6
+    assert pane.selective_saved_rows() == 4  # the third fetch counts once its reply returns the rows
     pane.apply_changes(*push({}, seqno=10, dirty=[(0, 1)]))  # a push names row 0: fetched by all
     pane.apply_fetched(hooks.batches[-2], lines({0: "a", 1: "b"}, seqno=9))
     assert pane.selective_saved_rows() == 6
