@@ -33,6 +33,17 @@ def _policy(spec: str) -> Policy:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _gui_arguments(p: argparse.ArgumentParser) -> None:
+    """The GUI thread's knobs (:mod:`.guiqueue`)."""
+    p.add_argument("--gui-order", choices=GUI_ORDERS, default="queue",
+                   help="the order the GUI thread applies a GetLines reply and a push that are both waiting: "
+                        "queue (as wezterm-gui: a push takes two turns, a reply one), reply-first or push-first "
+                        "(forced, to compare one session each way; default queue)")
+    p.add_argument("--paint-row-ms", type=float, default=DEFAULT_PAINT_ROW_MS, metavar="MS",
+                   help=f"what a paint costs the GUI thread per row drawn (an estimate; default "
+                        f"{DEFAULT_PAINT_ROW_MS})")
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "client",
@@ -71,13 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--wezterm-log", default=None, metavar="PATH",
                    help="also write the log a real wezterm-gui writes under WEZTERM_LOG=wezterm_client=trace, "
                         "line for line in its format (for `muxscope check-log`)")
-    p.add_argument("--gui-order", choices=GUI_ORDERS, default="queue",
-                   help="the order the GUI thread applies a GetLines reply and a push that are both waiting: "
-                        "queue (as wezterm-gui: a push takes two turns, a reply one), reply-first or push-first "
-                        "(forced, to compare one session each way; default queue)")
-    p.add_argument("--paint-row-ms", type=float, default=DEFAULT_PAINT_ROW_MS, metavar="MS",
-                   help=f"what a paint costs the GUI thread per row drawn (an estimate; default "
-                        f"{DEFAULT_PAINT_ROW_MS})")
+    _gui_arguments(p)
     p.add_argument("--prefetch-rate", type=int, default=50, metavar="N",
                    help="ratelimit_mux_line_prefetches_per_second: pushes per second that may prefetch, the "
                         "rest make their rows stale (default 50, WezTerm's; 0: no limit)")
