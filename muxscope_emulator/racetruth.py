@@ -163,13 +163,14 @@ class RaceTruth:
                 if fetch.applied is None:
                     fetch.raced |= rows
                 else:
-                    self._reclassify(pane, fetch, rows)
+                    self._reclassify(pane, fetch, rows, touched is not ALL_ROWS)
             if fetch.pushes_pending == 0 and fetch.applied is not None:
                 del self.fetches[token]
 
-    def _reclassify(self, pane: ClientPane, fetch: _Fetch, rows: set[int]) -> None:
-        """A reply applied before the push that raced it: its rows become ``superseded``, and the
-        line it stored is held, for the refetch, as the read order would hold it."""
+    def _reclassify(self, pane: ClientPane, fetch: _Fetch, rows: set[int], read_order_held: bool) -> None:
+        """A reply applied before the push that raced it: its rows become ``superseded``, and, for a
+        render push (``read_order_held``), the line it stored is held, for the refetch, as the read
+        order would hold it (after a SetPalette the client holds the reply's line in either order)."""
         assert fetch.applied is not None
         truth = self.truth
         for row in sorted(rows):
@@ -184,7 +185,7 @@ class RaceTruth:
             truth.detail[index] = (serial, pid, row, "superseded", cause)
             truth.raced.append((serial, pid, row))
             entry = pane.cache.peek(row)
-            if entry is not None and entry.line is not None:
+            if read_order_held and entry is not None and entry.line is not None:
                 self.held_before.setdefault(pid, {})[row] = (entry.line, before)
 
 
