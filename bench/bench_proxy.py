@@ -1,9 +1,11 @@
 """What muxscope costs on the wire, measured against socat in the same run.
 
-Three paths over unix sockets to one mux peer (a separate process): direct,
-through socat (Debian package; the baseline relay), and through `muxscope
-proxy` with full analysis (decode, attribution, logging at info) in its own
-process. Printed, with issue #13's targets:
+Paths over unix sockets to one mux peer (a separate process): direct, through
+socat (Debian package; the baseline relay), and through `muxscope proxy` with
+full analysis (decode, attribution, logging at info) in its own process, once
+per event loop (uvloop when installed, and asyncio's). Every measurement runs
+the paths interleaved, in rounds with the order rotated, so a busy moment of a
+shared machine is not charged to one path. Printed, with issue #13's targets:
 
 * added round-trip latency of small PDUs (Ping/Pong) over the direct path, as
   ratios to socat's: p50 at most 1.0x, p99 at most 3x;
@@ -14,7 +16,7 @@ process. Printed, with issue #13's targets:
   dropping (muxscope_analysis_dropped_chunks_total stays 0);
 * peak RSS: the relay's process under 60 MB, relay and analysis together under 200 MB.
 
-    python -m bench.bench_proxy [--pings 2000] [--bulk-mb 64] [--rows-per-s 100000] [--seconds 60]
+    python -m bench.bench_proxy [--pings 2000] [--bulk-mb 64] [--rows-per-s 100000] [--seconds 60] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import urllib.request
 from pathlib import Path
 
 from codec import encode_pdu
+from proxy.eventloop import uvloop_available
 
 from .content import get_lines_response
 
@@ -171,67 +174,100 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _start(tmp: str, socat: str | None) -> tuple[list[subprocess.Popen], dict[str, str], subprocess.Popen]:
-    """The echo peer, socat and muxscope in front of it: (processes, the paths to compare, muxscope)."""
-    peer_path, socat_path, mux_path = (os.path.join(tmp, n) for n in ("peer.sock", "socat.sock", "mux.sock"))
+def _mux_cmd(tmp: str, name: str, loop: str, peer_path: str) -> list[str]:
+    return [sys.executable, "-m", "proxy.cli", "proxy", "--listen", f"unix:{os.path.join(tmp, name + '.sock')}",
+            "--upstream", f"unix:{peer_path}", "--metrics", "127.0.0.1:0", "--log-level", "info",
+            "--log-file", os.path.join(tmp, name + ".log"), "--log-format", "json", "--event-loop", loop]
+
+
+def _start(tmp: str, socat: str | None) -> tuple[list[subprocess.Popen], dict[str, str], dict[str, subprocess.Popen]]:
+    """The echo peer, socat and a muxscope per event loop in front of it: (processes, the paths to
+    compare, the muxscope processes by name)."""
+    peer_path, socat_path = os.path.join(tmp, "peer.sock"), os.path.join(tmp, "socat.sock")
     procs = [subprocess.Popen([sys.executable, "-c", PEER, peer_path])]
     _wait(peer_path)
+    paths = {"direct": peer_path}
     if socat:
         procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{socat_path},fork,backlog=128",
                                        f"UNIX-CONNECT:{peer_path}"]))
         _wait(socat_path)
-    mux = subprocess.Popen([sys.executable, "-m", "proxy.cli", "proxy", "--listen", f"unix:{mux_path}",
-                            "--upstream", f"unix:{peer_path}", "--metrics", "127.0.0.1:0", "--log-level",
-                            "info", "--log-file", os.path.join(tmp, "mux.log"), "--log-format", "json"])
-    procs.append(mux)
-    _wait(mux_path)
-    paths = {"direct": peer_path, "muxscope": mux_path}
-    if socat:
         paths["socat"] = socat_path
-    return procs, paths, mux
+    muxes = {}
+    for loop in ("uvloop", "asyncio") if uvloop_available() else ("asyncio",):
+        name = f"mux-{loop}"
+        muxes[name] = subprocess.Popen(_mux_cmd(tmp, name, loop, peer_path))
+        procs.append(muxes[name])
+        paths[name] = os.path.join(tmp, name + ".sock")
+        _wait(paths[name])
+    return procs, paths, muxes
 
 
-def _latency(paths: dict[str, str], pings: int) -> None:
-    rtts = {name: ping_rtts(p, pings) for name, p in paths.items()}
-    base = statistics.median(rtts["direct"])
-    print(f"Ping/Pong round trips ({pings} each, unix sockets); added latency over direct:")
-    added = {}
-    for name in ("socat", "muxscope"):
-        if name not in rtts:
-            continue
-        p50 = statistics.median(rtts[name]) - base
-        p99 = pct(rtts[name], 0.99) - pct(rtts["direct"], 0.99)
-        added[name] = (p50, p99)
-        print(f"  {name:9} p50 +{p50 * 1e6:7.1f} us   p99 +{p99 * 1e6:7.1f} us")
-    print(f"  direct    p50 {base * 1e6:7.1f} us (baseline); round trips p50: "
-          + ", ".join(f"{n} {statistics.median(v) * 1e6:.1f} us" for n, v in rtts.items()))
+def _interleaved(paths: dict[str, str], rounds: int, measure) -> dict[str, list]:
+    """``measure(path)`` for every path, ``rounds`` times, the order rotated each round: a slow
+    moment of the machine falls on all paths alike, not on whichever ran then."""
+    names = list(paths)
+    out: dict[str, list] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            out[name].append(measure(paths[name]))
+    return out
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b > 0 else "n/a (socat added nothing measurable)"
+
+
+def _latency(paths: dict[str, str], pings: int, rounds: int) -> None:
+    per = max(50, pings // rounds)
+    runs = _interleaved(paths, rounds, lambda p: ping_rtts(p, per))
+    rtts = {n: [x for run in v for x in run] for n, v in runs.items()}
+    base50, base99 = statistics.median(rtts["direct"]), pct(rtts["direct"], 0.99)
+    print(f"Ping/Pong round trips ({per * rounds} per path in {rounds} interleaved rounds); added over direct:")
+    added = {n: (statistics.median(v) - base50, pct(v, 0.99) - base99) for n, v in rtts.items() if n != "direct"}
+    for name, (p50, p99) in added.items():
+        print(f"  {name:13} p50 +{p50 * 1e6:7.1f} us   p99 +{p99 * 1e6:7.1f} us")
+    print(f"  direct        p50 {base50 * 1e6:7.1f} us   p99 {base99 * 1e6:7.1f} us (baseline)")
     if "socat" in added:
-        print(f"  muxscope/socat added latency: p50 {added['muxscope'][0] / added['socat'][0]:.2f}x "
-              f"(target <= 1.0x), p99 {added['muxscope'][1] / added['socat'][1]:.2f}x (target <= 3x)")
+        s50, s99 = added["socat"]
+        for name, (p50, p99) in added.items():
+            if name.startswith("mux"):
+                print(f"  {name}/socat added latency: p50 {_ratio(p50, s50)} (target <= 1.0x), "
+                      f"p99 {_ratio(p99, s99)} (target <= 3x)")
 
 
-def _bulk(paths: dict[str, str], bulk_mb: float) -> int:
-    """Bulk throughput per path; returns the frame length used."""
+def _bulk(paths: dict[str, str], bulk_mb: float, rounds: int) -> int:
+    """Bulk throughput per path (the median of the rounds); returns the frame length used."""
     frame_len = len(get_lines_response("coloured", 120, 400))
-    frames = max(1, int(bulk_mb * 1e6 / frame_len))
-    print(f"Bulk: {frames} compressed GetLinesResponse frames of {frame_len / 1024:.1f} KiB (400 rows each)")
-    bulk = {name: bulk_mb_s(p, frames, frame_len) for name, p in paths.items()}
+    frames = max(1, int(bulk_mb * 1e6 / frame_len / rounds))
+    print(f"Bulk: {frames} compressed GetLinesResponse frames of {frame_len / 1024:.1f} KiB (400 rows each), "
+          f"{rounds} interleaved rounds")
+    runs = _interleaved({n: p for n, p in paths.items() if n != "direct"} | {"direct": paths["direct"]}, rounds,
+                        lambda p: bulk_mb_s(p, frames, frame_len))
+    bulk = {n: statistics.median(v) for n, v in runs.items()}
     for name, v in bulk.items():
-        print(f"  {name:9} {v:8.1f} MB/s")
+        print(f"  {name:13} {v:8.1f} MB/s (median; rounds {min(runs[name]):.0f}-{max(runs[name]):.0f})")
     if "socat" in bulk:
-        print(f"  muxscope/socat throughput ratio: {bulk['muxscope'] / bulk['socat']:.2f} (target >= 0.8)")
+        for name in (n for n in bulk if n.startswith("mux")):
+            print(f"  {name}/socat throughput ratio: {bulk[name] / bulk['socat']:.2f} (target >= 0.8)")
     return frame_len
 
 
-def _load(paths: dict[str, str], seconds: float) -> None:
-    print(f"64 connections at 2,000 round trips/s for {seconds:g} s; added over direct:")
-    load = {name: load_rtts(p, 64, 2000, seconds) for name, p in paths.items()}
+def _load(paths: dict[str, str], seconds: float, rounds: int) -> None:
+    print(f"64 connections at 2,000 round trips/s, {seconds:g} s per path in {rounds} interleaved rounds; "
+          "added over direct:")
+    runs = _interleaved(paths, rounds, lambda p: load_rtts(p, 64, 2000, seconds / rounds))
+    load = {n: ([x for rt, _ in v for x in rt], sum(lost for _, lost in v)) for n, v in runs.items()}
     d50, d99 = statistics.median(load["direct"][0]), pct(load["direct"][0], 0.99)
+    added = {}
     for name, (rt, lost) in load.items():
         if name != "direct":
-            print(f"  {name:9} p50 +{(statistics.median(rt) - d50) * 1e3:6.3f} ms  p99 +"
-                  f"{(pct(rt, 0.99) - d99) * 1e3:6.3f} ms  {len(rt) / seconds / 0.9:,.0f} rt/s  "
-                  f"lost {lost} B (targets: < 1 ms, < 10 ms, 0 B)")
+            added[name] = (statistics.median(rt) - d50, pct(rt, 0.99) - d99)
+            print(f"  {name:13} p50 +{added[name][0] * 1e3:6.3f} ms  p99 +{added[name][1] * 1e3:6.3f} ms  "
+                  f"{len(rt) / seconds / 0.9:,.0f} rt/s  lost {lost} B (targets: < 1 ms, < 10 ms, 0 B)")
+    if "socat" in added:
+        for name in (n for n in added if n.startswith("mux")):
+            print(f"  {name}/socat under load: p50 {_ratio(added[name][0], added['socat'][0])}, "
+                  f"p99 {_ratio(added[name][1], added['socat'][1])}")
 
 
 def _metric(port: int, prefix: str, contains: str = "") -> float:
@@ -239,10 +275,10 @@ def _metric(port: int, prefix: str, contains: str = "") -> float:
     return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith(prefix) and contains in ln)
 
 
-def _analysis_keeps_up(tmp: str, mux_path: str, frame_len: int, rows_per_s: int, seconds: float) -> None:
+def _analysis_keeps_up(log_path: str, mux_path: str, frame_len: int, rows_per_s: int, seconds: float) -> None:
     """100,000 rows/s = 250 frames of 400 rows per second, paced; then what the analysis dropped."""
     port = None
-    for line in Path(os.path.join(tmp, "mux.log")).read_text().splitlines():
+    for line in Path(log_path).read_text().splitlines():
         if '"metrics_listening"' in line:
             port = int(line.split("127.0.0.1:")[1].split("/")[0])
     time.sleep(3.0)  # let the analysis finish (or drop) what the bulk run gave it
@@ -273,19 +309,25 @@ def main() -> None:
     ap.add_argument("--rows-per-s", type=int, default=100_000)
     ap.add_argument("--seconds", type=float, default=60.0, help="how long the analysis is fed rows")
     ap.add_argument("--load-seconds", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds per measurement")
     args = ap.parse_args()
     socat = shutil.which("socat")
     tmp = tempfile.mkdtemp(prefix="muxbench-")
     procs: list[subprocess.Popen] = []
     try:
-        procs, paths, mux = _start(tmp, socat)
-        _latency(paths, args.pings)
-        frame_len = _bulk(paths, args.bulk_mb)
-        _load(paths, args.load_seconds)
-        _analysis_keeps_up(tmp, paths["muxscope"], frame_len, args.rows_per_s, args.seconds)
-        relay_mb, all_mb = tree_peak_rss_mb(mux.pid)
-        print(f"muxscope peak RSS: relay process {relay_mb:.1f} MB (target < 60), with the analysis "
-              f"{all_mb:.1f} MB (target < 200)")
+        procs, paths, muxes = _start(tmp, socat)
+        _latency(paths, args.pings, args.rounds)
+        frame_len = _bulk(paths, args.bulk_mb, args.rounds)
+        _load(paths, args.load_seconds, args.rounds)
+        first = next(iter(muxes))
+        if args.seconds > 0:
+            print(f"({first})")
+            _analysis_keeps_up(os.path.join(tmp, first + ".log"), paths[first], frame_len, args.rows_per_s,
+                               args.seconds)
+        for name, mux in muxes.items():
+            relay_mb, all_mb = tree_peak_rss_mb(mux.pid)
+            print(f"{name} peak RSS: relay process {relay_mb:.1f} MB (target < 60), with the analysis "
+                  f"{all_mb:.1f} MB (target < 200)")
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -296,6 +338,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     if not socat:
         print("socat not installed: ratios to socat not measured (apt-get install socat)")
+
 
 if __name__ == "__main__":
     main()

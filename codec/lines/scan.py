@@ -29,7 +29,7 @@ from codec.wire.leb128 import decode_signed, decode_unsigned
 from codec.wire.varbincode import Seq
 
 try:  # the optional C accelerator (codec/_fastscan.c); same results, ~10x faster
-    if os.environ.get("MUXSCOPE_NO_ACCEL"):
+    if os.environ.get("MUXSCOPE_NO_ACCEL", "") not in ("", "0"):
         raise ImportError("disabled by MUXSCOPE_NO_ACCEL")
     from codec import _fastscan  # type: ignore[attr-defined]
 except ImportError:

@@ -8,20 +8,18 @@ naming the problem and the fix, and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from muxscope_emulator import cli as emulate
 from proxy import __version__
-from proxy.cli import capture as capture_cmd
-from proxy.cli import check_log as check_log_cmd
-from proxy.cli import completion, demo
-from proxy.cli import decode as decode_cmd
-from proxy.cli import export as export_cmd
-from proxy.cli import proxy as proxy_cmd
-from proxy.cli import replay as replay_cmd
-from proxy.cli import report as report_cmd
 from proxy.files import OutputError
+
+#: the modules that register the sub-commands, in the order --help lists them
+COMMAND_MODULES = ("proxy.cli.decode", "proxy.cli.proxy", "proxy.cli.demo", "muxscope_emulator.cli",
+                   "proxy.cli.report", "proxy.cli.replay", "proxy.cli.capture", "proxy.cli.export",
+                   "proxy.cli.check_log", "proxy.cli.completion")
 
 EPILOG = """\
 examples:
@@ -37,7 +35,15 @@ Every sub-command has its own --help.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules(argv: Sequence[str] | None) -> list[ModuleType]:
+    """The sub-command modules to import. ``muxscope proxy`` imports only its own: the relay's
+    process stays small (the emulator, the report and asyncssh are tens of MB it never uses)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    names = ("proxy.cli.proxy",) if args[:1] == ["proxy"] else COMMAND_MODULES
+    return [importlib.import_module(n) for n in names]
+
+
+def build_parser(argv: Sequence[str] | None = None, *, every_command: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="muxscope",
         description="An instrumented man-in-the-middle proxy for the WezTerm multiplexer protocol: "
@@ -48,15 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"muxscope {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in (decode_cmd, proxy_cmd, demo, emulate, report_cmd, replay_cmd, capture_cmd, export_cmd,
-                   check_log_cmd, completion):
+    modules = [importlib.import_module(n) for n in COMMAND_MODULES] if every_command else _modules(argv)
+    for module in modules:
         module.register(sub)
     parser.set_defaults(root_parser=parser)  # for commands that describe the whole CLI (completion)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv, every_command=False)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

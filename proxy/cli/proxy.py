@@ -12,14 +12,17 @@ import contextlib
 import os
 import signal
 import sys
+from typing import Any
 
 from codec.schema.versions import SUPPORTED
 from proxy.cli.options import add_burst_gap_argument, add_client_model_argument, add_local_echo_argument
+from proxy.eventloop import NO_UVLOOP_ENV, EventLoopError, LoopChoice, resolve, running_loop_name
+from proxy.eventloop import run as run_loop
 from proxy.isolation.runtime import IsolatedRuntime
 from proxy.observe import logs
 from proxy.relay.endpoints import AddressError, SshAddress, StdioAddress, TlsAddress, parse_listen, parse_upstream
 from proxy.relay.errors import ProxyError
-from proxy.runtime import ProxyRuntime, RuntimeOptions
+from proxy.runtime import RuntimeOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="resident memory the analysis process may use before it is restarted (default 160)")
     p.add_argument("--grace", type=float, default=2.0,
                    help="seconds open connections get to finish on SIGINT/SIGTERM (default 2)")
+    p.add_argument("--event-loop", choices=[c.value for c in LoopChoice], default="auto",
+                   help="the relay's event loop: uvloop (pip install 'muxscope[fast]'), asyncio's, or auto "
+                   f"(default: uvloop if installed, unless {NO_UVLOOP_ENV}=1; --listen stdio always uses asyncio)")
     p.add_argument("--shape", default=None, metavar="SPEC",
                    help="simulate a slow link on the upstream side, e.g. 'rtt=60ms,bandwidth=20mbit,jitter=2ms'")
     _add_ssh_args(p)
@@ -172,10 +178,10 @@ def options_from_args(args: argparse.Namespace) -> RuntimeOptions:
 
 
 def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> tuple[object, object]:
-    from proxy.tls.contexts import TlsListenOptions, TlsUpstreamOptions
-
     tls_listen = tls_upstream = None
     if isinstance(listen, TlsAddress):
+        from proxy.tls.contexts import TlsListenOptions  # cryptography: imported only for a TLS address
+
         bootstrap = ssh = None
         if args.tls_bootstrap_ssh:
             from proxy.ssh.server import SshListenOptions
@@ -192,6 +198,8 @@ def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> 
     elif args.tls_bootstrap_ssh:
         raise ValueError("--tls-bootstrap-ssh goes with --listen tls:HOST:PORT")
     if isinstance(upstream, TlsAddress):
+        from proxy.tls.contexts import TlsUpstreamOptions
+
         tls_upstream = TlsUpstreamOptions(args.tls_cert, args.tls_key, tuple(args.tls_ca or ()),
                                           args.tls_expected_cn, args.tls_accept_invalid_hostnames,
                                           _bootstrap_options(args))
@@ -200,9 +208,11 @@ def _tls_options(args: argparse.Namespace, listen: object, upstream: object) -> 
     return tls_listen, tls_upstream
 
 
-def _runtime(opts: RuntimeOptions, args: argparse.Namespace | None) -> ProxyRuntime | IsolatedRuntime:
+def _runtime(opts: RuntimeOptions, args: argparse.Namespace | None) -> Any:
     """The relay and the analysis in two processes (what users run), or on threads of one."""
     if args is None or getattr(args, "analysis", "process") == "thread":
+        from proxy.runtime import ProxyRuntime
+
         return ProxyRuntime(opts)
     log_config = {"fmt": args.log_format, "level": args.log_level, "file": args.log_file,
                   "log_content": args.log_content}
@@ -228,6 +238,7 @@ async def _main(opts: RuntimeOptions, grace: float, args: argparse.Namespace | N
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         await rt.start()
+        rt.log.info("event_loop", loop=running_loop_name())
         _tell_tls_setup(rt)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -263,7 +274,7 @@ def _bootstrap_options(args: argparse.Namespace) -> object:
                             args.tls_creds_command)
 
 
-def _tell_tls_setup(rt: ProxyRuntime | IsolatedRuntime) -> None:
+def _tell_tls_setup(rt: Any) -> None:
     """``--listen tls:``: the CA path and the wezterm.lua lines, on stderr (stdout may carry the protocol)."""
     setup = rt.server.tls_setup
     if setup is None:
@@ -278,7 +289,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         logs.configure_from_args(args)
         opts = options_from_args(args)
-        return asyncio.run(_main(opts, args.grace, args))
-    except (AddressError, ProxyError, ValueError) as exc:
+        choice = resolve(getattr(args, "event_loop", "auto"), stdio=isinstance(opts.listen, StdioAddress))
+        return run_loop(_main(opts, args.grace, args), choice)
+    except (AddressError, ProxyError, ValueError, EventLoopError) as exc:
         print(f"muxscope proxy: {exc}", file=sys.stderr)
         return 2

@@ -44,6 +44,8 @@ CHECK_S = 0.1
 MAX_BACKOFF_S = 5.0
 EXIT_OUT_OF_MEMORY = 3  # proxy.isolation.analysis_process.EXIT_OUT_OF_MEMORY (not imported: it imports the codec)
 _PR_SET_PDEATHSIG = 1
+_M_MMAP_THRESHOLD = -3  # malloc.h
+MMAP_THRESHOLD = 1 << 20
 #: the analysis runs at a lower CPU priority than the relay (see confine_self)
 ANALYSIS_NICE = 10
 
@@ -56,7 +58,7 @@ class Restart(Enum):
 
 def confine_self(as_limit: int, parent: int) -> None:
     """Called first thing in the analysis process: die with the relay, cap the address space,
-    yield the CPU to the relay.
+    yield the CPU to the relay, give large freed blocks back to the OS.
 
     (Done by the child itself rather than in a ``preexec_fn``: the relay's process has threads,
     and running Python between fork and exec there can deadlock.)"""
@@ -68,6 +70,12 @@ def confine_self(as_limit: int, parent: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
     with contextlib.suppress(OSError):
         os.nice(ANALYSIS_NICE)  # on a busy machine the relay gets the CPU first; the analysis drops
+    with contextlib.suppress(Exception):
+        # glibc: blocks of 1 MiB and more (inflated payloads, decoded line buffers) are mmapped, so
+        # freeing them returns them to the OS; left to itself the threshold climbs to 32 MiB after
+        # the first big free, and a burst of large frames leaves the heap (and the RSS the
+        # supervisor restarts on) high long after
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def rss_bytes(pid: int) -> int:
@@ -227,7 +235,7 @@ class AnalysisSupervisor:
             if not sent and self.tap.flush_backlog() and self.tap.ring is not None:
                 sent = self.tap.ring.put(Kind.STOP, Direction.NONE, 0, 0, time.monotonic_ns(), b"")
             await asyncio.sleep(0.01)
-        if proc.poll() is None:
+        if proc.poll() is None and self.tap.put_chunks:  # (nothing relayed, nothing lost: e.g. a failed start)
             self.log.warning("analysis_stopped_unfinished", queued_bytes=self.tap.queued_bytes,
                              hint="the analysis did not finish within the shutdown budget; its last events are lost")
         self._reap(proc)

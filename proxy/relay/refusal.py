@@ -63,7 +63,7 @@ async def refuse(client: Any, reason: str) -> bool:
     client.relay = refuser
     sent = False
     with contextlib.suppress(Exception):
-        client.resume_reading()
+        client.start()  # a request that came before the upstream failed is handed over first
         serial = await asyncio.wait_for(refuser.serial, FIRST_REQUEST_WAIT_S)
         if serial is not None:
             client.write(encode_pdu("ErrorResponse", {"reason": f"muxscope: upstream unreachable: {reason}"},

@@ -23,6 +23,9 @@ from proxy.relay.channel import Direction, Kind, RingWriter
 from proxy.relay.relay import CLIENT_TO_SERVER
 from proxy.relay.tap import DEFAULT_QUEUE_CHUNKS, Consumer, Lane, TapEvent
 
+# plain ints for the hot path (an IntEnum member's attribute lookup is a few hundred ns a chunk)
+_DATA, _C2S, _S2C = int(Kind.DATA), int(Direction.CLIENT_TO_SERVER), int(Direction.SERVER_TO_CLIENT)
+
 #: control events kept while the ring is full (one open and one close per connection)
 MAX_BACKLOG = 10_000
 
@@ -54,9 +57,9 @@ class RingTap:
         seq = self._seq.get(key, 0)
         self._seq[key] = seq + 1
         ring = self.ring
-        d = Direction.CLIENT_TO_SERVER if direction == CLIENT_TO_SERVER else Direction.SERVER_TO_CLIENT
+        d = _C2S if direction == CLIENT_TO_SERVER else _S2C
         if ring is None or (self._backlog and not self.flush_backlog()) or not ring.put(
-            Kind.DATA, d, conn_id, seq, t_ns, data
+            _DATA, d, conn_id, seq, t_ns, data
         ):
             self.dropped_chunks += 1
             self.dropped_bytes += len(data)

@@ -37,8 +37,6 @@ from proxy.relay.relay import Relay, Side, SocketSide
 from proxy.relay.sides.process import ExecSide, StdioSide, connect_tcp, connect_unix
 from proxy.relay.stamped import StampedListener
 from proxy.relay.tap import Tap
-from proxy.ssh.client import open_ssh_upstream
-from proxy.ssh.server import start_listener
 
 #: A hook that wraps a freshly made side (link shaping uses it).
 SideWrapper = Callable[[Side, str], Side]
@@ -151,6 +149,8 @@ class ProxyServer:
                 self._bootstrap, user_host = await start_bootstrap_listener(self, self.tls_listen, self.tls_setup)
                 self.tls_setup = replace(self.tls_setup, bootstrap_via_ssh=user_host)
         elif isinstance(addr, SshAddress):
+            from proxy.ssh.server import start_listener  # asyncssh and cryptography: only when SSH is used
+
             self._server = await start_listener(self, addr, self.ssh_listen)  # type: ignore[assignment]
             sock = self._server.sockets[0].getsockname()
             self.bound = "ssh:" + str(TcpAddress(sock[0], sock[1])).removeprefix("tcp:")
@@ -288,6 +288,8 @@ class ProxyServer:
                 on_exit=lambda code: log.info("upstream_exited", status=code),
             )
         if isinstance(up, SshAddress):
+            from proxy.ssh.client import open_ssh_upstream  # (imported here: asyncssh is ~17 MB of the relay's RSS)
+
             return await open_ssh_upstream(up, self.ssh_upstream, self.log.bind(conn=conn_id))
         if isinstance(up, TlsAddress):
             from proxy.relay.sides.tls import connect_tls

@@ -210,6 +210,9 @@ class ShapedSide(Side):
     def resume_reading(self) -> None:
         self.inner.resume_reading()
 
+    def start(self) -> None:
+        self.inner.start()  # what the wrapped side read before the relay existed goes through the link too
+
     def close(self) -> None:
         self.out_link.send_marker(self.inner.close)
 

@@ -56,11 +56,12 @@ def test_mutated_golden_frames_for_a_few_seconds():
     assert rep.inputs > 500
     assert rep.crashes == [], rep.crashes[:3]
     assert rep.rss_growth_mb < 200
-    # a few inputs may cross 100 ms when the machine is busy; each must pass alone
-    for _, data in rep.slow:
-        t0 = time.perf_counter()
+    # inputs over 100 ms of CPU (not wall: a busy machine's neighbours do not count); a first run may
+    # pay for a warm-up, so each is timed again alone, with room for a noisy CPU clock
+    for _, _, data in rep.slow:
+        t0 = time.thread_time()
         bench_fuzz.check(data)
-        assert time.perf_counter() - t0 < 0.1 * 3
+        assert time.thread_time() - t0 < 0.1 * 2
 
 
 @needs_golden
