@@ -9,9 +9,10 @@ the deviations):
   GetCodecVersion, SetClientId, ListPanes, one SetPalette per new pane, then the
   GUI window adopts the tabs (``TermWindow`` on ``TabAddedToWindow``);
 * pushes (``client.rs: process_unilateral``, ``clientpane.rs: process_unilateral``);
-* a 60 fps paint loop (``wezterm-gui/src/termwindow/render/pane.rs: paint_pane``)
-  that polls and asks for the viewport rows, fetching what is missing or stale
-  (WezTerm paints when the window is invalidated, not at a fixed rate: a deviation);
+* the GUI main thread (:mod:`.guiqueue`): pushes applied two turns after they are
+  read, replies one, paints (``wezterm-gui/src/termwindow/render/pane.rs: paint_pane``)
+  only when the window was invalidated, each polling and asking for the viewport
+  rows, fetching what is missing or stale;
 * the per-pane state machine in :mod:`.clientpane` / :mod:`.linecache`.
 
 While doing so it records what the wire alone cannot show (:mod:`.truth`).
@@ -47,11 +48,13 @@ from muxscope_emulator.clientpane import ClientPane
 from muxscope_emulator.clientpushes import PushHandling
 from muxscope_emulator.clientreport import ClientReport, build_report
 from muxscope_emulator.clienttabs import ClientTab, SplitStats, TabHandling
+from muxscope_emulator.guiqueue import GuiQueue
 from muxscope_emulator.linecache import lines_from_summary
 from muxscope_emulator.muxconn import ConnectionLost, MuxConnection, Reply, RpcError
 from muxscope_emulator.palette import default_palette
 from muxscope_emulator.panefetch import FetchBatch
 from muxscope_emulator.policy import Policy
+from muxscope_emulator.racetruth import PushSnapshot, RaceTruth
 from muxscope_emulator.truth import Truth
 from muxscope_emulator.wezlog import PaneLog, WezLog
 from proxy.relay.endpoints import TcpAddress, UnixAddress
@@ -73,6 +76,10 @@ class EmulatedClient(PushHandling, GuiWindow, TabHandling):
         self.clock = time.monotonic
         self.conn: MuxConnection | None = None
         self.truth = Truth(local_echo_ms=self.options.local_echo_ms or None)
+        #: fetched rows into the truth, raced ones order-free (:mod:`.racetruth`)
+        self.race = RaceTruth(self.truth)
+        #: the GUI main thread, while :meth:`run` runs (None: everything applied at once, for tests)
+        self.gui: GuiQueue | None = None
         self.panes: dict[int, ClientPane] = {}
         #: remote tab id -> the GUI's own copy of the tab (:mod:`.clienttabs`)
         self.tabs: dict[int, ClientTab] = {}
@@ -93,7 +100,7 @@ class EmulatedClient(PushHandling, GuiWindow, TabHandling):
         self._push_busy = False
         #: id(push) -> (the push, kept so its id stays its own; its index in truth.pushes), for
         #: pushes queued before they take effect
-        self._push_index: dict[int, tuple[Pdu, int]] = {}
+        self._push_index: dict[int, tuple[Pdu, int, PushSnapshot]] = {}
         self._debounce: asyncio.TimerHandle | None = None
         #: the WezTerm-format log (``wezterm_log``), open while :meth:`run` runs
         self.wezlog: WezLog | None = None
@@ -180,28 +187,34 @@ class EmulatedClient(PushHandling, GuiWindow, TabHandling):
 
         (WezTerm sends it from the task it spawns, one main-thread turn later;
         sending at once keeps the fetch start and the request's departure one
-        instant, which is what a wire observer can see.) The reply is applied
-        synchronously when it arrives, in arrival order with pushes, unless it
+        instant, which is what a wire observer can see.) The reply, read, wakes
+        the task awaiting it: one turn of the GUI thread (:mod:`.guiqueue`), unless it
         carries images to hydrate first.
         """
         assert self.conn is not None
         self.truth.request([r.cause for r in batch.rows.values()])
+        self.race.request(pane, batch)
         body = {"pane_id": pane.remote_pane_id, "lines": [{"start": a, "end": b} for a, b in batch.ranges]}
         done: list[bool] = []
 
         def on_reply(reply: Reply) -> bool:
+            self.race.reply_read(pane.remote_pane_id, batch.token)
             body = reply.pdu.body
             if reply.pdu.name != "GetLinesResponse" or body["lines"].images:
                 return False
             self.truth.rpc(reply.serial, "GetLines", reply.latency_ms, len(body["lines"].lines), reply.sent_ns,
                             reply.received_ns)
-            self._apply_lines(pane, batch, reply)
+            if self.gui is None:
+                self._apply_lines(pane, batch, reply)
+            else:  # the task awaiting get_lines is woken: one turn of the GUI thread
+                self.gui.reply(lambda: self._apply_lines(pane, batch, reply), batch.token)
             done.append(True)
             return True
 
         try:
             fut = self.conn.start("GetLines", body, on_reply)
         except ConnectionLost:
+            self._fetch_given_up(pane, batch)
             pane.fetch_failed(batch)
             return
         self._spawn(self._get_lines(pane, batch, fut, done))
@@ -218,9 +231,18 @@ class EmulatedClient(PushHandling, GuiWindow, TabHandling):
                             reply.sent_ns, reply.received_ns)
             await self._hydrate(pane, self._full_lines(reply.pdu))
         except (RpcError, ConnectionLost) as exc:
+            self._fetch_given_up(pane, batch)
             pane.fetch_failed(batch, str(exc))
             raise
         self._apply_lines(pane, batch, reply)
+        if self.gui is not None:
+            self.gui.forget(batch.token)
+
+    def _fetch_given_up(self, pane: ClientPane, batch: FetchBatch) -> None:
+        """No reply will be applied: no push waits for it, and none raced it."""
+        self.race.failed(pane.remote_pane_id, batch.token)
+        if self.gui is not None:
+            self.gui.forget(batch.token)
 
     def _full_lines(self, pdu: Pdu) -> Mapping[str, Any]:
         """The fully decoded SerializedLines of a line-bearing PDU (its images, to hydrate)."""
@@ -229,17 +251,16 @@ class EmulatedClient(PushHandling, GuiWindow, TabHandling):
         return body[LINE_FIELDS[pdu.name]]
 
     def _apply_lines(self, pane: ClientPane, batch: FetchBatch, reply: Reply) -> None:
-        """``RenderableInner::apply_lines`` (Ok), recording each row's ground-truth outcome."""
+        """``RenderableInner::apply_lines`` (Ok), recording each row's ground-truth outcome
+        (:mod:`.racetruth`: raced rows superseded), then PaneOutput (the window is invalidated)."""
         assert self.conn is not None
         lines = lines_from_summary(reply.pdu.body["lines"], self.conn.version)
         self.rows_fetched += len(lines)
-        for row, outcome in pane.apply_fetched(batch, lines):
-            self.truth.outcome(pane.remote_pane_id, outcome)
-            fetched = batch.rows.get(row)
-            cause = fetched.cause if fetched is not None else "unexplained"
-            self.truth.detail.append((reply.pdu.serial, pane.remote_pane_id, row, outcome, cause))
-            if outcome == "superseded":
-                self.rows_discarded += 1
+        before = self.race.held_now(pane, batch)
+        outcomes = pane.apply_fetched(batch, lines)
+        self.race.record(pane, batch, reply.pdu.serial, outcomes, before)
+        self.rows_discarded += sum(1 for _, outcome in outcomes if outcome == "superseded")
+        self.invalidate()
 
     async def _hydrate(self, pane: ClientPane, serialized: Mapping[str, Any]) -> None:
         """``renderable.rs: hydrate_lines``: one GetImageCell per image hash not in IMAGE_LRU."""
@@ -329,7 +350,10 @@ class EmulatedClient(PushHandling, GuiWindow, TabHandling):
         try:
             workers.append(asyncio.create_task(self._push_loop(), name="client-pushes"))
             await self._handshake()
-            workers.append(asyncio.create_task(self._render_loop(), name="client-render"))
+            self.gui = GuiQueue(self.options.gui_order, self.paint_window, self.options.paint_row_ms,
+                                self.options.fps, self.clock)
+            workers.append(asyncio.create_task(self.gui.run(), name="client-gui"))
+            self.gui.invalidate()  # TabAddedToWindow: the window's first paint
             self.mark_action()
             await self.wait_settled(self.options.timeout)
             scenario_rows = self.rows_fetched

@@ -20,6 +20,7 @@ from muxscope_emulator import reported
 from muxscope_emulator.client import EmulatedClient
 from muxscope_emulator.clientoptions import CODEC_VERSION, ClientOptions, IncompatibleVersion
 from muxscope_emulator.clientreport import ClientReport
+from muxscope_emulator.guiqueue import DEFAULT_PAINT_ROW_MS, GUI_ORDERS
 from muxscope_emulator.muxconn import ConnectionLost
 from muxscope_emulator.policy import POLICIES, Policy
 from muxscope_emulator.scenarios import SCENARIOS
@@ -33,13 +34,24 @@ def _policy(spec: str) -> Policy:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _gui_arguments(p: argparse.ArgumentParser) -> None:
+    """The GUI thread's knobs (:mod:`.guiqueue`)."""
+    p.add_argument("--gui-order", choices=GUI_ORDERS, default="queue",
+                   help="the order the GUI thread applies a GetLines reply and a push that are both waiting: "
+                        "queue (as wezterm-gui: a push takes two turns, a reply one), reply-first or push-first "
+                        "(forced, to compare one session each way; default queue)")
+    p.add_argument("--paint-row-ms", type=float, default=DEFAULT_PAINT_ROW_MS, metavar="MS",
+                   help=f"what a paint costs the GUI thread per row drawn (an estimate; default "
+                        f"{DEFAULT_PAINT_ROW_MS})")
+
+
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "client",
         help="an emulated wezterm-gui mux client: resize storms, typing, scrolling",
         description="Connect like wezterm-gui does (GetCodecVersion, SetClientId, ListPanes, SetPalette), "
-        "render at 60 fps fetching lines as wezterm-client does, play a scenario, wait for the screen to "
-        "settle, and report what it fetched, what it threw away, and how long it took.",
+        "paint when invalidated (at most 60 fps) fetching lines as wezterm-client does, play a scenario, wait for "
+        "the screen to settle, and report what it fetched, what it threw away, and how long it took.",
     )
     p.add_argument("--connect", required=True, metavar="ADDR",
                    help="the mux server: unix:PATH, tcp:HOST:PORT or tls://HOST:PORT (a tls_clients domain)")
@@ -75,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--wezterm-log", default=None, metavar="PATH",
                    help="also write the log a real wezterm-gui writes under WEZTERM_LOG=wezterm_client=trace, "
                         "line for line in its format (for `muxscope check-log`)")
+    _gui_arguments(p)
     p.add_argument("--prefetch-rate", type=int, default=50, metavar="N",
                    help="ratelimit_mux_line_prefetches_per_second: pushes per second that may prefetch, the "
                         "rest make their rows stale (default 50, WezTerm's; 0: no limit)")
@@ -97,6 +110,8 @@ def _options(args: argparse.Namespace) -> ClientOptions:
     if args.resizes < 0 or args.drag_seconds < 0 or args.timeout <= 0 or getattr(args, "zoom_seconds", 0) < 0:
         raise ValueError("--resizes, --drag-seconds, --zoom-seconds must not be negative and --timeout must be "
                          "positive")
+    if args.paint_row_ms < 0:
+        raise ValueError("--paint-row-ms must not be negative")
     if args.prefetch_rate < 0 or args.key_interval < 0:
         raise ValueError("--prefetch-rate and --key-interval must not be negative")
     if args.local_echo_ms is not None and args.local_echo_ms < 0:
@@ -111,9 +126,9 @@ def _options(args: argparse.Namespace) -> ClientOptions:
     if args.scenario in reported.REGISTRY:
         spec = reported.get(args.scenario).variant(args.quick).client
         return reported.client_options(
-            args.scenario, args.quick, gui_order=getattr(args, "gui_order", None), policy=args.policy,
-            seed=args.seed, wezterm_log=args.wezterm_log, codec_version=args.codec_version,
-            timeout=max(args.timeout, spec.timeout))
+            args.scenario, args.quick, gui_order=args.gui_order, policy=args.policy, seed=args.seed,
+            wezterm_log=args.wezterm_log, codec_version=args.codec_version, timeout=max(args.timeout, spec.timeout),
+            paint_row_ms=args.paint_row_ms, prefetch_rate=args.prefetch_rate)
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,
@@ -121,6 +136,7 @@ def _options(args: argparse.Namespace) -> ClientOptions:
         prefetch_rate=args.prefetch_rate, key_interval=args.key_interval, typing_via=args.typing_via,
         zoom_seconds=getattr(args, "zoom_seconds", 0.5),
         **({"commands": (codecs.decode(args.keys, "unicode_escape"),)} if args.keys is not None else {}),
+        gui_order=args.gui_order, paint_row_ms=args.paint_row_ms,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from codec.lines.predicted import key_name
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from muxscope_emulator.clientoptions import ClientOptions
     from muxscope_emulator.clientpane import ClientPane
     from muxscope_emulator.clienttabs import ClientTab
+    from muxscope_emulator.guiqueue import GuiQueue
     from muxscope_emulator.muxconn import MuxConnection
     from muxscope_emulator.policy import Policy
     from muxscope_emulator.truth import Truth
@@ -45,6 +47,7 @@ class GuiWindow:
     last_action: float
     last_sent_size: dict[int, dict[str, int]]
     _debounce: asyncio.TimerHandle | None
+    gui: GuiQueue | None
 
     def visible_panes(self) -> list[ClientPane]:
         """Panes the GUI paints: every pane of each window's shown tab (the zoomed one if zoomed)."""
@@ -89,14 +92,22 @@ class GuiWindow:
             nxt = first + len(phys)
             phys.extend(pane.get_lines(nxt, nxt + 1))
 
-    async def _render_loop(self) -> None:
-        period = 1.0 / self.options.fps
-        next_frame = self.clock()
-        while True:
-            for pane in self.visible_panes():
-                self.paint(pane)
-            next_frame += period
-            await asyncio.sleep(max(0.0, next_frame - self.clock()))
+    def paint_window(self) -> int:
+        """One paint of the window (:class:`~.guiqueue.GuiQueue` calls it when invalidated):
+        every visible pane; returns the rows drawn (what the paint costs)."""
+        rows = 0
+        for pane in self.visible_panes():
+            self.paint(pane)
+            rows += pane.dims["viewport_rows"]
+        return rows
+
+    def _input(self, action: Callable[[], None]) -> None:
+        """User input is a turn of the GUI thread, queued behind what is there (at once without one)."""
+        self.mark_action()
+        if self.gui is None:
+            action()
+        else:
+            self.gui.input(action)
 
     # -- user actions ------------------------------------------------------------------
     def window_rows_cols(self) -> tuple[int, int]:
@@ -107,16 +118,25 @@ class GuiWindow:
         self.last_action = self.clock()
 
     def gui_resize(self, rows: int, cols: int) -> None:
-        """``TermWindow::resize`` -> every tab's ``resize`` (no debouncing in WezTerm)."""
-        self.mark_action()
+        """``TermWindow::resize`` -> every tab's ``resize`` (no debouncing in WezTerm): a GUI turn."""
+        self._input(lambda: self._gui_resize(rows, cols))
+
+    def _gui_resize(self, rows: int, cols: int) -> None:
         self.window_size = self._gui_size(rows, cols)
         if self.policy.name == "debounce":
             if self._debounce is not None:
                 self._debounce.cancel()
             loop = asyncio.get_running_loop()
-            self._debounce = loop.call_later(self.policy.debounce_ms / 1000, self._apply_window_size)
+            self._debounce = loop.call_later(self.policy.debounce_ms / 1000, self._debounced)
         else:
             self._apply_window_size()
+
+    def _debounced(self) -> None:
+        """The debounce timer fired: its task applies the size on the GUI thread (a turn)."""
+        if self.gui is None:
+            self._apply_window_size()
+        else:
+            self.gui.input(self._apply_window_size)
 
     def _apply_window_size(self) -> None:
         self._debounce = None
@@ -130,10 +150,12 @@ class GuiWindow:
         ``ch``: one character (``KeyCode::Char``) or a named key (``"Escape"``, ``"UpArrow"``);
         ``mods``: ``Modifiers`` bits (scenarios.MOD_CTRL, ...).
         """
+        self._input(lambda: self._key_down(ch, mods))
+
+    def _key_down(self, ch: str, mods: int = 0) -> None:
         pane = self.focused_pane()
         if pane is None:
             return
-        self.mark_action()
         if self.options.typing_via == "write":
             body: dict[str, Any] = {"pane_id": pane.remote_pane_id, "data": ch.encode()}
             self._send_now("WriteToPane", body, "UnitResponse")
@@ -155,8 +177,11 @@ class GuiWindow:
 
     def scroll_to(self, pane: ClientPane, top: int | None) -> None:
         """The GUI's viewport (``set_viewport``): None follows the bottom."""
-        self.mark_action()
-        pane.viewport_top = top
+
+        def scroll() -> None:
+            pane.viewport_top = top
+
+        self._input(scroll)
 
     # -- settling ------------------------------------------------------------------------
     BUSY_RPCS = ("GetLines", "Resize", "ListPanes", "SetPaneZoomed", "SetPalette", "GetImageCell")
@@ -172,6 +197,8 @@ class GuiWindow:
         out = []
         if self._debounce is not None:
             out.append("a debounced fetch is pending")
+        if self.gui is not None and (self.gui.turns or self.gui._held):
+            out.append(f"{len(self.gui.turns)} turns queued on the GUI thread, {len(self.gui._held)} pushes held")
         now = time.perf_counter_ns()
         for serial, (_, t_sent, name) in sorted(self.conn.pending.items()):
             if name in self.BUSY_RPCS:

@@ -33,7 +33,12 @@ class ClientOptions:
     cols: int = 80
     #: seconds to wait for the screen to settle (after attach, and after the scenario)
     timeout: float = 10.0
+    #: ``max_fps``: paints at most this often (only when the window was invalidated)
     fps: float = 60.0
+    #: the GUI thread's order for a reply and a push both waiting (:mod:`.guiqueue`)
+    gui_order: str = "queue"
+    #: what a paint costs per row drawn, in ms (an estimate, :mod:`.guiqueue`)
+    paint_row_ms: float = 0.15
     scrollback_lines: int = 3500
     #: write WezTerm's ``WEZTERM_LOG=wezterm_client=trace`` lines here (``muxscope check-log`` reads them)
     wezterm_log: str | None = None

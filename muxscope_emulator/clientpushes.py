@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING
 from codec import Pdu
 from muxscope_emulator.linecache import lines_from_summary
 from muxscope_emulator.muxconn import ConnectionLost, RpcError
+from muxscope_emulator.racetruth import ALL_ROWS, PushSnapshot, touched_rows
 from muxscope_emulator.wezlog import CLIENT
 
 if TYPE_CHECKING:
     from muxscope_emulator.clientpane import ClientPane
+    from muxscope_emulator.guiqueue import GuiQueue
     from muxscope_emulator.muxconn import MuxConnection
+    from muxscope_emulator.racetruth import RaceTruth
     from muxscope_emulator.truth import Truth
     from muxscope_emulator.wezlog import WezLog
 
@@ -36,22 +39,56 @@ class PushHandling:
     wezlog: WezLog | None
     _pushes: asyncio.Queue[Pdu]
     _push_busy: bool
-    _push_index: dict[int, tuple[Pdu, int]]
+    _push_index: dict[int, tuple[Pdu, int, PushSnapshot]]
+    race: RaceTruth
+    gui: GuiQueue | None
 
     def _on_push(self, pdu: Pdu, t_ns: int) -> None:
-        """Handle a push synchronously, in arrival order, when nothing is queued before it
-        and it needs no round trip (images to hydrate, an unknown pane); else queue it.
-        The truth notes when it took effect: now, or when a queued one is applied to its pane. (Now,
-        not ``t_ns``, when its chunk was read: requests sent while earlier PDUs of the same chunk were
-        handled, such as a push's prefetch, left before this push took effect; at hundreds of pushes
-        a second several pushes share a chunk.)"""
+        """A push read: its final turn on the GUI thread comes two turns later (one for TabResized
+        and TabAddedToWindow: ``spawn_into_main_thread`` runs the resync), at once without a GUI.
+        The fetches in flight on its pane may race it (:mod:`.racetruth`)."""
         self.truth.pushes.append((pdu.name, max(t_ns, time.monotonic_ns())))
-        if self._pushes.empty() and not self._push_busy and self._push_sync(pdu):
+        index = len(self.truth.pushes) - 1
+        pane_id = pdu.body.get("pane_id") if isinstance(pdu.body, dict) else None
+        racing = pdu.name in ("GetPaneRenderChangesResponse", "SetPalette")
+        snap = self.race.push_read(pane_id if racing else None)
+        if self.gui is None:
+            self._take_push(pdu, index, snap)
+        elif pdu.name in ("TabResized", "TabAddedToWindow"):
+            self.gui.call(lambda: self._take_push(pdu, index, snap))
+        else:
+            self.gui.push(lambda: self._take_push(pdu, index, snap), snap.tokens)
+
+    def _take_push(self, pdu: Pdu, index: int, snap: PushSnapshot) -> None:
+        """Handle a push synchronously when nothing is queued before it in the push loop and it
+        needs no round trip (images to hydrate, an unknown pane); else queue it there. The truth
+        notes when it took effect: now (read, without a GUI), or when it is applied to its pane."""
+        if self.gui is not None:
+            self.truth.pushes[index] = (pdu.name, time.monotonic_ns())
+        if self._pushes.empty() and not self._push_busy and self._push_sync(pdu, snap):
             return
-        self._push_index[id(pdu)] = (pdu, len(self.truth.pushes) - 1)
+        self._push_index[id(pdu)] = (pdu, index, snap)
         self._pushes.put_nowait(pdu)
 
-    def _push_sync(self, pdu: Pdu) -> bool:
+    def _apply_render(self, pane: ClientPane, pdu: Pdu, snap: PushSnapshot) -> None:
+        """``apply_changes_to_surface``; the race record first, then PaneOutput."""
+        assert self.conn is not None
+        bonus = lines_from_summary(pdu.body["bonus_lines"], self.conn.version)
+        self.race.push_applied(pane, snap, touched_rows(pane, pdu.body, bonus))
+        pane.apply_changes(pdu.body, bonus)
+        self.invalidate()
+
+    def _apply_palette(self, pane: ClientPane, pdu: Pdu, snap: PushSnapshot) -> None:
+        self.race.push_applied(pane, snap, ALL_ROWS)
+        pane.on_set_palette(pdu.body["palette"])
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        """PaneOutput for a visible pane: ``Window::invalidate`` (a paint is due)."""
+        if self.gui is not None:
+            self.gui.invalidate()
+
+    def _push_sync(self, pdu: Pdu, snap: PushSnapshot) -> bool:
         name, body = pdu.name, pdu.body
         if name in ("TabResized", "TabAddedToWindow"):
             self._log_resync(pdu)
@@ -63,11 +100,10 @@ class PushHandling:
         if pane is None:
             return False
         if name == "GetPaneRenderChangesResponse" and not body["bonus_lines"].images:
-            assert self.conn is not None
-            pane.apply_changes(body, lines_from_summary(body["bonus_lines"], self.conn.version))
+            self._apply_render(pane, pdu, snap)
             return True
         if name == "SetPalette":
-            pane.on_set_palette(body["palette"])
+            self._apply_palette(pane, pdu, snap)
             return True
         if name == "PaneRemoved":
             pane.dead = True
@@ -122,18 +158,17 @@ class PushHandling:
             bonus = pdu.body["bonus_lines"]
             if bonus.images:
                 await self._hydrate(pane, self._full_lines(pdu))
-            assert self.conn is not None
-            self._applied(pdu)
-            pane.apply_changes(pdu.body, lines_from_summary(bonus, self.conn.version))
+            self._apply_render(pane, pdu, self._applied(pdu))
         elif pdu.name == "SetPalette":
-            self._applied(pdu)
-            pane.on_set_palette(pdu.body["palette"])
+            self._apply_palette(pane, pdu, self._applied(pdu))
         elif pdu.name == "PaneRemoved":
             pane.dead = True
 
-    def _applied(self, pdu: Pdu) -> None:
+    def _applied(self, pdu: Pdu) -> PushSnapshot:
         """A queued push takes effect now: the truth's time for it (requests sent before did not
-        see it)."""
+        see it), and what was in flight when it was read."""
         queued = self._push_index.pop(id(pdu), None)
-        if queued is not None:
-            self.truth.pushes[queued[1]] = (pdu.name, time.monotonic_ns())
+        if queued is None:
+            return PushSnapshot(None, ())
+        self.truth.pushes[queued[1]] = (pdu.name, time.monotonic_ns())
+        return queued[2]

@@ -42,6 +42,14 @@ class ClientReport:
     #: rows fetched because of a resize that the selective policy would not have staled (what it saves)
     selective_saved_rows: int = 0
     throttled_pushes: int = 0
+    #: the GUI thread (:mod:`.guiqueue`): its order, replies applied while a push read before them
+    #: waited, paints, and the rows that raced a push (counted superseded, :mod:`.racetruth`)
+    gui_order: str = "queue"
+    replies_before_push: int = 0
+    paints: int = 0
+    raced_rows: int = 0
+    #: raced rows the client stored (it applied the reply before the push): counted superseded
+    raced_kept_rows: int = 0
     errors: list[str] = field(default_factory=list)
     #: divider drags and zooms (:mod:`.clienttabs`): Resizes the user's action sent, Resizes a listing
     #: made the client send (fed back), and where the divider ended against the pointer
@@ -64,6 +72,11 @@ class ClientReport:
             "refetched_in_flight": self.refetched_in_flight,
             "selective_saved_rows": self.selective_saved_rows,
             "throttled_pushes": self.throttled_pushes,
+            "gui_order": self.gui_order,
+            "replies_before_push": self.replies_before_push,
+            "paints": self.paints,
+            "raced_rows": self.raced_rows,
+            "raced_kept_rows": self.raced_kept_rows,
             "screen": {str(k): v for k, v in self.screen.items()},
             "errors": self.errors,
             "splits": self.splits,
@@ -94,6 +107,11 @@ def build_report(client: EmulatedClient, settle: float | None, scenario_rows: in
         refetched_in_flight=sum(p.stats.refetched_in_flight for p in client.panes.values()),
         selective_saved_rows=sum(p.selective_saved_rows() for p in client.panes.values()),
         throttled_pushes=sum(p.stats.throttled_pushes for p in client.panes.values()),
+        gui_order=client.options.gui_order,
+        replies_before_push=client.gui.stats.replies_before_push if client.gui is not None else 0,
+        paints=client.gui.stats.paints if client.gui is not None else 0,
+        raced_rows=len(client.truth.raced),
+        raced_kept_rows=client.race.discarded,
         errors=list(client.errors),
         splits=_splits(client),
     )

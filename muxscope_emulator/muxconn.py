@@ -369,12 +369,10 @@ class MuxConnection:
             self._drained.set()
 
     def _on_data(self, data: bytes, t_ns: int) -> None:
-        """Every PDU the chunk completes, handled synchronously and in arrival order.
+        """Every PDU the chunk completes, handed on synchronously and in arrival order (the client thread).
 
-        Deviation: wezterm-gui applies a push two turns of its main-thread queue after reading
-        it and a reply one turn after (client.rs:116-121, :323-327), so it may apply a reply
-        read just after a push first; this applies both in read order, one of the orders real
-        WezTerm can produce (docs/wezterm-behaviour.md, deviation 1)."""
+        The client queues what it reads on its GUI thread (:mod:`.guiqueue`: a push two turns, a reply
+        one, client.rs:116-121, :323-327), so the order they take effect in is decided there, not here."""
         if self.closed is not None:
             return
         try:

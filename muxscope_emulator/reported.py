@@ -8,11 +8,9 @@ domain). ``muxscope emulate server|client --scenario NAME`` and ``muxscope demo
 --scenario NAME`` build their options from here, so server, client and link
 always agree on one session; ``--quick`` picks the short variant the tests run.
 
-Some options come from features built alongside this registry (splits, a
-steady stream in one pane, the editor, local echo, the GUI's queue order).
-:data:`LATE_FIELDS` is the one place that knows which: a field the options
-class does not have yet is left out, or replaced by its nearest existing
-equivalent, so the registry runs before and after those features land.
+Each scenario names the features (:data:`FEATURES`) it needs: splits, a steady
+stream in one pane, the editor, local echo. They were built alongside this
+registry; :meth:`ReportedScenario.missing` says if an install lacks one.
 """
 
 from __future__ import annotations
@@ -94,8 +92,7 @@ class ReportedScenario:
     full: Variant
     #: the same session made short enough for the tests (less scrollback, a shorter drag)
     quick: Variant
-    #: the features (:data:`FEATURES`) it needs to be the session reported; without one it still
-    #: runs, on the nearest thing the emulator has (see :data:`LATE_FIELDS`)
+    #: the features (:data:`FEATURES`) it needs to be the session reported
     needs: frozenset[str] = field(default_factory=frozenset)
 
     def variant(self, quick: bool = False) -> Variant:
@@ -197,30 +194,6 @@ def _stream(rate: float) -> str | None:
     return "max" if rate == MAX_RATE else f"{rate:g}"
 
 
-#: THE one place for options other branches add: field -> (options class, what to do while it lacks
-#: the field). Once a feature has landed its field is simply passed; wiring it for good is deleting
-#: its line here and passing it in :func:`server_options` / :func:`client_options`.
-LATE_FIELDS: dict[str, tuple[type, Callable[[ServerSpec, dict[str, Any]], None] | None]] = {
-    "gui_order": (ClientOptions, None),
-}
-
-
-def _late(cls: type, values: dict[str, Any], spec: Any = None) -> dict[str, Any]:
-    """The keyword arguments of ``cls`` for the late fields in ``values``: passed if ``cls`` has the
-    field, else replaced by its fallback (or dropped)."""
-    kw: dict[str, Any] = {}
-    for name, value in values.items():
-        owner, fallback = LATE_FIELDS[name]
-        if owner is not cls:
-            continue
-        if _has(cls, name):
-            if value is not None:
-                kw[name] = value
-        elif fallback is not None:
-            fallback(spec, kw)
-    return kw
-
-
 def get(name: str) -> ReportedScenario:
     try:
         return REGISTRY[name]
@@ -244,14 +217,12 @@ def runner(name: str, quick: bool = False) -> str:
     return get(name).variant(quick).client.runner
 
 
-def client_options(name: str, quick: bool = False, gui_order: str | None = None,
-                   **overrides: Any) -> ClientOptions:
+def client_options(name: str, quick: bool = False, gui_order: str = "queue", **overrides: Any) -> ClientOptions:
     """The emulated client's options for scenario ``name`` (``overrides``: policy, seed, wezterm_log, ...)."""
     c = get(name).variant(quick).client
     kw: dict[str, Any] = dict(scenario=runner(name, quick), rows=c.rows, cols=c.cols, resizes=c.resizes,
                               drag_seconds=c.drag_seconds, drag=c.drag, commands=c.commands,
                               key_interval=c.key_interval, scroll_pages=c.scroll_pages, timeout=c.timeout,
-                              local_echo_ms=c.local_echo_ms)
-    kw.update(_late(ClientOptions, {"gui_order": gui_order}))
+                              local_echo_ms=c.local_echo_ms, gui_order=gui_order)
     kw.update(overrides)
     return ClientOptions(**kw)

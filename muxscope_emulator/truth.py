@@ -31,6 +31,9 @@ class Truth:
     #: in arrival order: with the capture's times of the same pushes and requests, which requests
     #: crossed which push
     pushes: list[tuple[str, int]] = field(default_factory=list)
+    #: (serial, pane, row) of every fetched row that raced a push (:mod:`.racetruth`): superseded
+    #: whichever order the GUI applied the two in
+    raced: list[tuple[int, int, int]] = field(default_factory=list)
     #: predictive local echo: its threshold (None: off), the keys typed, and per key it predicted
     #: ``[pane, row, key, state before, state after, edited, CLOCK_MONOTONIC ns]``
     local_echo_ms: int | None = None
@@ -48,6 +51,12 @@ class Truth:
             pane = self.panes[pane_id] = _rows()
         pane[outcome] += 1
 
+    def reclassify(self, pane_id: int, old: str, new: str) -> None:
+        """A row recorded as ``old`` turns out to be ``new`` (a push that raced its reply applied later)."""
+        for counts in (self.rows, self.panes[pane_id]):
+            counts[old] -= 1
+            counts[new] += 1
+
     def rpc(self, serial: int, pdu: str, latency_ms: float, rows: int = 0, sent_ns: int = 0,
             received_ns: int = 0) -> None:
         """One RPC; ``sent_ns``/``received_ns`` on CLOCK_MONOTONIC, comparable with a capture's times."""
@@ -59,22 +68,27 @@ class Truth:
         return sum(self.rows.values())
 
     def to_json(self, detail: bool = False) -> dict[str, Any]:
-        """``{"rows", "panes", "causes", "rpcs"}``: the shape shared with ``muxscope report --json``.
+        """``{"rows", "panes", "causes", "rpcs", "raced_rows", "raced_rows_by_pane"}``: the shape shared
+        with ``muxscope report --json``.
 
         With local echo on, ``local_echo``: ``{"threshold_ms", "keys", "predicted"}``.
         ``detail`` adds ``rows_detail``: ``[serial, pane, row, outcome, cause]`` per fetched row, and
-        ``pushes_detail``: ``[pdu, effective_ns]`` per push read (when it took effect).
+        ``pushes_detail``: ``[pdu, effective_ns]`` per push read (when it took effect), and
+        ``raced_detail``: ``[serial, pane, row]`` per raced row.
         """
         out: dict[str, Any] = {
             "rows": dict(self.rows),
             "panes": {str(pid): {"rows": dict(rows)} for pid, rows in sorted(self.panes.items())},
             "causes": dict(sorted(self.causes.items())),
             "rpcs": sorted(self.rpcs, key=lambda r: r["serial"]),
+            "raced_rows": len(self.raced),
+            "raced_rows_by_pane": {str(p): n for p, n in sorted(Counter(p for _, p, _ in self.raced).items())},
         }
         if self.local_echo_ms:
             out["local_echo"] = {"threshold_ms": self.local_echo_ms, "keys": self.keys_typed,
                                  "predicted": len(self.predictions)}
         if detail:
+            out["raced_detail"] = [list(r) for r in self.raced]
             out["rows_detail"] = [list(d) for d in self.detail]
             out["pushes_detail"] = [list(p) for p in self.pushes]
             if self.local_echo_ms:

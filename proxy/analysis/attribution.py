@@ -252,30 +252,33 @@ class AttributionAddon(Addon):
             share = ln.byte_length / total_bytes
             held = pending.held[ln.row] if ln.row in pending.held else model.held(ln.row)
             saved = ln.row in pending.selective_saved
+            raced = model.races.take(rpc.serial, ln.row)
             kept = model.response_line(rpc.serial, ln.row, ln.fingerprint, ln.seqno, st.next_seq(),
-                                       LineFacts(summary, i, version), saved)
+                                       LineFacts(summary, i, version), saved, raced)
             out = outcome(held, ln.fingerprint, kept)
             cause = pending.causes.get(ln.row, Cause.UNEXPLAINED)
-            rows.append(JudgedRow(conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause))
+            rows.append(JudgedRow(conn.conn_id, rpc.serial, pending.pane_id, ln.row, out, cause, raced))
             wait, wire, dec = latency * share, wire_total * share, dec_total * share
             wait_by_out[out] += wait
             wall_by_out[out] += wall * share
             for tally in (st.tally, self.total):
                 if saved:
                     tally.selective_saved += (1, wait, wire)
-                tally.add_row(pending.pane_id, cause, out, wait, wire, dec)
+                tally.add_row(pending.pane_id, cause, out, wait, wire, dec, raced)
                 tally.wall_s[out] += wall * share
             if out in OVERFETCH:
                 over_wait += wait
                 over_wire += wire
                 over_dec += dec
                 over_wall += wall * share
+        model.races.done(rpc.serial, list(pending.held))
         return FetchJudged(conn.conn_id, rpc.serial, tuple(rows), wait_by_out, over_wait, over_wire, over_dec,
                            wall_by_out, over_wall)
 
     def _abandon(self, conn: ConnState, st: ConnAttribution, pending: PendingFetch, t_ns: int) -> None:
         """A GetLines that will never be answered (an error, a reused serial, lost bytes, the end of the
         connection): its wall time still counts, and its burst no longer waits for it."""
+        st.pane(pending.pane_id).races.done(pending.serial, list(pending.held))
         wall, t_request = st.wall.end_fetch(pending.serial, t_ns)
         for tally in (st.tally, self.total):
             tally.fetch_wall_s += wall
@@ -474,6 +477,7 @@ class AttributionAddon(Addon):
             settle_wall_s=round(sum(u.total() for u in self.settling.values()) / 1e9, 6),
             pane_stats={p: sp.summary() for p, sp in sorted(t.pane_spend.items())},
             timeline_complete=self.timeline.complete(),
+            **t.raced_fields(),
             local_echo=self.echoes.summary(),
         )
 

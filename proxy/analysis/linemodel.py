@@ -91,7 +91,8 @@ from proxy.analysis.linestate import (
     next_state,
 )
 from proxy.analysis.localecho import LocalEcho
-from proxy.analysis.vocabulary import RESIZE_KINDS, Cause, ClientModel
+from proxy.analysis.races import Races
+from proxy.analysis.vocabulary import RESIZE_KINDS, Cause, ClientModel, Race
 from proxy.analysis.whatif import selective
 from proxy.analysis.whatif.coalesce import CoalesceTracker
 
@@ -154,6 +155,8 @@ class PaneLines:
     coalesce: CoalesceTracker = field(init=False)
     #: the lines whose bytes are kept for their wrap facts, oldest first (MAX_LINE_FACTS)
     kept_facts: collections.deque[LineFacts] = field(default_factory=collections.deque)
+    #: raced rows: what pushes did to rows being fetched (:mod:`proxy.analysis.races`)
+    races: Races = field(default_factory=Races)
     #: the read instant of the last GetLines and the pushes logged up to the requests of that read
     #: (:func:`proxy.analysis.crossing.note_chunk`)
     chunk_log: tuple[int, list[LoggedEvent]] | None = None
@@ -222,6 +225,7 @@ class PaneLines:
             self.set_input_serial(undo.input_serial, undo.t_ns, undo.key)
 
     def _request(self, serial: int, rows: list[int]) -> None:
+        self.races.requested(serial, rows)
         if self.push_stamped:
             wanted = set(rows)
             for row in self.push_stamped - wanted:
@@ -325,6 +329,9 @@ class PaneLines:
             self._dirty_row(row, push.seq)
         throttle(self, sorted(row for row in dirty - bonus_rows if row >= self.physical_top), push)
         self._log(undo)
+        self.races.touched(bonus_rows, Race.DELIVERED)
+        self.races.touched({r for r in dirty - bonus_rows if r >= push.physical_top}, Race.DIRTIED)
+        self.races.touched({r for r in dirty - bonus_rows if r < push.physical_top}, Race.DROPPED)
 
     def _dirty_rows_that_matter(self, ranges: list[tuple[int, int]], top: int) -> set[int]:
         """The rows of ``dirty_lines`` the push acts on: every row from the new physical_top on
@@ -344,14 +351,24 @@ class PaneLines:
         return rows
 
     def response_line(self, serial: int, row: int, fingerprint: bytes, seqno: int, seq: int,
-                      facts: LineFacts | None = None, selective_saved: bool = False) -> bool:
+                      facts: LineFacts | None = None, selective_saved: bool = False,
+                      raced: Race | None = None) -> bool:
         """A fetched line arrived; True if the client keeps it (``put_line`` with a fetch start).
-        ``selective_saved``: a selective client would not have asked for it."""
+        ``selective_saved``: a selective client would not have asked for it. ``raced``
+        (:meth:`~proxy.analysis.races.Races.take`): a push touched the row while the fetch was in flight, so the row
+        is not kept whatever the order; after a SetPalette (which leaves rows being fetched
+        alone) the line is held, stale for the palette, as a GUI that applied the reply first
+        holds it."""
         if self.recent:
             self.responded.add(row)
         if serial == self.crossed_walk_serial and self.crossed_walk_reply_seq is None:
             self.crossed_walk_reply_seq = seq
         kept = self._response_line(serial, row, fingerprint, seqno, seq, facts, selective_saved)
+        if raced is not None and kept:
+            if raced == Race.PALETTE:
+                e = self.entries[row]
+                e.state, e.cause = next_state(e.state, LineEvent.MAKE_STALE), Cause.PALETTE
+            kept = False
         self.coalesce.replied(serial, row, kept)
         return kept
 
@@ -381,6 +398,7 @@ class PaneLines:
     def fetch_failed(self, serial: int, rows: list[int]) -> None:
         """An ErrorResponse to a GetLines: apply_lines' Err branch."""
         self.commit()
+        self.races.done(serial, rows)
         for row in rows:
             e = self.entries.get(row)
             if e is None or e.stamp != serial:
@@ -427,6 +445,8 @@ class PaneLines:
         if logged:
             self._log(LoggedEvent(t_ns, from_client, rows_before, {}, scalars, stale_kind=kind, cols=cols,
                                   stale_from=stale_before))
+        if not from_client:
+            self.races.touched(None, Race.PALETTE)
         altered = selective.rows_a_rewrap_alters(self, kind, cols, changed)
         if kind in RESIZE_KINDS and cols is not None:
             self.cols = cols

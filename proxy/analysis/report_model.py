@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-from proxy.analysis.vocabulary import Cause, ClientModel, Outcome
+from proxy.analysis.vocabulary import Cause, ClientModel, Outcome, Race
 
 T = TypeVar("T", int, float)
 
@@ -289,6 +289,11 @@ class Report:
     settle_wall_s: float
     pane_stats: Mapping[int, SpendSummary]
     timeline_complete: bool
+    #: rows that raced a push (README "Raced rows"): counted superseded, whichever order the GUI
+    #: applied the reply and the push in; in total, per pane and by what the push did to the row
+    raced_rows: int = 0
+    raced_rows_by_pane: Mapping[int, int] = field(default_factory=dict)
+    raced_rows_by_cause: Mapping[Race, int] = field(default_factory=dict)
     #: the one-line verdict (proxy.report.verdict), once the report is built
     verdict: str | None = None
     capture: CaptureSummary | None = None
@@ -334,6 +339,9 @@ class Report:
             "settle_wall_s": self.settle_wall_s,
             "pane_stats": {str(p): s.to_json() for p, s in self.pane_stats.items()},
             "timeline_complete": self.timeline_complete,
+            "raced_rows": self.raced_rows,
+            "raced_rows_by_pane": {str(p): n for p, n in sorted(self.raced_rows_by_pane.items())},
+            "raced_rows_by_cause": dict(self.raced_rows_by_cause),
         }
         if self.local_echo is not None:
             out["local_echo"] = dict(self.local_echo)

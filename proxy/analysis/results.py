@@ -14,7 +14,7 @@ from typing import Any
 from codec.direction import Direction
 from codec.pdu import Pdu
 from proxy.analysis.report_model import BurstSummary
-from proxy.analysis.vocabulary import Cause, Outcome
+from proxy.analysis.vocabulary import Cause, Outcome, Race
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,8 @@ class JudgedRow:
     row: int
     outcome: Outcome
     cause: Cause
+    #: what a push did to the row while its fetch was in flight (a raced row, always superseded)
+    raced: Race | None = None
 
 
 @dataclass(frozen=True, slots=True)

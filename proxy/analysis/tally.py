@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from proxy.analysis.spend import Spend
-from proxy.analysis.vocabulary import CAUSES, OUTCOMES, Cause, Outcome, empty_rows
+from proxy.analysis.vocabulary import CAUSES, OUTCOMES, RACES, Cause, Outcome, Race, empty_rows
 
 
 class _Triple:
@@ -50,8 +52,21 @@ class Tally:
         self.pane_spend: dict[int, Spend] = {}
         #: rows a selective client would not have asked for: (rows, wait, wire bytes)
         self.selective_saved = _Triple()
+        #: raced rows (a push touched them while their fetch was in flight), by what the push did,
+        #: and per pane
+        self.raced = dict.fromkeys(RACES, 0)
+        self.raced_by_pane: dict[int, int] = {}
 
-    def add_row(self, pane: int, cause: Cause, out: Outcome, wait: float, wire: float, dec: float) -> None:
+    def raced_fields(self) -> dict[str, Any]:
+        """The report's raced-row fields (:class:`~proxy.analysis.report_model.Report`)."""
+        return {"raced_rows": sum(self.raced.values()), "raced_rows_by_pane": dict(sorted(self.raced_by_pane.items())),
+                "raced_rows_by_cause": {r: n for r, n in self.raced.items() if n}}
+
+    def add_row(self, pane: int, cause: Cause, out: Outcome, wait: float, wire: float, dec: float,
+                raced: Race | None = None) -> None:
+        if raced is not None:
+            self.raced[raced] += 1
+            self.raced_by_pane[pane] = self.raced_by_pane.get(pane, 0) + 1
         self.rows[out] += 1
         self.panes.setdefault(pane, empty_rows())[out] += 1
         key = (cause, out)

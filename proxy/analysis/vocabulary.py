@@ -49,6 +49,20 @@ class Outcome(_Word):
     NEW = "new"
 
 
+class Race(_Word):
+    """What a push did to a row whose fetch was in flight when the client read it (a *raced* row:
+    superseded whichever order the GUI applied the reply and the push in; README "Raced rows")."""
+
+    #: the push carried the row as a bonus line
+    DELIVERED = "delivered"
+    #: the push named it dirty (or moved the cursor off or onto it): fetched again
+    DIRTIED = "dirtied"
+    #: the push dropped it (dirty above the new physical_top)
+    DROPPED = "dropped"
+    #: a SetPalette: every row of the pane made stale
+    PALETTE = "palette"
+
+
 class ClientModel(_Word):
     """The client fetch logic the line model mirrors."""
 
@@ -63,6 +77,7 @@ class ClientModel(_Word):
 CAUSES: tuple[Cause, ...] = tuple(Cause)
 OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
 CLIENT_MODELS: tuple[ClientModel, ...] = tuple(ClientModel)
+RACES: tuple[Race, ...] = tuple(Race)
 #: the outcomes that count as over-fetch
 OVERFETCH = frozenset({Outcome.REDUNDANT, Outcome.SUPERSEDED})
 #: the invalidations a selective client answers with its rewrap rule instead of ``make_all_stale``

@@ -23,7 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from codec.schema.versions import VERSIONS
-from proxy.analysis.vocabulary import CAUSES, OUTCOMES
+from proxy.analysis.vocabulary import CAUSES, OUTCOMES, RACES
 from proxy.relay.endpoints import AddressError, parse_metrics_addr
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT, RelayStats
 
@@ -210,6 +210,12 @@ class Metrics:
             "fetches then in flight and apportioned to their rows (by serialized size), by row outcome.",
             ["outcome"], registry=r,
         )
+        self.raced_rows = Counter(
+            "muxscope_raced_rows",
+            "Fetched rows a push touched while their fetch was in flight, counted superseded whichever order "
+            "the GUI applied the two in, by what the push did (delivered, dirtied, dropped, palette).",
+            ["cause"], registry=r,
+        )
         self.overfetch_bytes = Counter(
             "muxscope_overfetch_bytes",
             "GetLinesResponse bytes apportioned to redundant and superseded rows, by layer "
@@ -243,6 +249,8 @@ class Metrics:
                     self.rows_delivered.labels(src, o)
         for c in CAUSES:
             self.rows_fetched.labels(c)
+        for race in RACES:
+            self.raced_rows.labels(race)
         # Requests with a response of their own name: their latency series exist from the start, so
         # the first scrape after a burst of RPCs shows an increase (rate() over a series that appears
         # with its final value is 0, and a latency quantile over it NaN).

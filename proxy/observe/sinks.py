@@ -117,6 +117,8 @@ class MetricsSink:
         m = self.m
         for row in r.rows:
             m.rows_delivered.labels("getlines", row.outcome).inc()
+            if row.raced is not None:
+                m.raced_rows.labels(row.raced).inc()
         for out, w in r.wait_by_outcome.items():
             if w:
                 m.fetch_wait.labels(out).inc(w)
@@ -135,10 +137,13 @@ class RowLog:
         self.rows: list[tuple[int, int, int, int, str, str]] = []
         #: (conn, serial) of each GetLines judged to have crossed a push
         self.crossed: set[tuple[int, int]] = set()
+        #: (conn, serial, pane, row) of each raced row
+        self.raced: set[tuple[int, int, int, int]] = set()
 
     def __call__(self, r: Result) -> None:
         if isinstance(r, FetchJudged):
             self.rows.extend((j.conn, j.serial, j.pane, j.row, j.outcome, j.cause) for j in r.rows)
+            self.raced.update((j.conn, j.serial, j.pane, j.row) for j in r.rows if j.raced is not None)
         elif isinstance(r, RowsRequested) and r.crossed:
             self.crossed.add((r.conn, r.serial))
 

@@ -238,6 +238,7 @@ def compare(log: WezLogRecord, requests: _Requests, attribution: Any, window_s: 
     res = CheckResult(log_fetches=len(log.fetches), capture_requests=len(requests.requests))
     outcomes = {(c, s, row): (out, cause) for c, s, _p, row, out, cause in attribution.row_log or ()}
     crossed = attribution.crossed_log or set()
+    raced = getattr(attribution, "raced_log", None) or set()
     for fetch, (conn, serial) in _align(log, requests, window_s, res):
         res.aligned += 1
         rows = requests.reply_rows.get((conn, serial))
@@ -246,7 +247,7 @@ def compare(log: WezLogRecord, requests: _Requests, attribution: Any, window_s: 
             continue
         for row in rows:
             _compare_row(res, log, requests, fetch, (conn, serial), row, outcomes.get((conn, serial, row)),
-                         (conn, serial) in crossed)
+                         (conn, serial) in crossed, (conn, serial, row) in raced)
         for row in set(fetch.rows) - set(rows):
             res.notes.append(f"log line {fetch.rows[row][1]}: row {row} of pane {fetch.pane} is not in the reply "
                              f"to serial {serial} (misaligned fetch?)")
@@ -254,7 +255,7 @@ def compare(log: WezLogRecord, requests: _Requests, attribution: Any, window_s: 
 
 
 def _compare_row(res: CheckResult, log: WezLogRecord, requests: _Requests, fetch: LoggedFetch, req: tuple[int, int],
-                 row: int, mine: tuple[str, str] | None, crossed: bool) -> None:
+                 row: int, mine: tuple[str, str] | None, crossed: bool, raced: bool = False) -> None:
     conn, serial = req
     said = fetch.rows.get(row)
     verdict = said[0] if said is not None else Verdict.GONE
@@ -262,6 +263,11 @@ def _compare_row(res: CheckResult, log: WezLogRecord, requests: _Requests, fetch
     outcome, cause = mine if mine is not None else ("none", "none")
     if mine is not None and _kept(outcome) == (verdict is Verdict.KEPT):
         res.agree["kept" if verdict is Verdict.KEPT else "dropped"] += 1
+        return
+    if mine is not None and raced and verdict is Verdict.KEPT:
+        # a raced row (README "Raced rows"): the GUI applied the reply before the push that
+        # touched the row, and kept it until the push; superseded whichever the order
+        res.agree["raced"] += 1
         return
     wez = verdict.value + (f" ({said[2]})" if said is not None and said[2] else "")
     context, note = _context(log, fetch, row)
@@ -296,6 +302,8 @@ class Judged:
     #: (conn, serial, pane, row, outcome, cause) per fetched row
     row_log: list[tuple[int, int, int, int, str, str]]
     crossed_log: set[tuple[int, int]]
+    #: (conn, serial, row) of each raced row: the log may show it kept (applied before the push)
+    raced_log: set[tuple[int, int, int]] = field(default_factory=set)
 
 
 def read_capture(capture_path: str, client_model: str = "wezterm",
@@ -314,7 +322,8 @@ def read_capture(capture_path: str, client_model: str = "wezterm",
         requests.t0_seconds_of_day = _utc_seconds_of_day(reader.header.get("started_at"))
     finally:
         reader.f.close()
-    return requests, Judged([(c, s, p, r, str(o), str(k)) for c, s, p, r, o, k in rows.rows], rows.crossed)
+    return requests, Judged([(c, s, p, r, str(o), str(k)) for c, s, p, r, o, k in rows.rows], rows.crossed,
+                            {(c, s, r) for c, s, _, r in rows.raced})
 
 
 def _utc_seconds_of_day(started_at: Any) -> float | None:
@@ -369,7 +378,8 @@ def render_text(res: CheckResult, log_path: str, capture_path: str, limit: int |
         f"{res.unapplied} never applied)",
         _clock_line(res),
         f"rows compared: {res.rows_compared}; agree {res.agreeing} ({share:.2f}%: kept by both "
-        f"{res.agree['kept']}, dropped by both {res.agree['dropped']}); disagree {len(res.disagreements)}",
+        f"{res.agree['kept']}, dropped by both {res.agree['dropped']}, raced {res.agree['raced']}: kept by "
+        f"wezterm-gui until the push it raced); disagree {len(res.disagreements)}",
     ]
     shown = res.disagreements if limit is None else res.disagreements[:limit]
     for d in shown:

@@ -102,6 +102,10 @@ def render_text(rep: Report) -> str:
     if rep.crossed_requests:
         out.append(f"{rep.crossed_requests} GetLines crossed a push on the wire (written before the client read it) "
                    f"and were judged in the client's order; client model: {rep.client_model}")
+    if rep.raced_rows:
+        by = ", ".join(f"{k} {v}" for k, v in rep.raced_rows_by_cause.items())
+        out.append(f"Raced rows: {rep.raced_rows} fetched rows a push touched while their fetch was in flight "
+                   f"({by}); counted superseded whichever order the GUI applied reply and push in")
     if rep.local_echo is not None:
         echo = rep.local_echo
         out.append(f"Local echo mirrored (local_echo_threshold_ms {echo['threshold_ms']}): {echo['predicted']} of "

@@ -553,10 +553,12 @@ def run_client(server_opts: dict[str, Any] | None = None, **client_opts: Any) ->
 
 def assert_truth_adds_up(report: ClientReport) -> None:
     truth = report.truth
-    assert set(truth) == {"rows", "panes", "causes", "rpcs"}
+    assert set(truth) == {"rows", "panes", "causes", "rpcs", "raced_rows", "raced_rows_by_pane"}
     assert set(truth["rows"]) == {"redundant", "superseded", "changed", "new"}
     assert sum(truth["rows"].values()) == report.rows_fetched
-    assert truth["rows"]["superseded"] == report.rows_discarded
+    # superseded: what put_line dropped, and the raced rows the GUI kept because it applied them first
+    assert truth["rows"]["superseded"] == report.rows_discarded + report.raced_kept_rows
+    assert report.raced_kept_rows <= truth["raced_rows"] == sum(truth["raced_rows_by_pane"].values())
     assert sum(sum(p["rows"].values()) for p in truth["panes"].values()) == report.rows_fetched
     assert sum(r["rows"] for r in truth["rpcs"] if r["pdu"] == "GetLines") == report.rows_fetched
     assert all(r["latency_ms"] >= 0 for r in truth["rpcs"])
@@ -663,7 +665,7 @@ def test_cli_prints_and_writes_the_truth_file(capsys: pytest.CaptureFixture[str]
             out = capsys.readouterr().out
             assert "rows fetched:" in out and "rows by outcome:" in out and "settle time:" in out
             truth = json.loads(truth_file.read_text())
-            assert set(truth) == {"rows", "panes", "causes", "rpcs"}
+            assert set(truth) == {"rows", "panes", "causes", "rpcs", "raced_rows", "raced_rows_by_pane"}
             args = parser.parse_args(["client", "--connect", f"unix:{sock}", "--scenario", "idle", "--json"])
             assert args.func(args) == 0
             report = json.loads(capsys.readouterr().out)

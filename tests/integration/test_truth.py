@@ -114,6 +114,8 @@ def crossed_pushes(truth: dict, wire: _WireTimes) -> dict[int, set[int]]:
     sent = {r["serial"]: r["sent_ns"] for r in truth["rpcs"] if r["pdu"] == "GetLines"}
     out: dict[int, set[int]] = {}
     for serial, relayed in wire.requests.items():
+        if serial not in sent:  # never answered (the session ended first): no row of it is judged
+            continue
         order = wire.request_order[serial]
         crossed = {k for k, seq in enumerate(wire.push_order)
                    if seq < order and (k >= len(read) or read[k] > sent[serial])}

@@ -142,13 +142,20 @@ def test_row_resent_while_in_flight_is_superseded():
 def test_coalescing_client_keeps_its_fetch_in_flight():
     """A push marks an in-flight row dirty but no request follows for it: a coalescing client kept
     its fetch; WezTerm's, which read the push first, re-stamped the row and drops the reply
-    (tests/unit/test_linemodel_push_order.py)."""
-    for model, kept in (("coalesce", 2), ("wezterm", 1)):
+    (tests/unit/test_linemodel_push_order.py). Either way the row raced the push: its label must
+    not depend on the order the GUI applied the two, so it counts as superseded (README "Raced
+    rows"), and the coalescing client's line is still held."""
+    for model in ("coalesce", "wezterm"):
         w = Wire(client_model=model)
         w.get_lines(1, 0, 0, 2)
         w.send(S2C, "GetPaneRenderChangesResponse", changes(0, [(1, 2)]), 0)
         w.lines(1, 0, {0: ROWS[0], 1: ROWS[1]})
-        assert w.report["rows"] == {"redundant": 0, "superseded": 2 - kept, "changed": 0, "new": kept}, model
+        rep = w.report
+        assert rep["rows"] == {"redundant": 0, "superseded": 1, "changed": 0, "new": 1}, model
+        assert (rep["raced_rows"], rep["raced_rows_by_pane"], rep["raced_rows_by_cause"]) == (
+            1, {"0": 1}, {"dirtied": 1}), model
+        if model == "coalesce":
+            assert w.addon._conns[1].panes[0].entries[1].state == "Line"
 
 
 def test_out_of_order_responses():
@@ -199,6 +206,30 @@ def test_palette_and_tab_resized_causes():
     rep = w.report
     assert rep["rows_by_cause"]["tab_resized"] == {"redundant": 1}
     assert rep["rows_by_cause"]["palette"] == {"redundant": 1}
+
+
+def test_a_fetch_in_flight_races_a_setpalette():
+    """A SetPalette read while a fetch is in flight: WezTerm's make_all_stale leaves the row being
+    fetched alone, so applied in the read order the reply is kept; applied first, the line is made
+    stale and fetched again. The row raced (superseded either way, README "Raced rows"); the model
+    holds the line stale for the palette, so that a refetch, if the GUI makes one, has its cause."""
+    from tests.golden import entries
+
+    body = dict(next(e for e in entries("v44") if e["pdu"] == "SetPalette")["expected"])
+    body["pane_id"] = 0
+    w = Wire()
+    w.get_lines(1, 0, 0, 2)
+    w.send(S2C, "SetPalette", _f32_palette(body), 0)
+    w.lines(1, 0, {0: ROWS[0], 1: ROWS[1]})
+    w.get_lines(2, 0, 1, 2)  # the GUI applied the reply first: row 1 is stale, fetched again
+    w.lines(2, 0, {1: ROWS[1]})
+    rep = w.report
+    assert rep["rows"] == {"redundant": 1, "superseded": 2, "changed": 0, "new": 0}
+    assert rep["raced_rows"] == 2 and rep["raced_rows_by_cause"] == {"palette": 2}
+    assert rep["rows_by_cause"]["palette"] == {"redundant": 1}
+    reg = w.metrics.registry
+    assert reg.get_sample_value("muxscope_raced_rows_total", {"cause": "palette"}) == 2
+    assert reg.get_sample_value("muxscope_raced_rows_total", {"cause": "dropped"}) == 0
 
 
 def test_changed_line_refetched_by_render_is_dropped():

@@ -14,9 +14,7 @@ import dataclasses
 import pytest
 
 from muxscope_emulator import reported, scenarios
-from muxscope_emulator.clientoptions import ClientOptions
 from muxscope_emulator.content import ContentGenerator
-from muxscope_emulator.server import ServerOptions
 from proxy.relay.shaping import parse_bandwidth, parse_duration
 
 WANTED = {"issue-7331", "issue-5142", "issue-3694", "issue-2048", "issue-2503"}
@@ -92,12 +90,10 @@ def test_options_build_before_and_after_the_features_land(name, quick):
     assert not reported.get(name).missing()  # every feature it needs has landed
 
 
-def test_late_fields_are_spec_fields_and_say_where_they_go():
-    spec_fields = {f.name for f in dataclasses.fields(reported.ServerSpec)} | {
-        f.name for f in dataclasses.fields(reported.ClientSpec)}
-    for name, (owner, _fallback) in reported.LATE_FIELDS.items():
-        assert owner in (ServerOptions, ClientOptions)
-        assert name in spec_fields or name == "gui_order", name
+def test_every_feature_the_scenarios_need_is_here_and_the_gui_order_passes():
+    assert all(has() for has in reported.FEATURES.values()), [f for f, has in reported.FEATURES.items() if not has()]
+    assert reported.client_options("issue-7331", True).gui_order == "queue"  # as wezterm-gui does
+    assert reported.client_options("issue-7331", True, gui_order="push-first").gui_order == "push-first"
 
 
 def test_unknown_names_are_refused():
