@@ -10,8 +10,9 @@ checks, with the one crossing the wire cannot show); the capture read again
 offline must give the live report's rows; and ``muxscope check-log`` on the
 client's WezTerm-format log must agree with the client's record row by row
 (tests/integration/test_check_log.py's check). The row-for-row reading of the sessions in
-``UNSTEADY_ROWS`` is known to miss at times, and so is every reading of the selective client (what was
-measured is there); those are expected failures, not skipped ones.
+``UNSTEADY_ROWS`` (and the check-log of those in ``UNSTEADY_LOG``) is known to miss at times, and so is
+every reading of the selective client (what was measured is there); those are expected failures, not
+skipped ones: an XPASS shows each time they agree.
 
 Every scenario runs under WezTerm's policy in each order the GUI can apply a
 reply and a push in (once the emulated client has ``--gui-order``), and under
@@ -48,8 +49,14 @@ UNSTEADY_ROWS = {
                   "SIGWINCH redraw's push dirtied rows in flight, with no crossing to show for it",
     ("issue-7331", "wezterm", "reply-first"): "the GUI forced to apply replies first: a GetLines judged to have "
                                               "crossed a push it did not cross (1 of 1 session)",
-    ("issue-5142", "wezterm", "reply-first"): "the GUI forced to apply replies first: a GetLines judged to have "
-                                              "crossed a push it did not cross (1 of 1 session)",
+    "issue-5142": "the divider drag with TabResized feedback: 3 of 8 sessions missed, each differently (an "
+                  "invented crossing; 2 rows dirty/unexplained; the raced rows off by more than the crossing "
+                  "allows)",
+}
+#: sessions whose check-log or share is known to miss at times
+UNSTEADY_LOG = {
+    "issue-5142": "the divider drag with TabResized feedback: 1 of 8 sessions, check-log disagreed elsewhere "
+                  "than where muxscope differs from the client's record",
 }
 #: the selective client since the GUI queue landed: the truth counts more raced rows than the analysis
 #: (#2503 69 against 48, #5142 530 against 493: rows the analysis reads as changed or new), so the share
@@ -62,7 +69,7 @@ def _unsteady(name: str, policy: str, order: str | None, rows: bool) -> str | No
     if policy == "selective":
         return UNSTEADY_SELECTIVE
     if not rows:
-        return None
+        return UNSTEADY_LOG.get(name)
     return UNSTEADY_ROWS.get((name, policy, order)) or UNSTEADY_ROWS.get(name)  # type: ignore[call-overload]
 
 
