@@ -63,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help=f"what the user does: {', '.join(SCENARIOS)}; or a session from WezTerm's bug reports "
                         f"({', '.join(reported.NAMES)}), which also sets the window size, the drag and the "
                         "typing as its reporter had them (run the server with the same --scenario)")
-    p.add_argument("--quick", action="store_true", help="with a reported --scenario: its short variant")
+    p.add_argument("--quick", action="store_true",
+                   help="with a reported --scenario: its short variant (seconds, not minutes)")
     p.add_argument("--resizes", type=int, default=20,
                    help="resize-drag, divider-drag: moves in the drag (default 20)")
     p.add_argument("--drag-seconds", type=float, default=1.0,

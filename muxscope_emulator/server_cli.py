@@ -78,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "splits, content and output as its reporter had them (the options above but --seed and "
                         "--codec-version are then the scenario's); a client scenario name (resize-drag, ...) "
                         "changes nothing here")
-    p.add_argument("--quick", action="store_true", help="with --scenario: its short variant (the tests')")
+    p.add_argument("--quick", action="store_true",
+                   help="with --scenario: its short variant (seconds, not minutes)")
     p.add_argument("--layout", choices=("tabs", "split"), default="tabs",
                    help="tabs: --panes tabs of one pane each; split: each tab split in two side by side "
                         "(default tabs)")

@@ -77,7 +77,7 @@ HEADER = ("| scenario | over-fetch, muxscope (client) | raced rows | settle s, m
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="the scenarios' short variants (the tests')")
+    p.add_argument("--quick", action="store_true", help="the scenarios' short variants")
     p.add_argument("--scenario", action="append", choices=NAMES, help="only these (repeatable; default all)")
     p.add_argument("--out", default=None, help="keep each run's demo folder under this one")
     args = p.parse_args(argv)

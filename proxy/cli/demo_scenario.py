@@ -20,7 +20,8 @@ def register(p: argparse.ArgumentParser) -> None:
                         "content and output, the user's actions and the link as its reporter had them (--rtt, "
                         "--bandwidth, --panes, --rows, --cols, --resizes, --drag-seconds and --local-echo are "
                         "then the scenario's)")
-    p.add_argument("--quick", action="store_true", help="with --scenario: its short variant (the tests')")
+    p.add_argument("--quick", action="store_true",
+                   help="with --scenario: its short variant (seconds, not minutes)")
     p.add_argument("--truth-detail", action="store_true",
                    help="the client's record lists every fetched row and every push (emulate client --truth-detail)")
     p.add_argument("--gui-order", default=None, metavar="ORDER",
