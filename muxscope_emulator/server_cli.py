@@ -70,16 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         help="background output in lines per second per pane (default 0: quiet)",
     )
-    p.add_argument("--content", choices=CONTENT_KINDS, default="mixed",
-                   help="what the panes print: mixed (find, ls -l, logs, wide and linked lines) or find "
-                        "(`find /usr` paths only)")
-    p.add_argument("--scenario", choices=SCENARIOS + reported.NAMES, default=None, metavar="NAME",
-                   help="a session from WezTerm's bug reports (" + ", ".join(reported.NAMES) + "): tabs, "
-                        "splits, content and output as its reporter had them (the options above but --seed and "
-                        "--codec-version are then the scenario's); a client scenario name (resize-drag, ...) "
-                        "changes nothing here")
-    p.add_argument("--quick", action="store_true",
-                   help="with --scenario: its short variant (seconds, not minutes)")
+    _scenario_arguments(p)
     p.add_argument("--layout", choices=("tabs", "split"), default="tabs",
                    help="tabs: --panes tabs of one pane each; split: each tab split in two side by side "
                         "(default tabs)")
@@ -93,6 +84,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="start the stream S seconds after the server starts (default 0)")
     p.set_defaults(func=run)
     return p
+
+
+def _scenario_arguments(p: argparse.ArgumentParser) -> None:
+    """``--content``, and ``--scenario``/``--quick`` (muxscope_emulator.reported)."""
+    p.add_argument("--content", choices=CONTENT_KINDS, default="mixed",
+                   help="what the panes print: mixed (find, ls -l, logs, wide and linked lines) or find "
+                        "(`find /usr` paths only)")
+    p.add_argument("--scenario", choices=SCENARIOS + reported.NAMES, default=None, metavar="NAME",
+                   help="a session from WezTerm's bug reports (" + ", ".join(reported.NAMES) + "): tabs, "
+                        "splits, content and output as its reporter had them (the options above but --seed and "
+                        "--codec-version are then the scenario's); a client scenario name (resize-drag, ...) "
+                        "changes nothing here")
+    p.add_argument("--quick", action="store_true",
+                   help="with --scenario: its short variant (seconds, not minutes)")
 
 
 def _rate(text: str) -> str:
