@@ -12,6 +12,10 @@ interleaved in rounds with the order rotated (as bench_proxy does), over unix so
   (proxy/relay/channel.py) through :class:`proxy.relay.ringtap.RingTap` under a lock (the two
   pump threads share one single-producer ring), with a separate process draining the ring as
   the analysis would: the hand-off muxscope's relay makes, non-blocking, drop-and-count;
+* ``pump+ring``: the same hand-off with nobody draining the ring (big enough for a latency run):
+  the put's own cost without the analysis process's polling competing for the cores;
+* ``pump+lean``: drained, the ring's put alone (no RingTap bookkeeping): how much a leaner
+  hand-off would win back;
 * ``mux-<loop>``: ``muxscope proxy`` itself, for reference.
 
 Printed per round and over all rounds: added p50/p99 over the direct path for Ping/Pong, as
@@ -74,20 +78,30 @@ def pump(src: socket.socket, dst: socket.socket, submit, conn_id: int, direction
     done()
 
 
-def serve(listen: str, upstream: str, tap: bool) -> None:
+def serve(listen: str, upstream: str, tap: str) -> None:
     submit = None
     if tap:
         from proxy.relay.channel import RingWriter, create_ring
         from proxy.relay.ringtap import RingTap
 
         fd = create_ring()
-        subprocess.Popen([sys.executable, "-c", DRAIN, str(fd)], pass_fds=(fd,))
+        if tap != "nodrain":
+            subprocess.Popen([sys.executable, "-c", DRAIN, str(fd)], pass_fds=(fd,))
         ring_tap = RingTap(RingWriter(fd))
         lock = threading.Lock()
 
         def submit(conn_id: int, direction: str, t_ns: int, data) -> None:
             with lock:
                 ring_tap.submit(conn_id, direction, t_ns, data)
+
+        if tap == "lean":  # the put alone: no per-chunk dict look-ups, backlog or capture checks
+            put, seqs, dirs = ring_tap.ring.put, {}, {"client_to_server": 1, "server_to_client": 2}
+
+            def submit(conn_id: int, direction: str, t_ns: int, data) -> None:
+                key = (conn_id, direction)
+                seq = seqs[key] = seqs.get(key, -1) + 1
+                with lock:
+                    put(1, dirs[direction], conn_id, seq, t_ns, data)
 
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(listen)
@@ -112,14 +126,18 @@ def serve(listen: str, upstream: str, tap: bool) -> None:
             threading.Thread(target=pump, args=(a, b, submit, conn_id, d, done), daemon=True).start()
 
 
-def _start(tmp: str, socat: str, with_mux: bool) -> tuple[list[subprocess.Popen], dict[str, str]]:
+PUMPS = {"pump": [], "pump+tap": ["--tap", "drain"], "pump+ring": ["--tap", "nodrain"],
+         "pump+lean": ["--tap", "lean"]}
+
+
+def _start(tmp: str, socat: str, with_mux: bool, pumps: list[str]) -> tuple[list[subprocess.Popen], dict[str, str]]:
     peer = os.path.join(tmp, "peer.sock")
     procs = [subprocess.Popen([sys.executable, "-c", PEER, peer])]
     _wait(peer)
     paths = {"direct": peer, "socat": os.path.join(tmp, "socat.sock")}
     procs.append(subprocess.Popen([socat, f"UNIX-LISTEN:{paths['socat']},fork,backlog=128",
                                    f"UNIX-CONNECT:{peer}"]))
-    for name, extra in (("pump", []), ("pump+tap", ["--tap"])):
+    for name, extra in ((n, PUMPS[n]) for n in pumps):
         paths[name] = os.path.join(tmp, name + ".sock")
         procs.append(subprocess.Popen([sys.executable, "-m", "bench.bench_threadpump", "--serve",
                                        paths[name], peer, *extra]))
@@ -183,11 +201,14 @@ def bulk(paths: dict[str, str], bulk_mb: float, rounds: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--serve", nargs=2, metavar=("LISTEN", "UPSTREAM"))
-    ap.add_argument("--tap", action="store_true")
+    ap.add_argument("--tap", choices=("", "drain", "nodrain", "lean"), default="",
+                    help="hand chunks to a ring (drained by a process as the analysis would, or not drained)")
     ap.add_argument("--pings", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--bulk-mb", type=float, default=32)
     ap.add_argument("--no-mux", action="store_true")
+    ap.add_argument("--pumps", default="pump,pump+tap",
+                    help=f"comma-separated, of {','.join(PUMPS)} (each drained ring adds a polling process)")
     args = ap.parse_args()
     if args.serve:
         serve(args.serve[0], args.serve[1], args.tap)
@@ -198,7 +219,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="muxpump-")
     procs: list[subprocess.Popen] = []
     try:
-        procs, paths = _start(tmp, socat, not args.no_mux)
+        procs, paths = _start(tmp, socat, not args.no_mux, args.pumps.split(","))
         latency(paths, args.pings, args.rounds)
         bulk(paths, args.bulk_mb, args.rounds)
     finally:
