@@ -16,6 +16,7 @@ interleaved in rounds with the order rotated (as bench_proxy does), over unix so
   the put's own cost without the analysis process's polling competing for the cores;
 * ``pump+lean``: drained, the ring's put alone (no RingTap bookkeeping): how much a leaner
   hand-off would win back;
+* ``pump+tapfirst``: as pump+tap, the hand-off before the send instead of after;
 * ``mux-<loop>``: ``muxscope proxy`` itself, for reference.
 
 Printed per round and over all rounds: added p50/p99 over the direct path for Ping/Pong, as
@@ -58,8 +59,10 @@ while os.getppid() == parent:  # ends with the pump
 '''
 
 
-def pump(src: socket.socket, dst: socket.socket, submit, conn_id: int, direction: str, done) -> None:
-    """Blocking copy ``src`` -> ``dst``: recv_into, sendall, hand-off; EOF becomes a half-close."""
+def pump(src: socket.socket, dst: socket.socket, submit, conn_id: int, direction: str, done,
+         first: bool = False) -> None:
+    """Blocking copy ``src`` -> ``dst``: recv_into, sendall, hand-off (``first``: the hand-off before the
+    send, so the reply's thread never finds this one holding the GIL); EOF becomes a half-close."""
     buf = bytearray(BUF)
     view = memoryview(buf)
     recv_into, sendall, now = src.recv_into, dst.sendall, time.monotonic_ns
@@ -69,8 +72,10 @@ def pump(src: socket.socket, dst: socket.socket, submit, conn_id: int, direction
             if not n:
                 break
             t_ns = now()
+            if first and submit is not None:
+                submit(conn_id, direction, t_ns, view[:n])
             sendall(view[:n])
-            if submit is not None:
+            if not first and submit is not None:
                 submit(conn_id, direction, t_ns, view[:n])
         dst.shutdown(socket.SHUT_WR)
     except OSError:
@@ -78,7 +83,7 @@ def pump(src: socket.socket, dst: socket.socket, submit, conn_id: int, direction
     done()
 
 
-def serve(listen: str, upstream: str, tap: str) -> None:
+def serve(listen: str, upstream: str, tap: str, first: bool) -> None:
     submit = None
     if tap:
         from proxy.relay.channel import RingWriter, create_ring
@@ -123,11 +128,12 @@ def serve(listen: str, upstream: str, tap: str) -> None:
                     u.close()
 
         for a, b, d in ((c, u, "client_to_server"), (u, c, "server_to_client")):
-            threading.Thread(target=pump, args=(a, b, submit, conn_id, d, done), daemon=True).start()
+            threading.Thread(target=pump, args=(a, b, submit, conn_id, d, done, first),
+                             daemon=True).start()
 
 
 PUMPS = {"pump": [], "pump+tap": ["--tap", "drain"], "pump+ring": ["--tap", "nodrain"],
-         "pump+lean": ["--tap", "lean"]}
+         "pump+lean": ["--tap", "lean"], "pump+tapfirst": ["--tap", "drain", "--tap-first"]}
 
 
 def _start(tmp: str, socat: str, with_mux: bool, pumps: list[str]) -> tuple[list[subprocess.Popen], dict[str, str]]:
@@ -203,6 +209,7 @@ def main() -> None:
     ap.add_argument("--serve", nargs=2, metavar=("LISTEN", "UPSTREAM"))
     ap.add_argument("--tap", choices=("", "drain", "nodrain", "lean"), default="",
                     help="hand chunks to a ring (drained by a process as the analysis would, or not drained)")
+    ap.add_argument("--tap-first", action="store_true", help="hand the chunk to the tap before sending it")
     ap.add_argument("--pings", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--bulk-mb", type=float, default=32)
@@ -211,7 +218,7 @@ def main() -> None:
                     help=f"comma-separated, of {','.join(PUMPS)} (each drained ring adds a polling process)")
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve[0], args.serve[1], args.tap)
+        serve(args.serve[0], args.serve[1], args.tap, args.tap_first)
         return
     socat = shutil.which("socat")
     if not socat:
