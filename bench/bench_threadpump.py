@@ -22,15 +22,15 @@ interleaved in rounds with the order rotated (as bench_proxy does), over unix so
 Printed per round and over all rounds: added p50/p99 over the direct path for Ping/Pong, as
 ratios to socat's, and bulk throughput ratios.
 
-Findings (session 20, 2 cores shared by six helpers, 24,000 pings and 32 MB per path in 8 rounds,
-seven runs): the bare pump does beat socat at p50 (0.48-0.99x in six runs, once 1.27x; about
--4 us, +20 us added against socat's +24 us) and at bulk (1.3-3.6x). With the tap it does not:
-pump+tap 1.06-2.77x at p50 (+30 to +67 us), pump+tapfirst 0.90x and 1.28x, and mux-uvloop,
-the relay muxscope has now, 0.70-1.45x in the same runs, better than the tapped pump. The put
-itself is cheap (about 1.3 us; pump+ring 1.04-1.81x, +4 to +7 us over the bare pump); what
-costs is a process polling the ring beside two pump threads on two cores (pump+lean, drained,
-1.19-2.66x): the single-threaded loop suffers less from the analysis's polling than a pump
-whose two threads wake in turn. So no fast path was built on it (#13).
+Findings (session 20; 2 cores shared by six helpers; 12 runs, most of 24,000 pings and 32 MB per
+path in 8 rounds): the bare pump beats socat at p50 in 10 of 12 runs (0.48-0.99x, about +20 us
+added against socat's +24 us; 1.27x and 1.97x in the other two) and at bulk (1.33-3.61x). With
+the tap it does not: pump+tap 1.06-2.77x at p50 in all 12 runs (+30 to +67 us), pump+tapfirst
+0.90x and 1.28x, while mux-uvloop, the relay muxscope has now, was 0.70-1.45x in the same runs.
+The put alone is about 1.3 us (pump+ring, undrained: 1.04-1.81x); the drained variants vary
+most (pump+lean 1.19-2.66x), so the likely cost is the process polling the ring competing with
+two pump threads that wake in turn for two cores (likely, not proven). No fast path was built
+on it (#13).
 
     python -m bench.bench_threadpump [--pings 3000] [--rounds 5] [--bulk-mb 32] [--no-mux] [--pumps pump,pump+tap]
     python -m bench.bench_threadpump --serve LISTEN UPSTREAM [--tap drain|nodrain|lean] [--tap-first]
