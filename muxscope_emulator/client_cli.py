@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from codec.schema.versions import SUPPORTED
+from muxscope_emulator import reported
 from muxscope_emulator.client import EmulatedClient
 from muxscope_emulator.clientoptions import CODEC_VERSION, ClientOptions, IncompatibleVersion
 from muxscope_emulator.clientreport import ClientReport
@@ -58,7 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--tls-key", metavar="FILE", help="tls: its key (pem_private_key)")
     p.add_argument("--tls-ca", metavar="PATH", action="append", help="tls: trusted CA (pem_root_certs; repeatable)")
     p.add_argument("--tls-expected-cn", metavar="NAME", help="tls: the name the server's certificate must match")
-    p.add_argument("--scenario", choices=SCENARIOS, default="resize-drag")
+    p.add_argument("--scenario", choices=SCENARIOS + reported.NAMES, default="resize-drag", metavar="NAME",
+                   help=f"what the user does: {', '.join(SCENARIOS)}; or a session from WezTerm's bug reports "
+                        f"({', '.join(reported.NAMES)}), which also sets the window size, the drag and the "
+                        "typing as its reporter had them (run the server with the same --scenario)")
+    p.add_argument("--quick", action="store_true",
+                   help="with a reported --scenario: its short variant (seconds, not minutes)")
     p.add_argument("--resizes", type=int, default=20,
                    help="resize-drag, divider-drag: moves in the drag (default 20)")
     p.add_argument("--drag-seconds", type=float, default=1.0,
@@ -118,6 +124,12 @@ def _options(args: argparse.Namespace) -> ClientOptions:
             open(args.wezterm_log, "w", encoding="utf-8").close()
         except OSError as exc:
             raise ValueError(f"--wezterm-log {args.wezterm_log!r}: cannot write it ({exc.strerror})") from None
+    if args.scenario in reported.REGISTRY:
+        spec = reported.get(args.scenario).variant(args.quick).client
+        return reported.client_options(
+            args.scenario, args.quick, gui_order=args.gui_order, policy=args.policy, seed=args.seed,
+            wezterm_log=args.wezterm_log, codec_version=args.codec_version, timeout=max(args.timeout, spec.timeout),
+            paint_row_ms=args.paint_row_ms, prefetch_rate=args.prefetch_rate)
     return ClientOptions(
         scenario=args.scenario, resizes=args.resizes, drag_seconds=args.drag_seconds,
         policy=args.policy, rows=args.rows, cols=args.cols, timeout=args.timeout, seed=args.seed,

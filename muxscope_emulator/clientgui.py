@@ -144,11 +144,15 @@ class GuiWindow:
         for tab_id in list(self.tabs):
             self._tab_resize(tab_id, self.window_size, "resize")
 
-    def key_down(self, ch: str) -> None:
-        """``ClientPane::key_down`` (SendKeyDown, poll reset) or a ``PaneWriter`` write (WriteToPane)."""
-        self._input(lambda: self._key_down(ch))
+    def key_down(self, ch: str, mods: int = 0) -> None:
+        """``ClientPane::key_down`` (SendKeyDown, poll reset) or a ``PaneWriter`` write (WriteToPane).
 
-    def _key_down(self, ch: str) -> None:
+        ``ch``: one character (``KeyCode::Char``) or a named key (``"Escape"``, ``"UpArrow"``);
+        ``mods``: ``Modifiers`` bits (scenarios.MOD_CTRL, ...).
+        """
+        self._input(lambda: self._key_down(ch, mods))
+
+    def _key_down(self, ch: str, mods: int = 0) -> None:
         pane = self.focused_pane()
         if pane is None:
             return
@@ -158,14 +162,14 @@ class GuiWindow:
             return
         # ClientPane::key_down: the serial, then the prediction, then the send (clientpane.rs:450-477)
         pane.input_serial = wall_ms()
-        key = key_code(ch)
-        prediction = predict_from_key_event(pane, key_name(key), 0, self.options.local_echo_ms)
+        key = key_code(ch) if len(ch) == 1 else ch  # a named key ("Escape") is its KeyCode variant
+        prediction = predict_from_key_event(pane, key_name(key), mods, self.options.local_echo_ms)
         self.truth.keys_typed += 1
         if prediction is not None:
             self.truth.predictions.append(prediction.to_json())
         body = {
             "pane_id": pane.remote_pane_id,
-            "event": {"key": key, "modifiers": {"bits": 0}},
+            "event": {"key": key, "modifiers": {"bits": mods}},
             "input_serial": pane.input_serial,
         }
         self._send_now("SendKeyDown", body, "UnitResponse")

@@ -70,6 +70,8 @@ _WORDS = [
 ]
 _CJK = ["文件", "测试", "构建", "完成", "日本語", "表示", "設定", "한국어", "모듈"]
 _EMOJI = ["🚀", "✅", "📦", "🔥", "✨", "🎉", "⚡"]
+#: what ``--content`` chooses: every kind of line, or only ``find /usr`` paths
+CONTENT_KINDS = ("mixed", "find")
 _LS_COLORS = {"dir": "1;34", "exe": "1;32", "link": "1;36", "arch": "1;31", "img": "1;35"}
 
 
@@ -81,9 +83,13 @@ class ContentGenerator:
     OSC 8 hyperlinks, so every line-transport feature shows up on the wire.
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, kind: str = "mixed") -> None:
+        if kind not in CONTENT_KINDS:
+            raise ValueError(f"unknown content {kind!r}; expected one of {CONTENT_KINDS}")
         self.rng = random.Random(seed)
         self.n = 0
+        #: "mixed" (every kind of line below) or "find" (``find /usr`` output only, as in wezterm #7331)
+        self.kind = kind
 
     def _path(self) -> str:
         r = self.rng
@@ -133,6 +139,8 @@ class ContentGenerator:
 
     def line(self) -> str:
         self.n += 1
+        if self.kind == "find":
+            return self.find_line()
         kind = self.rng.choices(
             ["find", "ls", "long", "wide", "link", "cmd"], weights=[30, 30, 12, 10, 8, 5]
         )[0]

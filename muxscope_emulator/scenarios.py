@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from muxscope_emulator.client import EmulatedClient
 
-SCENARIOS = ("resize-drag", "typing", "scroll", "idle", "divider-drag", "zoom")
+SCENARIOS = ("resize-drag", "typing", "scroll", "idle", "divider-drag", "zoom", "stream-resize",
+             "type-while-streaming", "editor")
 MIN_COLS = 20
 MIN_ROWS = 5
 
@@ -121,5 +122,64 @@ async def zoom(client: EmulatedClient) -> None:
     client.toggle_zoom(tab)
 
 
-RUNNERS = {"resize-drag": resize_drag, "typing": typing, "scroll": scroll, "idle": idle,
-           "divider-drag": divider_drag, "zoom": zoom}
+async def until_output(client: EmulatedClient, timeout: float = 5.0) -> None:
+    """Wait (at most ``timeout``) until the panes have had two more pushes.
+
+    The reported sessions act while output streams; a stream that starts after a delay
+    (the server's ``stream_delay_s``, so that attaching can settle) must be running first.
+    """
+    def pushes() -> int:
+        return sum(p.stats.pushes for p in client.panes.values())
+
+    seen = pushes()
+    deadline = client.clock() + timeout
+    while pushes() < seen + 2 and client.clock() < deadline:
+        await asyncio.sleep(0.02)
+
+
+async def stream_resize(client: EmulatedClient) -> None:
+    """wezterm #3694: the window resized (back and forth) while a steady stream prints in the pane."""
+    await until_output(client)
+    await resize_drag(client)
+
+
+async def type_while_streaming(client: EmulatedClient) -> None:
+    """wezterm #2048: typing in the shown pane while another (a background tab) prints all it can; then
+    Ctrl-C, as a user trying to get the mux back does."""
+    await until_output(client)
+    await typing(client)
+    client.key_down("c", MOD_CTRL)
+
+
+#: ``termwiz::input::Modifiers`` bits
+MOD_SHIFT, MOD_ALT, MOD_CTRL = 1 << 1, 1 << 2, 1 << 3
+#: a held key repeats about this often (the OS's key repeat)
+KEY_REPEAT_S = 0.033
+
+
+async def editor(client: EmulatedClient) -> None:
+    """wezterm #2503, in the full-screen editor (``--app editor``, which starts in insert mode): type lines,
+    Escape to normal mode, hold ``j`` down through ``scroll_pages`` screens and ``k`` back up (the editor
+    scrolls by redrawing every row), then one resize. Keys go as SendKeyDown, as wezterm-gui sends them."""
+    opts = client.options
+
+    async def key(ch: str, pause: float) -> None:
+        client.key_down(ch)
+        await asyncio.sleep(pause * client.rng.uniform(0.8, 1.2))
+
+    for text in opts.commands:
+        for ch in text + "\r":
+            await key(ch, opts.key_interval)
+        await asyncio.sleep(opts.command_pause)
+    await key("Escape", opts.command_pause)
+    rows, cols = client.window_rows_cols()
+    for ch, n in (("j", (opts.scroll_pages + 1) * rows), ("k", opts.scroll_pages * rows + 1)):
+        for _ in range(n):  # down to the last row, then a page each further rows; up again past the top
+            await key(ch, KEY_REPEAT_S)
+    client.gui_resize(rows - 3, cols - 10)
+
+
+RUNNERS = {
+    "resize-drag": resize_drag, "typing": typing, "scroll": scroll, "idle": idle, "divider-drag": divider_drag,
+    "zoom": zoom, "stream-resize": stream_resize, "type-while-streaming": type_while_streaming, "editor": editor,
+}  # fmt: skip

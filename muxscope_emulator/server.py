@@ -33,7 +33,7 @@ from typing import Any
 from codec import PduStream, StreamError
 from codec.schema.versions import SUPPORTED
 from muxscope_emulator import servertabs
-from muxscope_emulator.content import prefill
+from muxscope_emulator.content import CONTENT_KINDS, prefill
 from muxscope_emulator.muxmodel import Pane, Tab, Window
 from muxscope_emulator.session import Session
 from muxscope_emulator.stream import StreamStats, parse_rate, run_stream
@@ -58,6 +58,8 @@ class ServerOptions:
     prefill_rows: int | None = None
     #: background output, in generated lines per second per pane (0: quiet)
     output_rate: float = 0.0
+    #: what the panes print: "mixed" or "find" (``find /usr`` paths only; content.CONTENT_KINDS)
+    content: str = "mixed"
     #: "tabs": ``panes`` tabs of one pane; "split": each of them split in two side by side (servertabs)
     layout: str = "tabs"
     #: the program in every pane's foreground: ``shell`` or ``editor`` (:mod:`.editorapp`)
@@ -72,6 +74,8 @@ class ServerOptions:
             raise ValueError(f"layout {self.layout!r} is not one of {servertabs.LAYOUTS}")
         if self.codec_version not in SUPPORTED:
             raise ValueError(f"codec version {self.codec_version} is not one of {SUPPORTED}")
+        if self.content not in CONTENT_KINDS:
+            raise ValueError(f"content {self.content!r} is not one of {CONTENT_KINDS}")
         if self.app not in APPS:
             raise ValueError(f"--app {self.app!r}: expected one of {APPS}")
         if self.stream is not None:
@@ -137,6 +141,7 @@ class EmulatedMuxServer:
             dpi,
             o.app,
         )
+        pane.generator.kind = o.content
         self.panes[pane_id] = pane
         self.tabs[tab_id] = Tab(tab_id, window.window_id, [pane_id], pane_id)
         window.tab_ids.append(tab_id)

@@ -16,6 +16,9 @@ import sys
 import textwrap
 
 from codec.schema.versions import DEFAULT_VERSION, SUPPORTED
+from muxscope_emulator import reported
+from muxscope_emulator.content import CONTENT_KINDS
+from muxscope_emulator.scenarios import SCENARIOS
 from muxscope_emulator.server import APPS, EmulatedMuxServer, ServerOptions
 from muxscope_emulator.stream import parse_rate
 from proxy.relay.endpoints import (
@@ -67,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=0.0,
         help="background output in lines per second per pane (default 0: quiet)",
     )
+    _scenario_arguments(p)
     p.add_argument("--layout", choices=("tabs", "split"), default="tabs",
                    help="tabs: --panes tabs of one pane each; split: each tab split in two side by side "
                         "(default tabs)")
@@ -82,6 +86,20 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _scenario_arguments(p: argparse.ArgumentParser) -> None:
+    """``--content``, and ``--scenario``/``--quick`` (muxscope_emulator.reported)."""
+    p.add_argument("--content", choices=CONTENT_KINDS, default="mixed",
+                   help="what the panes print: mixed (find, ls -l, logs, wide and linked lines) or find "
+                        "(`find /usr` paths only)")
+    p.add_argument("--scenario", choices=SCENARIOS + reported.NAMES, default=None, metavar="NAME",
+                   help="a session from WezTerm's bug reports (" + ", ".join(reported.NAMES) + "): tabs, "
+                        "splits, content and output as its reporter had them (the options above but --seed and "
+                        "--codec-version are then the scenario's); a client scenario name (resize-drag, ...) "
+                        "changes nothing here")
+    p.add_argument("--quick", action="store_true",
+                   help="with --scenario: its short variant (seconds, not minutes)")
+
+
 def _rate(text: str) -> str:
     try:
         parse_rate(text)
@@ -91,6 +109,9 @@ def _rate(text: str) -> str:
 
 
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
+    name = getattr(args, "scenario", None)
+    if name in reported.REGISTRY:
+        return reported.server_options(name, args.quick, seed=args.seed, codec_version=args.codec_version)
     return ServerOptions(
         panes=args.panes,
         rows=args.rows,
@@ -100,6 +121,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         codec_version=args.codec_version,
         prefill_rows=getattr(args, "prefill_rows", None),
         output_rate=args.output_rate,
+        content=getattr(args, "content", "mixed"),
         layout=getattr(args, "layout", "tabs"),
         app=getattr(args, "app", "shell"),
         stream=getattr(args, "stream_lines_per_s", None),

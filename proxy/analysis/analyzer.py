@@ -28,6 +28,7 @@ from proxy.analysis.results import (
     RpcCompleted,
 )
 from proxy.analysis.rpc import Rpc, RpcTracker
+from proxy.analysis.unlisted import UnlistedPushes
 from proxy.analysis.wire import CodecVersionAnnounced, GetLines, fact_of
 from proxy.relay.relay import CLIENT_TO_SERVER, SERVER_TO_CLIENT
 from proxy.relay.tap import TapEvent
@@ -45,6 +46,9 @@ class Addon:
     sets its :attr:`emit`, where the addon's own results go (in order with the analyzer's)."""
 
     emit: Callable[[Result], None] = staticmethod(discard)  # type: ignore[assignment]
+    #: see pushes in the order the client applies them: one for a pane it has not listed yet after the
+    #: answer to the resync it makes (:mod:`proxy.analysis.unlisted`), not on arrival
+    resync_order = False
 
     def connection_opened(self, conn: ConnState) -> None:
         pass
@@ -163,8 +167,15 @@ class Analyzer:
         self.emit(PduSeen(conn.conn_id, ev.direction, pdu, not ev.from_client and pdu.serial == 0))
         if isinstance(ev.fact, CodecVersionAnnounced) and not ev.from_client:
             self.emit(CodecVersionSeen(conn.conn_id, ev.fact.codec_version, conn.decoder.codec_version))
+        reordered = None
         for addon in self.addons:
-            addon.wire_event(conn, ev)
+            if not addon.resync_order:
+                addon.wire_event(conn, ev)
+                continue
+            if reordered is None:
+                reordered = conn.addon_state.setdefault("resync_order", UnlistedPushes()).reorder(conn.panes.panes, ev)
+            for event in reordered:
+                addon.wire_event(conn, event)
         rpc = conn.rpcs.on_event(ev)
         if rpc is not None:
             self._rpc(conn, rpc)

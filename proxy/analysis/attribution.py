@@ -104,6 +104,8 @@ class ConnAttribution:
 class AttributionAddon(Addon):
     """Attach to an :class:`~proxy.analysis.analyzer.Analyzer`; see the module docstring."""
 
+    resync_order = True  # pushes for panes the client has not listed yet take effect after its resync
+
     def __init__(self, burst_gap_s: float = DEFAULT_BURST_GAP_S,
                  client_model: str = ClientModel.WEZTERM, local_echo_ms: int | None = None,
                  prefetch_rate: int = DEFAULT_PREFETCHES_PER_SECOND) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 from proxy.analysis.localecho import local_echo_threshold
 from proxy.analysis.report_model import CaptureSummary
 from proxy.analysis.vocabulary import CLIENT_MODELS
+from proxy.cli import demo_scenario
 from proxy.cli.options import add_local_echo_argument
 from proxy.files import OutputError, check_parent
 from proxy.observe import logs
@@ -67,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     add_local_echo_argument(p)  # the GUI reaches the proxy as a unix domain: auto is off
     p.add_argument("--timeout", type=float, default=15.0, help="seconds the client waits for the screen to settle")
+    demo_scenario.register(p)
     p.set_defaults(func=run)
 
 
@@ -107,6 +109,9 @@ class DemoFiles:
     log: Path
     capture: Path | None
     truth: Path
+    #: muxscope's report (``muxscope report --json``'s shape) and the client's own (``emulate client --json``)
+    report: Path
+    client: Path
 
     @classmethod
     def prepare(cls, args: argparse.Namespace) -> DemoFiles:
@@ -116,8 +121,8 @@ class DemoFiles:
             raise OutputError(f"--out {out}: exists and is not a folder")
         out.mkdir(exist_ok=True, mode=0o700)
         files = cls(out, out / "muxscope.log", None if args.no_capture else out / "demo.muxcap",
-                    out / "client-truth.json")
-        for path in (files.log, files.truth):
+                    out / "client-truth.json", out / "report.json", out / "client-report.json")
+        for path in (files.log, files.truth, files.report, files.client):
             if path.is_symlink() or (path.exists() and not path.is_file()):
                 raise OutputError(f"--out {out}: {path.name} is not a regular file; move it away")
             path.unlink(missing_ok=True)  # a fresh log per run, as the capture and the truth are
@@ -194,6 +199,8 @@ def _print_results(rt: ProxyRuntime, files: DemoFiles, report: dict[str, Any], e
     rep = rep.with_context(verdict(rep), CaptureSummary(file=str(files.capture) if files.capture else "-",
                                                         duration_s=round(elapsed, 3), connections=1,
                                                         codec_version=44))
+    files.report.write_text(json.dumps(rep.to_json(), indent=1) + "\n")
+    files.client.write_text(json.dumps(report, indent=1) + "\n")
     print()
     print(render_text(rep))
     print()
@@ -209,6 +216,7 @@ def _print_results(rt: ProxyRuntime, files: DemoFiles, report: dict[str, Any], e
     if files.capture:
         print(f"capture: {files.capture}  (try: muxscope report {files.capture} --html report.html)")
     print(f"truth:   {files.truth}  (the client's own record, in the shape of `muxscope report --json`)")
+    print(f"report:  {files.report}  (muxscope's report as JSON; the client's own: {files.client.name})")
 
 
 async def _start_proxy(args: argparse.Namespace, files: DemoFiles, shape: LinkShape, proxy_sock: str,
@@ -240,23 +248,17 @@ async def _demo(args: argparse.Namespace, files: DemoFiles) -> int:
     server_sock, proxy_sock = os.path.join(sockdir, "mux.sock"), os.path.join(sockdir, "proxy.sock")
     # Server and client run in processes of their own, as wezterm-mux-server and wezterm-gui do:
     # sharing one interpreter with the proxy would add their CPU time to every latency measured.
-    server = await _start_process("emulate", "server", "--listen", f"unix:{server_sock}", "--panes", str(args.panes),
-                                  "--rows", str(args.rows), "--cols", str(args.cols),
-                                  "--scrollback", str(args.scrollback), "--seed", str(args.seed))
+    server = await _start_process(*_server_argv(args, server_sock))
     rt: ProxyRuntime | None = None
     try:
         await _wait_for_socket(server_sock, server)
         rt = await _start_proxy(args, files, shape, proxy_sock, server_sock)
+        what = (demo_scenario.describe(args) if args.scenario else
+                f"a drag through {args.resizes} window sizes over {args.drag_seconds:g} s")
         print(f"muxscope demo: emulated mux server <- {shape.describe()} link <- muxscope proxy <- emulated "
-              f"wezterm-gui (a drag through {args.resizes} window sizes over {args.drag_seconds:g} s, "
-              f"policy {args.policy}); Ctrl-C stops it", file=sys.stderr)
+              f"wezterm-gui ({what}, policy {args.policy}); Ctrl-C stops it", file=sys.stderr)
         t0 = time.monotonic()
-        stdout, stderr, status = await _run_client([
-            "emulate", "client", "--connect", f"unix:{proxy_sock}", "--scenario", "resize-drag",
-            "--resizes", str(args.resizes), "--drag-seconds", str(args.drag_seconds), "--policy", args.policy,
-            "--rows", str(args.rows), "--cols", str(args.cols), "--timeout", str(args.timeout),
-            "--seed", str(args.seed), "--truth-file", str(files.truth), "--json",
-            "--local-echo-ms", str(local_echo_threshold(args.local_echo, f"unix:{proxy_sock}") or 0)])
+        stdout, stderr, status = await _run_client(_client_argv(args, proxy_sock, files.truth))
         elapsed = time.monotonic() - t0
         if status not in (0, 3):  # 3: the screen did not settle in time (reported below)
             raise OSError(f"the emulated client failed: {stderr.decode(errors='replace').strip()[-500:]}")
@@ -282,6 +284,28 @@ async def _demo(args: argparse.Namespace, files: DemoFiles) -> int:
     return 0
 
 
+def _server_argv(args: argparse.Namespace, sock: str) -> list[str]:
+    if args.scenario:
+        return demo_scenario.server_argv(args, sock)
+    return ["emulate", "server", "--listen", f"unix:{sock}", "--panes", str(args.panes), "--rows", str(args.rows),
+            "--cols", str(args.cols), "--scrollback", str(args.scrollback), "--seed", str(args.seed)]
+
+
+def _client_argv(args: argparse.Namespace, sock: str, truth: Path) -> list[str]:
+    if args.scenario:
+        return demo_scenario.client_argv(args, sock, truth)
+    extra = ["--truth-detail"] if args.truth_detail else []
+    if args.wezterm_log:
+        extra += ["--wezterm-log", args.wezterm_log]
+    if args.gui_order:
+        extra += ["--gui-order", args.gui_order]
+    return ["emulate", "client", "--connect", f"unix:{sock}", "--scenario", "resize-drag", "--resizes",
+            str(args.resizes), "--drag-seconds", str(args.drag_seconds), "--policy", args.policy, "--rows",
+            str(args.rows), "--cols", str(args.cols), "--timeout", str(args.timeout), "--seed", str(args.seed),
+            "--truth-file", str(truth), "--json", *extra,
+            "--local-echo-ms", str(local_echo_threshold(args.local_echo, f"unix:{sock}") or 0)]
+
+
 def _read_getlines(path: Path) -> list[dict[str, Any]]:
     logs.flush()
     out = []
@@ -297,6 +321,8 @@ def _read_getlines(path: Path) -> list[dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.scenario:
+            demo_scenario.apply(args)
         validate(args)
         files = DemoFiles.prepare(args)
         return asyncio.run(_demo(args, files))

@@ -36,6 +36,7 @@ import pytest
 
 from proxy.analysis.analyzer import Addon, Analyzer, lines_of
 from proxy.analysis.attribution import AttributionAddon
+from proxy.analysis.localecho import capture_threshold
 from proxy.capture.format import open_capture
 from proxy.capture.offline import replay_records
 from proxy.observe import logs
@@ -215,7 +216,8 @@ def analyse_session(capture: str, truth_file: str, policy: str) -> tuple[dict, A
     logs.configure("json", "warning")
     reader = open_capture(capture)
     model = policy if policy in ("selective", "coalesce") else "wezterm"
-    attribution = AttributionAddon(client_model=model)
+    # the local echo the recording proxy mirrored, as `muxscope report` takes it (--local-echo auto)
+    attribution = AttributionAddon(client_model=model, local_echo_ms=capture_threshold("auto", reader.header))
     wire = _WireTimes(reader.header["t0_monotonic_ns"])
     rows = RowLog()
     analyzer = Analyzer([attribution, wire], emit=rows)
