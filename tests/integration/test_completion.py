@@ -39,7 +39,7 @@ BASH_CASES = [
     (["muxscope", "capture", "scrub", "--f"], {"--force"}),
     (["muxscope", "report", "--codec-version", ""], {str(v) for v in SUPPORTED}),
     (["muxscope", "proxy", "--log-format", ""], {"console", "json"}),
-    (["muxscope", "emulate", "server", "--co"], {"--codec-version", "--cols"}),
+    (["muxscope", "emulate", "server", "--co"], {"--codec-version", "--cols", "--content"}),
     (["muxscope", "completion", ""], {"bash", "zsh", "fish"}),
 ]
 
