@@ -191,6 +191,12 @@ class GuiQueue:
                 turn = self.turns.popleft()
                 self.stats.turns += 1
                 turn.run()
+                # wezterm-gui reads its socket on a thread of its own, so what reached the socket during
+                # this turn is queued before the next turn or paint. asyncio runs this task's wake-up
+                # before the reader callback the same poll found ready, so yield twice: the reader
+                # then goes first (one yield let a paint write GetLines ahead of a push already there,
+                # a crossing WezTerm does not have; README "Raced rows")
+                await sleep(0)
                 await sleep(0)
                 continue
             if self.invalidated and self.paint is not None and not self._held:

@@ -10,9 +10,8 @@ checks, with the one crossing the wire cannot show); the capture read again
 offline must give the live report's rows; and ``muxscope check-log`` on the
 client's WezTerm-format log must agree with the client's record row by row
 (tests/integration/test_check_log.py's check). The row-for-row reading of the sessions in
-``UNSTEADY_ROWS`` (and the check-log of those in ``UNSTEADY_LOG``) is known to miss at times, and so is
-every reading of the selective client (what was measured is there); those are expected failures, not
-skipped ones: an XPASS shows each time they agree.
+``UNSTEADY_ROWS`` (and the check-log of those in ``UNSTEADY_LOG``) is known to miss at times (what was
+measured is there); those are expected failures, not skipped ones: an XPASS shows each time they agree.
 
 Every scenario runs under WezTerm's policy in each order the GUI can apply a
 reply and a push in (once the emulated client has ``--gui-order``), and under
@@ -60,16 +59,9 @@ UNSTEADY_LOG = {
     "issue-3694": "a 200 lines/s stream during a drag: 1 of 12 sessions (coalesce, push first), share or "
                   "check-log off",
 }
-#: the selective client since the GUI queue landed: the truth counts more raced rows than the analysis
-#: (#2503 69 against 48, #5142 530 against 493: rows the analysis reads as changed or new), so the share
-#: is off by up to 22 pp and check-log's disagreements are not exactly where muxscope differs
-UNSTEADY_SELECTIVE = ("the selective client's raced rows: truth 69 / analysis 48 (#2503), 530 / 493 (#5142); "
-                      "share off by 3-22 pp, check-log disagreeing elsewhere than muxscope (#7331)")
 
 
 def _unsteady(name: str, policy: str, order: str | None, rows: bool) -> str | None:
-    if policy == "selective":
-        return UNSTEADY_SELECTIVE
     if not rows:
         return UNSTEADY_LOG.get(name)
     return UNSTEADY_ROWS.get((name, policy, order)) or UNSTEADY_ROWS.get(name)  # type: ignore[call-overload]
