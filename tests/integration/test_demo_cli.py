@@ -65,5 +65,6 @@ def test_each_run_starts_fresh_files_and_its_numbers_agree(tmp_path: Path) -> No
     assert re.search(r"^metrics: http://127\.0\.0\.1:\d+/metrics was served during the run only; add --keep-running",
                      text, re.M)
     for start in ("model:", "The emulated client itself"):  # prose paragraphs are wrapped
-        paragraph = text[text.index(start):].split("\n\n")[0]
+        # at a line's start: the crossing line ("... client model: wezterm") also holds "model:"
+        paragraph = text[text.index("\n" + start) + 1:].split("\n\n")[0]
         assert all(len(ln) <= 100 for ln in paragraph.splitlines()), paragraph

@@ -58,6 +58,9 @@ UNSTEADY_LOG = {
                   "than where muxscope differs from the client's record",
     "issue-3694": "a 200 lines/s stream during a drag: 1 of 12 sessions (coalesce, push first), share or "
                   "check-log off",
+    "issue-7331": "3 tabs, a stream and a drag: in one full-suite run on 2 cores 3 of 5 sessions had check-log "
+                  "disagree on one row near the bottom of pane 0 that muxscope and the client's record agree on; "
+                  "0 of 2 when run alone",
 }
 
 
