@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from proxy import eventloop
+from tests.components import missing
 from tests.integration.test_proxy_cli import ProxyProc
 
 pytestmark = pytest.mark.integration
@@ -75,7 +76,7 @@ def _read_all(s: socket.socket, out: bytearray) -> None:
 @pytest.mark.parametrize("loop", LOOPS)
 def test_relays_byte_exact_and_keeps_early_bytes(tmp_path, loop):
     if loop == "uvloop" and not eventloop.uvloop_available():
-        pytest.skip("uvloop is not installed (pip install 'muxscope[fast]')")
+        missing("uvloop is not installed (pip install 'muxscope[fast]'; the test extra installs it)")
     srv = _echo_server(tmp_path / "echo.sock")
     listen = tmp_path / "p.sock"
     p = ProxyProc(tmp_path, "--listen", f"unix:{listen}", "--upstream", f"unix:{tmp_path / 'echo.sock'}",
